@@ -1,0 +1,8 @@
+//! stembox: plays songs split into stems from RAM through ALSA on a real-time thread.
+//!
+//! Threads: `audio` (the [`rt::engine::Engine`] in the ALSA loop, [`audio`]), `control`
+//! (the app state machine, [`app`]), `loader` ([`loader`]), `input` and `console`.
+
+pub mod config;
+pub mod rt;
+pub mod song;

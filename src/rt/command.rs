@@ -1,0 +1,39 @@
+//! Messages between the control thread and the audio thread: small `Copy` values.
+
+/// What the control thread asks of the engine. Sent over an rtrb queue of
+/// [`COMMAND_QUEUE_CAPACITY`]; applied at the start of the next period.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Command {
+    /// Start or resume. From the song's first frame the output is bit-exact (no fade-in);
+    /// from anywhere else it fades in.
+    Play,
+    /// Fade out and hold the position.
+    Pause,
+    /// Fade out and go back to the start.
+    Stop,
+    /// Move the play head (fades out and in when playing).
+    Seek { frame: u64 },
+    /// Take the next song waiting in the song queue; start at `start_frame`, playing or not.
+    /// The current song fades out first if it is audible, and is then handed back.
+    SwitchSong { start_frame: u64, play: bool },
+    /// Linear gain of one stem (1.0 = unity).
+    StemGain { stem: u8, gain: f32 },
+    StemMute { stem: u8, mute: bool },
+    StemSolo { stem: u8, solo: bool },
+    /// -1.0 (left) ..= 1.0 (right); centre keeps both channels at unity.
+    StemPan { stem: u8, pan: f32 },
+    /// Linear master gain after the stem sum.
+    MasterGain { gain: f32 },
+    /// Loop between two frames (the wrap is crossfaded); `None` ends the loop.
+    Loop { region: Option<(u64, u64)> },
+}
+
+// Commands are copied through a lock-free queue on every control action: keep them small.
+const _: () = assert!(core::mem::size_of::<Command>() <= 24);
+
+/// Commands in flight at once; far more than a button box or console can produce per period.
+pub const COMMAND_QUEUE_CAPACITY: usize = 256;
+/// Songs in flight to the audio thread (the next song, plus one change of mind).
+pub const SONG_QUEUE_CAPACITY: usize = 4;
+/// Songs waiting to be dropped by the control thread.
+pub const GARBAGE_QUEUE_CAPACITY: usize = 8;

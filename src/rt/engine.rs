@@ -1,0 +1,543 @@
+//! The engine: the audio thread's only state, and [`Engine::process`], its whole job.
+//!
+//! Per period it applies pending commands, mixes every stem of the current song at its
+//! (ramped) gain into an interleaved f32 block, applies master gain and the transport fade,
+//! clamps at full scale, advances the play head, and handles loop wrap, song changes and the
+//! song's end sample-accurately, by splitting the period into segments at those points.
+//! It never allocates, frees, locks, logs or touches files.
+
+use super::command::{Command, COMMAND_QUEUE_CAPACITY, GARBAGE_QUEUE_CAPACITY, SONG_QUEUE_CAPACITY};
+use super::ramp::{ms_to_frames, Ramp};
+use super::status::{EngineStatus, Transport};
+use super::{FADE_MS, GAIN_RAMP_MS, MAX_CHANNELS, MAX_PERIOD_FRAMES, MAX_STEMS};
+use crate::song::Song;
+use core::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// The control thread's ends of the engine's queues.
+pub struct EngineHandle {
+    pub commands: rtrb::Producer<Command>,
+    pub songs: rtrb::Producer<Arc<Song>>,
+    /// Songs the engine no longer uses: pop and drop them here, off the audio thread.
+    pub garbage: rtrb::Consumer<Arc<Song>>,
+    pub status: Arc<EngineStatus>,
+}
+
+impl EngineHandle {
+    /// Queues a command; a full queue hands it back. Control thread.
+    pub fn send(&mut self, cmd: Command) -> Result<(), Command> {
+        self.commands.push(cmd).map_err(|rtrb::PushError::Full(c)| c)
+    }
+
+    /// Hands `song` to the engine and asks it to switch. Control thread.
+    pub fn switch_song(&mut self, song: Arc<Song>, start_frame: u64, play: bool) -> bool {
+        if self.commands.slots() == 0 || self.songs.push(song).is_err() {
+            return false;
+        }
+        self.send(Command::SwitchSong { start_frame, play }).is_ok()
+    }
+
+    /// Drops what the engine handed back. Control thread.
+    pub fn collect_garbage(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(song) = self.garbage.pop() {
+            drop(song);
+            n += 1;
+        }
+        n
+    }
+}
+
+/// Per-stem mixer state.
+#[derive(Clone, Copy, Debug)]
+struct StemState {
+    gain: f32,
+    pan: f32,
+    mute: bool,
+    solo: bool,
+    left: Ramp,
+    right: Ramp,
+}
+
+impl StemState {
+    fn new(ramp_frames: u32) -> StemState {
+        StemState {
+            gain: 1.0,
+            pan: 0.0,
+            mute: false,
+            solo: false,
+            left: Ramp::new(1.0, ramp_frames),
+            right: Ramp::new(1.0, ramp_frames),
+        }
+    }
+
+    fn targets(&self, any_solo: bool) -> (f32, f32) {
+        let audible = !self.mute && (!any_solo || self.solo);
+        if !audible {
+            return (0.0, 0.0);
+        }
+        // Balance-style pan: the centre keeps both channels at unity so stems sum to the mix.
+        let l = (1.0 - self.pan).min(1.0);
+        let r = (1.0 + self.pan).min(1.0);
+        (self.gain * l, self.gain * r)
+    }
+}
+
+/// What happens once the transport fade-out reaches silence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Pending {
+    None,
+    Pause,
+    Stop,
+    Seek(u64),
+    Switch { start_frame: u64, play: bool },
+}
+
+/// The loop region and its crossfade state.
+#[derive(Clone, Copy, Debug)]
+struct LoopState {
+    a: u64,
+    b: u64,
+    /// While crossfading after a wrap: where the tail (past B) continues, frames left.
+    tail_pos: u64,
+    xfade_left: u32,
+}
+
+/// The mixer. Built on the control thread, then moved to the audio thread.
+pub struct Engine {
+    channels: usize,
+    fade_frames: u32,
+    song: Option<Arc<Song>>,
+    pos: u64,
+    transport: Transport,
+    pending: Pending,
+    /// Nothing of the current song has been heard yet: settings apply without a ramp.
+    fresh: bool,
+    stems: [StemState; MAX_STEMS],
+    any_solo: bool,
+    master: Ramp,
+    fade: Ramp,
+    looping: Option<LoopState>,
+    commands: rtrb::Consumer<Command>,
+    songs: rtrb::Consumer<Arc<Song>>,
+    garbage: rtrb::Producer<Arc<Song>>,
+    /// Songs the garbage queue had no room for; sent on later periods, never dropped here.
+    held: heapless::Vec<Arc<Song>, 4>,
+    /// Crossfade weights for a loop wrap.
+    w_in: Box<[f32; MAX_PERIOD_FRAMES]>,
+    status: Arc<EngineStatus>,
+}
+
+impl Engine {
+    /// Creates an engine for `channels` output channels at `rate_hz`, and the control
+    /// thread's handle to it. Control thread.
+    pub fn new(rate_hz: u32, channels: usize, master_gain: f32) -> (Engine, EngineHandle) {
+        assert!((1..=MAX_CHANNELS).contains(&channels), "channels out of range");
+        let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(COMMAND_QUEUE_CAPACITY);
+        let (song_tx, song_rx) = rtrb::RingBuffer::new(SONG_QUEUE_CAPACITY);
+        let (garbage_tx, garbage_rx) = rtrb::RingBuffer::new(GARBAGE_QUEUE_CAPACITY);
+        let status = Arc::new(EngineStatus::default());
+        let ramp_frames = ms_to_frames(GAIN_RAMP_MS, rate_hz);
+        let fade_frames = ms_to_frames(FADE_MS, rate_hz).min(MAX_PERIOD_FRAMES as u32);
+        let engine = Engine {
+            channels,
+            fade_frames,
+            song: None,
+            pos: 0,
+            transport: Transport::Stopped,
+            pending: Pending::None,
+            fresh: true,
+            stems: [StemState::new(ramp_frames); MAX_STEMS],
+            any_solo: false,
+            master: Ramp::new(master_gain, ramp_frames),
+            fade: Ramp::new(0.0, fade_frames),
+            looping: None,
+            commands: cmd_rx,
+            songs: song_rx,
+            garbage: garbage_tx,
+            held: heapless::Vec::new(),
+            w_in: Box::new([0.0; MAX_PERIOD_FRAMES]),
+            status: status.clone(),
+        };
+        let handle = EngineHandle {
+            commands: cmd_tx,
+            songs: song_tx,
+            garbage: garbage_rx,
+            status,
+        };
+        (engine, handle)
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// True when the engine would produce only silence until told otherwise.
+    pub fn is_idle(&self) -> bool {
+        self.transport != Transport::Playing
+    }
+
+    /// Fills `out` (interleaved, `frames * channels` samples, at most [`MAX_PERIOD_FRAMES`]
+    /// frames) with the next block. Audio thread; never allocates, frees or blocks.
+    pub fn process(&mut self, out: &mut [f32]) {
+        let ch = self.channels;
+        let frames = (out.len() / ch).min(MAX_PERIOD_FRAMES);
+        let out = &mut out[..frames * ch];
+        out.fill(0.0);
+        self.flush_held();
+        self.apply_commands();
+
+        let mut done = 0usize;
+        while done < frames && self.transport == Transport::Playing {
+            let Some(song) = self.song.as_ref() else {
+                self.transport = Transport::Stopped;
+                break;
+            };
+            let song_frames = song.frames;
+            if self.pos >= song_frames {
+                self.end_of_song();
+                break;
+            }
+            let mut seg = (frames - done) as u64;
+            seg = seg.min(song_frames - self.pos);
+            if self.fade.is_moving() {
+                seg = seg.min(self.fade.remaining_frames() as u64);
+            }
+            if let Some(lp) = &self.looping {
+                if self.pos < lp.b {
+                    seg = seg.min(lp.b - self.pos);
+                }
+                if lp.xfade_left > 0 {
+                    seg = seg.min(lp.xfade_left as u64);
+                }
+            }
+            let seg = seg as usize;
+            let block = &mut out[done * ch..(done + seg) * ch];
+            self.mix_segment(block, seg);
+            self.fresh = false;
+            self.pos += seg as u64;
+            done += seg;
+
+            if self.pending != Pending::None && !self.fade.is_moving() && self.fade.current() == 0.0
+            {
+                self.complete_pending();
+            }
+            if let Some(lp) = self.looping.as_mut() {
+                if lp.xfade_left > 0 {
+                    lp.xfade_left -= seg as u32;
+                    lp.tail_pos += seg as u64;
+                }
+                if self.pos == lp.b {
+                    // Wrap: the tail past B fades out while A fades in.
+                    lp.tail_pos = lp.b;
+                    lp.xfade_left = self.fade_frames;
+                    self.pos = lp.a;
+                }
+            }
+        }
+        for s in out.iter_mut() {
+            *s = s.clamp(-1.0, 1.0);
+        }
+        self.publish(frames);
+    }
+
+    /// Mixes `seg` frames of the current song from `self.pos` into `block`.
+    fn mix_segment(&mut self, block: &mut [f32], seg: usize) {
+        let ch = self.channels;
+        let Some(song) = self.song.as_ref() else {
+            return;
+        };
+        let pos = self.pos as usize;
+        // Loop-wrap crossfade: linear weights, tail = 1 - head.
+        let xfade = match &self.looping {
+            Some(lp) if lp.xfade_left > 0 => {
+                let total = self.fade_frames as f32;
+                let done = (self.fade_frames - lp.xfade_left) as f32;
+                for (i, w) in self.w_in[..seg].iter_mut().enumerate() {
+                    *w = (done + i as f32 + 1.0) / total;
+                }
+                Some(lp.tail_pos as usize)
+            }
+            _ => None,
+        };
+        for (stem, st) in song.stems.iter().zip(self.stems.iter_mut()) {
+            let still = !st.left.is_moving() && !st.right.is_moving();
+            if still && st.left.current() == 0.0 && st.right.current() == 0.0 {
+                continue;
+            }
+            let src = &stem.samples[pos * 2..(pos + seg) * 2];
+            // The tail past the song's end is silence.
+            let tail = xfade.map(|t| {
+                let end = ((t + seg) * 2).min(stem.samples.len());
+                let start = (t * 2).min(end);
+                &stem.samples[start..end]
+            });
+            for f in 0..seg {
+                let (mut l, mut r) = (src[2 * f], src[2 * f + 1]);
+                if let Some(tail) = tail {
+                    let w = self.w_in[f];
+                    let (tl, tr) = (
+                        tail.get(2 * f).copied().unwrap_or(0.0),
+                        tail.get(2 * f + 1).copied().unwrap_or(0.0),
+                    );
+                    l = l * w + tl * (1.0 - w);
+                    r = r * w + tr * (1.0 - w);
+                }
+                let (gl, gr) = if still {
+                    (st.left.current(), st.right.current())
+                } else {
+                    (st.left.next_gain(), st.right.next_gain())
+                };
+                match ch {
+                    1 => block[f] += 0.5 * (l * gl + r * gr),
+                    _ => {
+                        block[f * ch] += l * gl;
+                        block[f * ch + 1] += r * gr;
+                    }
+                }
+            }
+        }
+        // Stems that were skipped as silent still have to keep their ramps in step.
+        if !self.master.is_moving()
+            && !self.fade.is_moving()
+            && self.master.current() == 1.0
+            && self.fade.current() == 1.0
+        {
+            return;
+        }
+        for frame in block.chunks_exact_mut(ch) {
+            let g = self.master.next_gain() * self.fade.next_gain();
+            for s in frame {
+                *s *= g;
+            }
+        }
+    }
+
+    fn apply_commands(&mut self) {
+        while let Ok(cmd) = self.commands.pop() {
+            self.apply(cmd);
+        }
+    }
+
+    fn apply(&mut self, cmd: Command) {
+        match cmd {
+            Command::Play => self.play(),
+            Command::Pause => {
+                if self.transport == Transport::Playing {
+                    self.fade_out_then(Pending::Pause);
+                }
+            }
+            Command::Stop => {
+                if self.transport == Transport::Playing {
+                    self.fade_out_then(Pending::Stop);
+                } else {
+                    self.pos = 0;
+                    self.transport = Transport::Stopped;
+                }
+            }
+            Command::Seek { frame } => {
+                let frame = self.clamp_to_song(frame);
+                if self.transport == Transport::Playing {
+                    self.fade_out_then(Pending::Seek(frame));
+                } else {
+                    self.pos = frame;
+                }
+            }
+            Command::SwitchSong { start_frame, play } => {
+                if let Pending::Switch { .. } = self.pending {
+                    // Superseded before it was heard: its song goes straight back.
+                    if let Ok(skipped) = self.songs.pop() {
+                        self.discard(skipped);
+                    }
+                }
+                if self.transport == Transport::Playing && self.song.is_some() {
+                    self.fade_out_then(Pending::Switch { start_frame, play });
+                } else {
+                    self.switch(start_frame, play);
+                }
+            }
+            Command::StemGain { stem, gain } => self.update_stem(stem, |s| s.gain = gain.max(0.0)),
+            Command::StemMute { stem, mute } => self.update_stem(stem, |s| s.mute = mute),
+            Command::StemSolo { stem, solo } => self.update_stem(stem, |s| s.solo = solo),
+            Command::StemPan { stem, pan } => {
+                self.update_stem(stem, |s| s.pan = pan.clamp(-1.0, 1.0))
+            }
+            Command::MasterGain { gain } => self.master.set_target(gain.max(0.0)),
+            Command::Loop { region } => self.set_loop(region),
+        }
+    }
+
+    fn play(&mut self) {
+        if self.song.is_none() {
+            return;
+        }
+        match self.pending {
+            // A pause or stop still fading out is called off: fade back in from here.
+            Pending::Pause | Pending::Stop => {
+                self.pending = Pending::None;
+                self.fade.set_target(1.0);
+            }
+            _ => {}
+        }
+        if self.transport == Transport::Playing {
+            return;
+        }
+        self.start_at_current_pos();
+    }
+
+    /// From the song's first frame the output is bit-exact; elsewhere it fades in.
+    fn start_at_current_pos(&mut self) {
+        if self.pos == 0 {
+            self.fade.snap(1.0);
+        } else {
+            self.fade.snap(0.0);
+            self.fade.set_target(1.0);
+        }
+        self.transport = Transport::Playing;
+    }
+
+    fn fade_out_then(&mut self, next: Pending) {
+        self.pending = next;
+        self.fade.set_target(0.0);
+        if self.fade.current() == 0.0 && !self.fade.is_moving() {
+            self.complete_pending();
+        }
+    }
+
+    fn complete_pending(&mut self) {
+        let pending = core::mem::replace(&mut self.pending, Pending::None);
+        match pending {
+            Pending::None => {}
+            Pending::Pause => self.transport = Transport::Paused,
+            Pending::Stop => {
+                self.transport = Transport::Stopped;
+                self.pos = 0;
+            }
+            Pending::Seek(frame) => {
+                self.pos = frame;
+                self.fade.set_target(1.0);
+            }
+            Pending::Switch { start_frame, play } => self.switch(start_frame, play),
+        }
+    }
+
+    fn switch(&mut self, start_frame: u64, play: bool) {
+        let Ok(next) = self.songs.pop() else {
+            return;
+        };
+        let ramp_frames = ms_to_frames(GAIN_RAMP_MS, next.rate);
+        for (st, stem) in self.stems.iter_mut().zip(next.stems.iter()) {
+            *st = StemState::new(ramp_frames);
+            st.gain = stem.gain;
+            st.pan = stem.pan;
+            st.mute = stem.muted;
+        }
+        if let Some(old) = self.song.replace(next) {
+            self.discard(old);
+        }
+        self.any_solo = false;
+        self.looping = None;
+        self.fresh = true;
+        self.retarget_stems();
+        self.pos = self.clamp_to_song(start_frame);
+        self.status.song_serial.fetch_add(1, Relaxed);
+        if play {
+            self.start_at_current_pos();
+        } else {
+            self.fade.snap(0.0);
+            self.transport = if self.pos == 0 {
+                Transport::Stopped
+            } else {
+                Transport::Paused
+            };
+        }
+    }
+
+    fn update_stem(&mut self, stem: u8, f: impl FnOnce(&mut StemState)) {
+        let n = self.song.as_ref().map_or(0, |s| s.stems.len());
+        if (stem as usize) < n {
+            f(&mut self.stems[stem as usize]);
+            self.retarget_stems();
+        }
+    }
+
+    fn retarget_stems(&mut self) {
+        let n = self.song.as_ref().map_or(0, |s| s.stems.len());
+        self.any_solo = self.stems[..n].iter().any(|s| s.solo);
+        for st in &mut self.stems[..n] {
+            let (l, r) = st.targets(self.any_solo);
+            if self.fresh {
+                st.left.snap(l);
+                st.right.snap(r);
+            } else {
+                st.left.set_target(l);
+                st.right.set_target(r);
+            }
+        }
+    }
+
+    fn set_loop(&mut self, region: Option<(u64, u64)>) {
+        let Some((a, b)) = region else {
+            self.looping = None;
+            return;
+        };
+        let a = self.clamp_to_song(a);
+        let b = self.clamp_to_song(b);
+        // Shorter than two crossfades is no loop a musician can hear; ignore it.
+        if b <= a || b - a <= 2 * self.fade_frames as u64 {
+            return;
+        }
+        self.looping = Some(LoopState {
+            a,
+            b,
+            tail_pos: 0,
+            xfade_left: 0,
+        });
+        if self.pos < a || self.pos >= b {
+            self.apply(Command::Seek { frame: a });
+        }
+    }
+
+    fn end_of_song(&mut self) {
+        self.transport = Transport::Stopped;
+        self.pos = 0;
+        self.pending = Pending::None;
+        self.status.songs_ended.fetch_add(1, Relaxed);
+    }
+
+    fn clamp_to_song(&self, frame: u64) -> u64 {
+        self.song.as_ref().map_or(0, |s| frame.min(s.frames))
+    }
+
+    /// Hands a song back to the control thread, or holds it until there is room.
+    fn discard(&mut self, song: Arc<Song>) {
+        if let Err(rtrb::PushError::Full(song)) = self.garbage.push(song) {
+            // Never dropped here: when even the holding slots are full the last resort is
+            // to keep the song alive for good rather than free on the audio thread.
+            if let Err(song) = self.held.push(song) {
+                core::mem::forget(song);
+            }
+        }
+    }
+
+    fn flush_held(&mut self) {
+        while let Some(song) = self.held.pop() {
+            if let Err(rtrb::PushError::Full(song)) = self.garbage.push(song) {
+                let _ = self.held.push(song);
+                break;
+            }
+        }
+    }
+
+    fn publish(&self, frames: usize) {
+        let s = &self.status;
+        s.pos_frames.store(self.pos, Relaxed);
+        s.transport.store(self.transport as u8, Relaxed);
+        s.looping.store(self.looping.is_some(), Relaxed);
+        s.periods.fetch_add(1, Relaxed);
+        s.frames_written.fetch_add(frames as u64, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+use super::*;
+use crate::song::Stem;
+
+const RATE: u32 = 48_000;
+
+fn stem(name: &str, samples: Vec<f32>) -> Stem {
+    Stem {
+        name: name.into(),
+        samples: samples.into_boxed_slice(),
+        gain: 1.0,
+        pan: 0.0,
+        muted: false,
+    }
+}
+
+/// A stereo stem whose left sample at frame i is `f(i)` and right is `-f(i) / 2`.
+fn ramp_stem(name: &str, frames: usize, f: impl Fn(usize) -> f32) -> Stem {
+    let mut v = Vec::with_capacity(frames * 2);
+    for i in 0..frames {
+        v.push(f(i));
+        v.push(-f(i) / 2.0);
+    }
+    stem(name, v)
+}
+
+fn song(stems: Vec<Stem>) -> Arc<Song> {
+    let frames = (stems[0].samples.len() / 2) as u64;
+    Arc::new(Song {
+        name: "t".into(),
+        title: "t".into(),
+        rate: RATE,
+        frames,
+        stems,
+        bpm: None,
+        beats_per_bar: 4,
+        sections: Vec::new(),
+    })
+}
+
+fn three_stems(frames: usize) -> Arc<Song> {
+    song(vec![
+        ramp_stem("a", frames, |i| ((i % 97) as f32 / 97.0) * 0.3),
+        ramp_stem("b", frames, |i| ((i * 7 % 31) as f32 / 31.0) * 0.2 - 0.1),
+        ramp_stem("c", frames, |i| if i % 2 == 0 { 0.25 } else { -0.25 }),
+    ])
+}
+
+fn expected_sum(s: &Song, frame: usize, ch: usize) -> f32 {
+    s.stems.iter().map(|st| st.samples[frame * 2 + ch]).sum()
+}
+
+fn engine_with(s: &Arc<Song>, play: bool) -> (Engine, EngineHandle) {
+    let (mut e, mut h) = Engine::new(RATE, 2, 1.0);
+    assert!(h.switch_song(s.clone(), 0, play));
+    let mut buf = [0.0f32; 0];
+    e.process(&mut buf);
+    (e, h)
+}
+
+fn render(e: &mut Engine, frames: usize, period: usize) -> Vec<f32> {
+    let mut out = Vec::new();
+    let mut buf = vec![0.0f32; period * 2];
+    let mut left = frames;
+    while left > 0 {
+        let n = left.min(period);
+        e.process(&mut buf[..n * 2]);
+        out.extend_from_slice(&buf[..n * 2]);
+        left -= n;
+    }
+    out
+}
+
+#[test]
+fn stems_sum_at_unity_bit_exact_from_the_first_frame() {
+    let s = three_stems(5000);
+    let (mut e, _h) = engine_with(&s, true);
+    let out = render(&mut e, 5000, 256);
+    for f in 0..5000 {
+        for c in 0..2 {
+            assert_eq!(out[f * 2 + c], expected_sum(&s, f, c), "frame {f} ch {c}");
+        }
+    }
+}
+
+#[test]
+fn song_end_is_exact_and_reported() {
+    let s = three_stems(1000);
+    let (mut e, h) = engine_with(&s, true);
+    let out = render(&mut e, 1024, 256);
+    assert_eq!(out[999 * 2], expected_sum(&s, 999, 0));
+    assert!(out[1000 * 2..].iter().all(|&x| x == 0.0));
+    assert_eq!(h.status.songs_ended.load(Relaxed), 1);
+    assert_eq!(h.status.transport(), Transport::Stopped);
+}
+
+#[test]
+fn output_clamps_at_full_scale() {
+    let s = song(vec![
+        ramp_stem("a", 64, |_| 0.8),
+        ramp_stem("b", 64, |_| 0.8),
+    ]);
+    let (mut e, _h) = engine_with(&s, true);
+    let out = render(&mut e, 64, 64);
+    assert_eq!(out[0], 1.0);
+    assert_eq!(out[1], -0.8);
+}
+
+#[test]
+fn mute_ramps_down_without_steps_larger_than_the_ramp_allows() {
+    let frames = 48_000;
+    let s = song(vec![ramp_stem("dc", frames, |_| 0.5)]);
+    let (mut e, mut h) = engine_with(&s, true);
+    render(&mut e, 1000, 100);
+    h.send(Command::StemMute { stem: 0, mute: true }).unwrap();
+    let out = render(&mut e, 2000, 100);
+    let ramp = ms_to_frames(GAIN_RAMP_MS, RATE) as usize;
+    let max_step = 0.5 / ramp as f32 + 1e-6;
+    let mut prev = 0.5;
+    for f in 0..2000 {
+        let v = out[f * 2];
+        assert!((prev - v).abs() <= max_step, "frame {f}: {prev} -> {v}");
+        prev = v;
+    }
+    assert!(out[(ramp - 2) * 2] > 0.0, "ramp ended too early");
+    assert_eq!(out[(ramp - 1) * 2], 0.0, "ramp lands on silence after ramp frames");
+    assert!(out[ramp * 2..].iter().step_by(2).all(|&x| x == 0.0));
+    // Unmute ramps back up to exactly the source.
+    h.send(Command::StemMute { stem: 0, mute: false }).unwrap();
+    let out = render(&mut e, 2000, 100);
+    assert!(out[0] > 0.0 && out[0] <= max_step);
+    assert_eq!(out[ramp * 2], 0.5);
+}
+
+#[test]
+fn solo_silences_the_others_and_unsolo_restores_them() {
+    let frames = 20_000;
+    let s = song(vec![
+        ramp_stem("a", frames, |_| 0.1),
+        ramp_stem("b", frames, |_| 0.2),
+        ramp_stem("c", frames, |_| 0.4),
+    ]);
+    let (mut e, mut h) = engine_with(&s, true);
+    render(&mut e, 100, 100);
+    h.send(Command::StemSolo { stem: 1, solo: true }).unwrap();
+    let out = render(&mut e, 1000, 100);
+    assert_eq!(out[999 * 2], 0.2);
+    h.send(Command::StemSolo { stem: 2, solo: true }).unwrap();
+    let out = render(&mut e, 1000, 100);
+    assert!((out[999 * 2] - 0.6).abs() < 1e-6);
+    // A muted stem stays muted even when soloed.
+    h.send(Command::StemMute { stem: 2, mute: true }).unwrap();
+    let out = render(&mut e, 1000, 100);
+    assert_eq!(out[999 * 2], 0.2);
+    h.send(Command::StemSolo { stem: 1, solo: false }).unwrap();
+    h.send(Command::StemSolo { stem: 2, solo: false }).unwrap();
+    let out = render(&mut e, 1000, 100);
+    assert!((out[999 * 2] - 0.3).abs() < 1e-6);
+}
+
+#[test]
+fn settings_sent_before_the_song_is_heard_apply_without_ramp() {
+    let s = three_stems(2000);
+    let (mut e, mut h) = Engine::new(RATE, 2, 1.0);
+    assert!(h.switch_song(s.clone(), 0, true));
+    h.send(Command::StemMute { stem: 0, mute: true }).unwrap();
+    let out = render(&mut e, 100, 100);
+    let want = s.stems[1].samples[0] + s.stems[2].samples[0];
+    assert_eq!(out[0], want);
+}
+
+#[test]
+fn song_switch_fades_out_and_hands_the_old_song_back() {
+    let a = song(vec![ramp_stem("x", 48_000, |_| 0.5)]);
+    let b = song(vec![ramp_stem("y", 48_000, |_| -0.25)]);
+    let (mut e, mut h) = engine_with(&a, true);
+    render(&mut e, 256, 256);
+    assert!(h.switch_song(b.clone(), 0, true));
+    let out = render(&mut e, 2048, 256);
+    let fade = ms_to_frames(FADE_MS, RATE) as usize;
+    // Fade-out: monotone, no step larger than the fade allows.
+    for f in 1..fade {
+        let step = out[(f - 1) * 2] - out[f * 2];
+        assert!((0.0..=0.5 / fade as f32 + 1e-6).contains(&step), "frame {f}");
+    }
+    // Then the new song from its first frame, bit-exact.
+    assert_eq!(out[fade * 2], -0.25);
+    assert_eq!(h.collect_garbage(), 1);
+    assert_eq!(Arc::strong_count(&a), 1, "old song handed back and dropped here");
+    assert_eq!(h.status.song_serial.load(Relaxed), 2);
+}
+
+#[test]
+fn pause_fades_and_resume_fades_in_at_the_same_place() {
+    let s = song(vec![ramp_stem("x", 48_000, |i| i as f32 / 48_000.0)]);
+    let (mut e, mut h) = engine_with(&s, true);
+    render(&mut e, 1000, 100);
+    h.send(Command::Pause).unwrap();
+    let out = render(&mut e, 1000, 100);
+    let fade = ms_to_frames(FADE_MS, RATE) as usize;
+    assert!(out[fade * 2..].iter().all(|&x| x == 0.0));
+    assert_eq!(h.status.transport(), Transport::Paused);
+    let paused_at = h.status.pos_frames.load(Relaxed);
+    assert_eq!(paused_at, 1000 + fade as u64);
+    h.send(Command::Play).unwrap();
+    let out = render(&mut e, 1000, 100);
+    assert!(out[0] < s.stems[0].samples[paused_at as usize * 2]);
+    assert_eq!(out[fade * 2], s.stems[0].samples[(paused_at as usize + fade) * 2]);
+}
+
+#[test]
+fn stop_returns_to_start() {
+    let s = three_stems(10_000);
+    let (mut e, mut h) = engine_with(&s, true);
+    render(&mut e, 1000, 100);
+    h.send(Command::Stop).unwrap();
+    render(&mut e, 1000, 100);
+    assert_eq!(h.status.transport(), Transport::Stopped);
+    assert_eq!(h.status.pos_frames.load(Relaxed), 0);
+    h.send(Command::Play).unwrap();
+    let out = render(&mut e, 10, 10);
+    assert_eq!(out[0], expected_sum(&s, 0, 0));
+}
+
+#[test]
+fn loop_region_repeats_sample_exactly_outside_the_crossfade() {
+    let frames = 48_000;
+    // 3000 frames is 6.25 periods: without a crossfade the wrap would jump by 0.5.
+    let s = song(vec![ramp_stem("x", frames, |i| {
+        (i as f32 * core::f32::consts::TAU / 480.0).sin() * 0.5
+    })]);
+    let (mut e, mut h) = engine_with(&s, false);
+    h.send(Command::Loop {
+        region: Some((0, 3000)),
+    })
+    .unwrap();
+    h.send(Command::Play).unwrap();
+    let out = render(&mut e, 9000, 64);
+    let fade = ms_to_frames(FADE_MS, RATE) as usize;
+    for lap in 0..3 {
+        for f in 0..3000 {
+            if lap > 0 && f < fade {
+                continue;
+            }
+            assert_eq!(out[(lap * 3000 + f) * 2], s.stems[0].samples[f * 2], "lap {lap} f {f}");
+        }
+    }
+    // The crossfade is smooth: no step larger than the source's own plus the fade's.
+    for f in 3000..3000 + fade {
+        let step = (out[f * 2] - out[(f - 1) * 2]).abs();
+        assert!(step < 0.01, "frame {f}: step {step}");
+    }
+}

@@ -1,0 +1,64 @@
+//! What the audio thread reports: atomics written by the audio thread and read by anyone.
+//! Relaxed ordering is enough: every value is a self-contained counter or position.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Transport {
+    Stopped = 0,
+    Playing = 1,
+    Paused = 2,
+}
+
+impl Transport {
+    pub fn from_u8(v: u8) -> Transport {
+        match v {
+            1 => Transport::Playing,
+            2 => Transport::Paused,
+            _ => Transport::Stopped,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Stopped => "stopped",
+            Transport::Playing => "playing",
+            Transport::Paused => "paused",
+        }
+    }
+}
+
+/// Shared between the audio thread (writer) and the control thread (reader).
+#[derive(Debug, Default)]
+pub struct EngineStatus {
+    /// Play head in frames of the current song.
+    pub pos_frames: AtomicU64,
+    /// Serial of the current song (each `SwitchSong` increments it).
+    pub song_serial: AtomicU32,
+    pub transport: AtomicU8,
+    /// Times a song played to its end.
+    pub songs_ended: AtomicU32,
+    /// Periods written to the device.
+    pub periods: AtomicU64,
+    /// Frames written to the device, silence included.
+    pub frames_written: AtomicU64,
+    /// ALSA underruns (EPIPE) recovered from.
+    pub xruns: AtomicU32,
+    /// Suspends (ESTRPIPE) recovered from.
+    pub suspends: AtomicU32,
+    /// Monotonic time (ns) of the last xrun; 0 = none.
+    pub last_xrun_ns: AtomicU64,
+    /// Set when the audio thread has stopped for good (device error or asked to stop).
+    pub stopped: AtomicBool,
+    /// Device error code that stopped the audio thread, 0 if none.
+    pub fatal_errno: AtomicU32,
+    /// Whether the loop region is active.
+    pub looping: AtomicBool,
+}
+
+impl EngineStatus {
+    pub fn transport(&self) -> Transport {
+        Transport::from_u8(self.transport.load(Relaxed))
+    }
+}
