@@ -6,3 +6,8 @@
 pub mod config;
 pub mod rt;
 pub mod song;
+pub mod console;
+pub mod input;
+pub mod leds;
+pub mod monitor;
+pub mod state;

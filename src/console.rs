@@ -1,0 +1,1 @@
+//! Serial-console command parsing (filled in by the controls work).

@@ -1,0 +1,1 @@
+//! Status LEDs (filled in by the controls work).

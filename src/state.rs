@@ -1,0 +1,1 @@
+//! State that survives power loss (filled in by the controls work).
