@@ -3,6 +3,7 @@
 //! Threads: `audio` (the [`rt::engine::Engine`] in the ALSA loop, [`audio`]), `control`
 //! (the app state machine, [`app`]), `loader` ([`loader`]), `input` and `console`.
 
+pub mod action;
 pub mod config;
 pub mod rt;
 pub mod song;
