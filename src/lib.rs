@@ -4,7 +4,10 @@
 //! (the app state machine, [`app`]), `loader` ([`loader`]), `input` and `console`.
 
 pub mod action;
+pub mod audio;
 pub mod config;
+pub mod library;
+pub mod loader;
 pub mod rt;
 pub mod song;
 pub mod console;

@@ -3,53 +3,78 @@
 //! Integer formats map ±1.0 to ±2^(bits-1), the inverse of what the decoder does, so 16-bit
 //! stems summed at unity come out bit-exact on an S16_LE device.
 
-/// One sample in the device buffer.
-pub trait DeviceSample: Copy + Default + 'static {
-    fn from_f32(x: f32) -> Self;
+use crate::config::SampleFormat;
+
+/// One ALSA sample format: how a mixed f32 becomes the raw sample the device buffer holds.
+pub trait DeviceFormat: 'static {
+    /// The sample as it sits in the mmap area.
+    type Raw: Copy + Default + 'static;
+    const FORMAT: SampleFormat;
+    fn to_raw(x: f32) -> Self::Raw;
 }
 
-impl DeviceSample for i16 {
+pub struct S16Le;
+/// 24 bits, sign-extended in a 32-bit container (ALSA's S24_LE).
+pub struct S24Le;
+pub struct S32Le;
+pub struct FloatLe;
+
+impl DeviceFormat for S16Le {
+    type Raw = i16;
+    const FORMAT: SampleFormat = SampleFormat::S16Le;
     #[inline]
-    fn from_f32(x: f32) -> i16 {
-        let v = (x * 32_768.0).round();
-        v.clamp(-32_768.0, 32_767.0) as i16
+    fn to_raw(x: f32) -> i16 {
+        (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16
     }
 }
 
-/// S24_LE: 24 bits, sign-extended in a 32-bit container.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(transparent)]
-pub struct S24(pub i32);
-
-impl DeviceSample for S24 {
+impl DeviceFormat for S24Le {
+    type Raw = i32;
+    const FORMAT: SampleFormat = SampleFormat::S24Le;
     #[inline]
-    fn from_f32(x: f32) -> S24 {
-        let v = (x * 8_388_608.0).round();
-        S24(v.clamp(-8_388_608.0, 8_388_607.0) as i32)
+    fn to_raw(x: f32) -> i32 {
+        (x * 8_388_608.0).round().clamp(-8_388_608.0, 8_388_607.0) as i32
     }
 }
 
-impl DeviceSample for i32 {
+impl DeviceFormat for S32Le {
+    type Raw = i32;
+    const FORMAT: SampleFormat = SampleFormat::S32Le;
     #[inline]
-    fn from_f32(x: f32) -> i32 {
+    fn to_raw(x: f32) -> i32 {
         // f64: 2^31 - 1 is not representable in f32.
-        let v = (x as f64 * 2_147_483_648.0).round();
-        v.clamp(-2_147_483_648.0, 2_147_483_647.0) as i32
+        (x as f64 * 2_147_483_648.0)
+            .round()
+            .clamp(-2_147_483_648.0, 2_147_483_647.0) as i32
     }
 }
 
-impl DeviceSample for f32 {
+impl DeviceFormat for FloatLe {
+    type Raw = f32;
+    const FORMAT: SampleFormat = SampleFormat::FloatLe;
     #[inline]
-    fn from_f32(x: f32) -> f32 {
+    fn to_raw(x: f32) -> f32 {
         x.clamp(-1.0, 1.0)
     }
 }
 
 /// Converts a mixed block into the device's samples. `src` and `dst` have the same length.
 #[inline]
-pub fn convert<S: DeviceSample>(src: &[f32], dst: &mut [S]) {
+pub fn convert<F: DeviceFormat>(src: &[f32], dst: &mut [F::Raw]) {
     for (d, s) in dst.iter_mut().zip(src) {
-        *d = S::from_f32(*s);
+        *d = F::to_raw(*s);
+    }
+}
+
+/// Converts into little-endian bytes (for offline renders and tests).
+pub fn to_le_bytes(format: SampleFormat, src: &[f32], out: &mut Vec<u8>) {
+    for &x in src {
+        match format {
+            SampleFormat::S16Le => out.extend_from_slice(&S16Le::to_raw(x).to_le_bytes()),
+            SampleFormat::S24Le => out.extend_from_slice(&S24Le::to_raw(x).to_le_bytes()),
+            SampleFormat::S32Le => out.extend_from_slice(&S32Le::to_raw(x).to_le_bytes()),
+            SampleFormat::FloatLe => out.extend_from_slice(&FloatLe::to_raw(x).to_le_bytes()),
+        }
     }
 }
 
@@ -61,35 +86,44 @@ mod tests {
     fn s16_round_trip_of_decoded_values_is_exact() {
         for v in [-32_768i32, -32_767, -1, 0, 1, 12_345, 32_767] {
             let x = v as f32 / 32_768.0;
-            assert_eq!(i16::from_f32(x) as i32, v);
+            assert_eq!(S16Le::to_raw(x) as i32, v);
         }
     }
 
     #[test]
     fn s16_rounds_to_nearest_and_clamps() {
-        assert_eq!(i16::from_f32(0.6 / 32_768.0), 1);
-        assert_eq!(i16::from_f32(0.4 / 32_768.0), 0);
-        assert_eq!(i16::from_f32(-0.6 / 32_768.0), -1);
-        assert_eq!(i16::from_f32(1.0), 32_767);
-        assert_eq!(i16::from_f32(2.0), 32_767);
-        assert_eq!(i16::from_f32(-1.0), -32_768);
-        assert_eq!(i16::from_f32(-3.0), -32_768);
+        assert_eq!(S16Le::to_raw(0.6 / 32_768.0), 1);
+        assert_eq!(S16Le::to_raw(0.4 / 32_768.0), 0);
+        assert_eq!(S16Le::to_raw(-0.6 / 32_768.0), -1);
+        assert_eq!(S16Le::to_raw(1.0), 32_767);
+        assert_eq!(S16Le::to_raw(2.0), 32_767);
+        assert_eq!(S16Le::to_raw(-1.0), -32_768);
+        assert_eq!(S16Le::to_raw(-3.0), -32_768);
     }
 
     #[test]
     fn s24_and_s32_full_scale() {
-        assert_eq!(S24::from_f32(1.0).0, 8_388_607);
-        assert_eq!(S24::from_f32(-1.0).0, -8_388_608);
-        assert_eq!(S24::from_f32(0.5).0, 4_194_304);
-        assert_eq!(i32::from_f32(1.0), i32::MAX);
-        assert_eq!(i32::from_f32(-1.0), i32::MIN);
-        assert_eq!(i32::from_f32(0.25), 536_870_912);
+        assert_eq!(S24Le::to_raw(1.0), 8_388_607);
+        assert_eq!(S24Le::to_raw(-1.0), -8_388_608);
+        assert_eq!(S24Le::to_raw(0.5), 4_194_304);
+        assert_eq!(S24Le::to_raw(-0.6 / 8_388_608.0), -1);
+        assert_eq!(S32Le::to_raw(1.0), i32::MAX);
+        assert_eq!(S32Le::to_raw(-1.0), i32::MIN);
+        assert_eq!(S32Le::to_raw(0.25), 536_870_912);
     }
 
     #[test]
     fn float_clamps_at_full_scale() {
-        assert_eq!(f32::from_f32(1.5), 1.0);
-        assert_eq!(f32::from_f32(-1.5), -1.0);
-        assert_eq!(f32::from_f32(0.123), 0.123);
+        assert_eq!(FloatLe::to_raw(1.5), 1.0);
+        assert_eq!(FloatLe::to_raw(-1.5), -1.0);
+        assert_eq!(FloatLe::to_raw(0.123), 0.123);
+    }
+
+    #[test]
+    fn byte_conversion_is_little_endian() {
+        let mut out = Vec::new();
+        to_le_bytes(SampleFormat::S16Le, &[1.0 / 32_768.0], &mut out);
+        to_le_bytes(SampleFormat::S24Le, &[-1.0 / 8_388_608.0], &mut out);
+        assert_eq!(out, [1, 0, 0xff, 0xff, 0xff, 0xff]);
     }
 }

@@ -172,6 +172,11 @@ impl Engine {
         self.channels
     }
 
+    /// The atomics this engine publishes to.
+    pub fn status(&self) -> &Arc<EngineStatus> {
+        &self.status
+    }
+
     /// True when the engine would produce only silence until told otherwise.
     pub fn is_idle(&self) -> bool {
         self.transport != Transport::Playing

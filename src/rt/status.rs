@@ -47,8 +47,6 @@ pub struct EngineStatus {
     pub xruns: AtomicU32,
     /// Suspends (ESTRPIPE) recovered from.
     pub suspends: AtomicU32,
-    /// Monotonic time (ns) of the last xrun; 0 = none.
-    pub last_xrun_ns: AtomicU64,
     /// Set when the audio thread has stopped for good (device error or asked to stop).
     pub stopped: AtomicBool,
     /// Device error code that stopped the audio thread, 0 if none.
