@@ -15,3 +15,4 @@ pub mod input;
 pub mod leds;
 pub mod monitor;
 pub mod state;
+pub mod stats;

@@ -1,1 +1,0 @@
-//! Latency monitor and stats maths (filled in by the monitor work).

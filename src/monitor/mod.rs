@@ -1,0 +1,397 @@
+//! The latency monitor: what the audio thread measures when `audio.enable_latency_monitor`
+//! is on, and the maths the control thread does on it.
+//!
+//! Threads: the **audio** thread owns a [`MonitorRt`], built before its loop starts, and calls
+//! [`MonitorRt::wake`] right after the device wait returns, [`MonitorRt::committed`] right
+//! after `mmap_commit`, and [`MonitorRt::recovered`] after an xrun/suspend recovery. Those
+//! calls read the monotonic clock (vDSO, no syscall) and do a handful of relaxed atomic
+//! adds on the preallocated [`MonitorShared`]: no allocation, no lock, no logging. The
+//! **control** thread holds the same `Arc<MonitorShared>` and calls
+//! [`MonitorShared::snapshot`] / [`MonitorShared::reset_window`] and [`Snapshot::since`] to
+//! get a [`Window`] with percentiles and loads for the stats line (`crate::stats`).
+//!
+//! When the monitor is off the loop holds no `MonitorRt` (`Option::None`) and reads no clock
+//! for statistics at all; `benches/monitor_cost.rs` shows that costs nothing measurable.
+//!
+//! Two histograms, both in whole microseconds (truncated), with the layout of [`histogram`]
+//! (exact below 1024 µs, at most 1.6 % wide above, up to 16.8 s):
+//! - **work time**: from the wake-up to the end of `mmap_commit`. Its share of the period is
+//!   the DSP load as JACK reports it; a period whose work exceeds 80 % of the period budget
+//!   counts as **late**.
+//! - **wake-up lateness**: how long after the period boundary (the moment the device had a
+//!   whole period free) the thread got to run, as cyclictest measures against its timer. See
+//!   [`MonitorRt::wake`] for how the boundary is estimated.
+
+pub mod histogram;
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use histogram::{bucket_high_us, bucket_low_us, bucket_of, percentile_bucket, BUCKETS};
+use std::sync::Arc;
+
+/// CLOCK_MONOTONIC in nanoseconds. A vDSO read on Linux (no syscall): fine on the audio
+/// thread.
+#[inline]
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on every Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A period whose work exceeds this fraction of the period time (in per mille) is "late".
+pub const LATE_PER_MILLE: u64 = 800;
+
+/// How far the boundary estimate may move later per period, in parts per million of the
+/// period: it lets the estimate follow a device clock that runs up to 250 ppm slow against
+/// CLOCK_MONOTONIC (crystals are within ~100 ppm).
+const CREEP_PPM: u64 = 250;
+
+/// Counters and histograms written by the audio thread and read by the control thread.
+/// Everything is preallocated at construction and updated with relaxed atomics: each value is
+/// a self-contained counter, and a snapshot that is off by the one period in flight is fine.
+pub struct MonitorShared {
+    work_hist: Box<[AtomicU64]>,
+    wake_hist: Box<[AtomicU64]>,
+    late: AtomicU64,
+    work_sum_ns: AtomicU64,
+    recoveries: AtomicU64,
+    /// Period time in ns, set by [`MonitorRt::new`]; 0 until then.
+    period_ns: AtomicU64,
+    /// Maxima since the last [`MonitorShared::reset_window`] (maxima cannot be subtracted, so
+    /// the control thread swaps them to 0 when it starts a window).
+    work_max_ns: AtomicU64,
+    wake_max_ns: AtomicU64,
+    recovery_max_ns: AtomicU64,
+}
+
+impl Default for MonitorShared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for MonitorShared {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MonitorShared")
+            .field("period_ns", &self.period_ns.load(Relaxed))
+            .field("late", &self.late.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn zeroed(n: usize) -> Box<[AtomicU64]> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+#[inline]
+fn raise_max(max: &AtomicU64, v: u64) {
+    // The plain load keeps the common case (no new maximum) free of a read-modify-write.
+    if v > max.load(Relaxed) {
+        max.fetch_max(v, Relaxed);
+    }
+}
+
+impl MonitorShared {
+    /// Allocates both histograms (2 x 1920 counters, 30 KiB). Control/main thread, before the
+    /// audio thread starts.
+    pub fn new() -> MonitorShared {
+        MonitorShared {
+            work_hist: zeroed(BUCKETS),
+            wake_hist: zeroed(BUCKETS),
+            late: AtomicU64::new(0),
+            work_sum_ns: AtomicU64::new(0),
+            recoveries: AtomicU64::new(0),
+            period_ns: AtomicU64::new(0),
+            work_max_ns: AtomicU64::new(0),
+            wake_max_ns: AtomicU64::new(0),
+            recovery_max_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Copies every counter. Control thread (allocates two small vectors).
+    pub fn snapshot(&self) -> Snapshot {
+        let copy = |h: &[AtomicU64]| h.iter().map(|c| c.load(Relaxed)).collect::<Vec<u64>>();
+        Snapshot {
+            work_hist: copy(&self.work_hist),
+            wake_hist: copy(&self.wake_hist),
+            late: self.late.load(Relaxed),
+            work_sum_ns: self.work_sum_ns.load(Relaxed),
+            recoveries: self.recoveries.load(Relaxed),
+            period_ns: self.period_ns.load(Relaxed),
+            work_max_ns: self.work_max_ns.load(Relaxed),
+            wake_max_ns: self.wake_max_ns.load(Relaxed),
+            recovery_max_ns: self.recovery_max_ns.load(Relaxed),
+        }
+    }
+
+    /// Starts a new window (`stats reset`): zeroes the window maxima, then returns the
+    /// baseline to pass to [`Snapshot::since`]. Control thread; the only caller of the swap,
+    /// so there must be one window at a time. A period recorded between the swap and the copy
+    /// may raise the new window's maximum without being counted in it: the maximum never
+    /// under-reports.
+    pub fn reset_window(&self) -> Snapshot {
+        self.work_max_ns.swap(0, Relaxed);
+        self.wake_max_ns.swap(0, Relaxed);
+        self.recovery_max_ns.swap(0, Relaxed);
+        self.snapshot()
+    }
+}
+
+/// The audio thread's side of the monitor. Built before the loop starts (control/main
+/// thread), then moved to the audio thread; every method after `new` is real-time safe.
+#[derive(Debug)]
+pub struct MonitorRt {
+    shared: Arc<MonitorShared>,
+    period_frames: u64,
+    rate_hz: u64,
+    period_ns: u64,
+    late_ns: u64,
+    creep_ns: u64,
+    /// Time of the last [`MonitorRt::wake`] not yet matched by a commit.
+    wake_ns: Option<u64>,
+    /// Estimated time of the last period boundary; `None` after start and recovery.
+    boundary_ns: Option<i64>,
+}
+
+impl MonitorRt {
+    /// Prepares the monitor for a device running `period_frames` at `rate_hz` and publishes
+    /// the period time to `shared`. Call before the audio loop starts.
+    pub fn new(shared: Arc<MonitorShared>, period_frames: u32, rate_hz: u32) -> MonitorRt {
+        assert!(
+            period_frames > 0 && rate_hz > 0,
+            "period and rate must be positive"
+        );
+        let period_ns = (period_frames as u128 * 1_000_000_000 / rate_hz as u128) as u64;
+        shared.period_ns.store(period_ns, Relaxed);
+        MonitorRt {
+            shared,
+            period_frames: period_frames as u64,
+            rate_hz: rate_hz as u64,
+            period_ns,
+            late_ns: period_ns * LATE_PER_MILLE / 1000,
+            creep_ns: (period_ns * CREEP_PPM / 1_000_000).max(1),
+            wake_ns: None,
+            boundary_ns: None,
+        }
+    }
+
+    /// The shared counters this monitor writes.
+    pub fn shared(&self) -> &Arc<MonitorShared> {
+        &self.shared
+    }
+
+    /// The device wait returned at `now_ns` with `avail_frames` free in the buffer. Records
+    /// the wake-up lateness and starts timing the period's work. Audio thread.
+    ///
+    /// How the lateness is estimated: the device crossed the boundary when `avail` reached
+    /// `period_frames`, so it says the boundary was `(avail - period) / rate` ago. That alone
+    /// is only as fine as the device's pointer (a card's DMA pointer is fine-grained; ALSA's
+    /// jack plugin and USB move it a whole block at a time, so it reads 0 for any wake-up
+    /// within the block). So the monitor also keeps a clock-side grid of boundaries one
+    /// period apart, anchored on the earliest boundary the device has ever implied: each
+    /// wake takes the grid point nearest to the device's estimate; if the device implies an
+    /// earlier boundary the grid snaps to it, otherwise the grid may move later by at most
+    /// 250 ppm of a period per period (to follow clock drift). Lateness = now - boundary.
+    /// With a fine device pointer this is the true lateness, constant offsets included;
+    /// with a coarse one it is the lateness above the smallest recent wake-up delay (a
+    /// constant delay in the notification path is taken as part of the boundary). The grid
+    /// restarts after [`MonitorRt::recovered`].
+    #[inline]
+    pub fn wake(&mut self, now_ns: u64, avail_frames: u64) {
+        let behind_frames = avail_frames as i64 - self.period_frames as i64;
+        let device_ns = now_ns as i64 - behind_frames * 1_000_000_000 / self.rate_hz as i64;
+        let boundary = match self.boundary_ns {
+            None => device_ns,
+            Some(last) => {
+                let p = self.period_ns as i64;
+                let k = (device_ns - last + p / 2).div_euclid(p);
+                let grid = last + k * p;
+                if device_ns <= grid {
+                    device_ns
+                } else {
+                    grid + (device_ns - grid).min(self.creep_ns as i64)
+                }
+            }
+        };
+        self.boundary_ns = Some(boundary);
+        let late_ns = (now_ns as i64 - boundary).max(0) as u64;
+        let s = &*self.shared;
+        s.wake_hist[bucket_of(late_ns / 1000)].fetch_add(1, Relaxed);
+        raise_max(&s.wake_max_ns, late_ns);
+        self.wake_ns = Some(now_ns);
+    }
+
+    /// `mmap_commit` of the period returned at `now_ns`: records the work time since the
+    /// matching [`MonitorRt::wake`], the load, and whether the period was late. A commit
+    /// without a wake (e.g. the prefill after a recovery) records nothing. Audio thread.
+    #[inline]
+    pub fn committed(&mut self, now_ns: u64) {
+        let Some(woke) = self.wake_ns.take() else {
+            return;
+        };
+        let work_ns = now_ns.saturating_sub(woke);
+        let s = &*self.shared;
+        s.work_hist[bucket_of(work_ns / 1000)].fetch_add(1, Relaxed);
+        s.work_sum_ns.fetch_add(work_ns, Relaxed);
+        raise_max(&s.work_max_ns, work_ns);
+        if work_ns > self.late_ns {
+            s.late.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// An xrun or suspend recovery (prepare, prefill, start) took `duration_ns`. Records the
+    /// worst recovery time and restarts the boundary grid. Audio thread.
+    #[inline]
+    pub fn recovered(&mut self, duration_ns: u64) {
+        let s = &*self.shared;
+        s.recoveries.fetch_add(1, Relaxed);
+        raise_max(&s.recovery_max_ns, duration_ns);
+        self.wake_ns = None;
+        self.boundary_ns = None;
+    }
+}
+
+/// A copy of every counter of a [`MonitorShared`] at one moment. Control thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    work_hist: Vec<u64>,
+    wake_hist: Vec<u64>,
+    late: u64,
+    work_sum_ns: u64,
+    recoveries: u64,
+    period_ns: u64,
+    work_max_ns: u64,
+    wake_max_ns: u64,
+    recovery_max_ns: u64,
+}
+
+impl Snapshot {
+    /// What happened between `base` (an earlier snapshot, normally the one
+    /// [`MonitorShared::reset_window`] returned) and this snapshot. Counts and histograms are
+    /// differences; maxima are this snapshot's window maxima, i.e. since the last
+    /// `reset_window`.
+    pub fn since(&self, base: &Snapshot) -> Window {
+        let diff = |a: &[u64], b: &[u64]| -> Vec<u64> {
+            a.iter()
+                .zip(b.iter().chain(core::iter::repeat(&0)))
+                .map(|(x, y)| x.saturating_sub(*y))
+                .collect()
+        };
+        Window {
+            work_hist: diff(&self.work_hist, &base.work_hist),
+            wake_hist: diff(&self.wake_hist, &base.wake_hist),
+            late: self.late.saturating_sub(base.late),
+            work_sum_ns: self.work_sum_ns.saturating_sub(base.work_sum_ns),
+            recoveries: self.recoveries.saturating_sub(base.recoveries),
+            period_ns: self.period_ns,
+            work_max_ns: self.work_max_ns,
+            wake_max_ns: self.wake_max_ns,
+            recovery_max_ns: self.recovery_max_ns,
+        }
+    }
+}
+
+/// The monitor's view of one stats window. Control thread. All times in whole µs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    work_hist: Vec<u64>,
+    wake_hist: Vec<u64>,
+    late: u64,
+    work_sum_ns: u64,
+    recoveries: u64,
+    period_ns: u64,
+    work_max_ns: u64,
+    wake_max_ns: u64,
+    recovery_max_ns: u64,
+}
+
+/// Largest value recorded, in µs: the kept maximum, but never below the lowest edge of the
+/// highest non-empty bucket (so percentiles never exceed the maximum even if a reset raced a
+/// sample).
+fn max_us(hist: &[u64], max_ns: u64) -> u64 {
+    let top = hist.iter().rposition(|&c| c > 0).map_or(0, bucket_low_us);
+    (max_ns / 1000).max(top)
+}
+
+fn percentile_us(hist: &[u64], max_ns: u64, p: f64) -> Option<u64> {
+    let b = percentile_bucket(hist, p)?;
+    Some(bucket_high_us(b).min(max_us(hist, max_ns)))
+}
+
+impl Window {
+    /// Periods whose work was measured (wake followed by commit).
+    pub fn periods(&self) -> u64 {
+        self.work_hist.iter().sum()
+    }
+
+    /// Wake-ups measured.
+    pub fn wakes(&self) -> u64 {
+        self.wake_hist.iter().sum()
+    }
+
+    /// Nearest-rank percentile `p` (in percent, e.g. `99.9`) of the work time in µs, `None`
+    /// before the first period. Exact below 1024 µs, at most 1.6 % high above.
+    pub fn work_percentile_us(&self, p: f64) -> Option<u64> {
+        percentile_us(&self.work_hist, self.work_max_ns, p)
+    }
+
+    /// Nearest-rank percentile `p` of the wake-up lateness in µs, as
+    /// [`Window::work_percentile_us`].
+    pub fn wake_percentile_us(&self, p: f64) -> Option<u64> {
+        percentile_us(&self.wake_hist, self.wake_max_ns, p)
+    }
+
+    /// Worst work time in µs (0 when none).
+    pub fn work_max_us(&self) -> u64 {
+        max_us(&self.work_hist, self.work_max_ns)
+    }
+
+    /// Worst wake-up lateness in µs (0 when none).
+    pub fn wake_max_us(&self) -> u64 {
+        max_us(&self.wake_hist, self.wake_max_ns)
+    }
+
+    /// Periods whose work took more than 80 % of the period time.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// xrun/suspend recoveries the monitor saw.
+    pub fn recoveries(&self) -> u64 {
+        self.recoveries
+    }
+
+    /// Worst recovery time in µs (0 when none).
+    pub fn recovery_max_us(&self) -> u64 {
+        self.recovery_max_ns / 1000
+    }
+
+    /// Period time in µs (0 before the audio thread's monitor was built).
+    pub fn period_us(&self) -> f64 {
+        self.period_ns as f64 / 1000.0
+    }
+
+    /// Average DSP load in percent: total work / (periods x period time), as JACK reports it.
+    pub fn load_avg_pct(&self) -> f64 {
+        let n = self.periods();
+        if n == 0 || self.period_ns == 0 {
+            return 0.0;
+        }
+        self.work_sum_ns as f64 * 100.0 / (n as f64 * self.period_ns as f64)
+    }
+
+    /// Highest load of one period in percent: worst work / period time.
+    pub fn load_max_pct(&self) -> f64 {
+        if self.period_ns == 0 {
+            return 0.0;
+        }
+        let max_ns = self.work_max_ns.max(self.work_max_us() * 1000);
+        max_ns as f64 * 100.0 / self.period_ns as f64
+    }
+}
+
+#[cfg(test)]
+mod tests;
