@@ -1,10 +1,11 @@
 //! The audio thread's side of the latency monitor never allocates: `MonitorRt::wake`,
-//! `committed` and `recovered`, with real clock reads, run inside `assert_no_alloc`.
+//! `committed`, `recovered` and the `LoopObserver` hooks, with real clock reads, run inside `assert_no_alloc`.
 //! Lives in its own test binary because the allocator hook is process-wide; an allocation
 //! inside the closure aborts the test binary (assert_no_alloc's default in debug builds).
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::sync::Arc;
+use stembox::audio::LoopObserver;
 use stembox::monitor::{now_ns, MonitorRt, MonitorShared};
 
 #[global_allocator]
@@ -22,11 +23,16 @@ fn monitor_rt_does_not_allocate() {
             if i % 1000 == 999 {
                 let t = now_ns();
                 rt.recovered(now_ns() - t);
+                // The same through the audio loop's hooks.
+                LoopObserver::wake(&mut rt, 64);
+                LoopObserver::committed(&mut rt);
+                rt.recovery_begin();
+                rt.recovery_end();
             }
         }
     });
     let w = shared.snapshot().since(&base);
-    assert_eq!(w.periods(), 10_000);
-    assert_eq!(w.wakes(), 10_000);
-    assert_eq!(w.recoveries(), 10);
+    assert_eq!(w.periods(), 10_010);
+    assert_eq!(w.wakes(), 10_010);
+    assert_eq!(w.recoveries(), 20);
 }

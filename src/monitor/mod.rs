@@ -10,8 +10,9 @@
 //! [`MonitorShared::snapshot`] / [`MonitorShared::reset_window`] and [`Snapshot::since`] to
 //! get a [`Window`] with percentiles and loads for the stats line (`crate::stats`).
 //!
-//! When the monitor is off the loop holds no `MonitorRt` (`Option::None`) and reads no clock
-//! for statistics at all; `benches/monitor_cost.rs` shows that costs nothing measurable.
+//! [`MonitorRt`] implements the audio loop's `LoopObserver` hooks. When the monitor is off
+//! the loop is built with `NoObserver` instead and reads no clock for statistics at all;
+//! `benches/monitor_cost.rs` shows that costs nothing measurable.
 //!
 //! Two histograms, both in whole microseconds (truncated), with the layout of [`histogram`]
 //! (exact below 1024 µs, at most 1.6 % wide above, up to 16.8 s):
@@ -24,6 +25,7 @@
 
 pub mod histogram;
 
+use crate::audio::LoopObserver;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use histogram::{bucket_high_us, bucket_low_us, bucket_of, percentile_bucket, BUCKETS};
 use std::sync::Arc;
@@ -152,6 +154,8 @@ pub struct MonitorRt {
     creep_ns: u64,
     /// Time of the last [`MonitorRt::wake`] not yet matched by a commit.
     wake_ns: Option<u64>,
+    /// Start of the recovery in progress (the [`LoopObserver`] hooks).
+    recovery_start_ns: Option<u64>,
     /// Estimated time of the last period boundary; `None` after start and recovery.
     boundary_ns: Option<i64>,
 }
@@ -174,6 +178,7 @@ impl MonitorRt {
             late_ns: period_ns * LATE_PER_MILLE / 1000,
             creep_ns: (period_ns * CREEP_PPM / 1_000_000).max(1),
             wake_ns: None,
+            recovery_start_ns: None,
             boundary_ns: None,
         }
     }
@@ -251,6 +256,33 @@ impl MonitorRt {
         raise_max(&s.recovery_max_ns, duration_ns);
         self.wake_ns = None;
         self.boundary_ns = None;
+    }
+}
+
+/// The audio loop's hooks (`crate::audio::LoopObserver`): each reads the clock once and
+/// calls the matching method above. The loop is generic over the observer, so with the monitor
+/// off it runs with `NoObserver` and none of this is compiled into it. Audio thread.
+impl LoopObserver for MonitorRt {
+    #[inline]
+    fn wake(&mut self, avail_frames: u64) {
+        MonitorRt::wake(self, now_ns(), avail_frames);
+    }
+
+    #[inline]
+    fn committed(&mut self) {
+        MonitorRt::committed(self, now_ns());
+    }
+
+    #[inline]
+    fn recovery_begin(&mut self) {
+        self.recovery_start_ns = Some(now_ns());
+    }
+
+    #[inline]
+    fn recovery_end(&mut self) {
+        if let Some(start) = self.recovery_start_ns.take() {
+            self.recovered(now_ns().saturating_sub(start));
+        }
     }
 }
 

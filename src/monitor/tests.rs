@@ -249,3 +249,27 @@ fn recovery_restarts_the_grid_and_keeps_the_worst_time() {
     assert_eq!(w.periods(), 3);
     assert_eq!(w.wake_max_us(), 0);
 }
+
+#[test]
+fn loop_observer_hooks_use_the_real_clock() {
+    use crate::audio::LoopObserver;
+    let (shared, mut rt) = monitor();
+    let base = shared.reset_window();
+    LoopObserver::wake(&mut rt, PERIOD as u64);
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    LoopObserver::committed(&mut rt);
+    rt.recovery_begin();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    rt.recovery_end();
+    rt.recovery_end(); // no recovery in progress: nothing
+    let w = shared.snapshot().since(&base);
+    assert_eq!(w.periods(), 1);
+    assert_eq!(w.late(), 1); // 3 ms of work in a 1.33 ms period
+    assert!(
+        (3000..1_000_000).contains(&w.work_max_us()),
+        "{}",
+        w.work_max_us()
+    );
+    assert_eq!(w.recoveries(), 1);
+    assert!((2000..1_000_000).contains(&w.recovery_max_us()));
+}
