@@ -4,7 +4,9 @@
 //! (the app state machine, [`app`]), `loader` ([`loader`]), `input` and `console`.
 
 pub mod action;
+pub mod app;
 pub mod audio;
+pub mod cli;
 pub mod config;
 pub mod library;
 pub mod loader;

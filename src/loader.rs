@@ -293,9 +293,8 @@ pub fn load_song(
             }
         }
         drop(tx);
-        let mut done = 0;
-        for (i, r) in rx {
-            done += 1;
+        for (done, (i, r)) in rx.into_iter().enumerate() {
+            let done = done + 1;
             match r {
                 Ok(samples) => results[i] = Some(samples),
                 Err(e) => {

@@ -1,0 +1,839 @@
+//! The control thread: the only owner of mutable app state. Console lines and button
+//! actions come in as [`Event`]s; the control thread turns them into engine commands, keeps
+//! the current song and its neighbours decoded (the loader thread does the work), drops
+//! what the engine hands back, and prints the console's answers and stats lines.
+
+use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
+use crate::action::{Action, SectionRef, SongRef};
+use crate::audio::{rt_thread, spawn_audio_thread, AudioThread, Granted, NoObserver};
+use crate::config::Config;
+use crate::library::SongEntry;
+use crate::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
+use crate::rt::command::Command;
+use crate::rt::engine::{Engine, EngineHandle};
+use crate::rt::ramp::db_to_gain;
+use crate::rt::status::Transport;
+use crate::song::Song;
+use crate::stats::{underrun_free_s, MonitorStats, StatsLine};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Something for the control thread to act on.
+#[derive(Debug)]
+pub enum Event {
+    /// A line typed on the console.
+    Line(String),
+    /// A button action, with the input event's kernel timestamp (CLOCK_MONOTONIC ns, if known).
+    Action(Action, Option<u64>),
+    /// The loader finished a song (setlist index).
+    Loaded(usize, Result<Arc<Song>, String>),
+    /// Standard input reached its end.
+    ConsoleClosed,
+}
+
+/// How often the control thread wakes when nothing happens: garbage, stats, song end.
+const TICK: Duration = Duration::from_millis(50);
+/// Master volume step of `volume_up` / `volume_down`.
+const VOLUME_STEP_DB: f32 = 2.0;
+
+// Set from signal handlers (async-signal-safe: plain atomic stores).
+static SIG_TERM: AtomicBool = AtomicBool::new(false);
+static SIG_USR1: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_term(_: libc::c_int) {
+    SIG_TERM.store(true, Relaxed);
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    SIG_USR1.fetch_add(1, Relaxed);
+}
+
+fn install_signal_handlers() {
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+    }
+}
+
+/// The latency monitor as the audio loop's observer.
+struct Monitored {
+    rt: MonitorRt,
+    recovery_start_ns: u64,
+}
+
+impl crate::audio::LoopObserver for Monitored {
+    #[inline]
+    fn wake(&mut self, avail_frames: u64) {
+        self.rt.wake(now_ns(), avail_frames);
+    }
+    #[inline]
+    fn committed(&mut self) {
+        self.rt.committed(now_ns());
+    }
+    #[inline]
+    fn recovery_begin(&mut self) {
+        self.recovery_start_ns = now_ns();
+    }
+    #[inline]
+    fn recovery_end(&mut self) {
+        self.rt.recovered(now_ns().saturating_sub(self.recovery_start_ns));
+    }
+}
+
+/// Mirror of one stem's mixer settings (the engine has the ramped truth).
+#[derive(Clone, Debug, PartialEq)]
+struct StemMix {
+    name: String,
+    mute: bool,
+    solo: bool,
+    gain_db: f32,
+}
+
+/// The running app.
+pub struct Session {
+    cfg: Config,
+    granted: Granted,
+    songs: Vec<SongEntry>,
+    /// Decoded songs by setlist index: the current one and its neighbours.
+    cache: HashMap<usize, Arc<Song>>,
+    /// Setlist index of the song in the engine.
+    current: usize,
+    /// A song change waiting for its song to finish loading: (index, play).
+    pending_switch: Option<(usize, bool)>,
+    mix: Vec<StemMix>,
+    master_db: f32,
+    loop_a: Option<u64>,
+    loop_region: Option<(u64, u64)>,
+    engine: EngineHandle,
+    audio: Option<AudioThread>,
+    monitor: Option<(Arc<MonitorShared>, Snapshot)>,
+    events_tx: Sender<Event>,
+    events: Receiver<Event>,
+    loader_tx: Option<Sender<usize>>,
+    loading: Vec<usize>,
+    start_ns: u64,
+    last_xrun_ns: u64,
+    seen_xruns: u32,
+    stats_json: bool,
+    quit: bool,
+}
+
+/// `stembox play`: one song from its start; with `once`, to its end and exit.
+pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Result<(), AppError> {
+    let songs = setlist(&cfg)?;
+    let index = find_song(&songs, song_name).ok_or_else(|| {
+        AppError::usage(format!(
+            "no song \"{song_name}\" in library {} (songs: {})",
+            cfg.library,
+            songs
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let mut session = Session::start(cfg, songs, index, !once, once, stats_json)?;
+    if once {
+        session.wait_for_song_end()
+    } else {
+        session.spawn_console();
+        say("ready");
+        session.control_loop()
+    }
+}
+
+/// `stembox run`: the appliance.
+pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
+    let songs = setlist(&cfg)?;
+    let first = 0;
+    let mut session = Session::start(cfg, songs, first, true, false, stats_json)?;
+    session.spawn_console();
+    session.spawn_input();
+    say("ready");
+    session.control_loop()
+}
+
+impl Session {
+    /// Opens the device, loads song `index`, starts the audio thread playing it.
+    fn start(
+        cfg: Config,
+        songs: Vec<SongEntry>,
+        index: usize,
+        neighbours: bool,
+        once: bool,
+        stats_json: bool,
+    ) -> Result<Session, AppError> {
+        install_signal_handlers();
+        let start_ns = now_ns();
+        if cfg.rt.mlock {
+            if let Err(w) = rt_thread::lock_memory() {
+                warn(&w);
+            }
+        }
+        let (pcm, granted) = open_device(&cfg)?;
+        let song = Arc::new(load_with_progress(&songs[index], granted.rate)?);
+        let master_db = cfg.audio.master_gain_db;
+        let (engine, mut handle) =
+            Engine::new(granted.rate, granted.channels as usize, db_to_gain(master_db));
+        if !handle.switch_song(song.clone(), 0, true) {
+            return Err(AppError::runtime("engine queue refused the first song"));
+        }
+        let cpu = (cfg.rt.cpu >= 0).then_some(cfg.rt.cpu as usize);
+        let prio = cfg.rt.priority;
+        let mut monitor = None;
+        let spawned = if cfg.audio.enable_latency_monitor {
+            let shared = Arc::new(MonitorShared::new());
+            let rt = MonitorRt::new(shared.clone(), granted.period_frames, granted.rate);
+            let base = shared.reset_window();
+            monitor = Some((shared, base));
+            let observer = Monitored {
+                rt,
+                recovery_start_ns: 0,
+            };
+            spawn_audio_thread(pcm, granted.clone(), engine, observer, prio, cpu, once)
+        } else {
+            spawn_audio_thread(pcm, granted.clone(), engine, NoObserver, prio, cpu, once)
+        };
+        let audio = spawned
+            .map_err(|e| AppError::runtime(format!("cannot start the audio thread: {e}")))?;
+        for w in &audio.rt_warnings {
+            warn(w);
+        }
+        let (events_tx, events) = mpsc::channel();
+        let mut session = Session {
+            mix: mix_of(&song),
+            cfg,
+            granted,
+            songs,
+            cache: HashMap::from([(index, song)]),
+            current: index,
+            pending_switch: None,
+            master_db,
+            loop_a: None,
+            loop_region: None,
+            engine: handle,
+            audio: Some(audio),
+            monitor,
+            events_tx,
+            events,
+            loader_tx: None,
+            loading: Vec::new(),
+            start_ns,
+            last_xrun_ns: 0,
+            seen_xruns: 0,
+            stats_json,
+            quit: false,
+        };
+        session.wait_until_running()?;
+        if neighbours {
+            session.spawn_loader();
+            session.keep_neighbours_loaded();
+        }
+        Ok(session)
+    }
+
+    /// Waits until the audio thread has written its first period.
+    fn wait_until_running(&mut self) -> Result<(), AppError> {
+        let t0 = Instant::now();
+        while self.engine.status.periods.load(Relaxed) == 0 {
+            if self.audio.as_ref().is_none_or(|a| a.is_finished()) {
+                return Err(self.audio_failure());
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                return Err(AppError::runtime(format!(
+                    "audio device \"{}\" did not start within 10 s",
+                    self.granted.device
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    fn audio_failure(&mut self) -> AppError {
+        let exit = self.audio.take().and_then(|a| a.join());
+        match exit.map(|e| e.result) {
+            Some(Err(e)) => AppError::runtime(e),
+            _ => AppError::runtime("the audio thread stopped"),
+        }
+    }
+
+    /// `play --once`: waits for the song's end, then prints the final stats line.
+    fn wait_for_song_end(mut self) -> Result<(), AppError> {
+        let mut next_stats = self.stats_interval().map(|d| Instant::now() + d);
+        loop {
+            self.engine.collect_garbage();
+            self.note_xruns();
+            if SIG_TERM.load(Relaxed) {
+                break;
+            }
+            if SIG_USR1.swap(0, Relaxed) > 0 {
+                self.print_stats();
+            }
+            if let Some(t) = next_stats {
+                if Instant::now() >= t {
+                    self.print_stats();
+                    next_stats = self.stats_interval().map(|d| t + d);
+                }
+            }
+            if self.audio.as_ref().is_none_or(|a| a.is_finished()) {
+                break;
+            }
+            std::thread::sleep(TICK);
+        }
+        let exit = match self.audio.take() {
+            Some(a) if SIG_TERM.load(Relaxed) => a.stop(),
+            Some(a) => a.join(),
+            None => None,
+        };
+        self.note_xruns();
+        self.print_stats();
+        match exit.map(|e| e.result) {
+            Some(Err(e)) => Err(AppError::runtime(e)),
+            Some(Ok(())) => Ok(()),
+            None => Err(AppError::runtime("the audio thread panicked")),
+        }
+    }
+
+    fn stats_interval(&self) -> Option<Duration> {
+        match self.cfg.stats.interval_s {
+            0 => None,
+            s => Some(Duration::from_secs(s as u64)),
+        }
+    }
+
+    /// The appliance loop: events, stats, garbage, until `quit` or SIGTERM.
+    fn control_loop(mut self) -> Result<(), AppError> {
+        let mut next_stats = self.stats_interval().map(|d| Instant::now() + d);
+        while !self.quit {
+            match self.events.recv_timeout(TICK) {
+                Ok(ev) => self.handle(ev),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.engine.collect_garbage();
+            self.note_xruns();
+            if SIG_TERM.load(Relaxed) {
+                self.quit = true;
+            }
+            if SIG_USR1.swap(0, Relaxed) > 0 {
+                self.print_stats();
+            }
+            if let Some(t) = next_stats {
+                if Instant::now() >= t {
+                    self.print_stats();
+                    next_stats = self.stats_interval().map(|d| t + d);
+                }
+            }
+            if self.audio.as_ref().is_none_or(|a| a.is_finished()) {
+                let e = self.audio_failure();
+                self.print_stats();
+                return Err(e);
+            }
+        }
+        self.shutdown();
+        Ok(())
+    }
+
+    /// Fades out, stops the audio thread, prints the final stats line.
+    fn shutdown(&mut self) {
+        let _ = self.engine.send(Command::Stop);
+        // The fade is a few ms; give it a period or two beyond the buffer to be heard.
+        let buffer_ms = self.granted.buffer_frames as u64 * 1000 / self.granted.rate as u64;
+        std::thread::sleep(Duration::from_millis(buffer_ms + 20));
+        if let Some(a) = self.audio.take() {
+            if let Some(Err(e)) = a.stop().map(|e| e.result) {
+                warn(&e);
+            }
+        }
+        self.engine.collect_garbage();
+        self.note_xruns();
+        self.print_stats();
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Line(line) => {
+                let line = line.trim();
+                if line.is_empty() {
+                    return;
+                }
+                match parse_console(line) {
+                    Ok(action) => self.act(action),
+                    Err(e) => say(&format!("error: {e}")),
+                }
+            }
+            Event::Action(action, _ts) => self.act(action),
+            Event::Loaded(index, result) => {
+                self.loading.retain(|&i| i != index);
+                match result {
+                    Ok(song) => {
+                        self.cache.insert(index, song);
+                        if let Some((want, play)) = self.pending_switch {
+                            if want == index {
+                                self.pending_switch = None;
+                                self.switch_to(index, play);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        warn(&e);
+                        if self.pending_switch.is_some_and(|(w, _)| w == index) {
+                            self.pending_switch = None;
+                            say(&format!("error: cannot load song {}", self.songs[index].name));
+                        }
+                    }
+                }
+            }
+            Event::ConsoleClosed => {}
+        }
+    }
+
+    fn send(&mut self, cmd: Command) {
+        if self.engine.send(cmd).is_err() {
+            warn("engine command queue full; command dropped");
+        }
+    }
+
+    fn transport(&self) -> Transport {
+        self.engine.status.transport()
+    }
+
+    fn pos_frames(&self) -> u64 {
+        self.engine.status.pos_frames.load(Relaxed)
+    }
+
+    fn current_song(&self) -> Option<&Arc<Song>> {
+        self.cache.get(&self.current)
+    }
+
+    /// Carries out one action and answers in one line.
+    pub fn act(&mut self, action: Action) {
+        match action {
+            Action::PlayPause => {
+                if self.transport() == Transport::Playing {
+                    self.act(Action::Pause)
+                } else {
+                    self.act(Action::Play)
+                }
+            }
+            Action::Play => {
+                self.send(Command::Play);
+                say("ok play");
+            }
+            Action::Pause => {
+                self.send(Command::Pause);
+                say("ok pause");
+            }
+            Action::Stop => {
+                self.send(Command::Stop);
+                say("ok stop");
+            }
+            Action::NextSong => {
+                let n = (self.current + 1).min(self.songs.len() - 1);
+                self.change_song(n)
+            }
+            Action::PrevSong => {
+                let n = self.current.saturating_sub(1);
+                self.change_song(n)
+            }
+            Action::Song(r) => {
+                let found = match &r {
+                    SongRef::Number(n) => (1..=self.songs.len()).contains(n).then(|| n - 1),
+                    SongRef::Name(name) => find_song(&self.songs, name),
+                };
+                match found {
+                    Some(i) => self.change_song(i),
+                    None => say(&format!("error: no song {r:?} in the setlist")),
+                }
+            }
+            Action::ToggleMute(stem) => self.with_stem(&stem, |m| m.mute = !m.mute),
+            Action::Mute(stem) => self.with_stem(&stem, |m| m.mute = true),
+            Action::Unmute(stem) => self.with_stem(&stem, |m| m.mute = false),
+            Action::Solo(stem) => self.with_stem(&stem, |m| m.solo = !m.solo),
+            Action::Gain(stem, db) => self.with_stem(&stem, |m| m.gain_db = db.clamp(-120.0, 12.0)),
+            Action::NextSection | Action::PrevSection | Action::Section(_) => {
+                self.goto_section(action)
+            }
+            Action::LoopA => {
+                let pos = self.pos_frames();
+                self.loop_a = Some(pos);
+                say(&format!("ok loop_a {:.3}", self.seconds(pos)));
+            }
+            Action::LoopB => {
+                let pos = self.pos_frames();
+                match self.loop_a {
+                    Some(a) if pos > a => self.set_loop(Some((a, pos))),
+                    _ => say("error: set loop A before B (B must come after A)"),
+                }
+            }
+            Action::LoopToggle => {
+                if self.engine.status.looping.load(Relaxed) {
+                    self.send(Command::Loop { region: None });
+                    say("ok loop off");
+                } else if let Some(r) = self.loop_region {
+                    self.set_loop(Some(r));
+                } else {
+                    say("error: no loop set (set A and B first)");
+                }
+            }
+            Action::Loop(a_s, b_s) => {
+                let rate = self.granted.rate as f64;
+                if !(a_s >= 0.0 && b_s > a_s) {
+                    say("error: loop needs 0 <= A < B (seconds)");
+                } else {
+                    self.set_loop(Some(((a_s * rate) as u64, (b_s * rate) as u64)));
+                }
+            }
+            Action::LoopOff => {
+                self.send(Command::Loop { region: None });
+                say("ok loop off");
+            }
+            Action::VolumeUp | Action::VolumeDown => {
+                let step = if action == Action::VolumeUp {
+                    VOLUME_STEP_DB
+                } else {
+                    -VOLUME_STEP_DB
+                };
+                self.master_db = (self.master_db + step).clamp(-60.0, 12.0);
+                self.send(Command::MasterGain {
+                    gain: db_to_gain(self.master_db),
+                });
+                say(&format!("ok volume {:+.1} dB", self.master_db));
+            }
+            Action::CountInToggle => say("error: count-in is not available in this build"),
+            Action::Status => say(&self.status_line()),
+            Action::Stats => self.print_stats(),
+            Action::StatsReset => {
+                if let Some((shared, base)) = &mut self.monitor {
+                    *base = shared.reset_window();
+                }
+                say("ok stats reset");
+            }
+            Action::Help => {
+                say("commands: play pause stop next prev status stats quit");
+            }
+            Action::Quit => {
+                say("ok quit");
+                self.quit = true;
+            }
+        }
+    }
+
+    fn seconds(&self, frames: u64) -> f64 {
+        frames as f64 / self.granted.rate as f64
+    }
+
+    fn set_loop(&mut self, region: Option<(u64, u64)>) {
+        self.loop_region = region;
+        self.send(Command::Loop { region });
+        if let Some((a, b)) = region {
+            say(&format!(
+                "ok loop {:.3} {:.3}",
+                self.seconds(a),
+                self.seconds(b)
+            ));
+        }
+    }
+
+    fn goto_section(&mut self, action: Action) {
+        let Some(song) = self.current_song().cloned() else {
+            return;
+        };
+        if song.sections.is_empty() {
+            say(&format!("error: song {} has no sections", song.name));
+            return;
+        }
+        let pos = self.pos_frames();
+        let starts: Vec<u64> = song.sections.iter().map(|s| s.start_frame).collect();
+        let target = match &action {
+            Action::NextSection => starts.iter().position(|&s| s > pos),
+            Action::PrevSection => starts.iter().rposition(|&s| s < pos),
+            Action::Section(SectionRef::Number(n)) => n.checked_sub(1).filter(|&i| i < starts.len()),
+            Action::Section(SectionRef::Name(name)) => song
+                .sections
+                .iter()
+                .position(|s| s.name.eq_ignore_ascii_case(name)),
+            _ => None,
+        };
+        match target {
+            Some(i) => {
+                self.send(Command::Seek {
+                    frame: starts[i],
+                });
+                say(&format!(
+                    "ok section {} {} at {:.3}",
+                    i + 1,
+                    song.sections[i].name,
+                    self.seconds(starts[i])
+                ));
+            }
+            None => say("error: no such section"),
+        }
+    }
+
+    fn with_stem(&mut self, stem: &str, f: impl FnOnce(&mut StemMix)) {
+        let Some(i) = self
+            .mix
+            .iter()
+            .position(|m| m.name.eq_ignore_ascii_case(stem))
+        else {
+            say(&format!(
+                "error: no stem \"{stem}\" in this song (stems: {})",
+                self.mix
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            return;
+        };
+        let before = self.mix[i].clone();
+        f(&mut self.mix[i]);
+        let after = self.mix[i].clone();
+        let stem_ix = i as u8;
+        if before.mute != after.mute {
+            self.send(Command::StemMute {
+                stem: stem_ix,
+                mute: after.mute,
+            });
+        }
+        if before.solo != after.solo {
+            self.send(Command::StemSolo {
+                stem: stem_ix,
+                solo: after.solo,
+            });
+        }
+        if before.gain_db != after.gain_db {
+            self.send(Command::StemGain {
+                stem: stem_ix,
+                gain: db_to_gain(after.gain_db),
+            });
+        }
+        say(&format!(
+            "ok {} mute={} solo={} gain_db={:.1}",
+            after.name, after.mute as u8, after.solo as u8, after.gain_db
+        ));
+    }
+
+    /// Switches to setlist entry `index`: at once if it is loaded, else when it is.
+    fn change_song(&mut self, index: usize) {
+        let play = self.transport() == Transport::Playing;
+        if self.cache.contains_key(&index) {
+            self.switch_to(index, play);
+        } else {
+            self.pending_switch = Some((index, play));
+            self.request_load(index);
+            say(&format!("loading {}", self.songs[index].name));
+        }
+    }
+
+    fn switch_to(&mut self, index: usize, play: bool) {
+        let Some(song) = self.cache.get(&index).cloned() else {
+            return;
+        };
+        if !self.engine.switch_song(song.clone(), 0, play) {
+            say("error: engine busy, try again");
+            return;
+        }
+        self.current = index;
+        self.mix = mix_of(&song);
+        self.loop_a = None;
+        self.loop_region = None;
+        say(&format!("ok song {} {}", index + 1, song.name));
+        self.keep_neighbours_loaded();
+    }
+
+    /// Keeps the current song and its neighbours decoded, within the memory budget;
+    /// everything else is dropped (here, on the control thread).
+    fn keep_neighbours_loaded(&mut self) {
+        let want: Vec<usize> = [
+            Some(self.current),
+            self.current.checked_add(1).filter(|&i| i < self.songs.len()),
+            self.current.checked_sub(1),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let keep_pending = self.pending_switch.map(|(i, _)| i);
+        self.cache
+            .retain(|i, _| want.contains(i) || Some(*i) == keep_pending);
+        let budget = self.cfg.memory.budget_mb as usize * 1024 * 1024;
+        for &i in &want {
+            let used: usize = self.cache.values().map(|s| s.ram_bytes()).sum();
+            if !self.cache.contains_key(&i) && used < budget {
+                self.request_load(i);
+            }
+        }
+    }
+
+    fn request_load(&mut self, index: usize) {
+        if self.loading.contains(&index) {
+            return;
+        }
+        if let Some(tx) = &self.loader_tx {
+            if tx.send(index).is_ok() {
+                self.loading.push(index);
+            }
+        }
+    }
+
+    /// The loader thread: decodes requested songs, one at a time (each on all cores).
+    fn spawn_loader(&mut self) {
+        let (tx, rx) = mpsc::channel::<usize>();
+        let events = self.events_tx.clone();
+        let songs = self.songs.clone();
+        let rate = self.granted.rate;
+        let budget = self.cfg.memory.budget_mb as usize * 1024 * 1024;
+        let spawned = std::thread::Builder::new()
+            .name("stembox-loader".into())
+            .spawn(move || {
+                for index in rx {
+                    let entry = &songs[index];
+                    let r = crate::loader::load_song(entry, rate, &mut |_| {})
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| {
+                            if s.ram_bytes() > budget {
+                                Err(format!(
+                                    "song {} needs {} MB, over memory.budget_mb",
+                                    entry.name,
+                                    s.ram_bytes() / 1048576
+                                ))
+                            } else {
+                                Ok(Arc::new(s))
+                            }
+                        });
+                    if events.send(Event::Loaded(index, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => self.loader_tx = Some(tx),
+            Err(e) => warn(&format!("cannot start the loader thread: {e}")),
+        }
+    }
+
+    /// Reads console lines from stdin.
+    fn spawn_console(&mut self) {
+        let tx = self.events_tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("stembox-console".into())
+            .spawn(move || {
+                let stdin = std::io::stdin();
+                for line in stdin.lock().lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(Event::Line(line)).is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(Event::ConsoleClosed);
+            });
+    }
+
+    /// Reads the button devices of the config.
+    fn spawn_input(&mut self) {
+        if self.cfg.buttons.devices.is_empty() {
+            return;
+        }
+        warn("buttons: evdev input is not wired in yet");
+    }
+
+    /// Notices new xruns (for `underrun_free_s`) and reports them on the console.
+    fn note_xruns(&mut self) {
+        let x = self.engine.status.xruns.load(Relaxed);
+        if x != self.seen_xruns {
+            self.last_xrun_ns = now_ns();
+            self.seen_xruns = x;
+        }
+    }
+
+    fn stats(&self) -> StatsLine {
+        let now = now_ns();
+        let st = &self.engine.status;
+        StatsLine {
+            uptime_s: (now - self.start_ns) / 1_000_000_000,
+            song: self.current_song().map(|s| s.name.clone()),
+            pos_s: self.seconds(self.pos_frames()),
+            transport: self.transport(),
+            xruns: st.xruns.load(Relaxed) as u64,
+            suspends: st.suspends.load(Relaxed) as u64,
+            underrun_free_s: underrun_free_s(now, self.start_ns, self.last_xrun_ns),
+            monitor: self
+                .monitor
+                .as_ref()
+                .map(|(shared, base)| MonitorStats::from_window(&shared.snapshot().since(base))),
+        }
+    }
+
+    fn print_stats(&self) {
+        let s = self.stats();
+        say(&if self.stats_json {
+            s.to_json()
+        } else {
+            s.to_text()
+        });
+    }
+
+    fn status_line(&self) -> String {
+        let song = self.current_song();
+        let mut line = format!(
+            "status song={} title={:?} transport={} pos_s={:.1} loop={} volume_db={:.1}",
+            song.map_or("-", |s| s.name.as_str()),
+            song.map_or("", |s| s.title.as_str()),
+            self.transport().name(),
+            self.seconds(self.pos_frames()),
+            match (self.engine.status.looping.load(Relaxed), self.loop_region) {
+                (true, Some((a, b))) => format!("{:.3}-{:.3}", self.seconds(a), self.seconds(b)),
+                _ => "off".into(),
+            },
+            self.master_db
+        );
+        for m in &self.mix {
+            line.push_str(&format!(
+                " {}=mute:{},solo:{},gain_db:{:.1}",
+                m.name, m.mute as u8, m.solo as u8, m.gain_db
+            ));
+        }
+        line
+    }
+}
+
+fn mix_of(song: &Song) -> Vec<StemMix> {
+    song.stems
+        .iter()
+        .map(|s| StemMix {
+            name: s.name.clone(),
+            mute: s.muted,
+            solo: false,
+            gain_db: if s.gain > 0.0 {
+                20.0 * s.gain.log10()
+            } else {
+                -120.0
+            },
+        })
+        .collect()
+}
+
+/// Console line to action (interim: the full grammar lives in `crate::console`).
+fn parse_console(line: &str) -> Result<Action, String> {
+    Ok(match line {
+        "play" => Action::Play,
+        "pause" => Action::Pause,
+        "stop" => Action::Stop,
+        "next" => Action::NextSong,
+        "prev" => Action::PrevSong,
+        "status" => Action::Status,
+        "stats" => Action::Stats,
+        "stats reset" => Action::StatsReset,
+        "help" => Action::Help,
+        "quit" => Action::Quit,
+        _ => return Err(format!("unknown command \"{line}\" (type help)")),
+    })
+}

@@ -1,0 +1,163 @@
+//! The modes of the binary (`run`, `play`, `check`, `demo-library`) and the control thread.
+//! `main` parses arguments and calls [`main_with`]; everything after that lives here.
+
+mod check;
+mod control;
+
+use crate::audio::{self, Granted};
+use crate::cli::{Args, Mode};
+use crate::config::Config;
+use crate::library::{self, SongEntry};
+use crate::loader::{self, Progress};
+use crate::song::Song;
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+pub use control::Session;
+
+/// A failure that ends the process; `code` is the exit status.
+#[derive(Debug)]
+pub struct AppError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl AppError {
+    /// Bad config or usage: exit 2.
+    pub fn usage(message: impl Into<String>) -> AppError {
+        AppError {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// Device or library failure: exit 1.
+    pub fn runtime(message: impl Into<String>) -> AppError {
+        AppError {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Runs the mode `args` asks for; returns the exit code. Main thread.
+pub fn main_with(args: Args) -> i32 {
+    let result = match &args.mode {
+        Mode::Help => {
+            print!("{}", crate::cli::HELP);
+            Ok(())
+        }
+        Mode::Version => {
+            println!("stembox {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Mode::DemoLibrary { dir } => write_demo(dir),
+        Mode::Check => load_config(&args.config).and_then(|cfg| check::run(&cfg)),
+        Mode::Play { song, once } => load_config(&args.config)
+            .and_then(|cfg| control::play(cfg, song, *once, args.stats_json)),
+        Mode::Run => load_config(&args.config).and_then(|cfg| control::run(cfg, args.stats_json)),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("stembox: {e}");
+            e.code
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, AppError> {
+    Config::load(path).map_err(|e| AppError::usage(e.to_string()))
+}
+
+fn write_demo(dir: &Path) -> Result<(), AppError> {
+    let t0 = Instant::now();
+    let files: Result<Vec<std::path::PathBuf>, std::io::Error> = Err(std::io::Error::other("TODO demo"));
+    let files = files
+        .map_err(|e| AppError::runtime(format!("demo library {}: {e}", dir.display())))?;
+    println!(
+        "demo library: wrote {} files to {} in {:.2} s",
+        files.len(),
+        dir.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The songs of the library, in setlist order.
+pub fn setlist(cfg: &Config) -> Result<Vec<SongEntry>, AppError> {
+    let root = Path::new(cfg.library.as_str());
+    let (songs, _skipped) = library::scan(root).map_err(|e| AppError::runtime(e.to_string()))?;
+    if songs.is_empty() {
+        return Err(AppError::runtime(format!(
+            "library {}: no songs (expected <library>/<song>/<stem>.flac|wav|mp3|ogg)",
+            root.display()
+        )));
+    }
+    Ok(songs)
+}
+
+/// Finds a song by folder name or 1-based number.
+pub fn find_song(songs: &[SongEntry], name: &str) -> Option<usize> {
+    if let Some(i) = songs.iter().position(|s| s.name == name) {
+        return Some(i);
+    }
+    match name.parse::<usize>() {
+        Ok(n) if (1..=songs.len()).contains(&n) => Some(n - 1),
+        _ => songs.iter().position(|s| s.name.eq_ignore_ascii_case(name)),
+    }
+}
+
+/// Loads a song at `rate`, with progress on a terminal and one summary line.
+pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Song, AppError> {
+    let t0 = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |p: Progress| {
+        if tty {
+            eprint!("\rloading {}: {}/{} stems", entry.name, p.done, p.total);
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let song = loader::load_song(entry, rate, &mut progress);
+    if tty {
+        eprintln!();
+    }
+    let song = song.map_err(|e| AppError::runtime(e.to_string()))?;
+    say(&format!(
+        "loaded {}: {} stems, {:.1} s, {:.1} MB in {:.2} s",
+        song.name,
+        song.stems.len(),
+        song.duration_s(),
+        song.ram_bytes() as f64 / 1e6,
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok(song)
+}
+
+/// One line on the console (stdout), flushed at once: the console is a serial line.
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// One warning line on stderr.
+pub fn warn(line: &str) {
+    eprintln!("warning: {line}");
+}
+
+/// Opens the output device and says what it granted.
+pub fn open_device(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted), AppError> {
+    let (pcm, granted) =
+        audio::open_output(&cfg.audio).map_err(|e| AppError::runtime(e.to_string()))?;
+    say(&granted.describe());
+    Ok((pcm, granted))
+}

@@ -1,0 +1,172 @@
+//! Command-line arguments. Main thread.
+
+use std::path::PathBuf;
+
+pub const DEFAULT_CONFIG: &str = "/etc/stembox/config.json";
+
+pub const HELP: &str = "\
+stembox: plays songs split into stems (drums, bass, vocals, click, ...) from RAM through ALSA
+
+USAGE:
+    stembox [run] [--config FILE] [--stats-json]
+        The appliance: preloads the first song and its neighbours, prints `ready`, plays.
+        Reads commands on stdin (type `help`), prints `stats ...` lines every
+        stats.interval_s seconds, on `stats` and on SIGUSR1.
+    stembox play --config FILE --song NAME [--once] [--stats-json]
+        Decodes one song (NAME: folder name or 1-based number), plays it from start to end
+        through audio.device, prints the stats line and exits 0. Without --once it takes
+        commands on stdin like `run` and keeps going after the song ends.
+    stembox check --config FILE
+        Validates the config and the library: every song, its stems (format, rate,
+        channels, duration), the RAM each song needs once decoded; exits 1 on problems.
+    stembox demo-library DIR
+        Writes a generated demo library (several songs of drums/bass/keys/click stems).
+    stembox --help | --version
+
+OPTIONS:
+    --config FILE    JSON config (default /etc/stembox/config.json); every key optional
+    --song NAME      song folder name or its number in the setlist
+    --once           play the song once and exit
+    --stats-json     print stats as one JSON object per line instead of key=value
+
+EXIT CODES:
+    0 ok, 1 device or library failure, 2 bad config or usage
+
+CONFIG KEYS (defaults):
+    library \"/srv/stembox/library\"   audio.device \"default\"   audio.rate 48000
+    audio.channels 2   audio.period_frames 256   audio.periods 2   audio.format \"S16_LE\"
+    (S16_LE, S24_LE, S32_LE, FLOAT_LE)   audio.enable_latency_monitor false
+    audio.master_gain_db 0   rt.priority 70   rt.cpu -1   rt.mlock true
+    buttons.devices []   buttons.map [] (built-in default map)   buttons.debounce_ms 30
+    buttons.long_press_ms 600   buttons.double_press_ms 300   stats.interval_s 10
+    memory.budget_mb 1024   state_dir \"/var/lib/stembox\"
+";
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    Run,
+    Play { song: String, once: bool },
+    Check,
+    DemoLibrary { dir: PathBuf },
+    Help,
+    Version,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Args {
+    pub mode: Mode,
+    pub config: PathBuf,
+    pub stats_json: bool,
+}
+
+/// Parses `args` (without the program name). The error is a one-line usage message.
+pub fn parse(args: &[String]) -> Result<Args, String> {
+    let mut mode_word: Option<&str> = None;
+    let mut config = None;
+    let mut song = None;
+    let mut once = false;
+    let mut stats_json = false;
+    let mut positional = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--help" | "-h" | "help" => {
+                return Ok(Args {
+                    mode: Mode::Help,
+                    config: DEFAULT_CONFIG.into(),
+                    stats_json,
+                })
+            }
+            "--version" | "-V" => {
+                return Ok(Args {
+                    mode: Mode::Version,
+                    config: DEFAULT_CONFIG.into(),
+                    stats_json,
+                })
+            }
+            "--config" | "-c" => {
+                config = Some(it.next().ok_or("--config needs a FILE")?.clone());
+            }
+            "--song" => song = Some(it.next().ok_or("--song needs a NAME")?.clone()),
+            "--once" => once = true,
+            "--stats-json" => stats_json = true,
+            s if s.starts_with("--config=") => config = Some(s["--config=".len()..].to_string()),
+            s if s.starts_with("--song=") => song = Some(s["--song=".len()..].to_string()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s} (see --help)")),
+            s if mode_word.is_none() && positional.is_empty() => match s {
+                "run" | "play" | "check" | "demo-library" => mode_word = Some(s),
+                _ => return Err(format!("unknown command {s} (see --help)")),
+            },
+            s => positional.push(s.to_string()),
+        }
+    }
+    let config: PathBuf = config.unwrap_or_else(|| DEFAULT_CONFIG.to_string()).into();
+    let mode = match mode_word.unwrap_or("run") {
+        "run" => Mode::Run,
+        "check" => Mode::Check,
+        "play" => Mode::Play {
+            song: song.ok_or("play needs --song NAME")?,
+            once,
+        },
+        "demo-library" => Mode::DemoLibrary {
+            dir: positional
+                .pop()
+                .ok_or("demo-library needs a DIR to write into")?
+                .into(),
+        },
+        _ => unreachable!("mode words are checked above"),
+    };
+    if let Some(extra) = positional.first() {
+        return Err(format!("unexpected argument {extra} (see --help)"));
+    }
+    if once && !matches!(mode, Mode::Play { .. }) {
+        return Err("--once goes with play".into());
+    }
+    Ok(Args {
+        mode,
+        config,
+        stats_json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Args, String> {
+        parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(p("").unwrap().mode, Mode::Run);
+        assert_eq!(p("").unwrap().config, PathBuf::from(DEFAULT_CONFIG));
+        assert_eq!(p("run --config /x.json").unwrap().config, PathBuf::from("/x.json"));
+        assert_eq!(
+            p("play --config c.json --song 01-intro --once").unwrap().mode,
+            Mode::Play {
+                song: "01-intro".into(),
+                once: true
+            }
+        );
+        assert_eq!(p("check --config=c.json").unwrap().mode, Mode::Check);
+        assert_eq!(
+            p("demo-library /tmp/lib").unwrap().mode,
+            Mode::DemoLibrary {
+                dir: "/tmp/lib".into()
+            }
+        );
+        assert!(p("--stats-json").unwrap().stats_json);
+        assert_eq!(p("--help").unwrap().mode, Mode::Help);
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(p("play --config c.json").unwrap_err().contains("--song"));
+        assert!(p("--bogus").unwrap_err().contains("--bogus"));
+        assert!(p("dance").unwrap_err().contains("dance"));
+        assert!(p("run --once").unwrap_err().contains("--once"));
+        assert!(p("run --config").unwrap_err().contains("FILE"));
+        assert!(p("check extra").unwrap_err().contains("extra"));
+    }
+}
