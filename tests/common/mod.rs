@@ -1,0 +1,231 @@
+//! Shared helpers for the end-to-end tests: temp folders, generated stems, running the
+//! real binary, reading raw ALSA `file` PCM output.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn stembox() -> &'static str {
+    env!("CARGO_BIN_EXE_stembox")
+}
+
+/// A fresh folder for one test, under the target dir (removed at the start, kept after a
+/// failure for inspection).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Deterministic pseudo-random numbers in [-1, 1) (xorshift32).
+pub struct Noise(u32);
+
+impl Noise {
+    pub fn new(seed: u32) -> Noise {
+        Noise(seed.max(1))
+    }
+    pub fn next(&mut self) -> f64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0 = x;
+        (x as f64 / u32::MAX as f64) * 2.0 - 1.0
+    }
+}
+
+/// Sample encodings a test stem is written in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Enc {
+    I16,
+    I24,
+    I32,
+    F32,
+}
+
+/// A generated stem: its samples as the decoder will see them (f32 after int scaling),
+/// interleaved with `channels` channels.
+pub struct GenStem {
+    pub name: &'static str,
+    pub rate: u32,
+    pub channels: u16,
+    pub enc: Enc,
+    pub samples: Vec<f32>,
+}
+
+impl GenStem {
+    /// `frames` frames of seeded noise at `amp`, quantised to the encoding so that the
+    /// values here are exactly what a decoder produces.
+    pub fn noise(
+        name: &'static str,
+        rate: u32,
+        channels: u16,
+        enc: Enc,
+        frames: usize,
+        amp: f64,
+        seed: u32,
+    ) -> GenStem {
+        let mut n = Noise::new(seed);
+        let samples = (0..frames * channels as usize)
+            .map(|_| quantise(enc, n.next() * amp))
+            .collect();
+        GenStem {
+            name,
+            rate,
+            channels,
+            enc,
+            samples,
+        }
+    }
+
+    pub fn frames(&self) -> usize {
+        self.samples.len() / self.channels as usize
+    }
+
+    /// Left and right at `frame` as stembox places them (mono in both channels).
+    pub fn lr(&self, frame: usize) -> (f64, f64) {
+        if frame >= self.frames() {
+            return (0.0, 0.0);
+        }
+        match self.channels {
+            1 => {
+                let v = self.samples[frame] as f64;
+                (v, v)
+            }
+            _ => (
+                self.samples[frame * 2] as f64,
+                self.samples[frame * 2 + 1] as f64,
+            ),
+        }
+    }
+
+    /// Writes the stem as WAV at `path`.
+    pub fn write_wav(&self, path: &Path) {
+        let (bits, fmt) = match self.enc {
+            Enc::I16 => (16, hound::SampleFormat::Int),
+            Enc::I24 => (24, hound::SampleFormat::Int),
+            Enc::I32 => (32, hound::SampleFormat::Int),
+            Enc::F32 => (32, hound::SampleFormat::Float),
+        };
+        let spec = hound::WavSpec {
+            channels: self.channels,
+            sample_rate: self.rate,
+            bits_per_sample: bits,
+            sample_format: fmt,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for &s in &self.samples {
+            match self.enc {
+                Enc::I16 => w.write_sample((s as f64 * 32768.0) as i16).unwrap(),
+                Enc::I24 => w.write_sample((s as f64 * 8388608.0) as i32).unwrap(),
+                Enc::I32 => w.write_sample((s as f64 * 2147483648.0) as i32).unwrap(),
+                Enc::F32 => w.write_sample(s).unwrap(),
+            }
+        }
+        w.finalize().unwrap();
+    }
+
+    /// Writes the stem as FLAC (through a WAV and the `flac` tool).
+    pub fn write_flac(&self, path: &Path) {
+        let wav = path.with_extension("tmp.wav");
+        self.write_wav(&wav);
+        run_tool("flac", &["--silent", "-f", "-o", path.to_str().unwrap(), wav.to_str().unwrap()]);
+        std::fs::remove_file(wav).unwrap();
+    }
+}
+
+/// The value a decoder yields for `x` written in `enc`.
+pub fn quantise(enc: Enc, x: f64) -> f32 {
+    match enc {
+        Enc::I16 => ((x * 32768.0).round().clamp(-32768.0, 32767.0) / 32768.0) as f32,
+        Enc::I24 => ((x * 8388608.0).round().clamp(-8388608.0, 8388607.0) / 8388608.0) as f32,
+        // f32 holds 24 bits: what a 32-bit int decodes to after f32 conversion.
+        Enc::I32 => {
+            let i = (x * 2147483648.0).round().clamp(-2147483648.0, 2147483647.0) as i32;
+            (i as f32) / 2147483648.0
+        }
+        Enc::F32 => x as f32,
+    }
+}
+
+pub fn run_tool(tool: &str, args: &[&str]) {
+    let out = Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} is needed by this test (install it: see README): {e}"));
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn write_config(dir: &Path, json: &str) -> PathBuf {
+    let p = dir.join("config.json");
+    std::fs::write(&p, json).unwrap();
+    p
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(stembox()).args(args).output().unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `buffer_frames=N` from the `audio ...` line the binary prints.
+pub fn granted_buffer_frames(stdout: &str) -> usize {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("audio "))
+        .unwrap_or_else(|| panic!("no audio line in:\n{stdout}"));
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("buffer_frames="))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Reads raw little-endian samples of `format` as f64 in units of the format's LSB
+/// (integers) or as the float value (FLOAT_LE).
+pub fn read_raw(path: &Path, format: &str) -> Vec<f64> {
+    let bytes = std::fs::read(path).unwrap();
+    match format {
+        "S16_LE" => bytes
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f64)
+            .collect(),
+        "S24_LE" | "S32_LE" => bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect(),
+        "FLOAT_LE" => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect(),
+        f => panic!("unknown format {f}"),
+    }
+}
+
+/// Full scale of a format in the units `read_raw` returns.
+pub fn full_scale(format: &str) -> f64 {
+    match format {
+        "S16_LE" => 32768.0,
+        "S24_LE" => 8388608.0,
+        "S32_LE" => 2147483648.0,
+        _ => 1.0,
+    }
+}
+
+/// The device value the mix `x` (full scale 1.0) should become: clamp, scale, round.
+pub fn expected_device_value(format: &str, x: f64) -> f64 {
+    let fs = full_scale(format);
+    let x = x.clamp(-1.0, 1.0);
+    if format == "FLOAT_LE" {
+        x
+    } else {
+        (x * fs).round().clamp(-fs, fs - 1.0)
+    }
+}
