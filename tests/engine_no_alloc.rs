@@ -1,0 +1,96 @@
+//! Proof that the engine's per-period work never allocates or frees: every call of
+//! `Engine::process` (with commands, song switches, loop wraps, fades and the hand-back of
+//! old songs) runs inside `assert_no_alloc`, which aborts the test on any allocation.
+
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use std::sync::Arc;
+use stembox::rt::command::Command;
+use stembox::rt::engine::Engine;
+use stembox::song::{Song, Stem};
+
+#[global_allocator]
+static ALLOC: AllocDisabler = AllocDisabler;
+
+fn song(name: &str, stems: usize, frames: usize) -> Arc<Song> {
+    Arc::new(Song {
+        name: name.into(),
+        title: name.into(),
+        rate: 48_000,
+        frames: frames as u64,
+        stems: (0..stems)
+            .map(|i| Stem {
+                name: format!("s{i}"),
+                samples: (0..frames * 2)
+                    .map(|j| ((j * (i + 3)) % 200) as f32 / 1000.0 - 0.1)
+                    .collect(),
+                gain: 1.0,
+                pan: 0.0,
+                muted: false,
+            })
+            .collect(),
+        bpm: Some(120.0),
+        beats_per_bar: 4,
+        sections: Vec::new(),
+    })
+}
+
+#[test]
+fn per_period_work_never_allocates_or_frees() {
+    let (mut engine, mut handle) = Engine::new(48_000, 2, 1.0);
+    let a = song("a", 16, 48_000);
+    let b = song("b", 8, 30_000);
+    let mut out = vec![0.0f32; 64 * 2];
+    let mut periods = 0u32;
+    let mut run = |engine: &mut Engine, n: usize| {
+        for _ in 0..n {
+            assert_no_alloc(|| engine.process(&mut out));
+            periods += 1;
+        }
+    };
+
+    assert!(handle.switch_song(a.clone(), 0, true));
+    run(&mut engine, 50);
+    for (i, cmd) in [
+        Command::StemMute { stem: 3, mute: true },
+        Command::StemSolo { stem: 5, solo: true },
+        Command::StemGain { stem: 1, gain: 0.5 },
+        Command::StemPan { stem: 2, pan: -0.7 },
+        Command::MasterGain { gain: 0.8 },
+        Command::Loop {
+            region: Some((1_000, 9_000)),
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        handle.send(cmd).unwrap();
+        run(&mut engine, 20 + i);
+    }
+    run(&mut engine, 400); // several loop wraps with crossfades
+    handle.send(Command::Pause).unwrap();
+    run(&mut engine, 10);
+    handle.send(Command::Play).unwrap();
+    run(&mut engine, 10);
+    handle.send(Command::Seek { frame: 20_000 }).unwrap();
+    run(&mut engine, 10);
+    // Song switch while playing: the old song goes back over the garbage queue.
+    assert!(handle.switch_song(b.clone(), 0, true));
+    run(&mut engine, 20);
+    // Switch back and forth more often than the garbage queue holds, without collecting:
+    // the engine must hold what it cannot hand back, never free it.
+    for _ in 0..12 {
+        let _ = handle.switch_song(a.clone(), 0, true);
+        run(&mut engine, 3);
+        let _ = handle.switch_song(b.clone(), 0, true);
+        run(&mut engine, 3);
+    }
+    // Play to the end of song b.
+    handle.send(Command::Loop { region: None }).unwrap();
+    run(&mut engine, 1_000);
+    assert!(handle.status.songs_ended.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    // Collecting (and freeing) happens here, outside the audio thread's work.
+    assert!(handle.collect_garbage() > 0);
+    run(&mut engine, 5);
+    assert!(handle.collect_garbage() > 0, "held songs are handed back later");
+    assert!(periods > 1_500);
+}
