@@ -61,31 +61,6 @@ fn install_signal_handlers() {
     }
 }
 
-/// The latency monitor as the audio loop's observer.
-struct Monitored {
-    rt: MonitorRt,
-    recovery_start_ns: u64,
-}
-
-impl crate::audio::LoopObserver for Monitored {
-    #[inline]
-    fn wake(&mut self, avail_frames: u64) {
-        self.rt.wake(now_ns(), avail_frames);
-    }
-    #[inline]
-    fn committed(&mut self) {
-        self.rt.committed(now_ns());
-    }
-    #[inline]
-    fn recovery_begin(&mut self) {
-        self.recovery_start_ns = now_ns();
-    }
-    #[inline]
-    fn recovery_end(&mut self) {
-        self.rt.recovered(now_ns().saturating_sub(self.recovery_start_ns));
-    }
-}
-
 /// Mirror of one stem's mixer settings (the engine has the ramped truth).
 #[derive(Clone, Debug, PartialEq)]
 struct StemMix {
@@ -192,11 +167,7 @@ impl Session {
             let rt = MonitorRt::new(shared.clone(), granted.period_frames, granted.rate);
             let base = shared.reset_window();
             monitor = Some((shared, base));
-            let observer = Monitored {
-                rt,
-                recovery_start_ns: 0,
-            };
-            spawn_audio_thread(pcm, granted.clone(), engine, observer, prio, cpu, once)
+            spawn_audio_thread(pcm, granted.clone(), engine, rt, prio, cpu, once)
         } else {
             spawn_audio_thread(pcm, granted.clone(), engine, NoObserver, prio, cpu, once)
         };
