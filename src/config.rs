@@ -1,8 +1,15 @@
 //! The JSON configuration: every key optional with a sane default.
 //!
 //! Read once at start-up on the main thread with serde-json-core into fixed-capacity
-//! (heapless) structs, then validated. A bad file gives one line that names the key or the
-//! byte offset; it never panics. See the README for every key and its default.
+//! (heapless) structs, then validated. serde-json-core says neither where nor which key, so
+//! a strict scanner ([`json`]) first checks the syntax and every key against the table in
+//! [`schema`]; a bad file therefore gives one line that names the key or the byte offset
+//! (with line and column), and it never panics. An empty file, or one of whitespace only,
+//! means every default, as `{}` does. See the README (or [`schema::markdown_table`]) for
+//! every key and its default.
+
+pub mod json;
+pub mod schema;
 
 use core::fmt;
 use heapless::{String, Vec};
@@ -235,6 +242,11 @@ pub struct ConfigError {
     pub message: std::string::String,
 }
 
+impl ConfigError {
+    /// The exit code `main` gives for a bad config (or bad usage).
+    pub const EXIT_CODE: i32 = 2;
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -243,84 +255,191 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// `text` with control characters escaped, so a message stays on one line.
+fn one_line(text: &str) -> std::string::String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: std::vec::Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// ` at line L, column C` for a byte offset.
+fn position(bytes: &[u8], offset: usize) -> std::string::String {
+    let (line, column) = json::line_col(bytes, offset);
+    format!(" at line {line}, column {column}")
+}
+
+fn read_limited(path: &Path) -> Result<std::vec::Vec<u8>, std::string::String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let mut bytes = std::vec::Vec::new();
+    // Read one byte more than allowed so a too-big file (or a device) is caught, not slurped.
+    file.take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "the file is larger than {MAX_CONFIG_BYTES} bytes; a config is a few hundred"
+        ));
+    }
+    Ok(bytes)
+}
+
 impl Config {
     /// Reads and validates a config file. Main thread, at start-up.
+    ///
+    /// The error message is the whole line to print, e.g. `config /etc/stembox/config.json:
+    /// key "audio.rate": expected a number, found a string at line 3, column 13`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|e| ConfigError {
-            message: format!("config {}: cannot read: {e}", path.display()),
+        let name = one_line(&path.display().to_string());
+        let bytes = read_limited(path).map_err(|why| ConfigError {
+            message: format!("config {name}: {why}"),
         })?;
         Config::from_json(&bytes).map_err(|e| ConfigError {
-            message: format!("config {}: {}", path.display(), e.message),
+            message: format!("config {name}: {}", e.message),
         })
     }
 
-    /// Parses and validates config JSON.
+    /// Parses and validates config JSON. An empty or whitespace-only document gives the
+    /// defaults; a UTF-8 byte-order mark is skipped.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let fail = |message: std::string::String| Err(ConfigError { message });
         if bytes.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError {
-                message: format!("file is {} bytes, the limit is {MAX_CONFIG_BYTES}", bytes.len()),
+            return fail(format!(
+                "the file is {} bytes, the limit is {MAX_CONFIG_BYTES}",
+                bytes.len()
+            ));
+        }
+        let text = match core::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = e.valid_up_to();
+                return fail(format!(
+                    "malformed JSON{} (byte {at}): byte 0x{:02x} is not UTF-8 text; save the file as UTF-8",
+                    position(bytes, at),
+                    bytes[at]
+                ));
+            }
+        };
+        let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
+        if text[start..]
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            return Ok(Config::default());
+        }
+        if let Err(p) = json::check(text, start) {
+            return fail(match p.kind {
+                json::ProblemKind::Syntax => format!(
+                    "malformed JSON{} (byte {}): {}",
+                    position(bytes, p.offset),
+                    p.offset,
+                    p.what
+                ),
+                json::ProblemKind::Schema => {
+                    format!("{}{}", p.what, position(bytes, p.offset))
+                }
             });
         }
+        // Strings are at most 256 bytes (checked above), so this buffer always suffices.
         let mut unescape = [0u8; 512];
-        let (cfg, _) = serde_json_core::from_slice_escaped::<Config>(bytes, &mut unescape)
-            .map_err(|e| ConfigError {
-                message: format!("{e}"),
-            })?;
-        cfg.validate()?;
+        let cfg = match serde_json_core::from_slice_escaped::<Config>(&bytes[start..], &mut unescape) {
+            Ok((cfg, _)) => cfg,
+            Err(e) => {
+                return fail(format!(
+                    "the JSON decoder refused the file after the checks passed ({e}); this is a stembox bug, please report it with the file"
+                ))
+            }
+        };
+        if let Some((key, why)) = cfg.range_problem() {
+            let at = json::locate(text, start, key)
+                .map(|o| position(bytes, o))
+                .unwrap_or_default();
+            return fail(format!("key \"{key}\": {why}{at}"));
+        }
         Ok(cfg)
     }
 
     /// Range checks that the types alone cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let a = &self.audio;
-        let bad = |key: &str, why: std::string::String| {
-            Err(ConfigError {
-                message: format!("key `{key}`: {why}"),
-            })
-        };
-        if !(8_000..=384_000).contains(&a.rate) {
-            return bad("audio.rate", format!("{} Hz is outside 8000..=384000", a.rate));
+        match self.range_problem() {
+            None => Ok(()),
+            Some((key, why)) => Err(ConfigError {
+                message: format!("key \"{key}\": {why}"),
+            }),
         }
-        if !(1..=crate::rt::MAX_CHANNELS as u32).contains(&a.channels) {
-            return bad(
+    }
+
+    /// The first key out of range, and why.
+    fn range_problem(&self) -> Option<(&'static str, std::string::String)> {
+        let a = &self.audio;
+        let b = &self.buttons;
+        let problem = if !(8_000..=384_000).contains(&a.rate) {
+            (
+                "audio.rate",
+                format!("{} Hz is outside 8000..=384000", a.rate),
+            )
+        } else if !(1..=crate::rt::MAX_CHANNELS as u32).contains(&a.channels) {
+            (
                 "audio.channels",
                 format!("{} is outside 1..={}", a.channels, crate::rt::MAX_CHANNELS),
-            );
-        }
-        if !(16..=crate::rt::MAX_PERIOD_FRAMES as u32).contains(&a.period_frames) {
-            return bad(
+            )
+        } else if !(16..=crate::rt::MAX_PERIOD_FRAMES as u32).contains(&a.period_frames) {
+            (
                 "audio.period_frames",
                 format!(
                     "{} is outside 16..={}",
                     a.period_frames,
                     crate::rt::MAX_PERIOD_FRAMES
                 ),
-            );
-        }
-        if !(2..=32).contains(&a.periods) {
-            return bad("audio.periods", format!("{} is outside 2..=32", a.periods));
-        }
-        if !a.master_gain_db.is_finite() || a.master_gain_db > 24.0 {
-            return bad(
+            )
+        } else if !(2..=32).contains(&a.periods) {
+            ("audio.periods", format!("{} is outside 2..=32", a.periods))
+        } else if a.master_gain_db > 24.0 {
+            (
                 "audio.master_gain_db",
                 format!("{} dB is above +24 dB", a.master_gain_db),
-            );
-        }
-        if !(1..=99).contains(&self.rt.priority) {
-            return bad(
+            )
+        } else if !a.master_gain_db.is_finite() {
+            ("audio.master_gain_db", "must be a finite number".into())
+        } else if a.device.is_empty() {
+            (
+                "audio.device",
+                "must not be empty (e.g. \"default\")".into(),
+            )
+        } else if !(1..=99).contains(&self.rt.priority) {
+            (
                 "rt.priority",
                 format!("{} is outside 1..=99 (SCHED_FIFO)", self.rt.priority),
-            );
-        }
-        if self.rt.cpu < -1 {
-            return bad("rt.cpu", format!("{} is not a CPU number (or -1)", self.rt.cpu));
-        }
-        if self.memory.budget_mb == 0 {
-            return bad("memory.budget_mb", "must be at least 1".into());
-        }
-        if self.library.is_empty() {
-            return bad("library", "must not be empty".into());
-        }
-        Ok(())
+            )
+        } else if self.rt.cpu < -1 {
+            (
+                "rt.cpu",
+                format!("{} is not a CPU number (or -1)", self.rt.cpu),
+            )
+        } else if b.long_press_ms <= b.debounce_ms {
+            (
+                "buttons.long_press_ms",
+                format!(
+                    "{} ms must be longer than buttons.debounce_ms ({} ms)",
+                    b.long_press_ms, b.debounce_ms
+                ),
+            )
+        } else if self.memory.budget_mb == 0 {
+            ("memory.budget_mb", "must be at least 1".into())
+        } else if self.library.is_empty() {
+            ("library", "must not be empty".into())
+        } else if self.state_dir.is_empty() {
+            ("state_dir", "must not be empty".into())
+        } else {
+            return None;
+        };
+        Some(problem)
     }
 }
