@@ -1,1 +1,0 @@
-//! Buttons: evdev input decoding, gestures and key map (filled in by the controls work).

@@ -1,0 +1,314 @@
+//! Where `input_event` records come from: the [`InputSource`] trait, read by the input
+//! thread's poll loop, with two implementations.
+//!
+//! - [`StreamSource`]: any readable fd (a pipe, a `UnixStream`, an open FIFO). Tests use it.
+//! - [`DeviceSource`]: a path from `buttons.devices`. An evdev node is opened with
+//!   `evdev::Device::open` and grabbed (EVIOCGRAB) so its key presses do not also reach the
+//!   console; a FIFO or plain file at that path is read as a stream of raw records, which is
+//!   how end-to-end tests press buttons. A device that is absent, or that goes away (ENODEV
+//!   on unplug), is retried every [`REOPEN_INTERVAL`] until it is back: no restart needed.
+//!
+//! Both read with non-blocking `read(2)` into the same [`RecordDecoder`], so everything
+//! after the bytes is one code path.
+
+use super::decode::{RecordDecoder, RECORD_BYTES};
+use evdev::InputEvent;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often an absent device is looked for.
+pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Records read per `read(2)`: a burst of a few key reports fits in one call.
+const READ_RECORDS: usize = 64;
+
+/// A source of input events, driven by the input thread: it polls [`InputSource::fd`] and
+/// calls [`InputSource::read_events`] when it is readable, and calls
+/// [`InputSource::maintain`] when [`InputSource::retry_at`] passes.
+pub trait InputSource: Send {
+    /// The device path or a label, for messages.
+    fn name(&self) -> &str;
+
+    /// The fd to wait on, or `None` while closed.
+    fn fd(&self) -> Option<RawFd>;
+
+    /// Reads everything available now without blocking and appends the decoded events.
+    /// `Err` means the source went away (end of stream, device unplugged, read error); it is
+    /// closed then, and events decoded before the error are already in `out`.
+    fn read_events(&mut self, out: &mut Vec<InputEvent>) -> io::Result<usize>;
+
+    /// While closed: when to call [`InputSource::maintain`] next (`None`: never again).
+    fn retry_at(&self) -> Option<Instant>;
+
+    /// While closed: tries to open the source again. Returns a line worth telling the user
+    /// (opened, or a new reason why not), or `None` when nothing changed.
+    fn maintain(&mut self, now: Instant) -> Option<String>;
+}
+
+/// Reads records from an fd until it fails: the EOF of a pipe is the end of it.
+fn read_available(
+    fd: RawFd,
+    decoder: &mut RecordDecoder,
+    out: &mut Vec<InputEvent>,
+) -> io::Result<usize> {
+    let mut buf = [0u8; RECORD_BYTES * READ_RECORDS];
+    let mut n = 0;
+    loop {
+        // SAFETY: buf is valid for writes of buf.len() bytes; fd is open (owned by caller).
+        let got = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if got > 0 {
+            n += decoder.push(&buf[..got as usize], out);
+            continue;
+        }
+        if got == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "end of stream (the writer closed it)",
+            ));
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::WouldBlock => return Ok(n),
+            io::ErrorKind::Interrupted => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an fd we own, with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Records from any readable fd, e.g. one end of a pipe or `UnixStream`. Made
+/// non-blocking on construction; closed for good at end of stream.
+pub struct StreamSource<R: Read + AsRawFd + Send> {
+    name: String,
+    stream: Option<R>,
+    decoder: RecordDecoder,
+}
+
+impl<R: Read + AsRawFd + Send> StreamSource<R> {
+    pub fn new(name: &str, stream: R) -> io::Result<StreamSource<R>> {
+        set_nonblocking(stream.as_raw_fd())?;
+        Ok(StreamSource {
+            name: name.to_string(),
+            stream: Some(stream),
+            decoder: RecordDecoder::new(),
+        })
+    }
+}
+
+impl<R: Read + AsRawFd + Send> InputSource for StreamSource<R> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        self.stream.as_ref().map(|s| s.as_raw_fd())
+    }
+
+    fn read_events(&mut self, out: &mut Vec<InputEvent>) -> io::Result<usize> {
+        let Some(s) = &self.stream else {
+            return Ok(0);
+        };
+        let r = read_available(s.as_raw_fd(), &mut self.decoder, out);
+        if r.is_err() {
+            self.stream = None;
+            self.decoder.clear();
+        }
+        r
+    }
+
+    fn retry_at(&self) -> Option<Instant> {
+        None
+    }
+
+    fn maintain(&mut self, _now: Instant) -> Option<String> {
+        None
+    }
+}
+
+enum Opened {
+    /// An evdev node; kept open (and grabbed) for as long as it works.
+    Evdev(Box<evdev::Device>),
+    /// A FIFO: reopened at once after its writer closes it, for the next writer.
+    Fifo(File),
+    /// A plain file: read once to the end (a recorded session).
+    File(File),
+}
+
+impl Opened {
+    fn fd(&self) -> RawFd {
+        match self {
+            Opened::Evdev(d) => d.as_raw_fd(),
+            Opened::Fifo(f) | Opened::File(f) => f.as_raw_fd(),
+        }
+    }
+}
+
+/// A `buttons.devices` path, reopened whenever it goes away.
+pub struct DeviceSource {
+    path: PathBuf,
+    name: String,
+    opened: Option<Opened>,
+    decoder: RecordDecoder,
+    next_try: Instant,
+    /// The last reason the path could not be opened, so it is reported once, not every
+    /// second.
+    last_error: Option<String>,
+    /// The next open is a FIFO waiting for its next writer: not worth a message.
+    quiet_reopen: bool,
+    /// A plain file that was read to its end: done.
+    finished: bool,
+}
+
+impl DeviceSource {
+    /// Does not open anything yet: the input thread's first [`InputSource::maintain`] does.
+    pub fn new(path: &Path) -> DeviceSource {
+        DeviceSource {
+            path: path.to_path_buf(),
+            name: path.display().to_string(),
+            opened: None,
+            decoder: RecordDecoder::new(),
+            next_try: Instant::now(),
+            last_error: None,
+            quiet_reopen: false,
+            finished: false,
+        }
+    }
+
+    fn open(&self) -> io::Result<(Opened, String)> {
+        let meta = std::fs::metadata(&self.path)?;
+        let ft = meta.file_type();
+        if ft.is_char_device() {
+            let mut dev = evdev::Device::open(&self.path)?;
+            dev.set_nonblocking(true)?;
+            let label = dev.name().unwrap_or("unnamed device").to_string();
+            let note = match dev.grab() {
+                Ok(()) => format!("buttons: {} ({label}) opened and grabbed", self.name),
+                Err(e) => format!(
+                    "buttons: {} ({label}) opened but not grabbed ({e}): its keys also reach \
+                     other programs; stop whatever holds it (e.g. a desktop session)",
+                    self.name
+                ),
+            };
+            return Ok((Opened::Evdev(Box::new(dev)), note));
+        }
+        if ft.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "is a directory, not an input device (use /dev/input/by-id/... or by-path/...)",
+            ));
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.path)?;
+        if ft.is_fifo() {
+            let note = format!(
+                "buttons: {} opened (FIFO of raw input_event records)",
+                self.name
+            );
+            Ok((Opened::Fifo(file), note))
+        } else {
+            let note = format!(
+                "buttons: {} opened (file of raw input_event records)",
+                self.name
+            );
+            Ok((Opened::File(file), note))
+        }
+    }
+
+    fn close(&mut self) {
+        self.opened = None;
+        self.decoder.clear();
+    }
+}
+
+impl InputSource for DeviceSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        self.opened.as_ref().map(Opened::fd)
+    }
+
+    fn read_events(&mut self, out: &mut Vec<InputEvent>) -> io::Result<usize> {
+        let Some(o) = &self.opened else {
+            return Ok(0);
+        };
+        let before = out.len();
+        let r = read_available(o.fd(), &mut self.decoder, out);
+        let Err(e) = r else {
+            return r;
+        };
+        let n = out.len() - before;
+        let eof = e.kind() == io::ErrorKind::UnexpectedEof;
+        match o {
+            Opened::Fifo(_) if eof => {
+                // The writer left. A fresh open does not signal until the next writer
+                // comes (a FIFO only reports hang-up to readers that saw a writer).
+                self.close();
+                self.next_try = Instant::now();
+                self.quiet_reopen = true;
+                Ok(n)
+            }
+            Opened::File(_) if eof => {
+                // The end of a recorded file is no failure; there is nothing more.
+                self.close();
+                self.finished = true;
+                Ok(n)
+            }
+            _ => {
+                // Unplugged (ENODEV) or broken: look for it again from now on.
+                self.close();
+                self.next_try = Instant::now() + REOPEN_INTERVAL;
+                self.last_error = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn retry_at(&self) -> Option<Instant> {
+        (self.opened.is_none() && !self.finished).then_some(self.next_try)
+    }
+
+    fn maintain(&mut self, now: Instant) -> Option<String> {
+        if self.opened.is_some() || self.finished || now < self.next_try {
+            return None;
+        }
+        match self.open() {
+            Ok((o, note)) => {
+                self.opened = Some(o);
+                self.last_error = None;
+                let quiet = std::mem::take(&mut self.quiet_reopen);
+                (!quiet).then_some(note)
+            }
+            Err(e) => {
+                self.next_try = now + REOPEN_INTERVAL;
+                self.quiet_reopen = false;
+                let why = format!(
+                    "buttons: {}: {e}; looking for it every {} s",
+                    self.name,
+                    REOPEN_INTERVAL.as_secs()
+                );
+                if self.last_error.as_deref() == Some(why.as_str()) {
+                    None
+                } else {
+                    self.last_error = Some(why.clone());
+                    Some(why)
+                }
+            }
+        }
+    }
+}
