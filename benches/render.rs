@@ -1,0 +1,139 @@
+//! Whole-song numbers, printed (not criterion: each run takes seconds):
+//! - preload: decoding an 8-stem, 4-minute, 48 kHz / 24-bit stereo FLAC song into RAM on all
+//!   cores (`loader::load_song`), seconds (median of 3);
+//! - render: playing that song from start to end through the ALSA `null` PCM and through a
+//!   `file` PCM into a raw file, in the audio thread's real loop (mmap, S16_LE, 256x2), as a
+//!   multiple of real time.
+//!
+//! The FLAC files are generated on first use into `target/bench-data/` (needs `flac`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+use stembox::audio::{open_output, spawn_audio_thread, NoObserver};
+use stembox::config::AudioConfig;
+use stembox::library;
+use stembox::loader;
+use stembox::rt::engine::Engine;
+
+const STEMS: usize = 8;
+const SECONDS: usize = 240;
+const RATE: u32 = 48_000;
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data")
+}
+
+/// A stem that compresses like music: a few partials with a slow envelope, plus a little
+/// noise, different per stem.
+fn write_stem(path: &Path, stem: usize) {
+    let wav = path.with_extension("wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: RATE,
+        bits_per_sample: 24,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    let mut x: u32 = 0x9e37_79b9 ^ stem as u32;
+    let f0 = 55.0 * (1 + stem) as f64;
+    for i in 0..SECONDS * RATE as usize {
+        let t = i as f64 / RATE as f64;
+        let env = 0.5 + 0.5 * (t * 0.5 * (1 + stem % 3) as f64).sin();
+        let tone = (t * f0 * std::f64::consts::TAU).sin() * 0.5
+            + (t * f0 * 2.01 * std::f64::consts::TAU).sin() * 0.25
+            + (t * f0 * 3.02 * std::f64::consts::TAU).sin() * 0.12;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let noise = (x as f64 / u32::MAX as f64 - 0.5) * 0.02;
+        let v = (tone * env * 0.1 + noise) * 8_388_607.0;
+        w.write_sample(v as i32).unwrap();
+        w.write_sample((v * 0.9) as i32).unwrap();
+    }
+    w.finalize().unwrap();
+    let ok = Command::new("flac")
+        .args(["--silent", "-f", "-o"])
+        .arg(path)
+        .arg(&wav)
+        .status()
+        .expect("the render benchmark needs the flac tool (apt-get install flac)");
+    assert!(ok.success());
+    std::fs::remove_file(wav).unwrap();
+}
+
+fn make_song() -> PathBuf {
+    let root = data_dir().join("library");
+    let song = root.join("01-four-minutes");
+    std::fs::create_dir_all(&song).unwrap();
+    for s in 0..STEMS {
+        let p = song.join(format!("stem{s}.flac"));
+        if !p.exists() {
+            eprintln!("generating {}", p.display());
+            write_stem(&p, s);
+        }
+    }
+    root
+}
+
+fn render(device: &str, song: &Arc<stembox::song::Song>) -> f64 {
+    let mut cfg = AudioConfig::default();
+    cfg.device.clear();
+    cfg.device.push_str(device).unwrap();
+    cfg.period_frames = 256;
+    cfg.periods = 2;
+    let (pcm, granted) = open_output(&cfg).expect("open the ALSA PCM");
+    let (engine, mut handle) = Engine::new(granted.rate, granted.channels as usize, 1.0);
+    assert!(handle.switch_song(song.clone(), 0, true));
+    let t0 = Instant::now();
+    let audio = spawn_audio_thread(pcm, granted, engine, NoObserver, 70, None, true).unwrap();
+    let exit = audio.join().expect("audio thread");
+    let secs = t0.elapsed().as_secs_f64();
+    exit.result.expect("render");
+    secs
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` runs this with no filter args.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let root = make_song();
+    let (songs, _) = library::scan(&root).unwrap();
+    let entry = &songs[0];
+
+    let mut times = Vec::new();
+    let mut song = None;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let s = loader::load_song(entry, RATE, &mut |_| {}).unwrap();
+        times.push(t0.elapsed().as_secs_f64());
+        song = Some(s);
+    }
+    times.sort_by(f64::total_cmp);
+    let song = Arc::new(song.unwrap());
+    println!(
+        "preload: {STEMS} stems x {SECONDS} s 48 kHz/24-bit FLAC, {:.0} MB decoded: median {:.2} s (min {:.2}, max {:.2}) on {} cores",
+        song.ram_bytes() as f64 / 1e6,
+        times[1],
+        times[0],
+        times[2],
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    let out = data_dir().join("render.raw");
+    for device in [
+        "null".to_string(),
+        format!("file:FILE={},FORMAT=raw", out.display()),
+    ] {
+        let secs = render(&device, &song);
+        println!(
+            "render through \"{device}\": {:.0} s song in {:.3} s = {:.0}x real time",
+            song.duration_s(),
+            secs,
+            song.duration_s() / secs
+        );
+    }
+    let _ = std::fs::remove_file(out);
+}
