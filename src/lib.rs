@@ -17,4 +17,5 @@ pub mod input;
 pub mod leds;
 pub mod monitor;
 pub mod state;
+pub mod songmeta;
 pub mod stats;
