@@ -17,5 +17,6 @@ pub mod input;
 pub mod leds;
 pub mod monitor;
 pub mod state;
+pub mod setlist;
 pub mod songmeta;
 pub mod stats;
