@@ -1,1 +1,671 @@
-//! State that survives power loss (filled in by the controls work).
+//! State that survives power loss: the last song and, per song, each stem's mute / solo /
+//! gain, in `<state_dir>/state.json`. Owned by the control thread: it loads once at
+//! start-up and saves after changes (coalesced by [`SaveTimer`], since an SD card wears and
+//! an fsync can take tens of ms). The library itself is never written.
+//!
+//! Saving is atomic: write `.state.json.tmp`, fsync it, rename it over `state.json`, fsync
+//! the directory. A reader (or the next boot after a power cut) sees the old file or the
+//! new one, never a mix. A missing, unreadable or corrupt file is ignored with a warning
+//! returned to the caller, and the player starts with defaults.
+//!
+//! ```json
+//! {"version":1,"last_song":"03-intro",
+//!  "songs":{"03-intro":{"click":{"mute":true,"solo":false,"gain_db":0},
+//!                       "drums":{"mute":false,"solo":false,"gain_db":-3.5}}}}
+//! ```
+
+use crate::songmeta::json::Text;
+use serde::de::{self, Deserialize, Deserializer as _, IgnoredAny, MapAccess, Visitor};
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The file name inside `state_dir`.
+pub const STATE_FILE: &str = "state.json";
+const TEMP_FILE: &str = ".state.json.tmp";
+/// Format version written; a file with another version is ignored.
+pub const STATE_VERSION: u32 = 1;
+/// Larger files are not read (a real one is a few KiB).
+pub const MAX_STATE_BYTES: usize = 1024 * 1024;
+
+/// One stem's mixer settings as the musician left them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StemSetting {
+    pub mute: bool,
+    pub solo: bool,
+    pub gain_db: f32,
+}
+
+impl Default for StemSetting {
+    fn default() -> Self {
+        StemSetting {
+            mute: false,
+            solo: false,
+            gain_db: 0.0,
+        }
+    }
+}
+
+/// Everything kept across power cycles.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SavedState {
+    /// Folder name of the song last selected.
+    pub last_song: Option<String>,
+    /// Song folder name -> stem name -> settings.
+    pub songs: BTreeMap<String, BTreeMap<String, StemSetting>>,
+}
+
+impl SavedState {
+    /// The saved settings of a song's stems, if any.
+    pub fn song(&self, song: &str) -> Option<&BTreeMap<String, StemSetting>> {
+        self.songs.get(song)
+    }
+
+    pub fn stem(&self, song: &str, stem: &str) -> Option<StemSetting> {
+        self.songs.get(song)?.get(stem).copied()
+    }
+
+    pub fn set_stem(&mut self, song: &str, stem: &str, setting: StemSetting) {
+        self.songs
+            .entry(song.to_string())
+            .or_default()
+            .insert(stem.to_string(), setting);
+    }
+
+    /// The file's text (compact JSON, keys sorted, so equal states give equal files).
+    pub fn to_json(&self) -> String {
+        let mut s = String::with_capacity(64 + 96 * self.songs.len());
+        let _ = write!(s, "{{\"version\":{STATE_VERSION},\"last_song\":");
+        match &self.last_song {
+            Some(name) => push_json_str(&mut s, name),
+            None => s.push_str("null"),
+        }
+        s.push_str(",\"songs\":{");
+        for (i, (song, stems)) in self.songs.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            push_json_str(&mut s, song);
+            s.push_str(":{");
+            for (j, (stem, st)) in stems.iter().enumerate() {
+                if j > 0 {
+                    s.push(',');
+                }
+                push_json_str(&mut s, stem);
+                // Display of f32 is the shortest text that reads back to the same value.
+                let gain = if st.gain_db.is_finite() {
+                    st.gain_db
+                } else {
+                    0.0
+                };
+                let _ = write!(
+                    s,
+                    ":{{\"mute\":{},\"solo\":{},\"gain_db\":{gain}}}",
+                    st.mute, st.solo
+                );
+            }
+            s.push('}');
+        }
+        s.push_str("}}\n");
+        s
+    }
+
+    /// Parses the file's text. Errors say what is wrong, for the warning.
+    pub fn from_json(bytes: &[u8]) -> Result<SavedState, String> {
+        let mut scratch = [0u8; 1024];
+        let mut de = serde_json_core::de::Deserializer::new(bytes, Some(&mut scratch));
+        let raw = (&mut de)
+            .deserialize_map(StateVisitor)
+            .and_then(|s| de.end().map(|_| s))
+            .map_err(|e| format!("not a stembox state file ({e})"))?;
+        match raw.version {
+            Some(STATE_VERSION) => Ok(raw.state),
+            Some(v) => Err(format!(
+                "format version {v}, this stembox reads version {STATE_VERSION}"
+            )),
+            None => Err("no \"version\" key; not a stembox state file".into()),
+        }
+    }
+}
+
+/// JSON string literal with the escapes JSON requires.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+struct RawState {
+    version: Option<u32>,
+    state: SavedState,
+}
+
+struct StateVisitor;
+
+impl<'de> Visitor<'de> for StateVisitor {
+    type Value = RawState;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a state object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawState, A::Error> {
+        let mut raw = RawState {
+            version: None,
+            state: SavedState::default(),
+        };
+        while let Some(Text(key)) = map.next_key()? {
+            match key.as_str() {
+                "version" => raw.version = Some(map.next_value()?),
+                "last_song" => raw.state.last_song = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                "songs" => raw.state.songs = map.next_value::<Songs>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+/// `{song: {stem: setting}}`.
+struct Songs(BTreeMap<String, BTreeMap<String, StemSetting>>);
+
+impl<'de> Deserialize<'de> for Songs {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Songs, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Songs;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("songs")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Songs, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(Text(song)) = map.next_key()? {
+                    out.insert(song, map.next_value::<Stems>()?.0);
+                }
+                Ok(Songs(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct Stems(BTreeMap<String, StemSetting>);
+
+impl<'de> Deserialize<'de> for Stems {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Stems, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Stems;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("stems")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stems, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(Text(stem)) = map.next_key()? {
+                    out.insert(stem, map.next_value::<Setting>()?.0);
+                }
+                Ok(Stems(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct Setting(StemSetting);
+
+impl<'de> Deserialize<'de> for Setting {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Setting, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Setting;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a stem setting")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Setting, A::Error> {
+                let mut s = StemSetting::default();
+                while let Some(Text(key)) = map.next_key()? {
+                    match key.as_str() {
+                        "mute" => s.mute = map.next_value()?,
+                        "solo" => s.solo = map.next_value()?,
+                        "gain_db" => {
+                            let g: f32 = map.next_value()?;
+                            if !(-120.0..=24.0).contains(&g) {
+                                return Err(de::Error::custom("gain_db out of range"));
+                            }
+                            s.gain_db = g;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Setting(s))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// What [`StateStore::load`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    /// The saved state, or defaults.
+    pub state: SavedState,
+    /// Why the defaults are used (missing, unreadable, corrupt file), for the log.
+    pub warning: Option<String>,
+}
+
+/// `<state_dir>/state.json`. Control thread.
+#[derive(Clone, Debug)]
+pub struct StateStore {
+    dir: PathBuf,
+}
+
+impl StateStore {
+    pub fn new(state_dir: &Path) -> StateStore {
+        StateStore {
+            dir: state_dir.to_path_buf(),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    /// Reads the saved state; never fails: problems come back as a warning with defaults.
+    pub fn load(&self) -> Loaded {
+        let path = self.path();
+        let fresh = |why: String| Loaded {
+            state: SavedState::default(),
+            warning: Some(format!(
+                "state {}: {why}; starting with defaults",
+                path.display()
+            )),
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return fresh("not found (first start?)".into())
+            }
+            Err(e) => return fresh(format!("cannot read: {e}")),
+        };
+        if bytes.len() > MAX_STATE_BYTES {
+            return fresh(format!(
+                "{} bytes, more than {MAX_STATE_BYTES}",
+                bytes.len()
+            ));
+        }
+        match SavedState::from_json(&bytes) {
+            Ok(state) => Loaded {
+                state,
+                warning: None,
+            },
+            Err(e) => fresh(format!("ignored: {e}")),
+        }
+    }
+
+    /// Writes the state atomically (temp file, fsync, rename, fsync of the directory),
+    /// creating `state_dir` if needed. The error names the path and what to check.
+    pub fn save(&self, state: &SavedState) -> Result<(), String> {
+        let path = self.path();
+        let tmp = self.dir.join(TEMP_FILE);
+        let fail = |what: &str, e: std::io::Error| {
+            format!(
+                "state {}: cannot {what}: {e}; check that state_dir `{}` is writable \
+                 (it is the one writable place)",
+                path.display(),
+                self.dir.display()
+            )
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|e| fail("create the directory", e))?;
+        let text = state.to_json();
+        {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(|e| fail("create the temporary file", e))?;
+            f.write_all(text.as_bytes())
+                .map_err(|e| fail("write the temporary file", e))?;
+            f.sync_all()
+                .map_err(|e| fail("fsync the temporary file", e))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(|e| fail("rename the temporary file", e))?;
+        // The rename itself is only durable once the directory entry is on disk.
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| fail("fsync the directory", e))?;
+        Ok(())
+    }
+}
+
+/// Coalesces saves: after a change, save once things have been quiet for `quiet`, or at
+/// the latest `max_delay` after the first unsaved change. Pure; the control thread asks
+/// [`SaveTimer::due`] on each tick.
+#[derive(Clone, Debug)]
+pub struct SaveTimer {
+    quiet: Duration,
+    max_delay: Duration,
+    first_change: Option<Instant>,
+    last_change: Option<Instant>,
+}
+
+impl SaveTimer {
+    pub fn new(quiet: Duration, max_delay: Duration) -> SaveTimer {
+        SaveTimer {
+            quiet,
+            max_delay,
+            first_change: None,
+            last_change: None,
+        }
+    }
+
+    /// Something worth saving changed at `now`.
+    pub fn changed(&mut self, now: Instant) {
+        self.first_change.get_or_insert(now);
+        self.last_change = Some(now);
+    }
+
+    /// Whether to save now.
+    pub fn due(&self, now: Instant) -> bool {
+        match (self.first_change, self.last_change) {
+            (Some(first), Some(last)) => {
+                now.saturating_duration_since(last) >= self.quiet
+                    || now.saturating_duration_since(first) >= self.max_delay
+            }
+            _ => false,
+        }
+    }
+
+    /// The state was saved (or the save failed and should not be retried in a loop).
+    pub fn saved(&mut self) {
+        self.first_change = None;
+        self.last_change = None;
+    }
+
+    pub fn pending(&self) -> bool {
+        self.first_change.is_some()
+    }
+}
+
+impl Default for SaveTimer {
+    /// 2 s of quiet, at most 10 s late.
+    fn default() -> Self {
+        SaveTimer::new(Duration::from_secs(2), Duration::from_secs(10))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("stembox-state-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn sample() -> SavedState {
+        let mut s = SavedState {
+            last_song: Some("03-intro".into()),
+            ..SavedState::default()
+        };
+        s.set_stem(
+            "03-intro",
+            "drums",
+            StemSetting {
+                mute: false,
+                solo: true,
+                gain_db: -3.5,
+            },
+        );
+        s.set_stem(
+            "03-intro",
+            "click",
+            StemSetting {
+                mute: true,
+                solo: false,
+                gain_db: 0.0,
+            },
+        );
+        s.set_stem(
+            "weird \"name\"\\ \u{1}\n",
+            "bass é",
+            StemSetting {
+                mute: true,
+                solo: true,
+                gain_db: 0.1,
+            },
+        );
+        s.set_stem(
+            "04",
+            "keys",
+            StemSetting {
+                mute: false,
+                solo: false,
+                gain_db: -119.25,
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let s = sample();
+        let text = s.to_json();
+        assert_eq!(SavedState::from_json(text.as_bytes()), Ok(s.clone()));
+        assert_eq!(s.stem("03-intro", "drums").unwrap().gain_db, -3.5);
+        assert_eq!(s.stem("03-intro", "nope"), None);
+        let empty = SavedState::default();
+        assert_eq!(SavedState::from_json(empty.to_json().as_bytes()), Ok(empty));
+    }
+
+    #[test]
+    fn awkward_floats_round_trip_exactly() {
+        for g in [0.1f32, -0.0, 1e-7, -119.999_99, 23.999_998, 1.0 / 3.0] {
+            let mut s = SavedState::default();
+            s.set_stem(
+                "a",
+                "b",
+                StemSetting {
+                    gain_db: g,
+                    ..StemSetting::default()
+                },
+            );
+            let back = SavedState::from_json(s.to_json().as_bytes()).unwrap();
+            assert_eq!(
+                back.stem("a", "b").unwrap().gain_db.to_bits(),
+                g.to_bits(),
+                "{g}"
+            );
+        }
+        // Not-a-number never reaches the file as invalid JSON.
+        let mut s = SavedState::default();
+        s.set_stem(
+            "a",
+            "b",
+            StemSetting {
+                gain_db: f32::NAN,
+                ..StemSetting::default()
+            },
+        );
+        assert_eq!(
+            SavedState::from_json(s.to_json().as_bytes())
+                .unwrap()
+                .stem("a", "b")
+                .unwrap()
+                .gain_db,
+            0.0
+        );
+    }
+
+    #[test]
+    fn store_round_trip_and_creates_the_directory() {
+        let dir = temp_dir("rt").join("nested");
+        let store = StateStore::new(&dir);
+        let first = store.load();
+        assert_eq!(first.state, SavedState::default());
+        assert!(first.warning.unwrap().contains("not found"));
+        store.save(&sample()).unwrap();
+        assert_eq!(
+            store.load(),
+            Loaded {
+                state: sample(),
+                warning: None
+            }
+        );
+        assert!(!dir.join(TEMP_FILE).exists(), "temp file renamed away");
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    }
+
+    #[test]
+    fn corrupt_and_truncated_files_are_ignored_with_a_warning() {
+        let dir = temp_dir("corrupt");
+        let store = StateStore::new(&dir);
+        store.save(&sample()).unwrap();
+        let full = std::fs::read(store.path()).unwrap();
+        // Every truncation (a power cut with a non-atomic writer would leave one).
+        for cut in 0..full.len() - 1 {
+            std::fs::write(store.path(), &full[..cut]).unwrap();
+            let l = store.load();
+            assert_eq!(l.state, SavedState::default(), "cut at {cut}");
+            let w = l.warning.unwrap();
+            assert!(
+                w.contains("starting with defaults") && w.contains("state.json"),
+                "{w}"
+            );
+        }
+        for junk in [
+            &b"\x00\x00\x00\x00"[..],
+            b"{\"version\":2,\"songs\":{}}",
+            b"{\"songs\":{}}",
+            b"[]",
+            b"{\"version\":1,\"songs\":{\"a\":{\"b\":{\"gain_db\":1e9}}}}",
+            b"{\"version\":1,\"songs\":{\"a\":{\"b\":{\"mute\":\"yes\"}}}}",
+            b"{\"version\":1,\"songs\":[]}",
+        ] {
+            std::fs::write(store.path(), junk).unwrap();
+            let l = store.load();
+            assert_eq!(l.state, SavedState::default());
+            assert!(l.warning.is_some());
+        }
+        // Unknown keys from a future minor change are skipped, not fatal.
+        std::fs::write(
+            store.path(),
+            b"{\"version\":1,\"x\":[1,{}],\"last_song\":\"s\",\"songs\":{\"s\":{\"d\":{\"mute\":true,\"pan\":1}}}}",
+        )
+        .unwrap();
+        let l = store.load();
+        assert_eq!(l.warning, None);
+        assert_eq!(l.state.last_song.as_deref(), Some("s"));
+        assert!(l.state.stem("s", "d").unwrap().mute);
+        // A stale temp file from a power cut mid-save does not matter.
+        std::fs::write(dir.join(TEMP_FILE), b"{\"vers").unwrap();
+        store.save(&sample()).unwrap();
+        assert_eq!(store.load().state, sample());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn replace_is_atomic_for_a_concurrent_reader() {
+        let dir = temp_dir("atomic");
+        let store = StateStore::new(&dir);
+        // Two big states (~150 KiB) so a non-atomic write would be seen half done.
+        let big = |tag: &str| {
+            let mut s = SavedState {
+                last_song: Some(tag.into()),
+                ..SavedState::default()
+            };
+            for i in 0..1500 {
+                s.set_stem(
+                    &format!("{tag}-song-{i:04}"),
+                    "drums",
+                    StemSetting {
+                        mute: i % 2 == 0,
+                        solo: false,
+                        gain_db: -(i as f32) / 100.0,
+                    },
+                );
+            }
+            s
+        };
+        let (a, b) = (big("a"), big("b"));
+        store.save(&a).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (stop, path) = (stop.clone(), store.path());
+            let (a, b) = (a.clone(), b.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let bytes = std::fs::read(&path).expect("state.json always exists");
+                    let s = SavedState::from_json(&bytes).expect("never a partial file");
+                    assert!(s == a || s == b);
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        for i in 0..40 {
+            store.save(if i % 2 == 0 { &b } else { &a }).unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        let reads = reader.join().unwrap();
+        assert!(reads > 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn save_failure_names_the_path() {
+        let dir = temp_dir("ro");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A file where the directory should be: fails even for root.
+        let blocker = dir.join("not-a-dir");
+        std::fs::write(&blocker, b"x").unwrap();
+        let e = StateStore::new(&blocker).save(&sample()).unwrap_err();
+        assert!(e.contains("not-a-dir") && e.contains("writable"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn save_timer_coalesces() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut t = SaveTimer::new(Duration::from_millis(2_000), Duration::from_millis(10_000));
+        assert!(!t.due(s(0)) && !t.pending());
+        t.changed(s(0));
+        assert!(!t.due(s(1_999)));
+        assert!(t.due(s(2_000)));
+        // Changes keep coming: quiet never happens, max delay caps it.
+        let mut t = SaveTimer::default();
+        for ms in (0..12_000).step_by(500) {
+            t.changed(s(ms));
+            if t.due(s(ms)) {
+                assert_eq!(ms, 10_000);
+                t.saved();
+            }
+        }
+        assert!(t.pending());
+        t.saved();
+        assert!(!t.due(s(60_000)));
+    }
+}
