@@ -54,13 +54,16 @@ fn mix(c: &mut Criterion) {
         let (mut e, _h) = playing(&s);
         let mut out = vec![0.0f32; frames * 2];
         let mut dev = vec![0i16; frames * 2];
-        c.bench_function(&format!("mix 16 stereo stems, {frames}-frame period, unity"), |b| {
-            b.iter(|| {
-                e.process(black_box(&mut out));
-                convert::<S16Le>(&out, &mut dev);
-                black_box(&dev);
-            })
-        });
+        c.bench_function(
+            &format!("mix 16 stereo stems, {frames}-frame period, unity"),
+            |b| {
+                b.iter(|| {
+                    e.process(black_box(&mut out));
+                    convert::<S16Le>(&out, &mut dev);
+                    black_box(&dev);
+                })
+            },
+        );
         let (mut e, mut h) = playing(&s);
         let mut flip = false;
         c.bench_function(
@@ -79,7 +82,7 @@ fn mix(c: &mut Criterion) {
                         convert::<S16Le>(&out, &mut dev);
                         black_box(&dev);
                     },
-                    BatchSize::SmallInput,
+                    BatchSize::PerIteration,
                 )
             },
         );

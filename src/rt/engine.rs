@@ -6,7 +6,9 @@
 //! song's end sample-accurately, by splitting the period into segments at those points.
 //! It never allocates, frees, locks, logs or touches files.
 
-use super::command::{Command, COMMAND_QUEUE_CAPACITY, GARBAGE_QUEUE_CAPACITY, SONG_QUEUE_CAPACITY};
+use super::command::{
+    Command, COMMAND_QUEUE_CAPACITY, GARBAGE_QUEUE_CAPACITY, SONG_QUEUE_CAPACITY,
+};
 use super::ramp::{ms_to_frames, Ramp};
 use super::status::{EngineStatus, Transport};
 use super::{FADE_MS, GAIN_RAMP_MS, MAX_CHANNELS, MAX_PERIOD_FRAMES, MAX_STEMS};
@@ -26,7 +28,9 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Queues a command; a full queue hands it back. Control thread.
     pub fn send(&mut self, cmd: Command) -> Result<(), Command> {
-        self.commands.push(cmd).map_err(|rtrb::PushError::Full(c)| c)
+        self.commands
+            .push(cmd)
+            .map_err(|rtrb::PushError::Full(c)| c)
     }
 
     /// Hands `song` to the engine and asks it to switch. Control thread.
@@ -132,7 +136,10 @@ impl Engine {
     /// Creates an engine for `channels` output channels at `rate_hz`, and the control
     /// thread's handle to it. Control thread.
     pub fn new(rate_hz: u32, channels: usize, master_gain: f32) -> (Engine, EngineHandle) {
-        assert!((1..=MAX_CHANNELS).contains(&channels), "channels out of range");
+        assert!(
+            (1..=MAX_CHANNELS).contains(&channels),
+            "channels out of range"
+        );
         let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(COMMAND_QUEUE_CAPACITY);
         let (song_tx, song_rx) = rtrb::RingBuffer::new(SONG_QUEUE_CAPACITY);
         let (garbage_tx, garbage_rx) = rtrb::RingBuffer::new(GARBAGE_QUEUE_CAPACITY);
@@ -277,6 +284,15 @@ impl Engine {
                 let start = (t * 2).min(end);
                 &stem.samples[start..end]
             });
+            if still && tail.is_none() && ch == 2 {
+                // The common case: steady gains, stereo out, no crossfade.
+                let (gl, gr) = (st.left.current(), st.right.current());
+                for (o, s) in block.chunks_exact_mut(2).zip(src.chunks_exact(2)) {
+                    o[0] += s[0] * gl;
+                    o[1] += s[1] * gr;
+                }
+                continue;
+            }
             for f in 0..seg {
                 let (mut l, mut r) = (src[2 * f], src[2 * f + 1]);
                 if let Some(tail) = tail {
