@@ -111,7 +111,11 @@ fn mute_ramps_down_without_steps_larger_than_the_ramp_allows() {
     let s = song(vec![ramp_stem("dc", frames, |_| 0.5)]);
     let (mut e, mut h) = engine_with(&s, true);
     render(&mut e, 1000, 100);
-    h.send(Command::StemMute { stem: 0, mute: true }).unwrap();
+    h.send(Command::StemMute {
+        stem: 0,
+        mute: true,
+    })
+    .unwrap();
     let out = render(&mut e, 2000, 100);
     let ramp = ms_to_frames(GAIN_RAMP_MS, RATE) as usize;
     let max_step = 0.5 / ramp as f32 + 1e-6;
@@ -122,10 +126,18 @@ fn mute_ramps_down_without_steps_larger_than_the_ramp_allows() {
         prev = v;
     }
     assert!(out[(ramp - 2) * 2] > 0.0, "ramp ended too early");
-    assert_eq!(out[(ramp - 1) * 2], 0.0, "ramp lands on silence after ramp frames");
+    assert_eq!(
+        out[(ramp - 1) * 2],
+        0.0,
+        "ramp lands on silence after ramp frames"
+    );
     assert!(out[ramp * 2..].iter().step_by(2).all(|&x| x == 0.0));
     // Unmute ramps back up to exactly the source.
-    h.send(Command::StemMute { stem: 0, mute: false }).unwrap();
+    h.send(Command::StemMute {
+        stem: 0,
+        mute: false,
+    })
+    .unwrap();
     let out = render(&mut e, 2000, 100);
     assert!(out[0] > 0.0 && out[0] <= max_step);
     assert_eq!(out[ramp * 2], 0.5);
@@ -141,18 +153,38 @@ fn solo_silences_the_others_and_unsolo_restores_them() {
     ]);
     let (mut e, mut h) = engine_with(&s, true);
     render(&mut e, 100, 100);
-    h.send(Command::StemSolo { stem: 1, solo: true }).unwrap();
+    h.send(Command::StemSolo {
+        stem: 1,
+        solo: true,
+    })
+    .unwrap();
     let out = render(&mut e, 1000, 100);
     assert_eq!(out[999 * 2], 0.2);
-    h.send(Command::StemSolo { stem: 2, solo: true }).unwrap();
+    h.send(Command::StemSolo {
+        stem: 2,
+        solo: true,
+    })
+    .unwrap();
     let out = render(&mut e, 1000, 100);
     assert!((out[999 * 2] - 0.6).abs() < 1e-6);
     // A muted stem stays muted even when soloed.
-    h.send(Command::StemMute { stem: 2, mute: true }).unwrap();
+    h.send(Command::StemMute {
+        stem: 2,
+        mute: true,
+    })
+    .unwrap();
     let out = render(&mut e, 1000, 100);
     assert_eq!(out[999 * 2], 0.2);
-    h.send(Command::StemSolo { stem: 1, solo: false }).unwrap();
-    h.send(Command::StemSolo { stem: 2, solo: false }).unwrap();
+    h.send(Command::StemSolo {
+        stem: 1,
+        solo: false,
+    })
+    .unwrap();
+    h.send(Command::StemSolo {
+        stem: 2,
+        solo: false,
+    })
+    .unwrap();
     let out = render(&mut e, 1000, 100);
     assert!((out[999 * 2] - 0.3).abs() < 1e-6);
 }
@@ -162,7 +194,11 @@ fn settings_sent_before_the_song_is_heard_apply_without_ramp() {
     let s = three_stems(2000);
     let (mut e, mut h) = Engine::new(RATE, 2, 1.0);
     assert!(h.switch_song(s.clone(), 0, true));
-    h.send(Command::StemMute { stem: 0, mute: true }).unwrap();
+    h.send(Command::StemMute {
+        stem: 0,
+        mute: true,
+    })
+    .unwrap();
     let out = render(&mut e, 100, 100);
     let want = s.stems[1].samples[0] + s.stems[2].samples[0];
     assert_eq!(out[0], want);
@@ -180,12 +216,19 @@ fn song_switch_fades_out_and_hands_the_old_song_back() {
     // Fade-out: monotone, no step larger than the fade allows.
     for f in 1..fade {
         let step = out[(f - 1) * 2] - out[f * 2];
-        assert!((0.0..=0.5 / fade as f32 + 1e-6).contains(&step), "frame {f}");
+        assert!(
+            (0.0..=0.5 / fade as f32 + 1e-6).contains(&step),
+            "frame {f}"
+        );
     }
     // Then the new song from its first frame, bit-exact.
     assert_eq!(out[fade * 2], -0.25);
     assert_eq!(h.collect_garbage(), 1);
-    assert_eq!(Arc::strong_count(&a), 1, "old song handed back and dropped here");
+    assert_eq!(
+        Arc::strong_count(&a),
+        1,
+        "old song handed back and dropped here"
+    );
     assert_eq!(h.status.song_serial.load(Relaxed), 2);
 }
 
@@ -204,7 +247,10 @@ fn pause_fades_and_resume_fades_in_at_the_same_place() {
     h.send(Command::Play).unwrap();
     let out = render(&mut e, 1000, 100);
     assert!(out[0] < s.stems[0].samples[paused_at as usize * 2]);
-    assert_eq!(out[fade * 2], s.stems[0].samples[(paused_at as usize + fade) * 2]);
+    assert_eq!(
+        out[fade * 2],
+        s.stems[0].samples[(paused_at as usize + fade) * 2]
+    );
 }
 
 #[test]
@@ -241,7 +287,11 @@ fn loop_region_repeats_sample_exactly_outside_the_crossfade() {
             if lap > 0 && f < fade {
                 continue;
             }
-            assert_eq!(out[(lap * 3000 + f) * 2], s.stems[0].samples[f * 2], "lap {lap} f {f}");
+            assert_eq!(
+                out[(lap * 3000 + f) * 2],
+                s.stems[0].samples[f * 2],
+                "lap {lap} f {f}"
+            );
         }
     }
     // The crossfade is smooth: no step larger than the source's own plus the fade's.
