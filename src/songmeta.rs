@@ -2,8 +2,9 @@
 //! markers), read with serde-json-core by the loader thread when it loads a song.
 //!
 //! Every key is optional; unknown keys are reported as warnings and ignored. A bad file
-//! gives one message naming the file and the key (`.../song.json: key `sections[2].bar`:
-//! ...`) and the caller plays the song with defaults.
+//! gives one message naming the file and the key, e.g.
+//! ``.../song.json: key `sections[2].bar`: a bar position needs `bpm` ``, and the caller
+//! plays the song with defaults.
 //!
 //! ```json
 //! { "title": "Intro", "bpm": 120, "time_signature": "4/4",

@@ -409,6 +409,38 @@ mod tests {
     }
 
     #[test]
+    fn records_through_an_os_pipe_with_bounce_and_noise() {
+        let (rx, mut tx) = std::io::pipe().unwrap();
+        let mut input = InputLoop::new(KeyMap::default_map(), timing(600, 300));
+        input.add_source(Box::new(StreamSource::new("pipe", rx).unwrap()));
+        let mut bytes = Vec::new();
+        // A relative-axis event and an autorepeat, both ignored.
+        bytes.extend(encode_record(evdev::EventType::RELATIVE.0, 0, 5, t(0)));
+        // KEY_3 press bouncing (loop_a is decided when the double window closes).
+        bytes.extend(encode_key(KeyCode::KEY_3, true, t(10)));
+        bytes.extend(encode_key(KeyCode::KEY_3, false, t(11)));
+        bytes.extend(encode_key(KeyCode::KEY_3, true, t(12)));
+        bytes.extend(encode_record(
+            evdev::EventType::KEY.0,
+            KeyCode::KEY_3.0,
+            2,
+            t(40),
+        ));
+        bytes.extend(encode_key(KeyCode::KEY_3, false, t(100)));
+        tx.write_all(&bytes).unwrap();
+        let got = collect(&mut input, 1);
+        assert_eq!(actions(&got), vec![Action::LoopA]);
+        match &got[0] {
+            InputMsg::Button(b) => assert_eq!((b.pressed_at, b.decided_at), (t(10), t(310))),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            collect(&mut input, 1).is_empty(),
+            "the bounce made nothing more"
+        );
+    }
+
+    #[test]
     fn long_press_fires_from_the_loop_while_the_key_is_held() {
         let (mut tx, rx) = UnixStream::pair().unwrap();
         let mut input = InputLoop::new(KeyMap::default_map(), timing(80, 40));
@@ -560,6 +592,21 @@ mod tests {
         let note = src.maintain(Instant::now()).unwrap();
         assert!(note.contains("is a directory"), "{note}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn character_device_that_is_not_evdev_is_named() {
+        let mut src = DeviceSource::new(Path::new("/dev/null"));
+        let note = src.maintain(Instant::now()).unwrap();
+        assert!(
+            note.starts_with("buttons: /dev/null: a character device but not an evdev"),
+            "{note}"
+        );
+        assert_eq!(src.fd(), None);
+        assert!(
+            src.retry_at().is_some(),
+            "keeps looking (a udev rule may fix it)"
+        );
     }
 
     #[test]

@@ -190,7 +190,17 @@ impl DeviceSource {
         let meta = std::fs::metadata(&self.path)?;
         let ft = meta.file_type();
         if ft.is_char_device() {
-            let mut dev = evdev::Device::open(&self.path)?;
+            let mut dev = evdev::Device::open(&self.path).map_err(|e| {
+                if e.raw_os_error() == Some(libc::ENOTTY) {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a character device but not an evdev input device (use \
+                         /dev/input/event* or its /dev/input/by-id or by-path link)",
+                    )
+                } else {
+                    e
+                }
+            })?;
             dev.set_nonblocking(true)?;
             let label = dev.name().unwrap_or("unnamed device").to_string();
             let note = match dev.grab() {
