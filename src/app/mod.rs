@@ -80,8 +80,7 @@ fn load_config(path: &Path) -> Result<Config, AppError> {
 
 fn write_demo(dir: &Path) -> Result<(), AppError> {
     let t0 = Instant::now();
-    let files: Result<Vec<std::path::PathBuf>, std::io::Error> = Err(std::io::Error::other("TODO demo"));
-    let files = files
+    let files = crate::demo::write_demo_library(dir)
         .map_err(|e| AppError::runtime(format!("demo library {}: {e}", dir.display())))?;
     println!(
         "demo library: wrote {} files to {} in {:.2} s",
