@@ -9,7 +9,9 @@
 //! # Gestures
 //!
 //! All timing comes from the events' kernel timestamps, so a busy system does not turn a tap
-//! into a long press; timeouts use the same clock (see [`InputLoop`]).
+//! into a long press; timeouts use the same clock (see [`InputLoop`]). Opened evdev devices
+//! are switched to CLOCK_MONOTONIC stamps ([`monotonic_now`] reads the same clock), so a
+//! wall-clock step at boot (no RTC, NTP sync) cannot distort a gesture.
 //!
 //! - **Bounce lockout** (`buttons.debounce_ms`, default 30): after an edge is taken, further
 //!   edges of that key within the lockout are ignored; if the key ended up in the other state
@@ -56,7 +58,7 @@ pub mod keymap;
 pub mod source;
 
 pub use decode::{encode_key, encode_record, RecordDecoder, RECORD_BYTES};
-pub use gesture::{ButtonEvent, GestureDecoder, GestureTiming, Timestamp};
+pub use gesture::{monotonic_now, ButtonEvent, GestureDecoder, GestureTiming, Timestamp};
 pub use keymap::{parse_action, KeyMap, DEFAULT_MAP};
 pub use source::{DeviceSource, InputSource, StreamSource, REOPEN_INTERVAL};
 
@@ -640,6 +642,20 @@ mod tests {
             "stop must not hang"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn monotonic_now_advances_like_instant() {
+        let (a, i) = (monotonic_now(), Instant::now());
+        std::thread::sleep(Duration::from_millis(20));
+        let (b, j) = (monotonic_now(), Instant::now());
+        let d = b - a;
+        assert!(d >= Duration::from_millis(20));
+        assert!(
+            d <= (j - i) + Duration::from_millis(5),
+            "{d:?} vs {:?}",
+            j - i
+        );
     }
 
     #[test]

@@ -79,6 +79,23 @@ fn read_available(
     }
 }
 
+/// `EVIOCSCLOCKID`, `_IOW('E', 0xa0, int)`: which clock stamps this client's events.
+const EVIOCSCLOCKID: u64 =
+    (1 << 30) | ((std::mem::size_of::<libc::c_int>() as u64) << 16) | ((b'E' as u64) << 8) | 0xa0;
+
+/// Stamps the device's events with CLOCK_MONOTONIC instead of the wall clock: a board
+/// without an RTC steps its wall clock when NTP syncs, often just after boot, and that
+/// must not turn a tap into a long press or spoil latency measurements.
+fn use_monotonic_clock(fd: RawFd) -> io::Result<()> {
+    let clock: libc::c_int = libc::CLOCK_MONOTONIC;
+    // SAFETY: EVIOCSCLOCKID reads one int through the pointer, which is valid for the call.
+    let r = unsafe { libc::ioctl(fd, EVIOCSCLOCKID as _, &clock as *const libc::c_int) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on an fd we own, with integer arguments only.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -203,7 +220,7 @@ impl DeviceSource {
             })?;
             dev.set_nonblocking(true)?;
             let label = dev.name().unwrap_or("unnamed device").to_string();
-            let note = match dev.grab() {
+            let mut note = match dev.grab() {
                 Ok(()) => format!("buttons: {} ({label}) opened and grabbed", self.name),
                 Err(e) => format!(
                     "buttons: {} ({label}) opened but not grabbed ({e}): its keys also reach \
@@ -211,6 +228,12 @@ impl DeviceSource {
                     self.name
                 ),
             };
+            if let Err(e) = use_monotonic_clock(dev.as_raw_fd()) {
+                note.push_str(&format!(
+                    "; timestamps stay on the wall clock ({e}), so a clock step while a key \
+                     is held can misjudge that one press"
+                ));
+            }
             return Ok((Opened::Evdev(Box::new(dev)), note));
         }
         if ft.is_dir() {
@@ -320,5 +343,22 @@ impl InputSource for DeviceSource {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eviocsclockid_is_the_kernel_number() {
+        // From linux/input.h, as the kernel headers expand it on x86_64 and arm64.
+        assert_eq!(EVIOCSCLOCKID, 0x4004_45a0);
+    }
+
+    #[test]
+    fn clock_ioctl_on_a_non_evdev_fd_fails_cleanly() {
+        let f = File::open("/dev/null").unwrap();
+        assert!(use_monotonic_clock(f.as_raw_fd()).is_err());
     }
 }
