@@ -83,6 +83,7 @@ pub struct Session {
     pending_switch: Option<(usize, bool)>,
     mix: Vec<StemMix>,
     master_db: f32,
+    count_in: bool,
     loop_a: Option<u64>,
     loop_region: Option<(u64, u64)>,
     engine: EngineHandle,
@@ -186,6 +187,7 @@ impl Session {
             current: index,
             pending_switch: None,
             master_db,
+            count_in: false,
             loop_a: None,
             loop_region: None,
             engine: handle,
@@ -394,10 +396,19 @@ impl Session {
                     self.act(Action::Play)
                 }
             }
-            Action::Play => {
-                self.send(Command::Play);
-                say("ok play");
-            }
+            Action::Play => match self.current_song().cloned() {
+                Some(song) if self.count_in && self.transport() != Transport::Playing => {
+                    let bpm = song.bpm.unwrap_or(120.0).clamp(20.0, 400.0);
+                    let beat_frames = (60.0 * self.granted.rate as f32 / bpm) as u32;
+                    let beats = song.beats_per_bar.clamp(1, 16) as u8;
+                    self.send(Command::CountIn { beat_frames, beats });
+                    say(&format!("ok play (count-in {beats} beats at {bpm:.0} bpm)"));
+                }
+                _ => {
+                    self.send(Command::Play);
+                    say("ok play");
+                }
+            },
             Action::Pause => {
                 self.send(Command::Pause);
                 say("ok pause");
@@ -478,7 +489,10 @@ impl Session {
                 });
                 say(&format!("ok volume {:+.1} dB", self.master_db));
             }
-            Action::CountInToggle => say("error: count-in is not available in this build"),
+            Action::CountInToggle => {
+                self.count_in = !self.count_in;
+                say(&format!("ok count_in {}", if self.count_in { "on" } else { "off" }));
+            }
             Action::Status => say(&self.status_line()),
             Action::Stats => self.print_stats(),
             Action::StatsReset => {

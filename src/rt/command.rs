@@ -7,6 +7,9 @@ pub enum Command {
     /// Start or resume. From the song's first frame the output is bit-exact (no fade-in);
     /// from anywhere else it fades in.
     Play,
+    /// Count in: `beats` clicks `beat_frames` apart (accent on the first), then play from
+    /// the current position as [`Command::Play`] does.
+    CountIn { beat_frames: u32, beats: u8 },
     /// Fade out and hold the position.
     Pause,
     /// Fade out and go back to the start.

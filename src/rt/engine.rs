@@ -107,10 +107,32 @@ struct LoopState {
     xfade_left: u32,
 }
 
+/// A count-in in progress.
+#[derive(Clone, Copy, Debug)]
+struct CountIn {
+    /// Frames since the count-in started.
+    frame: u32,
+    beat_frames: u32,
+    beats: u8,
+}
+
+/// Count-in click: a decaying sine burst, higher and louder on beat 1.
+const CLICK_MS: u32 = 40;
+
+/// The click's sample `t` frames into beat `beat` at `rate_hz`.
+#[inline]
+fn click_sample(beat: u32, t: u32, rate_hz: u32) -> f32 {
+    let (freq, amp) = if beat == 0 { (1_600.0, 0.5) } else { (1_000.0, 0.3) };
+    let secs = t as f32 / rate_hz as f32;
+    amp * (core::f32::consts::TAU * freq * secs).sin() * (-secs / 0.005).exp()
+}
+
 /// The mixer. Built on the control thread, then moved to the audio thread.
 pub struct Engine {
     channels: usize,
+    rate_hz: u32,
     fade_frames: u32,
+    count_in: Option<CountIn>,
     song: Option<Arc<Song>>,
     pos: u64,
     transport: Transport,
@@ -148,7 +170,9 @@ impl Engine {
         let fade_frames = ms_to_frames(FADE_MS, rate_hz).min(MAX_PERIOD_FRAMES as u32);
         let engine = Engine {
             channels,
+            rate_hz,
             fade_frames,
+            count_in: None,
             song: None,
             pos: 0,
             transport: Transport::Stopped,
@@ -199,7 +223,7 @@ impl Engine {
         self.flush_held();
         self.apply_commands();
 
-        let mut done = 0usize;
+        let mut done = self.count_in_clicks(out, frames);
         while done < frames && self.transport == Transport::Playing {
             let Some(song) = self.song.as_ref() else {
                 self.transport = Transport::Stopped;
@@ -251,6 +275,34 @@ impl Engine {
             *s = s.clamp(-1.0, 1.0);
         }
         self.publish(frames);
+    }
+
+    /// Writes the count-in's clicks into the start of `out`; returns the frames it used.
+    /// When the count-in ends inside the period, the song starts right after it.
+    fn count_in_clicks(&mut self, out: &mut [f32], frames: usize) -> usize {
+        let Some(ci) = self.count_in.as_mut() else {
+            return 0;
+        };
+        let ch = self.channels;
+        let total = ci.beat_frames * ci.beats as u32;
+        let n = ((total - ci.frame) as usize).min(frames);
+        let click_frames = ms_to_frames(CLICK_MS, self.rate_hz);
+        for f in 0..n {
+            let t = ci.frame + f as u32;
+            let (beat, in_beat) = (t / ci.beat_frames, t % ci.beat_frames);
+            if in_beat < click_frames {
+                let v = click_sample(beat, in_beat, self.rate_hz);
+                for s in &mut out[f * ch..f * ch + ch.min(2)] {
+                    *s = v;
+                }
+            }
+        }
+        ci.frame += n as u32;
+        if ci.frame >= total {
+            self.count_in = None;
+            self.start_at_current_pos();
+        }
+        n
     }
 
     /// Mixes `seg` frames of the current song from `self.pos` into `block`.
@@ -343,12 +395,23 @@ impl Engine {
     fn apply(&mut self, cmd: Command) {
         match cmd {
             Command::Play => self.play(),
+            Command::CountIn { beat_frames, beats } => {
+                if self.song.is_some() && self.transport != Transport::Playing && beats > 0 {
+                    self.count_in = Some(CountIn {
+                        frame: 0,
+                        beat_frames: beat_frames.max(1),
+                        beats,
+                    });
+                }
+            }
             Command::Pause => {
+                self.count_in = None;
                 if self.transport == Transport::Playing {
                     self.fade_out_then(Pending::Pause);
                 }
             }
             Command::Stop => {
+                self.count_in = None;
                 if self.transport == Transport::Playing {
                     self.fade_out_then(Pending::Stop);
                 } else {

@@ -300,3 +300,47 @@ fn loop_region_repeats_sample_exactly_outside_the_crossfade() {
         assert!(step < 0.01, "frame {f}: step {step}");
     }
 }
+
+#[test]
+fn count_in_clicks_one_bar_then_plays_from_the_start_bit_exact() {
+    let s = three_stems(20_000);
+    let (mut e, mut h) = engine_with(&s, false);
+    // 4 beats of 6000 frames (480 bpm).
+    h.send(Command::CountIn {
+        beat_frames: 6000,
+        beats: 4,
+    })
+    .unwrap();
+    let out = render(&mut e, 24_000 + 500, 64);
+    let click = ms_to_frames(CLICK_MS, RATE) as usize;
+    for beat in 0..4 {
+        let start = beat * 6000;
+        let peak = out[start * 2..(start + click) * 2]
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()));
+        let want = if beat == 0 { 0.5 } else { 0.3 };
+        assert!(peak > want * 0.8 && peak <= want, "beat {beat}: peak {peak}");
+        assert!(out[(start + click) * 2..(start + 6000) * 2]
+            .iter()
+            .all(|&v| v.abs() < 1e-4));
+    }
+    for f in 0..500 {
+        assert_eq!(out[(24_000 + f) * 2], expected_sum(&s, f, 0), "frame {f}");
+    }
+}
+
+#[test]
+fn stop_during_count_in_cancels_it() {
+    let s = three_stems(20_000);
+    let (mut e, mut h) = engine_with(&s, false);
+    h.send(Command::CountIn {
+        beat_frames: 1000,
+        beats: 4,
+    })
+    .unwrap();
+    render(&mut e, 1500, 64);
+    h.send(Command::Stop).unwrap();
+    let out = render(&mut e, 5000, 64);
+    assert!(out.iter().all(|&v| v == 0.0));
+    assert_eq!(h.status.transport(), Transport::Stopped);
+}
