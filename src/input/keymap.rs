@@ -119,6 +119,28 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
     }
 }
 
+/// The action string that [`parse_action`] reads back to `action` (for `check`, logs and
+/// acknowledgements), e.g. `toggle_mute:drums`, `gain:bass:-3.5`. `help` has no key-map
+/// name and is written `help`.
+pub fn action_name(action: &Action) -> String {
+    if let Some((name, _)) = PLAIN_ACTIONS.iter().find(|(_, a)| a == action) {
+        return name.to_string();
+    }
+    match action {
+        Action::Song(SongRef::Number(n)) => format!("song:{n}"),
+        Action::Song(SongRef::Name(s)) => format!("song:{s}"),
+        Action::Section(SectionRef::Number(n)) => format!("section:{n}"),
+        Action::Section(SectionRef::Name(s)) => format!("section:{s}"),
+        Action::ToggleMute(s) => format!("toggle_mute:{s}"),
+        Action::Mute(s) => format!("mute:{s}"),
+        Action::Unmute(s) => format!("unmute:{s}"),
+        Action::Solo(s) => format!("solo:{s}"),
+        Action::Gain(s, db) => format!("gain:{s}:{db}"),
+        Action::Loop(a, b) => format!("loop:{a}:{b}"),
+        _ => "help".to_string(),
+    }
+}
+
 /// `3` is the third song of the setlist, anything else a folder name.
 pub fn parse_song_ref(arg: &str) -> Result<SongRef, String> {
     let arg = arg.trim();
@@ -312,7 +334,7 @@ impl KeyMap {
         for (key, actions) in &self.keys {
             for g in [Gesture::Short, Gesture::Long, Gesture::Double] {
                 if let Some(a) = actions.get(g) {
-                    out.push_str(&format!("{key:?} {} {a:?}\n", gesture_name(g)));
+                    out.push_str(&format!("{key:?} {} {}\n", gesture_name(g), action_name(a)));
                 }
             }
         }
@@ -438,6 +460,33 @@ mod tests {
     }
 
     #[test]
+    fn action_names_read_back_to_the_same_action() {
+        let mut all: Vec<Action> = PLAIN_ACTIONS.iter().map(|(_, a)| a.clone()).collect();
+        all.extend([
+            Action::Song(SongRef::Number(4)),
+            Action::Song(SongRef::Name("03-intro".into())),
+            Action::Section(SectionRef::Number(2)),
+            Action::Section(SectionRef::Name("chorus".into())),
+            Action::ToggleMute("lead vox".into()),
+            Action::Mute("a:b".into()),
+            Action::Unmute("bass".into()),
+            Action::Solo("keys".into()),
+            Action::Gain("drums".into(), -3.25),
+            Action::Gain("x:y".into(), 0.1),
+            Action::Loop(1.5, 20.0),
+        ]);
+        for a in all {
+            assert_eq!(
+                parse_action(&action_name(&a)),
+                Ok(a.clone()),
+                "{}",
+                action_name(&a)
+            );
+        }
+        assert_eq!(action_name(&Action::Help), "help");
+    }
+
+    #[test]
     fn keys_parse_by_evdev_name_in_any_case() {
         assert_eq!(parse_key("KEY_1"), Ok(KeyCode::KEY_1));
         assert_eq!(parse_key("btn_0"), Ok(KeyCode::BTN_0));
@@ -497,7 +546,11 @@ mod tests {
             None,
             "no default mixed in"
         );
-        assert!(m.describe().contains("KEY_A long ToggleMute(\"click\")"));
+        assert!(
+            m.describe().contains("KEY_A long toggle_mute:click\n"),
+            "{}",
+            m.describe()
+        );
 
         let bad = [
             binding("KEY_1", Gesture::Short, "play"),

@@ -59,7 +59,7 @@ pub mod source;
 
 pub use decode::{encode_key, encode_record, RecordDecoder, RECORD_BYTES};
 pub use gesture::{monotonic_now, ButtonEvent, GestureDecoder, GestureTiming, Timestamp};
-pub use keymap::{parse_action, KeyMap, DEFAULT_MAP};
+pub use keymap::{action_name, parse_action, KeyMap, DEFAULT_MAP};
 pub use source::{DeviceSource, InputSource, StreamSource, REOPEN_INTERVAL};
 
 use crate::action::Action;
