@@ -7,6 +7,7 @@ use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppE
 use crate::action::{Action, SectionRef, SongRef};
 use crate::audio::{rt_thread, spawn_audio_thread, AudioThread, Granted, NoObserver};
 use crate::config::Config;
+use crate::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
 use crate::library::SongEntry;
 use crate::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
 use crate::rt::command::Command;
@@ -27,8 +28,10 @@ use std::time::{Duration, Instant};
 pub enum Event {
     /// A line typed on the console.
     Line(String),
-    /// A button action, with the input event's kernel timestamp (CLOCK_MONOTONIC ns, if known).
-    Action(Action, Option<u64>),
+    /// A button gesture decided an action.
+    Button(ButtonEvent),
+    /// A line worth showing from the input thread (device found, lost, ...).
+    Notice(String),
     /// The loader finished a song (setlist index).
     Loaded(usize, Result<Arc<Song>, String>),
     /// Standard input reached its end.
@@ -92,6 +95,7 @@ pub struct Session {
     events_tx: Sender<Event>,
     events: Receiver<Event>,
     loader_tx: Option<Sender<usize>>,
+    input: Option<InputThread>,
     loading: Vec<usize>,
     start_ns: u64,
     last_xrun_ns: u64,
@@ -119,6 +123,7 @@ pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Resul
         session.wait_for_song_end()
     } else {
         session.spawn_console();
+        session.spawn_input()?;
         say("ready");
         session.control_loop()
     }
@@ -130,7 +135,7 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
     let first = 0;
     let mut session = Session::start(cfg, songs, first, true, false, stats_json)?;
     session.spawn_console();
-    session.spawn_input();
+    session.spawn_input()?;
     say("ready");
     session.control_loop()
 }
@@ -196,6 +201,7 @@ impl Session {
             events_tx,
             events,
             loader_tx: None,
+            input: None,
             loading: Vec::new(),
             start_ns,
             last_xrun_ns: 0,
@@ -332,17 +338,13 @@ impl Session {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Line(line) => {
-                let line = line.trim();
-                if line.is_empty() {
-                    return;
-                }
-                match parse_console(line) {
-                    Ok(action) => self.act(action),
-                    Err(e) => say(&format!("error: {e}")),
-                }
-            }
-            Event::Action(action, _ts) => self.act(action),
+            Event::Line(line) => match crate::console::parse_line(&line) {
+                Ok(Some(action)) => self.act(action),
+                Ok(None) => {}
+                Err(e) => say(&e.to_string()),
+            },
+            Event::Button(b) => self.button(b),
+            Event::Notice(line) => say(&line),
             Event::Loaded(index, result) => {
                 self.loading.retain(|&i| i != index);
                 match result {
@@ -502,7 +504,7 @@ impl Session {
                 say("ok stats reset");
             }
             Action::Help => {
-                say("commands: play pause stop next prev status stats quit");
+                say(crate::console::HELP);
             }
             Action::Quit => {
                 say("ok quit");
@@ -722,12 +724,41 @@ impl Session {
             });
     }
 
-    /// Reads the button devices of the config.
-    fn spawn_input(&mut self) {
+    /// Reads the button devices of the config (a bad key map is a config error).
+    fn spawn_input(&mut self) -> Result<(), AppError> {
         if self.cfg.buttons.devices.is_empty() {
-            return;
+            return Ok(());
         }
-        warn("buttons: evdev input is not wired in yet");
+        let tx = self.events_tx.clone();
+        let input = crate::input::spawn_input(&self.cfg.buttons, move |msg| {
+            tx.send(match msg {
+                InputMsg::Button(b) => Event::Button(b),
+                InputMsg::Notice(n) => Event::Notice(n),
+            })
+            .is_ok()
+        })
+        .map_err(|e| AppError::usage(e.to_string()))?;
+        self.input = Some(input);
+        Ok(())
+    }
+
+    /// A button action: carried out like a console command, plus how long it took from the
+    /// key press (kernel timestamp) to the command queue, and the worst case until the
+    /// change is heard (one period until the engine takes it, then the device buffer).
+    fn button(&mut self, b: ButtonEvent) {
+        let queued = monotonic_now();
+        self.act(b.action.clone());
+        let g = &self.granted;
+        let to_queue_us = queued.saturating_sub(b.decided_at).as_micros() as u64;
+        let period_us = g.period_frames as u64 * 1_000_000 / g.rate as u64;
+        let buffer_us = g.buffer_frames as u64 * 1_000_000 / g.rate as u64;
+        say(&format!(
+            "button key={:?} gesture={:?} press_to_queue_us={} heard_within_us={}",
+            b.key,
+            b.gesture,
+            queued.saturating_sub(b.pressed_at).as_micros(),
+            to_queue_us + period_us + buffer_us
+        ));
     }
 
     /// Notices new xruns (for `underrun_free_s`) and reports them on the console.
@@ -806,19 +837,3 @@ fn mix_of(song: &Song) -> Vec<StemMix> {
         .collect()
 }
 
-/// Console line to action (interim: the full grammar lives in `crate::console`).
-fn parse_console(line: &str) -> Result<Action, String> {
-    Ok(match line {
-        "play" => Action::Play,
-        "pause" => Action::Pause,
-        "stop" => Action::Stop,
-        "next" => Action::NextSong,
-        "prev" => Action::PrevSong,
-        "status" => Action::Status,
-        "stats" => Action::Stats,
-        "stats reset" => Action::StatsReset,
-        "help" => Action::Help,
-        "quit" => Action::Quit,
-        _ => return Err(format!("unknown command \"{line}\" (type help)")),
-    })
-}
