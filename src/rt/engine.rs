@@ -116,6 +116,9 @@ struct CountIn {
     beats: u8,
 }
 
+/// Commands held back while a song switch fades out (one song's worth of settings).
+const DEFERRED_CAPACITY: usize = 2 * MAX_STEMS + 8;
+
 /// Count-in click: a decaying sine burst, higher and louder on beat 1.
 const CLICK_MS: u32 = 40;
 
@@ -147,6 +150,9 @@ pub struct Engine {
     commands: rtrb::Consumer<Command>,
     songs: rtrb::Consumer<Arc<Song>>,
     garbage: rtrb::Producer<Arc<Song>>,
+    /// Commands that arrived after a song switch still fading out: they are meant for the
+    /// new song, so they wait for it.
+    deferred: heapless::Deque<Command, DEFERRED_CAPACITY>,
     /// Songs the garbage queue had no room for; sent on later periods, never dropped here.
     held: heapless::Vec<Arc<Song>, 4>,
     /// Crossfade weights for a loop wrap.
@@ -186,6 +192,7 @@ impl Engine {
             commands: cmd_rx,
             songs: song_rx,
             garbage: garbage_tx,
+            deferred: heapless::Deque::new(),
             held: heapless::Vec::new(),
             w_in: Box::new([0.0; MAX_PERIOD_FRAMES]),
             status: status.clone(),
@@ -393,6 +400,17 @@ impl Engine {
     }
 
     fn apply(&mut self, cmd: Command) {
+        if matches!(self.pending, Pending::Switch { .. })
+            && !matches!(cmd, Command::SwitchSong { .. })
+        {
+            // Meant for the song that is about to start. A full deferral queue (more than a
+            // song's worth of settings inside one fade) keeps the newest.
+            if let Err(cmd) = self.deferred.push_back(cmd) {
+                self.deferred.pop_front();
+                let _ = self.deferred.push_back(cmd);
+            }
+            return;
+        }
         match cmd {
             Command::Play => self.play(),
             Command::CountIn { beat_frames, beats } => {
@@ -534,6 +552,9 @@ impl Engine {
             } else {
                 Transport::Paused
             };
+        }
+        while let Some(cmd) = self.deferred.pop_front() {
+            self.apply(cmd);
         }
     }
 

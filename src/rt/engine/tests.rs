@@ -344,3 +344,21 @@ fn stop_during_count_in_cancels_it() {
     assert!(out.iter().all(|&v| v == 0.0));
     assert_eq!(h.status.transport(), Transport::Stopped);
 }
+
+#[test]
+fn settings_sent_after_a_switch_apply_to_the_new_song_without_ramp() {
+    let a = song(vec![ramp_stem("x", 48_000, |_| 0.5)]);
+    let b = song(vec![
+        ramp_stem("y", 48_000, |_| -0.25),
+        ramp_stem("z", 48_000, |_| 0.125),
+    ]);
+    let (mut e, mut h) = engine_with(&a, true);
+    render(&mut e, 256, 256);
+    assert!(h.switch_song(b.clone(), 0, true));
+    // Sent while the old song fades out: meant for the new one.
+    h.send(Command::StemMute { stem: 1, mute: true }).unwrap();
+    let out = render(&mut e, 2048, 256);
+    let fade = ms_to_frames(FADE_MS, RATE) as usize;
+    assert_eq!(out[fade * 2], -0.25, "stem z muted from the new song's first frame");
+    assert!(out[..fade * 2].iter().step_by(2).all(|&v| v >= 0.0), "old song unaffected");
+}
