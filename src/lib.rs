@@ -8,6 +8,7 @@ pub mod app;
 pub mod audio;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod library;
 pub mod loader;
 pub mod rt;
