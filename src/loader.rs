@@ -340,6 +340,74 @@ pub fn load_song(
     })
 }
 
+/// [`load_song`], then `song.json` (title, bpm, metre, stem gain/pan/mute, sections)
+/// applied. A bad `song.json` is a warning, and the song plays with defaults. Returns the
+/// song and the warnings, one line each.
+pub fn load_song_with_meta(
+    entry: &SongEntry,
+    device_rate: u32,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Song, Vec<String>), LoadError> {
+    let mut song = load_song(entry, device_rate, progress)?;
+    let mut warnings = Vec::new();
+    let meta = match &entry.meta_path {
+        Some(path) => match crate::songmeta::load_song_json(path) {
+            Ok(m) => m,
+            Err(e) => {
+                warnings.push(e);
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(meta) = meta {
+        let where_ = entry.meta_path.as_ref().map(|p| p.display().to_string());
+        let where_ = where_.unwrap_or_default();
+        warnings.extend(meta.warnings.iter().map(|w| format!("{where_}: {w}")));
+        apply_meta(&mut song, &meta, &where_, &mut warnings);
+    }
+    Ok((song, warnings))
+}
+
+fn apply_meta(
+    song: &mut Song,
+    meta: &crate::songmeta::SongMeta,
+    where_: &str,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(title) = &meta.title {
+        song.title = title.clone();
+    }
+    song.bpm = meta.bpm.map(|b| b as f32);
+    song.beats_per_bar = meta.metre().beats_per_bar;
+    for sm in &meta.stems {
+        let Some(stem) = song.stems.iter_mut().find(|s| s.name == sm.name) else {
+            warnings.push(format!(
+                "{where_}: stem \"{}\" has no file in the song folder; ignored",
+                sm.name
+            ));
+            continue;
+        };
+        if let Some(db) = sm.gain_db {
+            stem.gain = crate::rt::ramp::db_to_gain(db);
+        }
+        if let Some(pan) = sm.pan {
+            stem.pan = pan.clamp(-1.0, 1.0);
+        }
+        if let Some(mute) = sm.mute {
+            stem.muted = mute;
+        }
+    }
+    song.sections = meta
+        .section_frames(song.rate)
+        .into_iter()
+        .map(|(name, start_frame)| Section {
+            name,
+            start_frame: start_frame.min(song.frames),
+        })
+        .collect();
+}
+
 fn load_stem(file: &StemFile, device_rate: u32) -> Result<Vec<f32>, LoadError> {
     let decoded = decode_stem(&file.path)?;
     resample_stereo(&decoded.stereo, decoded.rate, device_rate)

@@ -76,6 +76,24 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
                 }
             }
         }
+        if let Some(meta) = &song.meta_path {
+            match crate::songmeta::load_song_json(meta) {
+                Ok(Some(m)) => {
+                    say(&format!(
+                        "  song.json: title={:?} bpm={} time_signature={} sections={}",
+                        m.title.as_deref().unwrap_or(""),
+                        m.bpm.map_or("-".into(), |b| format!("{b}")),
+                        m.metre().beats_per_bar,
+                        m.sections.len()
+                    ));
+                    for w in &m.warnings {
+                        say(&format!("  note: {}: {w}", meta.display()));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => problems.push(e),
+            }
+        }
         if song.stems.len() > MAX_STEMS {
             problems.push(format!(
                 "song {}: {} stems, stembox mixes at most {MAX_STEMS}",

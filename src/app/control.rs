@@ -4,7 +4,7 @@
 //! what the engine hands back, and prints the console's answers and stats lines.
 
 use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
-use crate::action::{Action, SectionRef, SongRef};
+use crate::action::{Action, SongRef};
 use crate::audio::{rt_thread, spawn_audio_thread, AudioThread, Granted, NoObserver};
 use crate::config::Config;
 use crate::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
@@ -15,9 +15,11 @@ use crate::rt::engine::{Engine, EngineHandle};
 use crate::rt::ramp::db_to_gain;
 use crate::rt::status::Transport;
 use crate::song::Song;
+use crate::state::{SaveTimer, SavedState, StateStore, StemSetting};
 use crate::stats::{underrun_free_s, MonitorStats, StatsLine};
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -102,6 +104,8 @@ pub struct Session {
     seen_xruns: u32,
     stats_json: bool,
     quit: bool,
+    /// Where last song and stem settings are kept (`run` only).
+    state: Option<(StateStore, SavedState, SaveTimer)>,
 }
 
 /// `stembox play`: one song from its start; with `once`, to its end and exit.
@@ -132,8 +136,20 @@ pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Resul
 /// `stembox run`: the appliance.
 pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
     let songs = setlist(&cfg)?;
-    let first = 0;
+    let store = StateStore::new(Path::new(cfg.state_dir.as_str()));
+    let loaded = store.load();
+    if let Some(w) = &loaded.warning {
+        warn(w);
+    }
+    let first = loaded
+        .state
+        .last_song
+        .as_deref()
+        .and_then(|name| songs.iter().position(|s| s.name == name))
+        .unwrap_or(0);
     let mut session = Session::start(cfg, songs, first, true, false, stats_json)?;
+    session.state = Some((store, loaded.state, SaveTimer::default()));
+    session.restore_stem_settings();
     session.spawn_console();
     session.spawn_input()?;
     say("ready");
@@ -208,6 +224,7 @@ impl Session {
             seen_xruns: 0,
             stats_json,
             quit: false,
+            state: None,
         };
         session.wait_until_running()?;
         if neighbours {
@@ -298,6 +315,7 @@ impl Session {
             }
             self.engine.collect_garbage();
             self.note_xruns();
+            self.save_state_if_due(false);
             if SIG_TERM.load(Relaxed) {
                 self.quit = true;
             }
@@ -333,7 +351,50 @@ impl Session {
         }
         self.engine.collect_garbage();
         self.note_xruns();
+        self.save_state_if_due(true);
         self.print_stats();
+    }
+
+    /// Writes the state file when changes have settled (or now, at exit).
+    fn save_state_if_due(&mut self, now: bool) {
+        let Some((store, saved, timer)) = &mut self.state else {
+            return;
+        };
+        if timer.pending() && (now || timer.due(Instant::now())) {
+            if let Err(e) = store.save(saved) {
+                warn(&e);
+            }
+            timer.saved();
+        }
+    }
+
+    /// Applies the saved stem settings of the current song (after a song change).
+    fn restore_stem_settings(&mut self) {
+        let Some(song) = self.current_song().map(|s| s.name.clone()) else {
+            return;
+        };
+        let Some((_, saved, _)) = &self.state else {
+            return;
+        };
+        let settings: Vec<(usize, StemSetting)> = self
+            .mix
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| saved.stem(&song, &m.name).map(|s| (i, s)))
+            .collect();
+        for (i, s) in settings {
+            let m = &mut self.mix[i];
+            m.mute = s.mute;
+            m.solo = s.solo;
+            m.gain_db = s.gain_db;
+            let stem = i as u8;
+            self.send(Command::StemMute { stem, mute: s.mute });
+            self.send(Command::StemSolo { stem, solo: s.solo });
+            self.send(Command::StemGain {
+                stem,
+                gain: db_to_gain(s.gain_db),
+            });
+        }
     }
 
     fn handle(&mut self, ev: Event) {
@@ -540,29 +601,35 @@ impl Session {
         let pos = self.pos_frames();
         let starts: Vec<u64> = song.sections.iter().map(|s| s.start_frame).collect();
         let target = match &action {
-            Action::NextSection => starts.iter().position(|&s| s > pos),
-            Action::PrevSection => starts.iter().rposition(|&s| s < pos),
-            Action::Section(SectionRef::Number(n)) => n.checked_sub(1).filter(|&i| i < starts.len()),
-            Action::Section(SectionRef::Name(name)) => song
-                .sections
-                .iter()
-                .position(|s| s.name.eq_ignore_ascii_case(name)),
+            Action::NextSection => crate::setlist::next_section(&starts, pos),
+            Action::PrevSection => Some(crate::setlist::prev_section(
+                &starts,
+                pos,
+                crate::setlist::grace_frames(self.granted.rate),
+            )),
+            Action::Section(r) => {
+                let names: Vec<&str> = song.sections.iter().map(|s| s.name.as_str()).collect();
+                match crate::setlist::find_section(&names, r) {
+                    Ok(i) => Some(starts[i]),
+                    Err(e) => {
+                        say(&format!("error: {e}"));
+                        return;
+                    }
+                }
+            }
             _ => None,
         };
-        match target {
-            Some(i) => {
-                self.send(Command::Seek {
-                    frame: starts[i],
-                });
-                say(&format!(
-                    "ok section {} {} at {:.3}",
-                    i + 1,
-                    song.sections[i].name,
-                    self.seconds(starts[i])
-                ));
-            }
-            None => say("error: no such section"),
-        }
+        let Some(frame) = target else {
+            say("error: no section after this one");
+            return;
+        };
+        self.send(Command::Seek { frame });
+        let name = song
+            .sections
+            .iter()
+            .find(|s| s.start_frame == frame)
+            .map_or("start", |s| s.name.as_str());
+        say(&format!("ok section {name} at {:.3}", self.seconds(frame)));
     }
 
     fn with_stem(&mut self, stem: &str, f: impl FnOnce(&mut StemMix)) {
@@ -603,6 +670,20 @@ impl Session {
                 gain: db_to_gain(after.gain_db),
             });
         }
+        if let (Some(song), Some((_, saved, timer))) =
+            (self.cache.get(&self.current), &mut self.state)
+        {
+            saved.set_stem(
+                &song.name,
+                &after.name,
+                StemSetting {
+                    mute: after.mute,
+                    solo: after.solo,
+                    gain_db: after.gain_db,
+                },
+            );
+            timer.changed(Instant::now());
+        }
         say(&format!(
             "ok {} mute={} solo={} gain_db={:.1}",
             after.name, after.mute as u8, after.solo as u8, after.gain_db
@@ -633,6 +714,11 @@ impl Session {
         self.mix = mix_of(&song);
         self.loop_a = None;
         self.loop_region = None;
+        self.restore_stem_settings();
+        if let Some((_, saved, timer)) = &mut self.state {
+            saved.last_song = Some(song.name.clone());
+            timer.changed(Instant::now());
+        }
         say(&format!("ok song {} {}", index + 1, song.name));
         self.keep_neighbours_loaded();
     }
@@ -683,9 +769,12 @@ impl Session {
             .spawn(move || {
                 for index in rx {
                     let entry = &songs[index];
-                    let r = crate::loader::load_song(entry, rate, &mut |_| {})
+                    let r = crate::loader::load_song_with_meta(entry, rate, &mut |_| {})
                         .map_err(|e| e.to_string())
-                        .and_then(|s| {
+                        .and_then(|(s, warnings)| {
+                            for w in warnings {
+                                warn(&w);
+                            }
                             if s.ram_bytes() > budget {
                                 Err(format!(
                                     "song {} needs {} MB, over memory.budget_mb",

@@ -101,7 +101,15 @@ pub fn setlist(cfg: &Config) -> Result<Vec<SongEntry>, AppError> {
             root.display()
         )));
     }
-    Ok(songs)
+    let folders: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
+    let (order, notes) = crate::setlist::load_order(root, &folders);
+    for n in &notes {
+        warn(n);
+    }
+    Ok((0..order.len())
+        .filter_map(|pos| order.folder(pos))
+        .map(|i| songs[i].clone())
+        .collect())
 }
 
 /// Finds a song by folder name or 1-based number.
@@ -125,11 +133,14 @@ pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Song, AppError
             let _ = std::io::stderr().flush();
         }
     };
-    let song = loader::load_song(entry, rate, &mut progress);
+    let loaded = loader::load_song_with_meta(entry, rate, &mut progress);
     if tty {
         eprintln!();
     }
-    let song = song.map_err(|e| AppError::runtime(e.to_string()))?;
+    let (song, warnings) = loaded.map_err(|e| AppError::runtime(e.to_string()))?;
+    for w in &warnings {
+        warn(w);
+    }
     say(&format!(
         "loaded {}: {} stems, {:.1} s, {:.1} MB in {:.2} s",
         song.name,
