@@ -1,7 +1,11 @@
 //! The audio thread's side of the latency monitor never allocates: `MonitorRt::wake`,
-//! `committed`, `recovered` and the `LoopObserver` hooks, with real clock reads, run inside `assert_no_alloc`.
+//! `committed`, `recovered` and the `LoopObserver` hooks, with real clock reads, run inside
+//! `assert_no_alloc`.
 //! Lives in its own test binary because the allocator hook is process-wide; an allocation
 //! inside the closure aborts the test binary (assert_no_alloc's default in debug builds).
+//! assert_no_alloc disables itself in release builds (its default `disable_release`
+//! feature removes `AllocDisabler`), so this file is empty there.
+#![cfg(debug_assertions)]
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::sync::Arc;

@@ -1,0 +1,506 @@
+//! A real-time paced ALSA sink without a sound card, for the latency-monitor test
+//! (`tests/jack_monitor.rs`) and the jack latency bench (`benches/jack_latency.rs`):
+//! `jackd --no-realtime -d dummy` under a unique server name, alsa-lib's `jack` PCM defined
+//! in a test `.asoundrc` (HOME points at the test's folder), a generated song, and the real
+//! `stembox` binary with its stdout read line by line.
+//!
+//! CPU layout for starving the audio thread alone: jackd and stembox start with affinity
+//! {0} (inherited by all their threads, libjack's included); stembox's config pins only the
+//! audio thread (`stembox-audio`) to CPU 1 (`rt.cpu`); [`starve_cpu`] then runs a
+//! SCHED_FIFO 99 busy loop on CPU 1 that ends by itself.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+pub const RATE: u32 = 48_000;
+/// CPU for jackd and every stembox thread but the audio thread.
+pub const HOUSE_CPU: usize = 0;
+/// CPU the audio thread is pinned to, and the one [`starve_cpu`] takes.
+pub const AUDIO_CPU: usize = 1;
+
+/// `jackd` on PATH, or `None` (the only reason the jack tests skip).
+pub fn jackd_path() -> Option<PathBuf> {
+    find_on_path("jackd")
+}
+
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A fresh folder (kept after the run for inspection; removed at the next run).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stembox-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; the call only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = core::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Makes `cmd`'s process start with affinity {cpu} and, where allowed (root), nice -10, so
+/// that the dummy driver's pacing suffers less from whatever else the machine runs (jackd
+/// runs without real-time scheduling). All threads of the process inherit both.
+fn on_cpu(cmd: &mut Command, cpu: usize) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: sched_setaffinity and setpriority are async-signal-safe syscalls; nothing else
+    // runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setpriority(libc::PRIO_PROCESS, 0, -10);
+            pin_to(cpu)
+        });
+    }
+}
+
+fn terminate(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        // SIGTERM first so jackd removes its shm files; SIGKILL if it does not go.
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A jackd with the dummy backend, stopped on drop.
+pub struct Jackd {
+    pub name: String,
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Jackd {
+    /// Starts `jackd --no-realtime -d dummy -r 48000 -p PERIOD` under a unique server name,
+    /// with affinity {HOUSE_CPU}, and waits until clients can connect.
+    pub fn start(dir: &Path, period_frames: u32) -> Jackd {
+        static SERIAL: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "stembox-test-{}-{}",
+            std::process::id(),
+            SERIAL.fetch_add(1, Ordering::Relaxed)
+        );
+        let log = dir.join("jackd.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(jackd_path().expect("jackd"));
+        cmd.args(["-n", &name, "--no-realtime", "-d", "dummy"])
+            .args(["-r", &RATE.to_string(), "-p", &period_frames.to_string()])
+            .env("JACK_DEFAULT_SERVER", &name)
+            .env("JACK_NO_AUDIO_RESERVATION", "1")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        on_cpu(&mut cmd, HOUSE_CPU);
+        let child = cmd.spawn().expect("cannot start jackd");
+        let mut jackd = Jackd { name, child, log };
+        jackd.wait_ready();
+        jackd
+    }
+
+    fn wait_ready(&mut self) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("jackd exited ({st}): {}", self.log_text());
+            }
+            let ok = Command::new("jack_lsp")
+                .env("JACK_DEFAULT_SERVER", &self.name)
+                .env("JACK_NO_START_SERVER", "1")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .output()
+                .map(|o| {
+                    o.status.success()
+                        && String::from_utf8_lossy(&o.stdout).contains("system:playback_1")
+                });
+            match ok {
+                Ok(true) => return,
+                Ok(false) => {}
+                // No jack_lsp: give the server a moment instead.
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("jackd did not come up in 10 s: {}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Jackd {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// Writes `<home>/.asoundrc` with `stembox_jack` (the jack PCM on the dummy's playback
+/// ports) and `stembox_rec` (a raw `file` PCM over it, recording into `rec`).
+pub fn write_asoundrc(home: &Path, rec: &Path) {
+    let text = format!(
+        r#"pcm.stembox_jack {{
+    type jack
+    playback_ports {{
+        0 system:playback_1
+        1 system:playback_2
+    }}
+}}
+pcm.stembox_rec {{
+    type file
+    slave.pcm "stembox_jack"
+    file "{}"
+    format "raw"
+}}
+"#,
+        rec.display()
+    );
+    std::fs::write(home.join(".asoundrc"), text).unwrap();
+}
+
+/// Writes a 16-bit stereo WAV at 48 kHz: a quiet sine at `hz`.
+pub fn write_wav(path: &Path, seconds: f64, hz: f64) {
+    let frames = (seconds * RATE as f64) as u32;
+    let data_bytes = frames * 4;
+    let mut b = Vec::with_capacity(44 + data_bytes as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_bytes).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&RATE.to_le_bytes());
+    b.extend_from_slice(&(RATE * 4).to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_bytes.to_le_bytes());
+    for i in 0..frames {
+        let x = (2.0 * std::f64::consts::PI * hz * i as f64 / RATE as f64).sin() * 0.05;
+        let s = ((x * 32767.0) as i16).to_le_bytes();
+        b.extend_from_slice(&s);
+        b.extend_from_slice(&s);
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// `<lib>/<song>/stemN.wav` for `stems` stems of `seconds`.
+pub fn write_song(lib: &Path, song: &str, stems: usize, seconds: f64) {
+    let dir = lib.join(song);
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..stems {
+        write_wav(
+            &dir.join(format!("stem{i:02}.wav")),
+            seconds,
+            110.0 * (i + 1) as f64,
+        );
+    }
+}
+
+/// What a run's config says.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub device: String,
+    pub period_frames: u32,
+    pub periods: u32,
+    pub monitor: bool,
+    pub stats_interval_s: u32,
+}
+
+pub fn write_config(dir: &Path, lib: &Path, rc: &RunConfig) -> PathBuf {
+    let path = dir.join("config.json");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let text = format!(
+        r#"{{
+  "library": "{}",
+  "state_dir": "{}",
+  "audio": {{
+    "device": "{}",
+    "rate": {RATE},
+    "channels": 2,
+    "period_frames": {},
+    "periods": {},
+    "format": "FLOAT_LE",
+    "enable_latency_monitor": {}
+  }},
+  "rt": {{ "priority": 70, "cpu": {AUDIO_CPU}, "mlock": false }},
+  "stats": {{ "interval_s": {} }}
+}}
+"#,
+        lib.display(),
+        state.display(),
+        rc.device,
+        rc.period_frames,
+        rc.periods,
+        rc.monitor,
+        rc.stats_interval_s
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `stembox`, its stdout as lines, stdin for console commands.
+pub struct Stembox {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<(Instant, String)>,
+    /// Every line read so far, for failure messages.
+    pub seen: Vec<String>,
+    pub stderr: PathBuf,
+}
+
+impl Stembox {
+    /// Starts `stembox <args>` with HOME = `home`, talking to `jackd`, affinity {HOUSE_CPU}.
+    pub fn spawn(bin: &str, home: &Path, jackd: &Jackd, args: &[&str]) -> Stembox {
+        let stderr = home.join("stembox.stderr");
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .env("HOME", home)
+            .env("JACK_DEFAULT_SERVER", &jackd.name)
+            .env("JACK_NO_START_SERVER", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        on_cpu(&mut cmd, HOUSE_CPU);
+        let mut child = cmd.spawn().expect("cannot start stembox");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Stembox {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process said, for assertion messages.
+    pub fn transcript(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.seen.join("\n"),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+
+    /// Waits for the next line matching `pred`; panics with the transcript after `timeout`.
+    pub fn expect_line(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((_, line)) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("no expected line in {timeout:?}\n{}", self.transcript())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("stembox closed its stdout\n{}", self.transcript())
+                }
+            }
+        }
+    }
+
+    /// Sends one console command.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Takes every line already printed (periodic stats lines pile up while a test sleeps).
+    pub fn drain(&mut self) {
+        while let Ok((_, line)) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+    }
+
+    /// Sends `stats` and returns the first stats line printed after it (the answer, or a
+    /// periodic line printed at the same moment).
+    pub fn stats(&mut self) -> String {
+        self.drain();
+        self.send("stats");
+        self.expect_line(Duration::from_secs(5), |l| l.starts_with("stats "))
+    }
+
+    /// Sends `quit`, then collects the remaining lines until exit; returns the exit code.
+    pub fn quit(&mut self, timeout: Duration) -> Option<i32> {
+        self.send("quit");
+        self.wait(timeout)
+    }
+
+    /// Waits for the process to end (reading its remaining output); returns the exit code.
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((_, line)) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("stembox did not exit in {timeout:?}\n{}", self.transcript())
+                }
+            }
+        }
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// The thread ids of this process whose name is `name`.
+    pub fn threads_named(&self, name: &str) -> Vec<i32> {
+        let dir = format!("/proc/{}/task", self.pid());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+            })
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Stembox {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// The CPUs thread `tid` may run on.
+pub fn affinity(tid: i32) -> Vec<usize> {
+    // SAFETY: out-parameter of the right size.
+    unsafe {
+        let mut set: libc::cpu_set_t = core::mem::zeroed();
+        if libc::sched_getaffinity(tid, core::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Scheduling policy of thread `tid` (`libc::SCHED_FIFO`, ...).
+pub fn policy(tid: i32) -> i32 {
+    // SAFETY: plain syscall.
+    unsafe { libc::sched_getscheduler(tid) }
+}
+
+/// Every thread of process `pid` with its affinity.
+pub fn thread_affinities(pid: u32) -> Vec<(i32, String, Vec<usize>)> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let tid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            Some((tid, comm.trim_end().to_string(), affinity(tid)))
+        })
+        .collect()
+}
+
+/// Runs a SCHED_FIFO 99 busy loop on `cpu` for `duration`, from a thread of this process that
+/// stops by itself. Everything of lower priority pinned to `cpu` gets no CPU meanwhile.
+pub fn starve_cpu(cpu: usize, duration: Duration) -> Result<(), String> {
+    std::thread::spawn(move || {
+        pin_to(cpu).map_err(|e| format!("cannot pin the busy loop to CPU {cpu}: {e}"))?;
+        let param = libc::sched_param { sched_priority: 99 };
+        // SAFETY: the calling thread's own scheduling parameters.
+        let r =
+            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        if r != 0 {
+            return Err(format!(
+                "cannot make the busy loop SCHED_FIFO 99: {}",
+                std::io::Error::from_raw_os_error(r)
+            ));
+        }
+        let end = Instant::now() + duration;
+        while Instant::now() < end {
+            std::hint::spin_loop();
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| "busy loop panicked".to_string())?
+}
+
+/// The `key=value` pairs of a text stats line as a lookup.
+pub struct Stats(pub Vec<(String, String)>);
+
+impl Stats {
+    pub fn parse(line: &str) -> Stats {
+        Stats(
+            stembox::stats::parse_text(line).unwrap_or_else(|| panic!("not a stats line: {line}")),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn num(&self, key: &str) -> f64 {
+        self.get(key)
+            .unwrap_or_else(|| panic!("no {key} in stats line"))
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is not a number"))
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
