@@ -509,3 +509,87 @@ fn damaged_configs_never_panic_and_always_explain() {
     // Both outcomes happen, so the test exercises both paths.
     assert!(ok > 100 && bad > 10_000, "ok {ok}, bad {bad}");
 }
+
+/// `{"a": {"b": VALUE}}` for the dotted path `a.b`; `buttons.map[].x` becomes one binding
+/// with the required fields and `x` set to VALUE.
+fn doc_with(path: &str, value: &str) -> String {
+    if let Some(field) = path.strip_prefix("buttons.map[].") {
+        let mut fields = vec![];
+        for (name, sample) in [("key", "\"KEY_1\""), ("action", "\"stop\"")] {
+            if name != field {
+                fields.push(format!("\"{name}\": {sample}"));
+            }
+        }
+        fields.push(format!("\"{field}\": {value}"));
+        return format!("{{\"buttons\": {{\"map\": [{{{}}}]}}}}", fields.join(", "));
+    }
+    let mut s = value.to_string();
+    for name in path.rsplit('.') {
+        s = format!("{{\"{name}\": {s}}}");
+    }
+    s
+}
+
+/// For every key and a spread of values of every JSON kind, the checked loader accepts
+/// exactly what serde-json-core plus `validate()` accept: the scanner is neither looser
+/// (which would leave serde-json-core's position-less error to the user) nor stricter.
+#[test]
+fn scanner_agrees_with_serde_json_core_on_every_key() {
+    let long = format!("\"{}\"", "x".repeat(300));
+    let values = [
+        "0",
+        "1",
+        "-1",
+        "-0",
+        "2",
+        "44100",
+        "1.5",
+        "-0.5",
+        "1e3",
+        "2E-2",
+        "4294967295",
+        "4294967296",
+        "2147483647",
+        "2147483648",
+        "-2147483648",
+        "-2147483649",
+        "\"\"",
+        "\"x\"",
+        "\"S16_LE\"",
+        "\"FLOAT_LE\"",
+        "\"short\"",
+        "\"double\"",
+        "\"a\\u00e9\\n\"",
+        "true",
+        "false",
+        "null",
+        "[]",
+        "[\"a\"]",
+        "[1]",
+        "{}",
+        "{\"key\": \"K\", \"action\": \"a\"}",
+        "[{\"key\": \"K\", \"action\": \"a\"}]",
+        "[{\"key\": \"K\"}]",
+        &long,
+    ];
+    let mut accepted = 0;
+    for (path, _) in stembox::config::schema::leaf_keys() {
+        for value in values {
+            let doc = doc_with(&path, value);
+            let mut buf = [0u8; 512];
+            let serde = serde_json_core::from_slice_escaped::<Config>(doc.as_bytes(), &mut buf)
+                .ok()
+                .filter(|c| c.0.validate().is_ok());
+            let checked = Config::from_json(doc.as_bytes());
+            match (&serde, &checked) {
+                (Some((c, _)), Ok(d)) => {
+                    assert_eq!(c, d, "{doc}");
+                    accepted += 1;
+                }
+                (None, Err(e)) => assert!(!e.message.contains("stembox bug"), "{doc}: {e}"),
+                _ => panic!("{doc}: serde-json-core {serde:?}, checked {checked:?}"),
+            }
+        }
+    }
+    assert!(accepted > 40, "{accepted}");
+}

@@ -726,7 +726,7 @@ impl<'a> Scanner<'a> {
             return fail(format!("expected a whole number, found {token}"));
         }
         // Magnitude, saturating: anything beyond u64 is too large for either type anyway.
-        let magnitude = token.trim_start_matches('-').bytes().fold(0u64, |m, d| {
+        let magnitude = token.bytes().filter(u8::is_ascii_digit).fold(0u64, |m, d| {
             m.saturating_mul(10).saturating_add(u64::from(d - b'0'))
         });
         match kind {
