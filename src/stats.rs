@@ -21,13 +21,14 @@ use crate::rt::status::Transport;
 use core::fmt::Write as _;
 
 /// Keys present only when the latency monitor is on, in line order.
-pub const TIMING_KEYS: [&str; 11] = [
+pub const TIMING_KEYS: [&str; 12] = [
     "late",
     "cb_us_p50",
     "cb_us_p99",
     "cb_us_p999",
     "cb_us_max",
     "wake_us_p99",
+    "wake_us_p999",
     "wake_us_max",
     "load_pct",
     "load_max_pct",
@@ -45,8 +46,9 @@ pub struct MonitorStats {
     pub cb_us_p99: u64,
     pub cb_us_p999: u64,
     pub cb_us_max: u64,
-    /// Wake-up lateness p99 and maximum, µs.
+    /// Wake-up lateness p99, p99.9 and maximum, µs.
     pub wake_us_p99: u64,
+    pub wake_us_p999: u64,
     pub wake_us_max: u64,
     /// DSP load: average and worst single period, percent of the period time.
     pub load_pct: f64,
@@ -67,6 +69,7 @@ impl MonitorStats {
             cb_us_p999: w.work_percentile_us(99.9).unwrap_or(0),
             cb_us_max: w.work_max_us(),
             wake_us_p99: w.wake_percentile_us(99.0).unwrap_or(0),
+            wake_us_p999: w.wake_percentile_us(99.9).unwrap_or(0),
             wake_us_max: w.wake_max_us(),
             load_pct: w.load_avg_pct(),
             load_max_pct: w.load_max_pct(),
@@ -198,6 +201,7 @@ impl StatsLine {
                 Value::Int(m.cb_us_p999),
                 Value::Int(m.cb_us_max),
                 Value::Int(m.wake_us_p99),
+                Value::Int(m.wake_us_p999),
                 Value::Int(m.wake_us_max),
                 Value::Dec(m.load_pct),
                 Value::Dec(m.load_max_pct),
@@ -301,6 +305,7 @@ mod tests {
             cb_us_p999: 40,
             cb_us_max: 44,
             wake_us_p99: 12,
+            wake_us_p999: 40,
             wake_us_max: 57,
             load_pct: 2.06,
             load_max_pct: 3.3,
@@ -323,7 +328,7 @@ mod tests {
         assert_eq!(
             line(Some(timing())).to_text(),
             "stats uptime_s=12 song=03-intro pos_s=41.2 transport=playing xruns=0 late=0 \
-             cb_us_p50=18 cb_us_p99=31 cb_us_p999=40 cb_us_max=44 wake_us_p99=12 wake_us_max=57 \
+             cb_us_p50=18 cb_us_p99=31 cb_us_p999=40 cb_us_max=44 wake_us_p99=12 wake_us_p999=40 wake_us_max=57 \
              load_pct=2.1 load_max_pct=3.3 recovery_us_max=0 periods=9000 suspends=0 \
              underrun_free_s=12"
         );
@@ -340,7 +345,7 @@ mod tests {
         );
         assert_eq!(
             line(Some(timing())).to_json(),
-            r#"{"uptime_s":12,"song":"03-intro","pos_s":41.2,"transport":"playing","xruns":0,"late":0,"cb_us_p50":18,"cb_us_p99":31,"cb_us_p999":40,"cb_us_max":44,"wake_us_p99":12,"wake_us_max":57,"load_pct":2.1,"load_max_pct":3.3,"recovery_us_max":0,"periods":9000,"suspends":0,"underrun_free_s":12}"#
+            r#"{"uptime_s":12,"song":"03-intro","pos_s":41.2,"transport":"playing","xruns":0,"late":0,"cb_us_p50":18,"cb_us_p99":31,"cb_us_p999":40,"cb_us_max":44,"wake_us_p99":12,"wake_us_p999":40,"wake_us_max":57,"load_pct":2.1,"load_max_pct":3.3,"recovery_us_max":0,"periods":9000,"suspends":0,"underrun_free_s":12}"#
         );
     }
 
@@ -427,7 +432,7 @@ mod tests {
         assert_eq!((m.cb_us_p50, m.cb_us_p99, m.cb_us_p999), (100, 100, 100));
         assert_eq!(m.cb_us_max, 4500);
         assert_eq!(m.late, 1);
-        assert_eq!((m.wake_us_p99, m.wake_us_max), (0, 0));
+        assert_eq!((m.wake_us_p99, m.wake_us_p999, m.wake_us_max), (0, 0, 0));
         assert_eq!(m.recovery_us_max, 1234);
         let avg = (999.0 * 100.0 + 4500.0) / 1000.0 / 5333.333 * 100.0;
         assert!((m.load_pct - avg).abs() < 0.01, "{} vs {avg}", m.load_pct);
