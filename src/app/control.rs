@@ -263,28 +263,12 @@ impl Session {
     /// `play --once`: waits for the song's end, then prints the final stats line.
     fn wait_for_song_end(mut self) -> Result<(), AppError> {
         let mut next_stats = self.stats_interval().map(|d| Instant::now() + d);
-        loop {
-            self.engine.collect_garbage();
-            self.note_xruns();
-            if SIG_TERM.load(Relaxed) {
-                break;
-            }
-            if SIG_USR1.swap(0, Relaxed) > 0 {
-                self.print_stats();
-            }
-            if let Some(t) = next_stats {
-                if Instant::now() >= t {
-                    self.print_stats();
-                    next_stats = self.stats_interval().map(|d| t + d);
-                }
-            }
-            if self.audio.as_ref().is_none_or(|a| a.is_finished()) {
-                break;
-            }
+        while !self.quit && !self.audio.as_ref().is_none_or(|a| a.is_finished()) {
             std::thread::sleep(TICK);
+            self.housekeeping(&mut next_stats);
         }
         let exit = match self.audio.take() {
-            Some(a) if SIG_TERM.load(Relaxed) => a.stop(),
+            Some(a) if self.quit => a.stop(),
             Some(a) => a.join(),
             None => None,
         };
@@ -294,6 +278,26 @@ impl Session {
             Some(Err(e)) => Err(AppError::runtime(e)),
             Some(Ok(())) => Ok(()),
             None => Err(AppError::runtime("the audio thread panicked")),
+        }
+    }
+
+    /// What the control thread does every tick: drop what the engine handed back, notice
+    /// xruns, save state, stats on schedule and on SIGUSR1, quit on SIGTERM/SIGINT.
+    fn housekeeping(&mut self, next_stats: &mut Option<Instant>) {
+        self.engine.collect_garbage();
+        self.note_xruns();
+        self.save_state_if_due(false);
+        if SIG_TERM.load(Relaxed) {
+            self.quit = true;
+        }
+        if SIG_USR1.swap(0, Relaxed) > 0 {
+            self.print_stats();
+        }
+        if let Some(t) = *next_stats {
+            if Instant::now() >= t {
+                self.print_stats();
+                *next_stats = self.stats_interval().map(|d| t + d);
+            }
         }
     }
 
@@ -313,21 +317,7 @@ impl Session {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            self.engine.collect_garbage();
-            self.note_xruns();
-            self.save_state_if_due(false);
-            if SIG_TERM.load(Relaxed) {
-                self.quit = true;
-            }
-            if SIG_USR1.swap(0, Relaxed) > 0 {
-                self.print_stats();
-            }
-            if let Some(t) = next_stats {
-                if Instant::now() >= t {
-                    self.print_stats();
-                    next_stats = self.stats_interval().map(|d| t + d);
-                }
-            }
+            self.housekeeping(&mut next_stats);
             if self.audio.as_ref().is_none_or(|a| a.is_finished()) {
                 let e = self.audio_failure();
                 self.print_stats();
