@@ -1,0 +1,220 @@
+//! The binary's contract from the outside: modes, exit codes, one-line errors, `check`'s
+//! report, and the appliance's `ready` / `stats` / `quit` on the console.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn small_library(dir: &std::path::Path) -> std::path::PathBuf {
+    let lib = dir.join("lib");
+    let a = lib.join("01-one");
+    let b = lib.join("02-two");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    GenStem::noise("drums", 48_000, 2, Enc::I16, 24_000, 0.2, 1).write_wav(&a.join("drums.wav"));
+    GenStem::noise("bass", 44_100, 1, Enc::I24, 22_050, 0.2, 2).write_flac(&a.join("bass.flac"));
+    GenStem::noise("keys", 48_000, 2, Enc::F32, 12_000, 0.2, 3).write_wav(&b.join("keys.wav"));
+    lib
+}
+
+#[test]
+fn help_documents_every_mode() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for word in [
+        "run",
+        "play",
+        "check",
+        "--once",
+        "--config",
+        "--song",
+        "--stats-json",
+        "demo-library",
+    ] {
+        assert!(help.contains(word), "--help does not mention {word}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    for args in [
+        &["--bogus"][..],
+        &["play", "--config", "x.json"],
+        &["dance"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("stembox: "), "{err}");
+    }
+}
+
+#[test]
+fn bad_config_exits_2_naming_the_problem_without_panicking() {
+    let dir = temp_dir("cli-bad-config");
+    for (json, needle) in [
+        (r#"{"audio": {"rate": "fast"}}"#, "audio.rate"),
+        (r#"{"audio": {"rat": 48000}}"#, "audio.rat"),
+        (r#"{"audio": {"format": "S8"}}"#, "audio.format"),
+        ("{\"library\": \"/x\",, }", "line 1"),
+        (r#"{"rt": {"priority": 0}}"#, "rt.priority"),
+    ] {
+        let cfg = write_config(&dir, json);
+        let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{json}: {err}");
+        assert_eq!(err.lines().count(), 1, "{json}: {err}");
+        assert!(err.contains(needle), "{json}: {err} does not name {needle}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = run(&[
+        "check",
+        "--config",
+        dir.join("missing.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.json"));
+}
+
+#[test]
+fn check_lists_songs_stems_and_ram_then_flags_a_broken_stem() {
+    let dir = temp_dir("cli-check");
+    let lib = small_library(&dir);
+    let cfg = write_config(&dir, &format!(r#"{{"library": "{}"}}"#, lib.display()));
+    let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}{}", text(&out.stderr));
+    assert!(s.contains("library") && s.contains("2 songs"), "{s}");
+    // 01-one: 0.5 s at 48 kHz, two stems, stereo f32: 24000 * 2 * 4 * 2 = 384000 bytes.
+    assert!(
+        s.contains("song  1 01-one: 2 stems, 0.50 s, RAM 0.4 MB"),
+        "{s}"
+    );
+    assert!(s.contains("44100 Hz") && s.contains("(resampled)"), "{s}");
+    assert!(
+        s.contains("mono") && s.contains("stereo") && s.contains("24-bit"),
+        "{s}"
+    );
+    assert!(s.contains("check: 2 songs, 0 problems"), "{s}");
+
+    std::fs::write(lib.join("02-two").join("broken.wav"), b"RIFF0000WAVEjunk").unwrap();
+    let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(s.contains("problem: ") && s.contains("broken.wav"), "{s}");
+}
+
+#[test]
+fn play_names_missing_songs_and_devices() {
+    let dir = temp_dir("cli-play-errors");
+    let lib = small_library(&dir);
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"{{"library": "{}", "audio": {{"device": "null"}}}}"#,
+            lib.display()
+        ),
+    );
+    let out = run(&[
+        "play",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--song",
+        "99-nope",
+        "--once",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("99-nope") && err.contains("01-one"), "{err}");
+
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"{{"library": "{}", "audio": {{"device": "hw:97,0"}}}}"#,
+            lib.display()
+        ),
+    );
+    let out = run(&[
+        "play",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--song",
+        "1",
+        "--once",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("hw:97,0"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let cfg = write_config(&dir, r#"{"library": "/nonexistent/stembox-lib"}"#);
+    let out = run(&[
+        "play",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--song",
+        "1",
+        "--once",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/stembox-lib"));
+}
+
+#[test]
+fn appliance_prints_ready_answers_stats_and_quits() {
+    let dir = temp_dir("cli-run");
+    let lib = small_library(&dir);
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"{{"library": "{}", "audio": {{"device": "null"}}, "state_dir": "{}", "rt": {{"mlock": false}}, "stats": {{"interval_s": 0}}}}"#,
+            lib.display(),
+            dir.join("state").display()
+        ),
+    );
+    let mut child = Command::new(stembox())
+        .args(["run", "--config", cfg.to_str().unwrap(), "--stats-json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let t0 = Instant::now();
+    let mut seen = Vec::new();
+    let mut next_line = |seen: &mut Vec<String>| {
+        let l = lines.next().expect("stdout closed").unwrap();
+        seen.push(l.clone());
+        l
+    };
+    while next_line(&mut seen) != "ready" {
+        assert!(t0.elapsed() < Duration::from_secs(30), "{seen:?}");
+    }
+    writeln!(stdin, "stats").unwrap();
+    let stats = next_line(&mut seen);
+    assert!(
+        stats.starts_with('{') && stats.contains("\"xruns\":0"),
+        "{stats}"
+    );
+    writeln!(stdin, "bogus words").unwrap();
+    assert!(next_line(&mut seen).starts_with("error: "), "{seen:?}");
+    writeln!(stdin, "mute drums").unwrap();
+    assert_eq!(next_line(&mut seen), "ok drums mute=1 solo=0 gain_db=0.0");
+    writeln!(stdin, "quit").unwrap();
+    assert_eq!(next_line(&mut seen), "ok quit");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{seen:?}");
+    // The final stats line comes at exit.
+    let last = lines.map(|l| l.unwrap()).last().unwrap_or_default();
+    assert!(last.starts_with('{') && last.contains("\"song\""), "{last}");
+    // And the stem setting was saved for the next start.
+    let state = std::fs::read_to_string(dir.join("state").join("state.json")).unwrap();
+    assert!(state.contains("\"drums\":{\"mute\":true"), "{state}");
+}
