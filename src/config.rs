@@ -4,9 +4,11 @@
 //! (heapless) structs, then validated. serde-json-core says neither where nor which key, so
 //! a strict scanner ([`json`]) first checks the syntax and every key against the table in
 //! [`schema`]; a bad file therefore gives one line that names the key or the byte offset
-//! (with line and column), and it never panics. An empty file, or one of whitespace only,
-//! means every default, as `{}` does. See the README (or [`schema::markdown_table`]) for
-//! every key and its default.
+//! (with line and column), and it never panics. Then [`Config::validate`] checks ranges and
+//! the button map (key names, actions, bindings) as the input thread will, so `stembox
+//! check` finds what start-up would refuse. An empty file, or one of whitespace only, means
+//! every default, as `{}` does. Array items in key paths count from 0: `buttons.map[0]` is
+//! the first binding. See the README (or [`schema::markdown_table`]) for every key.
 
 pub mod json;
 pub mod schema;
@@ -139,6 +141,17 @@ pub struct KeyBinding {
     pub gesture: Gesture,
     /// Action name, e.g. `play_pause`, `toggle_mute:drums`.
     pub action: String<64>,
+}
+
+impl Gesture {
+    /// The name the config uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gesture::Short => "short",
+            Gesture::Long => "long",
+            Gesture::Double => "double",
+        }
+    }
 }
 
 fn default_gesture() -> Gesture {
@@ -358,7 +371,7 @@ impl Config {
             }
         };
         if let Some((key, why)) = cfg.range_problem() {
-            let at = json::locate(text, start, key)
+            let at = json::locate(text, start, &key)
                 .map(|o| position(bytes, o))
                 .unwrap_or_default();
             return fail(format!("key \"{key}\": {why}{at}"));
@@ -377,7 +390,7 @@ impl Config {
     }
 
     /// The first key out of range, and why.
-    fn range_problem(&self) -> Option<(&'static str, std::string::String)> {
+    fn range_problem(&self) -> Option<(std::string::String, std::string::String)> {
         let a = &self.audio;
         let b = &self.buttons;
         let problem = if !(8_000..=384_000).contains(&a.rate) {
@@ -423,12 +436,26 @@ impl Config {
                 "rt.cpu",
                 format!("{} is not a CPU number (or -1)", self.rt.cpu),
             )
-        } else if b.long_press_ms <= b.debounce_ms {
+        } else if b.debounce_ms > 1_000 {
             (
-                "buttons.long_press_ms",
+                "buttons.debounce_ms",
                 format!(
-                    "{} ms must be longer than buttons.debounce_ms ({} ms)",
-                    b.long_press_ms, b.debounce_ms
+                    "{} ms is above 1000 ms; contact bounce lasts a few ms",
+                    b.debounce_ms
+                ),
+            )
+        } else if let Some((key, ms)) = [
+            ("buttons.long_press_ms", b.long_press_ms),
+            ("buttons.double_press_ms", b.double_press_ms),
+        ]
+        .into_iter()
+        .find(|&(_, ms)| ms <= b.debounce_ms || ms > 10_000)
+        {
+            (
+                key,
+                format!(
+                    "{ms} ms must be above buttons.debounce_ms ({} ms) and at most 10000 ms",
+                    b.debounce_ms
                 ),
             )
         } else if self.memory.budget_mb == 0 {
@@ -438,8 +465,38 @@ impl Config {
         } else if self.state_dir.is_empty() {
             ("state_dir", "must not be empty".into())
         } else {
-            return None;
+            return self.key_map_problem();
         };
-        Some(problem)
+        Some((problem.0.into(), problem.1))
+    }
+
+    /// The first `buttons.map` entry whose key or action the input thread could not use, or
+    /// that binds a key and gesture already bound: the checks `input::KeyMap::from_config`
+    /// makes at start-up, made here too so `stembox check` finds them, with their position.
+    fn key_map_problem(&self) -> Option<(std::string::String, std::string::String)> {
+        use crate::input::keymap::{parse_action, parse_key};
+        let mut bound = std::vec::Vec::new();
+        for (i, b) in self.buttons.map.iter().enumerate() {
+            let key = match parse_key(&b.key) {
+                Ok(key) => key,
+                Err(why) => return Some((format!("buttons.map[{i}].key"), why)),
+            };
+            if let Err(why) = parse_action(&b.action) {
+                return Some((format!("buttons.map[{i}].action"), why));
+            }
+            if let Some((_, _, first)) = bound.iter().find(|&&(k, g, _)| k == key && g == b.gesture)
+            {
+                let gesture = b.gesture.name();
+                return Some((
+                    format!("buttons.map[{i}].key"),
+                    format!(
+                        "{} {gesture} is already bound by buttons.map[{first}]; remove one of them",
+                        b.key
+                    ),
+                ));
+            }
+            bound.push((key, b.gesture, i));
+        }
+        None
     }
 }

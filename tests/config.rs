@@ -257,8 +257,85 @@ fn out_of_range_values_name_the_key_and_where_it_is() {
     // position is that of the key named.
     assert_eq!(
         err(r#"{"buttons": {"debounce_ms": 700}}"#),
-        "key \"buttons.long_press_ms\": 600 ms must be longer than buttons.debounce_ms (700 ms)"
+        "key \"buttons.long_press_ms\": 600 ms must be above buttons.debounce_ms (700 ms) and at most 10000 ms"
     );
+}
+
+#[test]
+fn key_map_entries_are_checked_where_they_are_written() {
+    let doc = r#"{"buttons": {"map": [
+        {"key": "KEY_1", "action": "play_pause"},
+        {"key": "KEY_2", "action": "play_paws"}]}}"#;
+    let e = err(doc);
+    assert!(
+        e.starts_with("key \"buttons.map[1].action\": unknown action \"play_paws\" (known: "),
+        "{e}"
+    );
+    assert!(e.ends_with(" at line 3, column 36"), "{e}");
+    assert!(
+        err(r#"{"buttons": {"map": [{"key": "KEY_NOPE", "action": "stop"}]}}"#)
+            .starts_with("key \"buttons.map[0].key\": unknown key \"KEY_NOPE\"")
+    );
+    assert_eq!(
+        err(r#"{"buttons": {"map": [{"key": "KEY_1", "action": "stop"}, {"key": "key_1", "gesture": "short", "action": "next_song"}]}}"#),
+        "key \"buttons.map[1].key\": key_1 short is already bound by buttons.map[0]; remove one of them at line 1, column 66"
+    );
+    // The same key with another gesture is another binding.
+    assert!(Config::from_json(
+        br#"{"buttons": {"map": [{"key": "KEY_1", "action": "stop"}, {"key": "KEY_1", "gesture": "long", "action": "next_song"}]}}"#
+    )
+    .is_ok());
+}
+
+/// The checks on `buttons` here are the ones the input thread makes when it starts, so
+/// `stembox check` accepts exactly the button configs the appliance will run with.
+#[test]
+fn button_checks_agree_with_the_input_module() {
+    use stembox::input::{GestureTiming, KeyMap};
+    let times = [0, 1, 29, 30, 31, 300, 600, 1000, 1001, 10_000, 10_001];
+    for debounce in times {
+        for long in times {
+            for double in times {
+                let mut c = Config::default();
+                c.buttons.debounce_ms = debounce;
+                c.buttons.long_press_ms = long;
+                c.buttons.double_press_ms = double;
+                assert_eq!(
+                    c.validate().is_ok(),
+                    GestureTiming::from_config(&c.buttons).is_ok(),
+                    "debounce {debounce}, long {long}, double {double}"
+                );
+            }
+        }
+    }
+    let maps = [
+        r#"[]"#,
+        r#"[{"key": "KEY_1", "action": "stop"}]"#,
+        r#"[{"key": "btn_0", "action": "toggle_mute:drums"}]"#,
+        r#"[{"key": "KEY_1", "action": "nope"}]"#,
+        r#"[{"key": "KEY_WHAT", "action": "stop"}]"#,
+        r#"[{"key": "KEY_1", "action": "toggle_mute:"}]"#,
+        r#"[{"key": "KEY_1", "action": "gain:bass:-3.5"}]"#,
+        r#"[{"key": "KEY_1", "action": "gain:bass"}]"#,
+        r#"[{"key": "KEY_1", "action": "a"}, {"key": "KEY_1", "action": "stop"}]"#,
+        r#"[{"key": "KEY_1", "action": "stop"}, {"key": "KEY_1", "action": "stop"}]"#,
+        r#"[{"key": "KEY_1", "action": "stop"}, {"key": "KEY_1", "gesture": "double", "action": "stop"}]"#,
+    ];
+    for map in maps {
+        let doc = format!(r#"{{"buttons": {{"map": {map}}}}}"#);
+        let mut buf = [0u8; 512];
+        let (c, _) = serde_json_core::from_slice_escaped::<Config>(doc.as_bytes(), &mut buf)
+            .expect("decodes");
+        assert_eq!(
+            c.validate().is_ok(),
+            KeyMap::from_config(&c.buttons.map).is_ok(),
+            "{map}"
+        );
+        assert_eq!(
+            Config::from_json(doc.as_bytes()).is_ok(),
+            c.validate().is_ok()
+        );
+    }
 }
 
 #[test]

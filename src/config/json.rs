@@ -71,32 +71,16 @@ pub fn check(text: &str, start: usize) -> Result<(), Problem> {
     s.walk(&ROOT, &mut path)
 }
 
-/// Byte offset of the value at a dotted key path (`audio.rate`) in a document that passed
-/// [`check`]; `None` if the key is not written in it (the value came from the default).
-pub fn locate(text: &str, start: usize, dotted: &str) -> Option<usize> {
+/// Byte offset of the value at a key path (`audio.rate`, `buttons.map[2].action`) in a
+/// document that passed [`check`]; `None` if it is not written there (a default).
+pub fn locate(text: &str, start: usize, path: &str) -> Option<usize> {
     let mut s = Scanner::new(text, start);
-    'segments: for name in dotted.split('.') {
-        if s.ws() != Some(b'{') {
-            return None;
-        }
-        s.pos += 1;
-        loop {
-            match s.ws() {
-                Some(b'"') => {}
-                Some(b',') => {
-                    s.pos += 1;
-                    s.ws();
-                }
-                _ => return None,
-            }
-            let (a, b) = s.string().ok()?;
-            s.ws();
-            s.pos += 1; // the colon
-            s.ws();
-            if unescaped_eq(&text[a..b], name) {
-                continue 'segments;
-            }
-            s.value(0).ok()?;
+    for part in path.split('.') {
+        let (name, indexes) = part.split_once('[').unwrap_or((part, ""));
+        s.enter_key(name)?;
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            let n: usize = index.trim_end_matches(']').parse().ok()?;
+            s.enter_item(n)?;
         }
     }
     s.ws();
@@ -229,6 +213,56 @@ impl<'a> Scanner<'a> {
             .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
             .count();
         &self.text[at..at + n.min(24)]
+    }
+
+    // ---- locating a key in a valid document ------------------------------------------------
+
+    /// Moves from an object to the value of its key `name`.
+    fn enter_key(&mut self, name: &str) -> Option<()> {
+        if self.ws() != Some(b'{') {
+            return None;
+        }
+        self.pos += 1;
+        loop {
+            match self.ws() {
+                Some(b'"') => {}
+                Some(b',') => {
+                    self.pos += 1;
+                    self.ws();
+                }
+                _ => return None,
+            }
+            let (a, b) = self.string().ok()?;
+            self.ws();
+            self.pos += 1; // the colon
+            self.ws();
+            if unescaped_eq(&self.text[a..b], name) {
+                return Some(());
+            }
+            self.value(0).ok()?;
+        }
+    }
+
+    /// Moves from an array to its item `n`.
+    fn enter_item(&mut self, n: usize) -> Option<()> {
+        if self.ws() != Some(b'[') {
+            return None;
+        }
+        self.pos += 1;
+        for _ in 0..n {
+            match self.ws() {
+                Some(b']') | None => return None,
+                _ => self.value(0).ok()?,
+            }
+            if self.ws() != Some(b',') {
+                return None;
+            }
+            self.pos += 1;
+        }
+        match self.ws() {
+            Some(b']') | None => None,
+            _ => Some(()),
+        }
     }
 
     // ---- pass 1: syntax -------------------------------------------------------------------
@@ -943,6 +977,12 @@ mod tests {
         assert_eq!(locate(doc, 0, "audio"), doc.find("{\"device"));
         assert_eq!(locate(doc, 0, "audio.periods"), None);
         assert_eq!(locate(doc, 0, "memory.budget_mb"), None);
+        let doc = r#"{"buttons": {"map": [{"key": "A"}, {"key": "B", "action": "x"}]}}"#;
+        assert_eq!(locate(doc, 0, "buttons.map[1].action"), doc.find("\"x\""));
+        assert_eq!(locate(doc, 0, "buttons.map[0].key"), doc.find("\"A\""));
+        assert_eq!(locate(doc, 0, "buttons.map[0].action"), None);
+        assert_eq!(locate(doc, 0, "buttons.map[2].key"), None);
+        assert_eq!(locate(doc, 0, "buttons.map"), doc.find('['));
     }
 
     #[test]
