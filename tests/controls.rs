@@ -18,7 +18,13 @@ use std::path::Path;
 use std::time::Duration;
 use stembox::input::{encode_key, monotonic_now};
 
-const PERIOD: usize = 256;
+/// Period of the run; `STEMBOX_TEST_PERIOD=64` measures the button latency at 64x2.
+fn period() -> usize {
+    std::env::var("STEMBOX_TEST_PERIOD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
 const SONG_S: usize = 20;
 
 /// Noise stem values as the WAV decoder will produce them (16-bit quantised).
@@ -146,7 +152,7 @@ fn mute_key_loop_and_next_song_through_a_paced_device() {
         return;
     }
     let dir = temp_dir("controls");
-    let jackd = Jackd::start(&dir, PERIOD as u32);
+    let jackd = Jackd::start(&dir, period() as u32);
     let rec = dir.join("rec.raw");
     write_asoundrc(&dir, &rec);
     let lib = dir.join("library");
@@ -158,13 +164,14 @@ fn mute_key_loop_and_next_song_through_a_paced_device() {
         &cfg,
         format!(
             r#"{{ "library": "{}", "state_dir": "{}",
-  "audio": {{ "device": "stembox_rec", "format": "FLOAT_LE", "period_frames": {PERIOD}, "periods": 2 }},
+  "audio": {{ "device": "stembox_rec", "format": "FLOAT_LE", "period_frames": {}, "periods": 2 }},
   "rt": {{ "mlock": false, "cpu": {AUDIO_CPU} }}, "stats": {{ "interval_s": 0 }},
   "buttons": {{ "devices": ["{}"], "map": [
     {{ "key": "KEY_M", "gesture": "short", "action": "toggle_mute:drums" }},
     {{ "key": "KEY_N", "gesture": "short", "action": "next_song" }} ] }} }}"#,
             lib.display(),
             dir.join("state").display(),
+            period(),
             fifo.display()
         ),
     )
@@ -223,7 +230,7 @@ fn mute_key_loop_and_next_song_through_a_paced_device() {
         // Engine frames run in periods from the song's first frame: the change starts at a
         // period boundary ("from the next period on").
         assert_eq!(
-            mute_at % PERIOD,
+            mute_at % period(),
             0,
             "mute began mid-period at frame {mute_at}"
         );
