@@ -1,8 +1,13 @@
 //! Config loading as the binary does it: defaults, a full example, and every class of bad
 //! input with the exact one-line message the user sees.
 
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::path::PathBuf;
 use stembox::config::{Config, ConfigError, Gesture, SampleFormat, MAX_CONFIG_BYTES};
+
+// Only inside `assert_no_alloc` does an allocation abort the test (debug builds).
+#[global_allocator]
+static ALLOC: AllocDisabler = AllocDisabler;
 
 /// The example config of the README: every section, non-default values throughout.
 const FULL_EXAMPLE: &str = r#"{
@@ -123,6 +128,18 @@ fn full_example_parses_to_its_values() {
     assert_eq!(c.stats.interval_s, 30);
     assert_eq!(c.memory.budget_mb, 1536);
     assert_eq!(c.state_dir.as_str(), "/data/stembox");
+}
+
+/// The scanner walks a good document on its fixed path stack alone: messages are built
+/// only for a bad one.
+#[test]
+fn checking_a_good_document_does_not_allocate() {
+    let escaped = r#"{"library": "/caf\u00e9", "audio": {"r\u0061te": 44100}}"#;
+    for doc in [FULL_EXAMPLE, escaped, "{}"] {
+        assert!(assert_no_alloc(
+            || stembox::config::json::check(doc, 0).is_ok()
+        ));
+    }
 }
 
 #[test]

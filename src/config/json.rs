@@ -726,13 +726,13 @@ impl<'a> Scanner<'a> {
             self.walk(&keys[i].kind, path)?;
             path.pop();
         }
-        let required: Vec<&str> = keys
-            .iter()
-            .filter(|k| k.default.is_none())
-            .map(|k| k.name)
-            .collect();
         for (i, k) in keys.iter().enumerate() {
             if k.default.is_none() && seen & (1u64 << i) == 0 {
+                let required: Vec<&str> = keys
+                    .iter()
+                    .filter(|k| k.default.is_none())
+                    .map(|k| k.name)
+                    .collect();
                 return Err(self.schema(
                     open,
                     format!(
