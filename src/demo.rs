@@ -863,6 +863,7 @@ mod tests {
         let lib = Library::write();
         files_and_specs(&lib.dir, &lib.files);
         song_json_reads_as_song_metadata(&lib.dir);
+        library_scan_and_setlist_see_every_song(&lib.dir);
         sum_never_clips_and_every_stem_is_heard(&lib.dir);
         click_on_every_beat_with_the_accent_on_beat_one(&lib.dir);
     }
@@ -934,6 +935,23 @@ mod tests {
             meta,
             "{\n  \"title\": \"Groove in A minor\",\n  \"bpm\": 120,\n  \"time_signature\": \"4/4\",\n  \"sections\": [\n    {\"name\": \"intro\", \"at_s\": 0},\n    {\"name\": \"verse\", \"bar\": 5},\n    {\"name\": \"chorus\", \"bar\": 9},\n    {\"name\": \"outro\", \"bar\": 13}\n  ],\n  \"stems\": {\"click\": {\"gain_db\": -6.0}}\n}\n"
         );
+    }
+
+    /// The library scanner finds every song and stem, and `setlist.json` names them all.
+    fn library_scan_and_setlist_see_every_song(dir: &Path) {
+        let (songs, skipped) = crate::library::scan(dir).expect("scan");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let folders: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(folders, SONG_FOLDERS);
+        for (entry, spec) in songs.iter().zip(SONGS) {
+            let mut stems: Vec<&str> = spec.stems.iter().map(|s| s.name).collect();
+            stems.sort_unstable();
+            let found: Vec<&str> = entry.stems.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(found, stems, "{}", spec.folder);
+            assert!(entry.meta_path.is_some());
+        }
+        let (_, notes) = crate::setlist::load_order(dir, &folders);
+        assert!(notes.is_empty(), "{notes:?}");
     }
 
     /// Every `song.json` reads with the loader's parser, without warnings, and its sections

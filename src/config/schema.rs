@@ -241,7 +241,7 @@ pub const CONFIG_KEYS: &[Key] = &[
         Kind::Str(256),
         r#""/srv/stembox/library""#,
         r#""/media/sd/songs""#,
-        "Folder of songs: `<library>/<song>/<stem>.flac` (or `.wav`, `.mp3`, `.ogg`), songs in folder-name order",
+        "Folder of songs: `<library>/<song>/<stem>.flac` (or `.wav`, `.mp3`, `.ogg`); played in folder-name order unless `<library>/setlist.json` lists them",
     ),
     key(
         "audio",
