@@ -379,7 +379,9 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Range checks that the types alone cannot express.
+    /// Range checks that the types alone cannot express, and the button map checked as the
+    /// input thread will read it. The message names the key but has no position (that is
+    /// added by [`Config::from_json`], which has the text).
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self.range_problem() {
             None => Ok(()),
