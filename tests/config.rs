@@ -48,12 +48,30 @@ fn err(json: &str) -> String {
     }
 }
 
-/// A fresh folder for one test's files.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stembox-config-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+/// A fresh folder for one test's files, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("stembox-config-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
 }
 
 #[test]
@@ -78,7 +96,7 @@ fn empty_object_empty_file_and_whitespace_give_defaults() {
     assert_eq!(default.stats.interval_s, 10);
     assert!(default.validate().is_ok());
 
-    let dir = temp_dir("empty");
+    let dir = TempDir::new("empty");
     let path = dir.join("config.json");
     std::fs::write(&path, "").expect("write");
     assert_eq!(Config::load(&path), Ok(default));
@@ -157,7 +175,7 @@ fn escapes_and_unicode_in_strings_are_decoded() {
 
 #[test]
 fn wrong_type_names_key_and_line_through_load() {
-    let dir = temp_dir("wrong-type");
+    let dir = TempDir::new("wrong-type");
     let path = dir.join("config.json");
     std::fs::write(
         &path,
@@ -513,7 +531,7 @@ fn non_utf8_is_refused_with_its_offset() {
 
 #[test]
 fn missing_unreadable_and_too_big_files() {
-    let dir = temp_dir("files");
+    let dir = TempDir::new("files");
     let missing = dir.join("nope.json");
     assert_eq!(
         Config::load(&missing).unwrap_err().message,
