@@ -214,6 +214,30 @@ impl Default for MemoryConfig {
     }
 }
 
+/// One status LED: a GPIO line. An empty `chip` means the LED is not fitted.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedLineConfig {
+    /// `gpiochip0` or `/dev/gpiochip0`; empty: no LED.
+    pub chip: String<64>,
+    pub offset: u32,
+    /// The LED lights when the line is low.
+    pub active_low: bool,
+}
+
+/// Optional status LEDs.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedsConfig {
+    /// On while playing; blinks when paused (1 Hz) and during a count-in (4 Hz).
+    pub playing: LedLineConfig,
+    /// On while looping; blinks while loop A is set and B is awaited.
+    #[serde(rename = "loop")]
+    pub looping: LedLineConfig,
+    /// Lit for 2 s after each xrun.
+    pub xrun: LedLineConfig,
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -224,6 +248,7 @@ pub struct Config {
     pub buttons: ButtonsConfig,
     pub stats: StatsConfig,
     pub memory: MemoryConfig,
+    pub leds: LedsConfig,
     /// The one writable place: last song and stem settings.
     pub state_dir: String<256>,
 }
@@ -237,6 +262,7 @@ impl Default for Config {
             buttons: ButtonsConfig::default(),
             stats: StatsConfig::default(),
             memory: MemoryConfig::default(),
+            leds: LedsConfig::default(),
             state_dir: str_lit("/var/lib/stembox"),
         }
     }

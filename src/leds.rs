@@ -45,6 +45,24 @@ pub struct LedsConfig {
     pub xrun: Option<LedLine>,
 }
 
+impl LedsConfig {
+    /// The fitted LEDs of the config file's `leds` section (an empty `chip` is no LED).
+    pub fn from_config(cfg: &crate::config::LedsConfig) -> LedsConfig {
+        let line = |l: &crate::config::LedLineConfig| {
+            (!l.chip.is_empty()).then(|| LedLine {
+                chip: l.chip.to_string(),
+                offset: l.offset,
+                active_low: l.active_low,
+            })
+        };
+        LedsConfig {
+            playing: line(&cfg.playing),
+            looping: line(&cfg.looping),
+            xrun: line(&cfg.xrun),
+        }
+    }
+}
+
 /// An LED line that cannot be opened. `Display` names the line and says what to check.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LedError {

@@ -22,10 +22,16 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
     ));
     let root = Path::new(cfg.library.as_str());
     let (songs, skipped) = library::scan(root).map_err(|e| AppError::runtime(e.to_string()))?;
-    say(&format!("library {}: {} songs", root.display(), songs.len()));
+    say(&format!(
+        "library {}: {} songs",
+        root.display(),
+        songs.len()
+    ));
     let mut problems: Vec<String> = Vec::new();
     for name in &skipped {
-        problems.push(format!("song {name}: folder has no stem files (flac, wav, mp3, ogg)"));
+        problems.push(format!(
+            "song {name}: folder has no stem files (flac, wav, mp3, ogg)"
+        ));
     }
     if songs.is_empty() {
         problems.push("the library has no songs".into());

@@ -104,6 +104,7 @@ pub struct Session {
     seen_xruns: u32,
     stats_json: bool,
     quit: bool,
+    leds: Option<crate::leds::StatusLeds<crate::leds::GpioLed>>,
     /// Where last song and stem settings are kept (`run` only).
     state: Option<(StateStore, SavedState, SaveTimer)>,
 }
@@ -150,6 +151,7 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
     let mut session = Session::start(cfg, songs, first, true, false, stats_json)?;
     session.state = Some((store, loaded.state, SaveTimer::default()));
     session.restore_stem_settings();
+    session.open_leds();
     session.spawn_console();
     session.spawn_input()?;
     say("ready");
@@ -176,8 +178,11 @@ impl Session {
         let (pcm, granted) = open_device(&cfg)?;
         let song = Arc::new(load_with_progress(&songs[index], granted.rate)?);
         let master_db = cfg.audio.master_gain_db;
-        let (engine, mut handle) =
-            Engine::new(granted.rate, granted.channels as usize, db_to_gain(master_db));
+        let (engine, mut handle) = Engine::new(
+            granted.rate,
+            granted.channels as usize,
+            db_to_gain(master_db),
+        );
         if !handle.switch_song(song.clone(), 0, true) {
             return Err(AppError::runtime("engine queue refused the first song"));
         }
@@ -225,6 +230,7 @@ impl Session {
             stats_json,
             quit: false,
             state: None,
+            leds: None,
         };
         session.wait_until_running()?;
         if neighbours {
@@ -287,6 +293,7 @@ impl Session {
         self.engine.collect_garbage();
         self.note_xruns();
         self.save_state_if_due(false);
+        self.update_leds();
         if SIG_TERM.load(Relaxed) {
             self.quit = true;
         }
@@ -358,6 +365,48 @@ impl Session {
         }
     }
 
+    /// Opens the status LEDs of the config; a missing GPIO line is a warning, not a stop.
+    fn open_leds(&mut self) {
+        let cfg = crate::leds::LedsConfig::from_config(&self.cfg.leds);
+        if cfg == crate::leds::LedsConfig::default() {
+            return;
+        }
+        match crate::leds::open_status_leds(&cfg, Instant::now()) {
+            Ok(leds) => self.leds = Some(leds),
+            Err(e) => warn(&e.to_string()),
+        }
+    }
+
+    fn update_leds(&mut self) {
+        use crate::leds::{LedInputs, LoopLed, TransportLed};
+        let Some(leds) = self.leds.as_mut() else {
+            return;
+        };
+        let st = &self.engine.status;
+        let transport = if st.counting_in.load(Relaxed) {
+            TransportLed::CountIn
+        } else {
+            match st.transport() {
+                Transport::Playing => TransportLed::Playing,
+                Transport::Paused => TransportLed::Paused,
+                Transport::Stopped => TransportLed::Stopped,
+            }
+        };
+        let looping = if st.looping.load(Relaxed) {
+            LoopLed::On
+        } else if self.loop_a.is_some() && self.loop_region.is_none() {
+            LoopLed::ArmedA
+        } else {
+            LoopLed::Off
+        };
+        let inputs = LedInputs {
+            transport,
+            looping,
+            xruns: st.xruns.load(Relaxed) as u64,
+        };
+        leds.update(&inputs, Instant::now());
+    }
+
     /// Applies the saved stem settings of the current song (after a song change).
     fn restore_stem_settings(&mut self) {
         let Some(song) = self.current_song().map(|s| s.name.clone()) else {
@@ -412,7 +461,10 @@ impl Session {
                         warn(&e);
                         if self.pending_switch.is_some_and(|(w, _)| w == index) {
                             self.pending_switch = None;
-                            say(&format!("error: cannot load song {}", self.songs[index].name));
+                            say(&format!(
+                                "error: cannot load song {}",
+                                self.songs[index].name
+                            ));
                         }
                     }
                 }
@@ -544,7 +596,10 @@ impl Session {
             }
             Action::CountInToggle => {
                 self.count_in = !self.count_in;
-                say(&format!("ok count_in {}", if self.count_in { "on" } else { "off" }));
+                say(&format!(
+                    "ok count_in {}",
+                    if self.count_in { "on" } else { "off" }
+                ));
             }
             Action::Status => say(&self.status_line()),
             Action::Stats => self.print_stats(),
@@ -718,7 +773,9 @@ impl Session {
     fn keep_neighbours_loaded(&mut self) {
         let want: Vec<usize> = [
             Some(self.current),
-            self.current.checked_add(1).filter(|&i| i < self.songs.len()),
+            self.current
+                .checked_add(1)
+                .filter(|&i| i < self.songs.len()),
             self.current.checked_sub(1),
         ]
         .into_iter()
@@ -915,4 +972,3 @@ fn mix_of(song: &Song) -> Vec<StemMix> {
         })
         .collect()
 }
-

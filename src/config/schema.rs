@@ -235,6 +235,54 @@ pub const MEMORY_KEYS: &[Key] = &[key(
     "MiB of RAM the decoded songs may take (the current song and its neighbours); at least 1",
 )];
 
+pub const LED_LINE_KEYS: &[Key] = &[
+    key(
+        "chip",
+        Kind::Str(64),
+        r#""""#,
+        r#""gpiochip0""#,
+        "GPIO chip of the LED's line, e.g. `gpiochip0`; empty: no LED",
+    ),
+    key(
+        "offset",
+        Kind::U32,
+        "0",
+        "17",
+        "Line offset on the chip (the BCM GPIO number on a Pi)",
+    ),
+    key(
+        "active_low",
+        Kind::Bool,
+        "false",
+        "true",
+        "The LED lights when the line is low",
+    ),
+];
+
+pub const LEDS_KEYS: &[Key] = &[
+    key(
+        "playing",
+        Kind::Object(LED_LINE_KEYS),
+        "{}",
+        r#"{"chip": "gpiochip0", "offset": 17}"#,
+        "LED on while playing; blinks when paused (1 Hz) and during a count-in (4 Hz)",
+    ),
+    key(
+        "loop",
+        Kind::Object(LED_LINE_KEYS),
+        "{}",
+        r#"{"chip": "gpiochip0", "offset": 27}"#,
+        "LED on while looping; blinks while loop A is set and B is awaited",
+    ),
+    key(
+        "xrun",
+        Kind::Object(LED_LINE_KEYS),
+        "{}",
+        r#"{"chip": "gpiochip0", "offset": 22, "active_low": true}"#,
+        "LED lit for 2 s after each xrun",
+    ),
+];
+
 pub const CONFIG_KEYS: &[Key] = &[
     key(
         "library",
@@ -277,6 +325,13 @@ pub const CONFIG_KEYS: &[Key] = &[
         "{}",
         r#"{"budget_mb": 512}"#,
         "Preloading",
+    ),
+    key(
+        "leds",
+        Kind::Object(LEDS_KEYS),
+        "{}",
+        r#"{"playing": {"chip": "gpiochip0", "offset": 17}}"#,
+        "Optional status LEDs on GPIO lines",
     ),
     key(
         "state_dir",

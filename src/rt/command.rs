@@ -9,26 +9,50 @@ pub enum Command {
     Play,
     /// Count in: `beats` clicks `beat_frames` apart (accent on the first), then play from
     /// the current position as [`Command::Play`] does.
-    CountIn { beat_frames: u32, beats: u8 },
+    CountIn {
+        beat_frames: u32,
+        beats: u8,
+    },
     /// Fade out and hold the position.
     Pause,
     /// Fade out and go back to the start.
     Stop,
     /// Move the play head (fades out and in when playing).
-    Seek { frame: u64 },
+    Seek {
+        frame: u64,
+    },
     /// Take the next song waiting in the song queue; start at `start_frame`, playing or not.
     /// The current song fades out first if it is audible, and is then handed back.
-    SwitchSong { start_frame: u64, play: bool },
+    SwitchSong {
+        start_frame: u64,
+        play: bool,
+    },
     /// Linear gain of one stem (1.0 = unity).
-    StemGain { stem: u8, gain: f32 },
-    StemMute { stem: u8, mute: bool },
-    StemSolo { stem: u8, solo: bool },
+    StemGain {
+        stem: u8,
+        gain: f32,
+    },
+    StemMute {
+        stem: u8,
+        mute: bool,
+    },
+    StemSolo {
+        stem: u8,
+        solo: bool,
+    },
     /// -1.0 (left) ..= 1.0 (right); centre keeps both channels at unity.
-    StemPan { stem: u8, pan: f32 },
+    StemPan {
+        stem: u8,
+        pan: f32,
+    },
     /// Linear master gain after the stem sum.
-    MasterGain { gain: f32 },
+    MasterGain {
+        gain: f32,
+    },
     /// Loop between two frames (the wrap is crossfaded); `None` ends the loop.
-    Loop { region: Option<(u64, u64)> },
+    Loop {
+        region: Option<(u64, u64)>,
+    },
 }
 
 // Commands are copied through a lock-free queue on every control action: keep them small.

@@ -125,7 +125,11 @@ const CLICK_MS: u32 = 40;
 /// The click's sample `t` frames into beat `beat` at `rate_hz`.
 #[inline]
 fn click_sample(beat: u32, t: u32, rate_hz: u32) -> f32 {
-    let (freq, amp) = if beat == 0 { (1_600.0, 0.5) } else { (1_000.0, 0.3) };
+    let (freq, amp) = if beat == 0 {
+        (1_600.0, 0.5)
+    } else {
+        (1_000.0, 0.3)
+    };
     let secs = t as f32 / rate_hz as f32;
     amp * (core::f32::consts::TAU * freq * secs).sin() * (-secs / 0.005).exp()
 }
@@ -639,6 +643,7 @@ impl Engine {
         s.pos_frames.store(self.pos, Relaxed);
         s.transport.store(self.transport as u8, Relaxed);
         s.looping.store(self.looping.is_some(), Relaxed);
+        s.counting_in.store(self.count_in.is_some(), Relaxed);
         s.periods.fetch_add(1, Relaxed);
         s.frames_written.fetch_add(frames as u64, Relaxed);
     }

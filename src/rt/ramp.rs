@@ -101,7 +101,11 @@ mod tests {
         for i in 0..480 {
             let g = r.next_gain();
             assert!(g <= last, "frame {i}: ramp went up");
-            assert!(last - g <= 1.0 / 480.0 + 1e-6, "frame {i}: step {}", last - g);
+            assert!(
+                last - g <= 1.0 / 480.0 + 1e-6,
+                "frame {i}: step {}",
+                last - g
+            );
             last = g;
         }
         assert_eq!(r.current(), 0.0);

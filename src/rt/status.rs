@@ -53,6 +53,8 @@ pub struct EngineStatus {
     pub fatal_errno: AtomicU32,
     /// Whether the loop region is active.
     pub looping: AtomicBool,
+    /// Whether a count-in is clicking.
+    pub counting_in: AtomicBool,
 }
 
 impl EngineStatus {

@@ -130,7 +130,16 @@ impl GenStem {
     pub fn write_flac(&self, path: &Path) {
         let wav = path.with_extension("tmp.wav");
         self.write_wav(&wav);
-        run_tool("flac", &["--silent", "-f", "-o", path.to_str().unwrap(), wav.to_str().unwrap()]);
+        run_tool(
+            "flac",
+            &[
+                "--silent",
+                "-f",
+                "-o",
+                path.to_str().unwrap(),
+                wav.to_str().unwrap(),
+            ],
+        );
         std::fs::remove_file(wav).unwrap();
     }
 }
@@ -142,7 +151,9 @@ pub fn quantise(enc: Enc, x: f64) -> f32 {
         Enc::I24 => ((x * 8388608.0).round().clamp(-8388608.0, 8388607.0) / 8388608.0) as f32,
         // f32 holds 24 bits: what a 32-bit int decodes to after f32 conversion.
         Enc::I32 => {
-            let i = (x * 2147483648.0).round().clamp(-2147483648.0, 2147483647.0) as i32;
+            let i = (x * 2147483648.0)
+                .round()
+                .clamp(-2147483648.0, 2147483647.0) as i32;
             (i as f32) / 2147483648.0
         }
         Enc::F32 => x as f32,

@@ -319,7 +319,10 @@ fn count_in_clicks_one_bar_then_plays_from_the_start_bit_exact() {
             .iter()
             .fold(0.0f32, |m, v| m.max(v.abs()));
         let want = if beat == 0 { 0.5 } else { 0.3 };
-        assert!(peak > want * 0.8 && peak <= want, "beat {beat}: peak {peak}");
+        assert!(
+            peak > want * 0.8 && peak <= want,
+            "beat {beat}: peak {peak}"
+        );
         assert!(out[(start + click) * 2..(start + 6000) * 2]
             .iter()
             .all(|&v| v.abs() < 1e-4));
@@ -356,9 +359,20 @@ fn settings_sent_after_a_switch_apply_to_the_new_song_without_ramp() {
     render(&mut e, 256, 256);
     assert!(h.switch_song(b.clone(), 0, true));
     // Sent while the old song fades out: meant for the new one.
-    h.send(Command::StemMute { stem: 1, mute: true }).unwrap();
+    h.send(Command::StemMute {
+        stem: 1,
+        mute: true,
+    })
+    .unwrap();
     let out = render(&mut e, 2048, 256);
     let fade = ms_to_frames(FADE_MS, RATE) as usize;
-    assert_eq!(out[fade * 2], -0.25, "stem z muted from the new song's first frame");
-    assert!(out[..fade * 2].iter().step_by(2).all(|&v| v >= 0.0), "old song unaffected");
+    assert_eq!(
+        out[fade * 2],
+        -0.25,
+        "stem z muted from the new song's first frame"
+    );
+    assert!(
+        out[..fade * 2].iter().step_by(2).all(|&v| v >= 0.0),
+        "old song unaffected"
+    );
 }
