@@ -141,9 +141,14 @@ mod tests {
     fn modes() {
         assert_eq!(p("").unwrap().mode, Mode::Run);
         assert_eq!(p("").unwrap().config, PathBuf::from(DEFAULT_CONFIG));
-        assert_eq!(p("run --config /x.json").unwrap().config, PathBuf::from("/x.json"));
         assert_eq!(
-            p("play --config c.json --song 01-intro --once").unwrap().mode,
+            p("run --config /x.json").unwrap().config,
+            PathBuf::from("/x.json")
+        );
+        assert_eq!(
+            p("play --config c.json --song 01-intro --once")
+                .unwrap()
+                .mode,
             Mode::Play {
                 song: "01-intro".into(),
                 once: true

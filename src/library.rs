@@ -135,7 +135,11 @@ mod tests {
         );
         assert_eq!(skipped, ["03-empty"]);
         assert_eq!(
-            songs[1].stems.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            songs[1]
+                .stems
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
             ["Drums", "bass"]
         );
         assert!(songs[0].meta_path.is_some());

@@ -220,8 +220,9 @@ pub fn resample_stereo(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f3
         return Ok(input.to_vec());
     }
     let frames = input.len() / 2;
-    let mut resampler = Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 2, FixedSync::Input)
-        .map_err(|e| format!("resampler {from_hz} -> {to_hz} Hz: {e}"))?;
+    let mut resampler =
+        Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 2, FixedSync::Input)
+            .map_err(|e| format!("resampler {from_hz} -> {to_hz} Hz: {e}"))?;
     let adapter = InterleavedSlice::new(input, 2, frames).map_err(|e| e.to_string())?;
     let out = resampler
         .process_all(&adapter, frames, None)
@@ -410,8 +411,7 @@ fn apply_meta(
 
 fn load_stem(file: &StemFile, device_rate: u32) -> Result<Vec<f32>, LoadError> {
     let decoded = decode_stem(&file.path)?;
-    resample_stereo(&decoded.stereo, decoded.rate, device_rate)
-        .map_err(|e| load_err(&file.path, e))
+    resample_stereo(&decoded.stereo, decoded.rate, device_rate).map_err(|e| load_err(&file.path, e))
 }
 
 #[cfg(test)]

@@ -51,8 +51,14 @@ fn per_period_work_never_allocates_or_frees() {
     assert!(handle.switch_song(a.clone(), 0, true));
     run(&mut engine, 50);
     for (i, cmd) in [
-        Command::StemMute { stem: 3, mute: true },
-        Command::StemSolo { stem: 5, solo: true },
+        Command::StemMute {
+            stem: 3,
+            mute: true,
+        },
+        Command::StemSolo {
+            stem: 5,
+            solo: true,
+        },
         Command::StemGain { stem: 1, gain: 0.5 },
         Command::StemPan { stem: 2, pan: -0.7 },
         Command::MasterGain { gain: 0.8 },
@@ -87,10 +93,19 @@ fn per_period_work_never_allocates_or_frees() {
     // Play to the end of song b.
     handle.send(Command::Loop { region: None }).unwrap();
     run(&mut engine, 1_000);
-    assert!(handle.status.songs_ended.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(
+        handle
+            .status
+            .songs_ended
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
     // Collecting (and freeing) happens here, outside the audio thread's work.
     assert!(handle.collect_garbage() > 0);
     run(&mut engine, 5);
-    assert!(handle.collect_garbage() > 0, "held songs are handed back later");
+    assert!(
+        handle.collect_garbage() > 0,
+        "held songs are handed back later"
+    );
     assert!(periods > 1_500);
 }

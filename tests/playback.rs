@@ -80,7 +80,14 @@ fn play_to_raw(dir: &Path, song: &str, format: &str) -> (Vec<f64>, usize) {
             raw.display()
         ),
     );
-    let out = run(&["play", "--config", cfg.to_str().unwrap(), "--song", song, "--once"]);
+    let out = run(&[
+        "play",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--song",
+        song,
+        "--once",
+    ]);
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -114,7 +121,10 @@ fn exact_mix_in_every_device_format() {
     for format in FORMATS {
         let (out, prefill) = play_to_raw(&dir, "01-exact", format);
         let samples_per_frame = 2;
-        assert!(out.len() >= (prefill + frames) * samples_per_frame, "{format}: output too short");
+        assert!(
+            out.len() >= (prefill + frames) * samples_per_frame,
+            "{format}: output too short"
+        );
         assert!(
             out[..prefill * 2].iter().all(|&v| v == 0.0),
             "{format}: prefill is not silence"
@@ -166,7 +176,9 @@ fn resampled_stem_matches_the_tone_at_the_device_rate() {
         let tone = (t * lib.sine_hz * std::f64::consts::TAU).sin() * lib.sine_amp;
         let (p, _) = lib.resampled_partner.lr(f);
         let (l, r) = (out[(prefill + f) * 2], out[(prefill + f) * 2 + 1]);
-        worst = worst.max((l - (tone + p)).abs()).max((r - (-tone + p)).abs());
+        worst = worst
+            .max((l - (tone + p)).abs())
+            .max((r - (-tone + p)).abs());
     }
     println!("resampled: worst difference {worst:e} of full scale");
     assert!(worst < 1e-4, "resampled tone off by {worst}");
@@ -185,11 +197,37 @@ fn lossy_stems_mp3_and_vorbis_decode_to_the_right_tone_and_length() {
     // sox makes the tones; it writes MP3 (libmp3lame) and Ogg Vorbis.
     run_tool(
         "sox",
-        &["-n", "-r", "48000", "-c", "1", song.join("a.mp3").to_str().unwrap(), "synth", "2", "sine", "440", "vol", "0.3"],
+        &[
+            "-n",
+            "-r",
+            "48000",
+            "-c",
+            "1",
+            song.join("a.mp3").to_str().unwrap(),
+            "synth",
+            "2",
+            "sine",
+            "440",
+            "vol",
+            "0.3",
+        ],
     );
     run_tool(
         "sox",
-        &["-n", "-r", "48000", "-c", "2", song.join("b.ogg").to_str().unwrap(), "synth", "2", "sine", "880", "vol", "0.3"],
+        &[
+            "-n",
+            "-r",
+            "48000",
+            "-c",
+            "2",
+            song.join("b.ogg").to_str().unwrap(),
+            "synth",
+            "2",
+            "sine",
+            "880",
+            "vol",
+            "0.3",
+        ],
     );
     let (out, prefill) = play_to_raw(&dir, "01-lossy", "FLOAT_LE");
     let body: Vec<f64> = out[prefill * 2..].iter().step_by(2).copied().collect();
@@ -202,7 +240,15 @@ fn lossy_stems_mp3_and_vorbis_decode_to_the_right_tone_and_length() {
     assert!((rms - 0.3).abs() < 0.03, "rms {rms}");
     // The sum's fundamental repeats every 1/440 s: autocorrelation at that lag is high.
     let lag = 48_000 / 440;
-    let num: f64 = mid[..mid.len() - lag].iter().zip(&mid[lag..]).map(|(a, b)| a * b).sum();
+    let num: f64 = mid[..mid.len() - lag]
+        .iter()
+        .zip(&mid[lag..])
+        .map(|(a, b)| a * b)
+        .sum();
     let den: f64 = mid.iter().map(|v| v * v).sum();
-    assert!(num / den > 0.9, "not the expected tones: autocorrelation {}", num / den);
+    assert!(
+        num / den > 0.9,
+        "not the expected tones: autocorrelation {}",
+        num / den
+    );
 }

@@ -10,8 +10,8 @@
 //! [`Engine::process`]: crate::rt::engine::Engine::process
 
 mod device;
-mod run;
 pub mod rt_thread;
+mod run;
 
 pub use device::{open_output, Access, Granted};
 pub use run::{spawn_audio_thread, AudioThread, LoopControl, LoopObserver, NoObserver};
