@@ -20,6 +20,25 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
         cfg.audio.periods,
         cfg.audio.enable_latency_monitor
     ));
+    let map = crate::input::KeyMap::from_config(&cfg.buttons.map)
+        .map_err(|e| AppError::usage(e.to_string()))?;
+    say(&format!(
+        "buttons: {} device(s){}; {} map:",
+        cfg.buttons.devices.len(),
+        cfg.buttons
+            .devices
+            .iter()
+            .map(|d| format!(" {d}"))
+            .collect::<String>(),
+        if cfg.buttons.map.is_empty() {
+            "default"
+        } else {
+            "configured"
+        }
+    ));
+    for line in map.describe().lines() {
+        say(&format!("  {line}"));
+    }
     let root = Path::new(cfg.library.as_str());
     let (songs, skipped) = library::scan(root).map_err(|e| AppError::runtime(e.to_string()))?;
     say(&format!(
@@ -28,6 +47,19 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
         songs.len()
     ));
     let mut problems: Vec<String> = Vec::new();
+    let folders: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
+    let (order, notes) = crate::setlist::load_order(root, &folders);
+    say(&format!(
+        "setlist: {}",
+        (0..order.len())
+            .filter_map(|p| order.folder(p))
+            .map(|i| folders[i].as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    for n in notes {
+        say(&format!("note: {n}"));
+    }
     for name in &skipped {
         problems.push(format!(
             "song {name}: folder has no stem files (flac, wav, mp3, ogg)"
@@ -66,7 +98,7 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
         for (name, info) in &infos {
             match info {
                 Ok(i) => say(&format!(
-                    "  stem {:<12} {:<6} {:>6} Hz {:<6} {:>7} {:>8.2} s{}",
+                    "  stem {:<12} {:<9} {:>6} Hz {:<6} {:>7} {:>8.2} s{}",
                     name,
                     i.codec,
                     i.rate,
@@ -86,10 +118,11 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
             match crate::songmeta::load_song_json(meta) {
                 Ok(Some(m)) => {
                     say(&format!(
-                        "  song.json: title={:?} bpm={} time_signature={} sections={}",
+                        "  song.json: title={:?} bpm={} time_signature={}/{} sections={}",
                         m.title.as_deref().unwrap_or(""),
                         m.bpm.map_or("-".into(), |b| format!("{b}")),
                         m.metre().beats_per_bar,
+                        m.metre().beat_unit,
                         m.sections.len()
                     ));
                     for w in &m.warnings {
