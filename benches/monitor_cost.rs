@@ -9,7 +9,7 @@
 //!
 //! `cargo bench --bench monitor_cost`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use std::sync::Arc;
 use stembox::audio::{LoopObserver, NoObserver};
@@ -159,7 +159,7 @@ fn interleaved(rounds: usize, periods: usize) {
         "monitor_off_runtime_flag",
         "monitor_on",
     ];
-    let mut ns: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); 4];
+    let mut ns: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(rounds)).collect();
     for _ in 0..rounds {
         for (v, l) in loops.iter_mut().enumerate() {
             let t = std::time::Instant::now();

@@ -46,10 +46,16 @@ pub fn now_ns() -> u64 {
 /// A period whose work exceeds this fraction of the period time (in per mille) is "late".
 pub const LATE_PER_MILLE: u64 = 800;
 
-/// How far the boundary estimate may move later per period, in parts per million of the
-/// period: it lets the estimate follow a device clock that runs up to 250 ppm slow against
-/// CLOCK_MONOTONIC (crystals are within ~100 ppm).
+/// How far the grid may move later on any one wake, in parts per million of the period: it
+/// follows a device clock up to 250 ppm slower than CLOCK_MONOTONIC (crystals are within
+/// ~100 ppm) without waiting for the end of a block.
 const CREEP_PPM: u64 = 250;
+/// The boundary grid is re-anchored on the earliest wake of each block of periods lasting
+/// about this long (see [`MonitorRt::wake`]).
+pub const GRID_BLOCK_NS: u64 = 100_000_000;
+/// ... but a block has at least this many and at most [`GRID_BLOCK_MAX`] periods.
+const GRID_BLOCK_MIN: u32 = 8;
+const GRID_BLOCK_MAX: u32 = 256;
 
 /// Counters and histograms written by the audio thread and read by the control thread.
 /// Everything is preallocated at construction and updated with relaxed atomics: each value is
@@ -151,7 +157,12 @@ pub struct MonitorRt {
     rate_hz: u64,
     period_ns: u64,
     late_ns: u64,
-    creep_ns: u64,
+    /// Periods per grid block, periods left in the current one, and the smallest amount by
+    /// which a wake of this block came after the grid (ns).
+    creep_ns: i64,
+    block_len: u32,
+    block_left: u32,
+    block_min_ns: i64,
     /// Time of the last [`MonitorRt::wake`] not yet matched by a commit.
     wake_ns: Option<u64>,
     /// Start of the recovery in progress (the [`LoopObserver`] hooks).
@@ -176,7 +187,11 @@ impl MonitorRt {
             rate_hz: rate_hz as u64,
             period_ns,
             late_ns: period_ns * LATE_PER_MILLE / 1000,
-            creep_ns: (period_ns * CREEP_PPM / 1_000_000).max(1),
+            creep_ns: (period_ns * CREEP_PPM / 1_000_000).max(1) as i64,
+            block_len: (GRID_BLOCK_NS.div_ceil(period_ns.max(1)) as u32)
+                .clamp(GRID_BLOCK_MIN, GRID_BLOCK_MAX),
+            block_left: 0,
+            block_min_ns: i64::MAX,
             wake_ns: None,
             recovery_start_ns: None,
             boundary_ns: None,
@@ -193,36 +208,59 @@ impl MonitorRt {
     ///
     /// How the lateness is estimated: the device crossed the boundary when `avail` reached
     /// `period_frames`, so it says the boundary was `(avail - period) / rate` ago. That alone
-    /// is only as fine as the device's pointer (a card's DMA pointer is fine-grained; ALSA's
-    /// jack plugin and USB move it a whole block at a time, so it reads 0 for any wake-up
-    /// within the block). So the monitor also keeps a clock-side grid of boundaries one
-    /// period apart, anchored on the earliest boundary the device has ever implied: each
-    /// wake takes the grid point nearest to the device's estimate; if the device implies an
-    /// earlier boundary the grid snaps to it, otherwise the grid may move later by at most
-    /// 250 ppm of a period per period (to follow clock drift). Lateness = now - boundary.
-    /// With a fine device pointer this is the true lateness, constant offsets included;
-    /// with a coarse one it is the lateness above the smallest recent wake-up delay (a
-    /// constant delay in the notification path is taken as part of the boundary). The grid
-    /// restarts after [`MonitorRt::recovered`].
+    /// is only as fine as the device's pointer: a card's DMA pointer is fine-grained, but
+    /// ALSA's jack plugin and USB move it a whole block at a time, so it reads 0 for any
+    /// wake-up within the block. So the monitor also keeps a clock-side grid of boundaries
+    /// one period apart: each wake takes the grid point nearest to the device's estimate;
+    /// if the device implies an earlier boundary the grid snaps to it at once; otherwise it
+    /// may move later by 250 ppm of a period per wake (clock drift); and at the end of each
+    /// block of periods (about [`GRID_BLOCK_NS`], 8..=256 periods) it moves later by the
+    /// smallest delay any wake of the block had past it, which follows a device whose own
+    /// timing slips (jackd without real-time scheduling does). Lateness = now - boundary.
+    ///
+    /// So: whole blocks of lateness (and, with a fine pointer, all of it) come from the
+    /// device and are exact; below one device block it is the delay past the earliest
+    /// wake-up of the recent ~100 ms, i.e. jitter, as a cyclictest-like tool would see it
+    /// relative to its best case. A lateness that persists for a whole block stops counting
+    /// after it. The grid restarts after [`MonitorRt::recovered`].
     #[inline]
     pub fn wake(&mut self, now_ns: u64, avail_frames: u64) {
         let behind_frames = avail_frames as i64 - self.period_frames as i64;
         let device_ns = now_ns as i64 - behind_frames * 1_000_000_000 / self.rate_hz as i64;
         let boundary = match self.boundary_ns {
-            None => device_ns,
+            None => {
+                self.block_left = self.block_len;
+                self.block_min_ns = i64::MAX;
+                device_ns
+            }
             Some(last) => {
                 let p = self.period_ns as i64;
                 let k = (device_ns - last + p / 2).div_euclid(p);
                 let grid = last + k * p;
-                if device_ns <= grid {
+                let past_ns = device_ns - grid;
+                self.block_min_ns = self.block_min_ns.min(past_ns.max(0));
+                if past_ns <= 0 {
                     device_ns
                 } else {
-                    grid + (device_ns - grid).min(self.creep_ns as i64)
+                    grid + past_ns.min(self.creep_ns)
                 }
             }
         };
-        self.boundary_ns = Some(boundary);
         let late_ns = (now_ns as i64 - boundary).max(0) as u64;
+        self.block_left = self.block_left.saturating_sub(1);
+        let anchor = if self.block_left == 0 {
+            let shift = if self.block_min_ns == i64::MAX {
+                0
+            } else {
+                self.block_min_ns
+            };
+            self.block_left = self.block_len;
+            self.block_min_ns = i64::MAX;
+            boundary + shift
+        } else {
+            boundary
+        };
+        self.boundary_ns = Some(anchor);
         let s = &*self.shared;
         s.wake_hist[bucket_of(late_ns / 1000)].fetch_add(1, Relaxed);
         raise_max(&s.wake_max_ns, late_ns);

@@ -232,6 +232,47 @@ fn wake_grid_follows_a_slow_device_clock() {
 }
 
 #[test]
+fn wake_grid_follows_a_device_whose_phase_slips() {
+    // A jack-like device that once runs a third of a period late and stays on that phase
+    // (jackd's dummy driver does under load): reported for at most one grid block, then the
+    // grid has moved and on-time wakes read 0 again.
+    let (shared, mut rt) = monitor();
+    let block = GRID_BLOCK_NS.div_ceil(P_NS); // 75 periods of 1.33 ms
+    let slip = P_NS / 3;
+    for k in 0..1000u64 {
+        let t = 1_000_000_000 + k * P_NS + if k >= 100 { slip } else { 0 };
+        rt.wake(t, PERIOD as u64);
+        rt.committed(t + 5_000);
+    }
+    let base = shared.reset_window();
+    for k in 1000..1100u64 {
+        period(&mut rt, k, slip, 5_000);
+    }
+    let w = shared.snapshot().since(&base);
+    assert_eq!(
+        w.wake_max_us(),
+        0,
+        "the slip still counts after {block} periods"
+    );
+    // And it did count while it was new, in at most two blocks' worth of wakes.
+    let fresh = Arc::new(MonitorShared::new());
+    let mut rt = MonitorRt::new(fresh.clone(), PERIOD, RATE);
+    for k in 0..400u64 {
+        let t = 1_000_000_000 + k * P_NS + if k >= 100 { slip } else { 0 };
+        rt.wake(t, PERIOD as u64);
+    }
+    let w = fresh.snapshot().since(&MonitorShared::new().snapshot());
+    assert!(
+        (440..=444).contains(&w.wake_max_us()),
+        "{}",
+        w.wake_max_us()
+    );
+    // At most 2 blocks of the 400 wakes read more than 0.
+    let p = 100.0 * (400 - 2 * block) as f64 / 400.0;
+    assert_eq!(w.wake_percentile_us(p), Some(0));
+}
+
+#[test]
 fn recovery_restarts_the_grid_and_keeps_the_worst_time() {
     let (shared, mut rt) = monitor();
     let base = shared.snapshot();
