@@ -50,12 +50,11 @@ pub const LATE_PER_MILLE: u64 = 800;
 /// follows a device clock up to 250 ppm slower than CLOCK_MONOTONIC (crystals are within
 /// ~100 ppm) without waiting for the end of a block.
 const CREEP_PPM: u64 = 250;
-/// The boundary grid is re-anchored on the earliest wake of each block of periods lasting
-/// about this long (see [`MonitorRt::wake`]).
-pub const GRID_BLOCK_NS: u64 = 100_000_000;
-/// ... but a block has at least this many and at most [`GRID_BLOCK_MAX`] periods.
-const GRID_BLOCK_MIN: u32 = 8;
-const GRID_BLOCK_MAX: u32 = 256;
+/// The boundary grid is re-anchored on the earliest wake of each block of this many
+/// periods (see [`MonitorRt::wake`]). Short, because jackd's dummy driver without real-time
+/// scheduling changes phase after each of its own hiccups (about once a second on a busy
+/// machine), and every wake until the re-anchoring would read late by the phase change.
+pub const GRID_BLOCK_PERIODS: u32 = 8;
 
 /// Counters and histograms written by the audio thread and read by the control thread.
 /// Everything is preallocated at construction and updated with relaxed atomics: each value is
@@ -188,8 +187,7 @@ impl MonitorRt {
             period_ns,
             late_ns: period_ns * LATE_PER_MILLE / 1000,
             creep_ns: (period_ns * CREEP_PPM / 1_000_000).max(1) as i64,
-            block_len: (GRID_BLOCK_NS.div_ceil(period_ns.max(1)) as u32)
-                .clamp(GRID_BLOCK_MIN, GRID_BLOCK_MAX),
+            block_len: GRID_BLOCK_PERIODS,
             block_left: 0,
             block_min_ns: i64::MAX,
             wake_ns: None,
@@ -214,15 +212,17 @@ impl MonitorRt {
     /// one period apart: each wake takes the grid point nearest to the device's estimate;
     /// if the device implies an earlier boundary the grid snaps to it at once; otherwise it
     /// may move later by 250 ppm of a period per wake (clock drift); and at the end of each
-    /// block of periods (about [`GRID_BLOCK_NS`], 8..=256 periods) it moves later by the
-    /// smallest delay any wake of the block had past it, which follows a device whose own
-    /// timing slips (jackd without real-time scheduling does). Lateness = now - boundary.
+    /// block of [`GRID_BLOCK_PERIODS`] wakes it moves later by the smallest delay any wake of
+    /// the block had past it, which follows a device whose own timing changes phase (jackd
+    /// without real-time scheduling does). Lateness = now - boundary.
     ///
-    /// So: whole blocks of lateness (and, with a fine pointer, all of it) come from the
-    /// device and are exact; below one device block it is the delay past the earliest
-    /// wake-up of the recent ~100 ms, i.e. jitter, as a cyclictest-like tool would see it
-    /// relative to its best case. A lateness that persists for a whole block stops counting
-    /// after it. The grid restarts after [`MonitorRt::recovered`].
+    /// So: whole device blocks of lateness (and, with a fine pointer, all of it) come from
+    /// the device and are exact; below one device block it is the delay past the earliest
+    /// wake-up of the last 8..16 periods, i.e. jitter, as a cyclictest-like tool would see
+    /// it relative to its best case (capped at half a period: a later wake within the same
+    /// device block cannot be told from a device phase change). A lateness that lasts for
+    /// all of a block's wakes stops counting after that block. The grid restarts after
+    /// [`MonitorRt::recovered`].
     #[inline]
     pub fn wake(&mut self, now_ns: u64, avail_frames: u64) {
         let behind_frames = avail_frames as i64 - self.period_frames as i64;

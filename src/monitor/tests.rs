@@ -237,7 +237,7 @@ fn wake_grid_follows_a_device_whose_phase_slips() {
     // (jackd's dummy driver does under load): reported for at most one grid block, then the
     // grid has moved and on-time wakes read 0 again.
     let (shared, mut rt) = monitor();
-    let block = GRID_BLOCK_NS.div_ceil(P_NS); // 75 periods of 1.33 ms
+    let block = GRID_BLOCK_PERIODS as u64;
     let slip = P_NS / 3;
     for k in 0..1000u64 {
         let t = 1_000_000_000 + k * P_NS + if k >= 100 { slip } else { 0 };
