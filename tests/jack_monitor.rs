@@ -219,5 +219,9 @@ fn monitor_off_prints_no_timing_keys() {
             assert!(s.has(key), "no {key}: {line}");
         }
     }
-    assert!(Stats::parse(&asked).num("pos_s") > 1.0, "{asked}");
+    assert!(
+        Stats::parse(&asked).num("pos_s") > 1.0,
+        "{asked}\n{}",
+        sb.transcript()
+    );
 }
