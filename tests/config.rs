@@ -1,11 +1,14 @@
 //! Config loading as the binary does it: defaults, a full example, and every class of bad
 //! input with the exact one-line message the user sees.
 
+#[cfg(debug_assertions)]
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::path::PathBuf;
 use stembox::config::{Config, ConfigError, Gesture, SampleFormat, MAX_CONFIG_BYTES};
 
 // Only inside `assert_no_alloc` does an allocation abort the test (debug builds).
+// assert_no_alloc checks debug builds only (its AllocDisabler is absent in release).
+#[cfg(debug_assertions)]
 #[global_allocator]
 static ALLOC: AllocDisabler = AllocDisabler;
 
@@ -150,6 +153,7 @@ fn full_example_parses_to_its_values() {
 
 /// The scanner walks a good document on its fixed path stack alone: messages are built
 /// only for a bad one.
+#[cfg(debug_assertions)]
 #[test]
 fn checking_a_good_document_does_not_allocate() {
     let escaped = r#"{"library": "/caf\u00e9", "audio": {"r\u0061te": 44100}}"#;

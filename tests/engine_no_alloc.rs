@@ -2,6 +2,9 @@
 //! `Engine::process` (with commands, song switches, loop wraps, fades and the hand-back of
 //! old songs) runs inside `assert_no_alloc`, which aborts the test on any allocation.
 
+// assert_no_alloc checks debug builds only (its AllocDisabler is absent in release).
+#![cfg(debug_assertions)]
+
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::sync::Arc;
 use stembox::rt::command::Command;
