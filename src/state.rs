@@ -80,7 +80,7 @@ impl SavedState {
         let mut s = String::with_capacity(64 + 96 * self.songs.len());
         let _ = write!(s, "{{\"version\":{STATE_VERSION},\"last_song\":");
         match &self.last_song {
-            Some(name) => push_json_str(&mut s, name),
+            Some(name) => crate::songmeta::json::push_string_literal(&mut s, name),
             None => s.push_str("null"),
         }
         s.push_str(",\"songs\":{");
@@ -88,13 +88,13 @@ impl SavedState {
             if i > 0 {
                 s.push(',');
             }
-            push_json_str(&mut s, song);
+            crate::songmeta::json::push_string_literal(&mut s, song);
             s.push_str(":{");
             for (j, (stem, st)) in stems.iter().enumerate() {
                 if j > 0 {
                     s.push(',');
                 }
-                push_json_str(&mut s, stem);
+                crate::songmeta::json::push_string_literal(&mut s, stem);
                 // Display of f32 is the shortest text that reads back to the same value.
                 let gain = if st.gain_db.is_finite() {
                     st.gain_db
@@ -131,24 +131,6 @@ impl SavedState {
     }
 }
 
-/// JSON string literal with the escapes JSON requires.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
 
 struct RawState {
     version: Option<u32>,

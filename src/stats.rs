@@ -157,23 +157,6 @@ fn unescape_song(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
 
 /// One value of the line: how it prints in text and in JSON.
 enum Value<'a> {
@@ -246,9 +229,9 @@ impl StatsLine {
                     let _ = write!(out, "{n}");
                 }
                 Value::Dec(x) => out.push_str(&one_decimal(x)),
-                Value::Song(Some(name)) => json_string(&mut out, name),
+                Value::Song(Some(name)) => crate::songmeta::json::push_string_literal(&mut out, name),
                 Value::Song(None) => out.push_str("null"),
-                Value::Word(w) => json_string(&mut out, w),
+                Value::Word(w) => crate::songmeta::json::push_string_literal(&mut out, w),
             }
         }
         out.push('}');
