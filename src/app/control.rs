@@ -149,7 +149,14 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
         .and_then(|name| songs.iter().position(|s| s.name == name))
         .unwrap_or(0);
     let mut session = Session::start(cfg, songs, first, true, false, stats_json)?;
-    session.state = Some((store, loaded.state, SaveTimer::default()));
+    let mut saved = loaded.state;
+    let mut timer = SaveTimer::default();
+    let first_name = session.songs[first].name.clone();
+    if saved.last_song.as_deref() != Some(first_name.as_str()) {
+        saved.last_song = Some(first_name);
+        timer.changed(Instant::now());
+    }
+    session.state = Some((store, saved, timer));
     session.restore_stem_settings();
     session.open_leds();
     session.spawn_console();
