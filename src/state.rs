@@ -131,7 +131,6 @@ impl SavedState {
     }
 }
 
-
 struct RawState {
     version: Option<u32>,
     state: SavedState,

@@ -157,7 +157,6 @@ fn unescape_song(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-
 /// One value of the line: how it prints in text and in JSON.
 enum Value<'a> {
     Int(u64),
@@ -229,7 +228,9 @@ impl StatsLine {
                     let _ = write!(out, "{n}");
                 }
                 Value::Dec(x) => out.push_str(&one_decimal(x)),
-                Value::Song(Some(name)) => crate::songmeta::json::push_string_literal(&mut out, name),
+                Value::Song(Some(name)) => {
+                    crate::songmeta::json::push_string_literal(&mut out, name)
+                }
                 Value::Song(None) => out.push_str("null"),
                 Value::Word(w) => crate::songmeta::json::push_string_literal(&mut out, w),
             }
