@@ -94,17 +94,28 @@ enum Pending {
     Pause,
     Stop,
     Seek(u64),
-    Switch { start_frame: u64, play: bool },
+    /// A pause (or stop) that was followed by a seek: hold at this frame.
+    PauseAt(u64),
+    Switch {
+        start_frame: u64,
+        play: bool,
+    },
 }
 
-/// The loop region and its crossfade state.
+/// The loop region.
 #[derive(Clone, Copy, Debug)]
 struct LoopState {
     a: u64,
     b: u64,
-    /// While crossfading after a wrap: where the tail (past B) continues, frames left.
+}
+
+/// A loop-wrap crossfade in progress: the tail past B fades out while A fades in. Kept apart
+/// from the loop so that ending or moving the loop mid-crossfade still finishes it smoothly.
+#[derive(Clone, Copy, Debug)]
+struct Crossfade {
+    /// Where the tail continues.
     tail_pos: u64,
-    xfade_left: u32,
+    left_frames: u32,
 }
 
 /// A count-in in progress.
@@ -117,7 +128,7 @@ struct CountIn {
 }
 
 /// Commands held back while a song switch fades out (one song's worth of settings).
-const DEFERRED_CAPACITY: usize = 2 * MAX_STEMS + 8;
+const DEFERRED_CAPACITY: usize = 3 * MAX_STEMS + 8;
 
 /// Count-in click: a decaying sine burst, higher and louder on beat 1.
 const CLICK_MS: u32 = 40;
@@ -151,6 +162,7 @@ pub struct Engine {
     master: Ramp,
     fade: Ramp,
     looping: Option<LoopState>,
+    xfade: Option<Crossfade>,
     commands: rtrb::Consumer<Command>,
     songs: rtrb::Consumer<Arc<Song>>,
     garbage: rtrb::Producer<Arc<Song>>,
@@ -193,6 +205,7 @@ impl Engine {
             master: Ramp::new(master_gain, ramp_frames),
             fade: Ramp::new(0.0, fade_frames),
             looping: None,
+            xfade: None,
             commands: cmd_rx,
             songs: song_rx,
             garbage: garbage_tx,
@@ -242,8 +255,9 @@ impl Engine {
             };
             let song_frames = song.frames;
             if self.pos >= song_frames {
+                // A switch or seek waiting for its fade still happens; then mixing goes on.
                 self.end_of_song();
-                break;
+                continue;
             }
             let mut seg = (frames - done) as u64;
             seg = seg.min(song_frames - self.pos);
@@ -254,9 +268,9 @@ impl Engine {
                 if self.pos < lp.b {
                     seg = seg.min(lp.b - self.pos);
                 }
-                if lp.xfade_left > 0 {
-                    seg = seg.min(lp.xfade_left as u64);
-                }
+            }
+            if let Some(x) = &self.xfade {
+                seg = seg.min(x.left_frames as u64);
             }
             let seg = seg as usize;
             let block = &mut out[done * ch..(done + seg) * ch];
@@ -269,15 +283,20 @@ impl Engine {
             {
                 self.complete_pending();
             }
-            if let Some(lp) = self.looping.as_mut() {
-                if lp.xfade_left > 0 {
-                    lp.xfade_left -= seg as u32;
-                    lp.tail_pos += seg as u64;
+            if let Some(x) = self.xfade.as_mut() {
+                x.left_frames -= seg as u32;
+                x.tail_pos += seg as u64;
+                if x.left_frames == 0 {
+                    self.xfade = None;
                 }
+            }
+            if let Some(lp) = &self.looping {
                 if self.pos == lp.b {
                     // Wrap: the tail past B fades out while A fades in.
-                    lp.tail_pos = lp.b;
-                    lp.xfade_left = self.fade_frames;
+                    self.xfade = Some(Crossfade {
+                        tail_pos: lp.b,
+                        left_frames: self.fade_frames,
+                    });
                     self.pos = lp.a;
                 }
             }
@@ -301,8 +320,10 @@ impl Engine {
         for f in 0..n {
             let t = ci.frame + f as u32;
             let (beat, in_beat) = (t / ci.beat_frames, t % ci.beat_frames);
+            // The click follows the master volume like everything else.
+            let master = self.master.next_gain();
             if in_beat < click_frames {
-                let v = click_sample(beat, in_beat, self.rate_hz);
+                let v = click_sample(beat, in_beat, self.rate_hz) * master;
                 for s in &mut out[f * ch..f * ch + ch.min(2)] {
                     *s = v;
                 }
@@ -324,16 +345,16 @@ impl Engine {
         };
         let pos = self.pos as usize;
         // Loop-wrap crossfade: linear weights, tail = 1 - head.
-        let xfade = match &self.looping {
-            Some(lp) if lp.xfade_left > 0 => {
+        let xfade = match &self.xfade {
+            Some(x) => {
                 let total = self.fade_frames as f32;
-                let done = (self.fade_frames - lp.xfade_left) as f32;
+                let done = (self.fade_frames - x.left_frames) as f32;
                 for (i, w) in self.w_in[..seg].iter_mut().enumerate() {
                     *w = (done + i as f32 + 1.0) / total;
                 }
-                Some(lp.tail_pos as usize)
+                Some(x.tail_pos as usize)
             }
-            _ => None,
+            None => None,
         };
         for (stem, st) in song.stems.iter().zip(self.stems.iter_mut()) {
             let still = !st.left.is_moving() && !st.right.is_moving();
@@ -404,6 +425,13 @@ impl Engine {
     }
 
     fn apply(&mut self, cmd: Command) {
+        if let Pending::Switch { play, .. } = &mut self.pending {
+            if matches!(cmd, Command::Pause | Command::Stop) {
+                // The new song is cued, not played.
+                *play = false;
+                return;
+            }
+        }
         if matches!(self.pending, Pending::Switch { .. })
             && !matches!(cmd, Command::SwitchSong { .. })
         {
@@ -418,7 +446,11 @@ impl Engine {
         match cmd {
             Command::Play => self.play(),
             Command::CountIn { beat_frames, beats } => {
-                if self.song.is_some() && self.transport != Transport::Playing && beats > 0 {
+                if self.song.is_some()
+                    && self.transport != Transport::Playing
+                    && self.count_in.is_none()
+                    && beats > 0
+                {
                     self.count_in = Some(CountIn {
                         frame: 0,
                         beat_frames: beat_frames.max(1),
@@ -443,6 +475,12 @@ impl Engine {
             }
             Command::Seek { frame } => {
                 let frame = self.clamp_to_song(frame);
+                // Leaving the loop region ends the loop.
+                if let Some(lp) = &self.looping {
+                    if frame < lp.a || frame >= lp.b {
+                        self.looping = None;
+                    }
+                }
                 if self.transport == Transport::Playing {
                     self.fade_out_then(Pending::Seek(frame));
                 } else {
@@ -451,10 +489,12 @@ impl Engine {
             }
             Command::SwitchSong { start_frame, play } => {
                 if let Pending::Switch { .. } = self.pending {
-                    // Superseded before it was heard: its song goes straight back.
+                    // Superseded before it was heard: its song goes straight back, and so
+                    // do the settings that were meant for it.
                     if let Ok(skipped) = self.songs.pop() {
                         self.discard(skipped);
                     }
+                    self.deferred.clear();
                 }
                 if self.transport == Transport::Playing && self.song.is_some() {
                     self.fade_out_then(Pending::Switch { start_frame, play });
@@ -503,6 +543,21 @@ impl Engine {
     }
 
     fn fade_out_then(&mut self, next: Pending) {
+        // A pause or stop already fading out wins over what follows it: a song change is
+        // cued rather than played, a seek moves the held position.
+        let next = match (self.pending, next) {
+            (
+                Pending::Pause | Pending::Stop | Pending::PauseAt(_),
+                Pending::Switch { start_frame, .. },
+            ) => Pending::Switch {
+                start_frame,
+                play: false,
+            },
+            (Pending::Pause | Pending::Stop | Pending::PauseAt(_), Pending::Seek(f)) => {
+                Pending::PauseAt(f)
+            }
+            (_, next) => next,
+        };
         self.pending = next;
         self.fade.set_target(0.0);
         if self.fade.current() == 0.0 && !self.fade.is_moving() {
@@ -515,12 +570,18 @@ impl Engine {
         match pending {
             Pending::None => {}
             Pending::Pause => self.transport = Transport::Paused,
+            Pending::PauseAt(frame) => {
+                self.transport = Transport::Paused;
+                self.pos = frame;
+                self.xfade = None;
+            }
             Pending::Stop => {
                 self.transport = Transport::Stopped;
                 self.pos = 0;
             }
             Pending::Seek(frame) => {
                 self.pos = frame;
+                self.xfade = None;
                 self.fade.set_target(1.0);
             }
             Pending::Switch { start_frame, play } => self.switch(start_frame, play),
@@ -543,6 +604,8 @@ impl Engine {
         }
         self.any_solo = false;
         self.looping = None;
+        self.xfade = None;
+        self.count_in = None;
         self.fresh = true;
         self.retarget_stems();
         self.pos = self.clamp_to_song(start_frame);
@@ -596,12 +659,7 @@ impl Engine {
         if b <= a || b - a <= 2 * self.fade_frames as u64 {
             return;
         }
-        self.looping = Some(LoopState {
-            a,
-            b,
-            tail_pos: 0,
-            xfade_left: 0,
-        });
+        self.looping = Some(LoopState { a, b });
         if self.pos < a || self.pos >= b {
             self.apply(Command::Seek { frame: a });
         }
@@ -610,8 +668,21 @@ impl Engine {
     fn end_of_song(&mut self) {
         self.transport = Transport::Stopped;
         self.pos = 0;
-        self.pending = Pending::None;
+        self.xfade = None;
         self.status.songs_ended.fetch_add(1, Relaxed);
+        // What was waiting for the fade-out happens now: nothing is left to fade.
+        match core::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Switch { start_frame, play } => self.switch(start_frame, play),
+            Pending::Seek(frame) => {
+                self.pos = frame;
+                self.start_at_current_pos();
+            }
+            Pending::PauseAt(frame) => {
+                self.pos = frame;
+                self.transport = Transport::Paused;
+            }
+            Pending::None | Pending::Pause | Pending::Stop => {}
+        }
     }
 
     fn clamp_to_song(&self, frame: u64) -> u64 {

@@ -376,3 +376,167 @@ fn settings_sent_after_a_switch_apply_to_the_new_song_without_ramp() {
         "old song unaffected"
     );
 }
+
+// Regressions from review: each of these failed before its fix.
+
+#[test]
+fn a_switch_asked_for_in_the_last_fade_of_a_song_still_happens() {
+    let a = song(vec![ramp_stem("a", 2000, |_| 0.5)]);
+    let b = song(vec![ramp_stem("b", 48_000, |_| -0.25)]);
+    let c = song(vec![ramp_stem("c", 48_000, |_| 0.125)]);
+    let (mut e, mut h) = engine_with(&a, true);
+    render(&mut e, 1900, 100); // 100 frames left, less than the fade
+    assert!(h.switch_song(b.clone(), 0, true));
+    let out = render(&mut e, 1000, 100);
+    assert_eq!(h.status.song_serial.load(Relaxed), 2, "switch to b lost");
+    assert_eq!(out[out.len() - 2], -0.25, "b plays");
+    assert!(h.switch_song(c.clone(), 0, true));
+    let out = render(&mut e, 2000, 100);
+    assert_eq!(out[out.len() - 2], 0.125, "then c, not a stale song");
+}
+
+#[test]
+fn pause_then_song_change_cues_the_new_song_without_playing_it() {
+    let a = song(vec![ramp_stem("a", 48_000, |_| 0.5)]);
+    let b = song(vec![ramp_stem("b", 48_000, |_| -0.25)]);
+    let (mut e, mut h) = engine_with(&a, true);
+    render(&mut e, 1000, 100);
+    h.send(Command::Pause).unwrap();
+    assert!(h.switch_song(b.clone(), 0, true));
+    let out = render(&mut e, 2000, 100);
+    assert_ne!(h.status.transport(), Transport::Playing);
+    assert_eq!(h.status.song_serial.load(Relaxed), 2);
+    assert!(out[out.len() / 2..].iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn stop_during_a_song_change_does_not_let_the_new_song_sound() {
+    let a = song(vec![ramp_stem("a", 48_000, |_| 0.5)]);
+    let b = song(vec![ramp_stem("b", 48_000, |_| -0.25)]);
+    let (mut e, mut h) = engine_with(&a, true);
+    render(&mut e, 1000, 100);
+    assert!(h.switch_song(b.clone(), 0, true));
+    h.send(Command::Stop).unwrap();
+    let out = render(&mut e, 2000, 100);
+    assert!(out.iter().step_by(2).all(|&v| v >= 0.0), "song b was heard");
+    assert_eq!(h.status.transport(), Transport::Stopped);
+}
+
+#[test]
+fn seek_during_a_pause_fade_keeps_the_pause() {
+    let a = song(vec![ramp_stem("a", 48_000, |_| 0.5)]);
+    let (mut e, mut h) = engine_with(&a, true);
+    render(&mut e, 1000, 100);
+    h.send(Command::Pause).unwrap();
+    render(&mut e, 100, 100);
+    h.send(Command::Seek { frame: 10_000 }).unwrap();
+    render(&mut e, 2000, 100);
+    assert_eq!(h.status.transport(), Transport::Paused);
+    assert_eq!(h.status.pos_frames.load(Relaxed), 10_000);
+}
+
+#[test]
+fn ending_the_loop_mid_crossfade_finishes_the_crossfade() {
+    let s = song(vec![ramp_stem("x", 48_000, |i| {
+        if (i / 1000) % 2 == 0 {
+            0.8
+        } else {
+            -0.8
+        }
+    })]);
+    let (mut e, mut h) = engine_with(&s, false);
+    h.send(Command::Loop {
+        region: Some((0, 3500)),
+    })
+    .unwrap();
+    h.send(Command::Play).unwrap();
+    let mut out = render(&mut e, 3500 + 128, 64);
+    h.send(Command::Loop { region: None }).unwrap();
+    out.extend(render(&mut e, 512, 64));
+    let fade = ms_to_frames(FADE_MS, RATE) as f32;
+    for f in 3501..out.len() / 2 {
+        let step = (out[f * 2] - out[(f - 1) * 2]).abs();
+        assert!(step <= 1.6 / fade + 1e-4, "frame {f}: step {step}");
+    }
+}
+
+#[test]
+fn a_full_song_of_saved_settings_survives_the_switch() {
+    let mk = |v: f32| {
+        song(
+            (0..MAX_STEMS)
+                .map(|k| ramp_stem(&format!("s{k}"), 48_000, move |_| v / 64.0))
+                .collect(),
+        )
+    };
+    let (a, b) = (mk(0.5), mk(0.5));
+    let (mut e, mut h) = engine_with(&a, true);
+    render(&mut e, 1000, 100);
+    assert!(h.switch_song(b.clone(), 0, true));
+    for k in 0..MAX_STEMS as u8 {
+        h.send(Command::StemMute {
+            stem: k,
+            mute: true,
+        })
+        .unwrap();
+        h.send(Command::StemSolo {
+            stem: k,
+            solo: false,
+        })
+        .unwrap();
+        h.send(Command::StemGain { stem: k, gain: 1.0 }).unwrap();
+    }
+    let out = render(&mut e, 2000, 100);
+    assert_eq!(out[out.len() - 2], 0.0, "every stem of the new song muted");
+}
+
+#[test]
+fn a_second_count_in_request_does_not_restart_it() {
+    let s = song(vec![ramp_stem("x", 48_000, |_| 0.5)]);
+    let (mut e, mut h) = engine_with(&s, false);
+    h.send(Command::CountIn {
+        beat_frames: 1000,
+        beats: 2,
+    })
+    .unwrap();
+    render(&mut e, 1500, 100);
+    h.send(Command::CountIn {
+        beat_frames: 1000,
+        beats: 2,
+    })
+    .unwrap();
+    let out = render(&mut e, 1000, 100);
+    assert_eq!(h.status.transport(), Transport::Playing);
+    assert_eq!(out[out.len() - 2], 0.5);
+}
+
+#[test]
+fn seeking_out_of_the_loop_ends_it() {
+    let s = song(vec![ramp_stem("x", 20_000, |_| 0.5)]);
+    let (mut e, mut h) = engine_with(&s, false);
+    h.send(Command::Loop {
+        region: Some((1000, 5000)),
+    })
+    .unwrap();
+    h.send(Command::Play).unwrap();
+    render(&mut e, 1000, 100);
+    h.send(Command::Seek { frame: 8000 }).unwrap();
+    render(&mut e, 1000, 100);
+    assert!(!h.status.looping.load(Relaxed));
+}
+
+#[test]
+fn count_in_follows_the_master_volume() {
+    let s = song(vec![ramp_stem("x", 48_000, |_| 0.5)]);
+    let (mut e, mut h) = Engine::new(RATE, 2, 0.01);
+    assert!(h.switch_song(s.clone(), 0, false));
+    h.send(Command::CountIn {
+        beat_frames: 4800,
+        beats: 2,
+    })
+    .unwrap();
+    let out = render(&mut e, 9600, 256);
+    let peak = out.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(peak <= 0.5 * 0.01 + 1e-6, "click peak {peak}");
+    assert!(peak > 0.0);
+}
