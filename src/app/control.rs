@@ -123,7 +123,7 @@ pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Resul
                 .join(", ")
         ))
     })?;
-    let mut session = Session::start(cfg, songs, index, !once, once, stats_json)?;
+    let mut session = Session::start(cfg, songs, index, !once, once, stats_json, None)?;
     if once {
         session.wait_for_song_end()
     } else {
@@ -148,16 +148,14 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
         .as_deref()
         .and_then(|name| songs.iter().position(|s| s.name == name))
         .unwrap_or(0);
-    let mut session = Session::start(cfg, songs, first, true, false, stats_json)?;
     let mut saved = loaded.state;
     let mut timer = SaveTimer::default();
-    let first_name = session.songs[first].name.clone();
-    if saved.last_song.as_deref() != Some(first_name.as_str()) {
-        saved.last_song = Some(first_name);
+    if saved.last_song.as_deref() != Some(songs[first].name.as_str()) {
+        saved.last_song = Some(songs[first].name.clone());
         timer.changed(Instant::now());
     }
-    session.state = Some((store, saved, timer));
-    session.restore_stem_settings();
+    let state = Some((store, saved, timer));
+    let mut session = Session::start(cfg, songs, first, true, false, stats_json, state)?;
     session.open_leds();
     session.spawn_console();
     session.spawn_input()?;
@@ -174,6 +172,7 @@ impl Session {
         neighbours: bool,
         once: bool,
         stats_json: bool,
+        state: Option<(StateStore, SavedState, SaveTimer)>,
     ) -> Result<Session, AppError> {
         install_signal_handlers();
         let start_ns = now_ns();
@@ -193,23 +192,6 @@ impl Session {
         if !handle.switch_song(song.clone(), 0, true) {
             return Err(AppError::runtime("engine queue refused the first song"));
         }
-        let cpu = (cfg.rt.cpu >= 0).then_some(cfg.rt.cpu as usize);
-        let prio = cfg.rt.priority;
-        let mut monitor = None;
-        let spawned = if cfg.audio.enable_latency_monitor {
-            let shared = Arc::new(MonitorShared::new());
-            let rt = MonitorRt::new(shared.clone(), granted.period_frames, granted.rate);
-            let base = shared.reset_window();
-            monitor = Some((shared, base));
-            spawn_audio_thread(pcm, granted.clone(), engine, rt, prio, cpu, once)
-        } else {
-            spawn_audio_thread(pcm, granted.clone(), engine, NoObserver, prio, cpu, once)
-        };
-        let audio = spawned
-            .map_err(|e| AppError::runtime(format!("cannot start the audio thread: {e}")))?;
-        for w in &audio.rt_warnings {
-            warn(w);
-        }
         let (events_tx, events) = mpsc::channel();
         let mut session = Session {
             mix: mix_of(&song),
@@ -224,8 +206,8 @@ impl Session {
             loop_a: None,
             loop_region: None,
             engine: handle,
-            audio: Some(audio),
-            monitor,
+            audio: None,
+            monitor: None,
             events_tx,
             events,
             loader_tx: None,
@@ -236,15 +218,56 @@ impl Session {
             seen_xruns: 0,
             stats_json,
             quit: false,
-            state: None,
+            state,
             leds: None,
         };
+        // Saved stem settings go in before the first period: the song is never heard
+        // with them missing.
+        session.restore_stem_settings();
+        let cfg = &session.cfg;
+        let granted = &session.granted;
+        let cpu = (cfg.rt.cpu >= 0).then_some(cfg.rt.cpu as usize);
+        let prio = cfg.rt.priority;
+        let spawned = if cfg.audio.enable_latency_monitor {
+            let shared = Arc::new(MonitorShared::new());
+            let rt = MonitorRt::new(shared.clone(), granted.period_frames, granted.rate);
+            let base = shared.reset_window();
+            session.monitor = Some((shared, base));
+            spawn_audio_thread(pcm, granted.clone(), engine, rt, prio, cpu, once)
+        } else {
+            spawn_audio_thread(pcm, granted.clone(), engine, NoObserver, prio, cpu, once)
+        };
+        let audio = spawned
+            .map_err(|e| AppError::runtime(format!("cannot start the audio thread: {e}")))?;
+        for w in &audio.rt_warnings {
+            warn(w);
+        }
+        session.audio = Some(audio);
         session.wait_until_running()?;
+        session.report_access();
         if neighbours {
             session.spawn_loader();
             session.keep_neighbours_loaded();
         }
         Ok(session)
+    }
+
+    /// Says what the device granted and how the loop reaches its buffer: direct mmap is
+    /// asked for on `hw:` devices, but some kernels (arm64) and drivers refuse it, and then
+    /// the loop uses alsa-lib's mmap.
+    fn report_access(&mut self) {
+        if let Some(a) = &self.audio {
+            if a.control.access_used.load(Relaxed) == 1
+                && self.granted.access == crate::audio::Access::DirectMmap
+            {
+                warn(&format!(
+                    "audio device \"{}\": direct mmap refused by the kernel or driver; using alsa-lib mmap",
+                    self.granted.device
+                ));
+                self.granted.access = crate::audio::Access::AlsaMmap;
+            }
+        }
+        say(&self.granted.describe());
     }
 
     /// Waits until the audio thread has written its first period.
@@ -279,6 +302,9 @@ impl Session {
         while !self.quit && !self.audio.as_ref().is_none_or(|a| a.is_finished()) {
             std::thread::sleep(TICK);
             self.housekeeping(&mut next_stats);
+        }
+        if self.quit {
+            self.fade_out_before_stopping();
         }
         let exit = match self.audio.take() {
             Some(a) if self.quit => a.stop(),
@@ -342,12 +368,17 @@ impl Session {
         Ok(())
     }
 
-    /// Fades out, stops the audio thread, prints the final stats line.
-    fn shutdown(&mut self) {
+    /// Asks the engine to fade out and waits until the fade has left the device buffer.
+    fn fade_out_before_stopping(&mut self) {
         let _ = self.engine.send(Command::Stop);
         // The fade is a few ms; give it a period or two beyond the buffer to be heard.
         let buffer_ms = self.granted.buffer_frames as u64 * 1000 / self.granted.rate as u64;
         std::thread::sleep(Duration::from_millis(buffer_ms + 20));
+    }
+
+    /// Fades out, stops the audio thread, prints the final stats line.
+    fn shutdown(&mut self) {
+        self.fade_out_before_stopping();
         if let Some(a) = self.audio.take() {
             if let Some(Err(e)) = a.stop().map(|e| e.result) {
                 warn(&e);
@@ -460,6 +491,8 @@ impl Session {
                         if let Some((want, play)) = self.pending_switch {
                             if want == index {
                                 self.pending_switch = None;
+                                // A stop or pause while it loaded still counts.
+                                let play = play && self.transport() == Transport::Playing;
                                 self.switch_to(index, play);
                             }
                         }
@@ -494,6 +527,12 @@ impl Session {
         self.engine.status.pos_frames.load(Relaxed)
     }
 
+    /// The frame being heard now: the mixing head runs up to a device buffer ahead.
+    fn heard_pos_frames(&self) -> u64 {
+        self.pos_frames()
+            .saturating_sub(self.granted.buffer_frames as u64)
+    }
+
     fn current_song(&self) -> Option<&Arc<Song>> {
         self.cache.get(&self.current)
     }
@@ -502,7 +541,10 @@ impl Session {
     pub fn act(&mut self, action: Action) {
         match action {
             Action::PlayPause => {
-                if self.transport() == Transport::Playing {
+                if self.engine.status.counting_in.load(Relaxed) {
+                    // A second press during the count-in calls it off.
+                    self.act(Action::Stop)
+                } else if self.transport() == Transport::Playing {
                     self.act(Action::Pause)
                 } else {
                     self.act(Action::Play)
@@ -530,12 +572,18 @@ impl Session {
                 say("ok stop");
             }
             Action::NextSong => {
-                let n = (self.current + 1).min(self.songs.len() - 1);
-                self.change_song(n)
+                if self.current + 1 < self.songs.len() {
+                    self.change_song(self.current + 1)
+                } else {
+                    say("error: this is the last song of the setlist");
+                }
             }
             Action::PrevSong => {
-                let n = self.current.saturating_sub(1);
-                self.change_song(n)
+                if self.current > 0 {
+                    self.change_song(self.current - 1)
+                } else {
+                    say("error: this is the first song of the setlist");
+                }
             }
             Action::Song(r) => {
                 let found = match &r {
@@ -556,12 +604,12 @@ impl Session {
                 self.goto_section(action)
             }
             Action::LoopA => {
-                let pos = self.pos_frames();
+                let pos = self.heard_pos_frames();
                 self.loop_a = Some(pos);
                 say(&format!("ok loop_a {:.3}", self.seconds(pos)));
             }
             Action::LoopB => {
-                let pos = self.pos_frames();
+                let pos = self.heard_pos_frames();
                 match self.loop_a {
                     Some(a) if pos > a => self.set_loop(Some((a, pos))),
                     _ => say("error: set loop A before B (B must come after A)"),
@@ -631,6 +679,18 @@ impl Session {
     }
 
     fn set_loop(&mut self, region: Option<(u64, u64)>) {
+        // The engine crossfades each wrap; a loop must be longer than two crossfades.
+        let min = 2 * crate::rt::ramp::ms_to_frames(crate::rt::FADE_MS, self.granted.rate) as u64;
+        if let Some((a, b)) = region {
+            if b - a <= min {
+                say(&format!(
+                    "error: loop too short ({:.3} s); it must be longer than {:.3} s",
+                    self.seconds(b - a),
+                    self.seconds(min)
+                ));
+                return;
+            }
+        }
         self.loop_region = region;
         self.send(Command::Loop { region });
         if let Some((a, b)) = region {
@@ -823,22 +883,30 @@ impl Session {
             .spawn(move || {
                 for index in rx {
                     let entry = &songs[index];
-                    let r = crate::loader::load_song_with_meta(entry, rate, &mut |_| {})
-                        .map_err(|e| e.to_string())
-                        .and_then(|(s, warnings)| {
-                            for w in warnings {
-                                warn(&w);
-                            }
-                            if s.ram_bytes() > budget {
-                                Err(format!(
-                                    "song {} needs {} MB, over memory.budget_mb",
-                                    entry.name,
-                                    s.ram_bytes() / 1048576
-                                ))
-                            } else {
-                                Ok(Arc::new(s))
-                            }
-                        });
+                    // A decoder bug must not leave the song change waiting for ever.
+                    let r = std::panic::catch_unwind(|| {
+                        crate::loader::load_song_with_meta(entry, rate, &mut |_| {})
+                    })
+                    .unwrap_or_else(|_| {
+                        Err(crate::loader::LoadError {
+                            message: format!("song {}: the decoder failed (panic)", entry.name),
+                        })
+                    })
+                    .map_err(|e| e.to_string())
+                    .and_then(|(s, warnings)| {
+                        for w in warnings {
+                            warn(&w);
+                        }
+                        if s.ram_bytes() > budget {
+                            Err(format!(
+                                "song {} needs {} MB, over memory.budget_mb",
+                                entry.name,
+                                s.ram_bytes() / 1048576
+                            ))
+                        } else {
+                            Ok(Arc::new(s))
+                        }
+                    });
                     if events.send(Event::Loaded(index, r)).is_err() {
                         break;
                     }

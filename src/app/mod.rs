@@ -164,10 +164,7 @@ pub fn warn(line: &str) {
     eprintln!("warning: {line}");
 }
 
-/// Opens the output device and says what it granted.
+/// Opens the output device (the caller says what it granted once the loop runs).
 pub fn open_device(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted), AppError> {
-    let (pcm, granted) =
-        audio::open_output(&cfg.audio).map_err(|e| AppError::runtime(e.to_string()))?;
-    say(&granted.describe());
-    Ok((pcm, granted))
+    audio::open_output(&cfg.audio).map_err(|e| AppError::runtime(e.to_string()))
 }

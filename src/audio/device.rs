@@ -67,7 +67,18 @@ fn alsa_format(f: SampleFormat) -> Format {
 pub fn open_output(cfg: &AudioConfig) -> Result<(PCM, Granted), DeviceError> {
     let name = cfg.device.as_str();
     let err = |what: &str, e: alsa::Error| DeviceError::alsa(name, what, e);
-    let pcm = PCM::new(name, Direction::Playback, false).map_err(|e| err("cannot open", e))?;
+    let cname = std::ffi::CString::new(name).map_err(|_| DeviceError {
+        message: "audio.device contains a NUL character".into(),
+    })?;
+    // Non-blocking: a busy `hw:` device is an error now, not a wait for ever. The loop
+    // sleeps in snd_pcm_wait (poll) either way.
+    let pcm = PCM::open(&cname, Direction::Playback, true).map_err(|e| {
+        if e.errno() == libc::EBUSY {
+            err("busy (another program is playing through it)", e)
+        } else {
+            err("cannot open", e)
+        }
+    })?;
     {
         let hwp = HwParams::any(&pcm).map_err(|e| err("no hardware parameters", e))?;
         hwp.set_access(AlsaAccess::MMapInterleaved)

@@ -121,7 +121,7 @@ pub fn spawn_audio_thread<O: LoopObserver>(
             let result = run_device(&pcm, &granted, &mut engine, &mut observer, &ctl);
             if ctl.stop_at_song_end.load(Relaxed) && result.is_ok() {
                 // Let what is in the buffer play out.
-                let _ = pcm.drain();
+                drain(&pcm, &granted);
             } else {
                 let _ = pcm.drop();
             }
@@ -138,6 +138,24 @@ pub fn spawn_audio_thread<O: LoopObserver>(
         control,
         rt_warnings,
     })
+}
+
+/// Plays out what is in the buffer. The PCM is non-blocking, so `snd_pcm_drain` returns
+/// EAGAIN at once and the drain goes on in the device; wait for it to finish (at most the
+/// buffer's time and a second more).
+fn drain(pcm: &PCM, granted: &Granted) {
+    if let Err(e) = pcm.drain() {
+        if e.errno() != libc::EAGAIN {
+            return;
+        }
+    }
+    let limit = std::time::Duration::from_millis(
+        1000 + granted.buffer_frames as u64 * 1000 / granted.rate as u64,
+    );
+    let t0 = std::time::Instant::now();
+    while pcm.state() == State::Draining && t0.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// How the loop gets at the mmap area for one sample type.
@@ -280,17 +298,12 @@ fn run_loop<F: DeviceFormat, O: LoopObserver>(
                     // The device has stopped consuming; a few seconds of that is fatal.
                     silent_waits += 1;
                     if silent_waits as u64 * timeout_ms > 5_000 {
-                        return Err(alsa::Error::new("snd_pcm_wait", -libc::ETIMEDOUT));
+                        return Err(alsa::Error::new("snd_pcm_wait", libc::ETIMEDOUT));
                     }
-                    if pcm.state() != State::Running {
-                        recover::<F, O>(
-                            pcm,
-                            area,
-                            ch,
-                            alsa::Error::new("state", -EPIPE),
-                            status,
-                            observer,
-                        )?;
+                    // Nothing to wait for: find out why from the state.
+                    if let Some(errno) = state_errno(pcm.state()) {
+                        let e = alsa::Error::new("state", errno);
+                        recover::<F, O>(pcm, area, ch, e, status, observer)?;
                     }
                 }
                 Err(e) => recover::<F, O>(pcm, area, ch, e, status, observer)?,
@@ -318,13 +331,27 @@ fn run_loop<F: DeviceFormat, O: LoopObserver>(
     }
 }
 
+/// What a device state that is not "running" means for the loop, as the errno alsa-lib
+/// would report (positive, like `alsa::Error::errno`): an xrun, a suspend, a device gone.
+fn state_errno(state: State) -> Option<i32> {
+    match state {
+        State::Running | State::Draining => None,
+        State::Suspended => Some(ESTRPIPE),
+        State::Disconnected => Some(libc::ENODEV),
+        State::XRun | State::Prepared | State::Paused => Some(EPIPE),
+        _ => Some(libc::EBADFD),
+    }
+}
+
 fn avail<R: Copy>(pcm: &PCM, area: &Area<'_, R>) -> alsa::Result<u64> {
     match area {
         Area::Lib(_) => pcm.avail_update().map(|a| a as u64),
+        // Prepared (during the prefill) has room like Running; the rest is an error.
         Area::Direct(m) => match m.status().state() {
-            State::XRun => Err(alsa::Error::new("status", -EPIPE)),
-            State::Suspended => Err(alsa::Error::new("status", -ESTRPIPE)),
-            State::Disconnected => Err(alsa::Error::new("status", -libc::ENODEV)),
+            st @ (State::XRun | State::Suspended | State::Disconnected) => Err(alsa::Error::new(
+                "status",
+                state_errno(st).unwrap_or(libc::EBADFD),
+            )),
             _ => Ok(m.avail() as u64),
         },
     }
@@ -400,10 +427,13 @@ fn recover<F: DeviceFormat, O: LoopObserver>(
         }
         ESTRPIPE => {
             status.suspends.fetch_add(1, Relaxed);
+            // The driver may need a moment after a system resume; after a second, start over.
+            let mut tries = 0;
             loop {
                 match pcm.resume() {
                     Ok(()) => break,
-                    Err(e) if e.errno() == libc::EAGAIN => {
+                    Err(e) if e.errno() == libc::EAGAIN && tries < 200 => {
+                        tries += 1;
                         std::thread::sleep(std::time::Duration::from_millis(5))
                     }
                     Err(_) => {
@@ -420,4 +450,26 @@ fn recover<F: DeviceFormat, O: LoopObserver>(
     }
     observer.recovery_end();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recovery matches errno values as alsa-lib's own errors carry them (positive);
+    /// errors the loop makes itself must use the same sign or an xrun becomes fatal.
+    #[test]
+    fn loop_made_errors_carry_errno_like_alsa_lib() {
+        let pcm = PCM::new("null", alsa::Direction::Playback, false).unwrap();
+        let lib_err = pcm.resume().unwrap_err();
+        assert!(lib_err.errno() > 0, "alsa-lib errno {}", lib_err.errno());
+        for (state, want) in [
+            (State::XRun, libc::EPIPE),
+            (State::Suspended, libc::ESTRPIPE),
+        ] {
+            let e = alsa::Error::new("state", state_errno(state).unwrap());
+            assert_eq!(e.errno(), want, "{state:?} must reach its recovery arm");
+        }
+        assert_eq!(state_errno(State::Running), None);
+    }
 }
