@@ -14,26 +14,15 @@ const STEMS: usize = 16;
 const FRAMES: usize = 48_000 * 30;
 
 fn song() -> Arc<Song> {
-    Arc::new(Song {
-        name: "bench".into(),
-        title: "bench".into(),
-        rate: 48_000,
-        frames: FRAMES as u64,
-        stems: (0..STEMS)
-            .map(|i| Stem {
-                name: format!("s{i}"),
-                samples: (0..FRAMES * 2)
-                    .map(|j| ((j * (i + 7)) % 977) as f32 / 9770.0 - 0.05)
-                    .collect(),
-                gain: 1.0,
-                pan: 0.0,
-                muted: false,
-            })
-            .collect(),
-        bpm: None,
-        beats_per_bar: 4,
-        sections: Vec::new(),
-    })
+    let stems = (0..STEMS)
+        .map(|i| {
+            let samples = (0..FRAMES * 2)
+                .map(|j| ((j * (i + 7)) % 977) as f32 / 9770.0 - 0.05)
+                .collect();
+            Stem::new(format!("s{i}"), samples)
+        })
+        .collect();
+    Arc::new(Song::new("bench", 48_000, stems))
 }
 
 fn playing(song: &Arc<Song>) -> (Engine, stembox::rt::engine::EngineHandle) {

@@ -97,27 +97,17 @@ fn render(device: &str, song: &Arc<stembox::song::Song>) -> f64 {
 /// Every 64-frame period of the song mixed twice over (16 stems: the 8 decoded ones twice),
 /// timed one by one: the median and the worst, which criterion's means do not show.
 fn per_period_distribution(song: &Arc<stembox::song::Song>) {
-    let doubled = Arc::new(stembox::song::Song {
-        name: song.name.clone(),
-        title: song.title.clone(),
-        rate: song.rate,
-        frames: song.frames,
-        stems: song
-            .stems
-            .iter()
-            .chain(song.stems.iter())
-            .map(|s| stembox::song::Stem {
-                name: s.name.clone(),
-                samples: s.samples.clone(),
-                gain: 1.0,
-                pan: 0.0,
-                muted: false,
-            })
-            .collect(),
-        bpm: None,
-        beats_per_bar: 4,
-        sections: Vec::new(),
-    });
+    let stems = song
+        .stems
+        .iter()
+        .chain(song.stems.iter())
+        .map(|s| stembox::song::Stem::new(s.name.clone(), s.samples.clone()))
+        .collect();
+    let doubled = Arc::new(stembox::song::Song::new(
+        song.name.clone(),
+        song.rate,
+        stems,
+    ));
     let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
     assert!(handle.switch_song(doubled.clone(), 0, true));
     let mut out = [0.0f32; 128];

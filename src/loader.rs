@@ -320,25 +320,10 @@ pub fn load_song(
         .map(|(file, samples)| {
             let mut samples = samples.unwrap_or_default();
             samples.resize(frames * 2, 0.0);
-            Stem {
-                name: file.name.clone(),
-                samples: samples.into_boxed_slice(),
-                gain: 1.0,
-                pan: 0.0,
-                muted: false,
-            }
+            Stem::new(file.name.clone(), samples.into_boxed_slice())
         })
         .collect();
-    Ok(Song {
-        name: entry.name.clone(),
-        title: entry.name.clone(),
-        rate: device_rate,
-        frames: frames as u64,
-        stems,
-        bpm: None,
-        beats_per_bar: 4,
-        sections: Vec::<Section>::new(),
-    })
+    Ok(Song::new(entry.name.clone(), device_rate, stems))
 }
 
 /// [`load_song`], then `song.json` (title, bpm, metre, stem gain/pan/mute, sections)

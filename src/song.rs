@@ -36,7 +36,37 @@ pub struct Song {
     pub sections: Vec<Section>,
 }
 
+impl Stem {
+    /// A stem at unity gain, centred, not muted. `samples`: interleaved stereo.
+    pub fn new(name: impl Into<String>, samples: Box<[f32]>) -> Stem {
+        Stem {
+            name: name.into(),
+            samples,
+            gain: 1.0,
+            pan: 0.0,
+            muted: false,
+        }
+    }
+}
+
 impl Song {
+    /// A song of `stems` at `rate`, as long as its longest stem, with no `song.json`
+    /// settings (title = name, 4/4, no bpm, no sections).
+    pub fn new(name: impl Into<String>, rate: u32, stems: Vec<Stem>) -> Song {
+        let name = name.into();
+        let frames = stems.iter().map(|s| s.samples.len() / 2).max().unwrap_or(0) as u64;
+        Song {
+            title: name.clone(),
+            name,
+            rate,
+            frames,
+            stems,
+            bpm: None,
+            beats_per_bar: 4,
+            sections: Vec::new(),
+        }
+    }
+
     pub fn stem_index(&self, name: &str) -> Option<usize> {
         self.stems.iter().position(|s| s.name == name)
     }

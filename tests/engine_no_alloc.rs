@@ -15,26 +15,15 @@ use stembox::song::{Song, Stem};
 static ALLOC: AllocDisabler = AllocDisabler;
 
 fn song(name: &str, stems: usize, frames: usize) -> Arc<Song> {
-    Arc::new(Song {
-        name: name.into(),
-        title: name.into(),
-        rate: 48_000,
-        frames: frames as u64,
-        stems: (0..stems)
-            .map(|i| Stem {
-                name: format!("s{i}"),
-                samples: (0..frames * 2)
-                    .map(|j| ((j * (i + 3)) % 200) as f32 / 1000.0 - 0.1)
-                    .collect(),
-                gain: 1.0,
-                pan: 0.0,
-                muted: false,
-            })
-            .collect(),
-        bpm: Some(120.0),
-        beats_per_bar: 4,
-        sections: Vec::new(),
-    })
+    let stems = (0..stems)
+        .map(|i| {
+            let samples = (0..frames * 2)
+                .map(|j| ((j * (i + 3)) % 200) as f32 / 1000.0 - 0.1)
+                .collect();
+            Stem::new(format!("s{i}"), samples)
+        })
+        .collect();
+    Arc::new(Song::new(name, 48_000, stems))
 }
 
 #[test]

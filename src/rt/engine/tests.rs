@@ -4,13 +4,7 @@ use crate::song::Stem;
 const RATE: u32 = 48_000;
 
 fn stem(name: &str, samples: Vec<f32>) -> Stem {
-    Stem {
-        name: name.into(),
-        samples: samples.into_boxed_slice(),
-        gain: 1.0,
-        pan: 0.0,
-        muted: false,
-    }
+    Stem::new(name, samples.into_boxed_slice())
 }
 
 /// A stereo stem whose left sample at frame i is `f(i)` and right is `-f(i) / 2`.
@@ -24,17 +18,7 @@ fn ramp_stem(name: &str, frames: usize, f: impl Fn(usize) -> f32) -> Stem {
 }
 
 fn song(stems: Vec<Stem>) -> Arc<Song> {
-    let frames = (stems[0].samples.len() / 2) as u64;
-    Arc::new(Song {
-        name: "t".into(),
-        title: "t".into(),
-        rate: RATE,
-        frames,
-        stems,
-        bpm: None,
-        beats_per_bar: 4,
-        sections: Vec::new(),
-    })
+    Arc::new(Song::new("t", RATE, stems))
 }
 
 fn three_stems(frames: usize) -> Arc<Song> {
