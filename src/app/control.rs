@@ -18,7 +18,6 @@ use crate::song::Song;
 use crate::state::{SaveTimer, SavedState, StateStore, StemSetting};
 use crate::stats::{underrun_free_s, MonitorStats, StatsLine};
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -28,16 +27,14 @@ use std::time::{Duration, Instant};
 /// Something for the control thread to act on.
 #[derive(Debug)]
 pub enum Event {
-    /// A line typed on the console.
-    Line(String),
+    /// A console command (parse errors and `help` are answered on the console thread).
+    Console(Action),
     /// A button gesture decided an action.
     Button(ButtonEvent),
     /// A line worth showing from the input thread (device found, lost, ...).
     Notice(String),
     /// The loader finished a song (setlist index).
     Loaded(usize, Result<Arc<Song>, String>),
-    /// Standard input reached its end.
-    ConsoleClosed,
 }
 
 /// How often the control thread wakes when nothing happens: garbage, stats, song end.
@@ -476,11 +473,7 @@ impl Session {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Line(line) => match crate::console::parse_line(&line) {
-                Ok(Some(action)) => self.act(action),
-                Ok(None) => {}
-                Err(e) => say(&e.to_string()),
-            },
+            Event::Console(action) => self.act(action),
             Event::Button(b) => self.button(b),
             Event::Notice(line) => say(&line),
             Event::Loaded(index, result) => {
@@ -509,7 +502,6 @@ impl Session {
                     }
                 }
             }
-            Event::ConsoleClosed => {}
         }
     }
 
@@ -918,21 +910,17 @@ impl Session {
         }
     }
 
-    /// Reads console lines from stdin.
+    /// Reads console commands from stdin on the console thread (`crate::console`).
+    /// End of stdin (as under systemd) ends only the console thread.
     fn spawn_console(&mut self) {
         let tx = self.events_tx.clone();
-        let _ = std::thread::Builder::new()
-            .name("stembox-console".into())
-            .spawn(move || {
-                let stdin = std::io::stdin();
-                for line in stdin.lock().lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(Event::Line(line)).is_err() {
-                        return;
-                    }
-                }
-                let _ = tx.send(Event::ConsoleClosed);
-            });
+        let input = std::io::BufReader::new(std::io::stdin());
+        let spawned = crate::console::spawn_console(input, std::io::stdout(), move |a| {
+            tx.send(Event::Console(a)).is_ok()
+        });
+        if let Err(e) = spawned {
+            warn(&format!("cannot start the console thread: {e}"));
+        }
     }
 
     /// Reads the button devices of the config (a bad key map is a config error).
