@@ -1,0 +1,310 @@
+//! Soak: the generated demo setlist played on the jack dummy sink (real-time pacing, real
+//! xruns) with `stress-ng` on every core, while seeded random buttons (raw `input_event`
+//! records on a FIFO) and console commands arrive several times a second.
+//!
+//! It reports xruns, late periods, the worst period work, RSS and open file descriptors at
+//! the start and at the end, and fails when the process died, stopped answering, stopped
+//! playing, or leaked (RSS or descriptors not flat with the same songs loaded).
+//!
+//! `STEMBOX_SOAK_S` sets the length (default 120 s, what CI runs); `STEMBOX_SOAK_SEED` the
+//! seed. The report is printed and written to `target/soak-report.txt`.
+//! `scripts/soak [SECONDS] [SEED]` runs it alone with the report on the terminal.
+//! Skips (and passes) only when `jackd` is not installed; CI installs it.
+
+#[path = "support/jack.rs"]
+mod jack;
+
+use jack::*;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use stembox::input::{encode_key, monotonic_now};
+
+/// A small xorshift: the run is reproducible from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// `key=value` out of a stats line.
+fn stat(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Stress on every core, ended on drop.
+struct Stress(Option<Child>);
+
+impl Stress {
+    fn start(seconds: u64) -> Stress {
+        let child = find_on_path("stress-ng").and_then(|bin| {
+            Command::new(bin)
+                .args(["--cpu", "0", "--cpu-load", "60", "--timeout"])
+                .arg(format!("{}s", seconds + 30))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+        });
+        if child.is_none() {
+            eprintln!("soak: stress-ng not found: running without background load");
+        }
+        Stress(child)
+    }
+}
+
+impl Drop for Stress {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Plays song `n` and waits until the stats line says so.
+fn play_song(sb: &mut Stembox, n: usize) {
+    sb.send(&format!("song {n}"));
+    sb.send("play");
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let line = sb.stats();
+        if line.contains(&format!(" song=0{n}-")) && line.contains("transport=playing") {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "song {n} never played\n{}",
+            sb.transcript()
+        );
+    }
+}
+
+/// The same songs are loaded at both measuring points: every song of the setlist visited
+/// last to first, so that the song cache ends in the same state whatever came before,
+/// and song 1 playing from the start with its neighbour preloaded.
+fn settle(sb: &mut Stembox) {
+    // Key gestures still being timed (long and double presses) land first.
+    std::thread::sleep(Duration::from_millis(1500));
+    sb.drain();
+    for n in [3, 2, 1] {
+        play_song(sb, n);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    sb.drain();
+}
+
+const CONSOLE: &[&str] = &[
+    "play",
+    "pause",
+    "stop",
+    "next",
+    "prev",
+    "song 1",
+    "song 2",
+    "song 3",
+    "mute drums",
+    "unmute drums",
+    "solo bass",
+    "solo bass",
+    "gain keys -6",
+    "gain keys 0",
+    "loop 2 6",
+    "loop off",
+    "section 1",
+    "volume up",
+    "volume down",
+    "status",
+    "stats",
+    "countin",
+    "no-such-command",
+];
+
+const KEYS: &[evdev::KeyCode] = &[
+    evdev::KeyCode::KEY_1,
+    evdev::KeyCode::KEY_2,
+    evdev::KeyCode::KEY_3,
+    evdev::KeyCode::KEY_4,
+];
+
+#[test]
+fn soak_demo_setlist_under_load() {
+    if jackd_path().is_none() {
+        eprintln!("skipped: jackd not installed");
+        return;
+    }
+    let seconds = env_u64("STEMBOX_SOAK_S", 120);
+    let seed = env_u64("STEMBOX_SOAK_SEED", 0x5EED_CAFE).max(1);
+    let bin = env!("CARGO_BIN_EXE_stembox");
+    let dir = temp_dir("soak");
+    let lib = dir.join("library");
+    let out = Command::new(bin)
+        .arg("demo-library")
+        .arg(&lib)
+        .output()
+        .expect("stembox demo-library");
+    assert!(out.status.success(), "demo-library: {out:?}");
+
+    let jackd = Jackd::start(&dir, 256);
+    write_asoundrc(&dir, &dir.join("rec.raw"));
+    // The recording would grow by 23 MB a minute: play into the jack PCM itself.
+    let cfg = write_config(
+        &dir,
+        &lib,
+        &RunConfig {
+            device: "stembox_jack".into(),
+            period_frames: 256,
+            periods: 3,
+            monitor: true,
+            stats_interval_s: 0,
+        },
+    );
+    let fifo = dir.join("buttons");
+    mkfifo(&fifo);
+    // Add the button FIFO to the written config.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replacen(
+        "\"stats\"",
+        &format!(
+            "\"buttons\": {{ \"devices\": [\"{}\"] }},\n  \"stats\"",
+            fifo.display()
+        ),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+
+    let mut sb = Stembox::spawn(
+        bin,
+        &dir,
+        &jackd,
+        &["run", "--config", cfg.to_str().unwrap()],
+    );
+    sb.expect_line(Duration::from_secs(30), |l| l == "ready");
+    // The input thread opens the FIFO for reading; keep a writer open for the whole run.
+    let mut buttons = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let _stress = Stress::start(seconds);
+
+    settle(&mut sb);
+    let pid = sb.pid();
+    let (rss_start, fds_start) = (rss_kb(pid), open_fds(pid));
+
+    let mut rng = Rng(seed);
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let (mut commands, mut presses) = (0u64, 0u64);
+    let (mut checks, mut still_checks) = (0, 0);
+    let mut next_check = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if rng.below(3) == 0 {
+            let key = KEYS[rng.below(KEYS.len() as u64) as usize];
+            let hold_ms = [20, 50, 700][rng.below(3) as usize];
+            buttons
+                .write_all(&encode_key(key, true, monotonic_now()))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(hold_ms));
+            buttons
+                .write_all(&encode_key(key, false, monotonic_now()))
+                .unwrap();
+            presses += 1;
+        } else {
+            let cmd = CONSOLE[rng.below(CONSOLE.len() as u64) as usize];
+            sb.send(cmd);
+            commands += 1;
+        }
+        std::thread::sleep(Duration::from_millis(50 + rng.below(250)));
+        sb.drain();
+        if Instant::now() >= next_check {
+            // Alive and answering; and playing after a `play`.
+            next_check = Instant::now() + Duration::from_secs(10);
+            // (a count-in of one slow bar may come first).
+            sb.send("play");
+            std::thread::sleep(Duration::from_millis(2500));
+            let before = stat(&sb.stats(), "pos_s");
+            std::thread::sleep(Duration::from_millis(1000));
+            let after = stat(&sb.stats(), "pos_s");
+            checks += 1;
+            if before.is_none() || before == after {
+                still_checks += 1;
+            }
+        }
+    }
+    drop(buttons);
+    settle(&mut sb);
+    let (rss_end, fds_end) = (rss_kb(pid), open_fds(pid));
+    let line = sb.stats();
+    sb.send("status");
+    let status = sb.expect_line(Duration::from_secs(5), |l| !l.starts_with("stats "));
+    let code = sb.quit(Duration::from_secs(10));
+
+    let report = format!(
+        "soak: {seconds} s, seed {seed:#x}, {commands} console commands, {presses} key presses, \
+         {checks} playing checks ({still_checks} stood still)\n\
+         soak: xruns={} late={} cb_us_max={} cb_us_p999={} load_max_pct={}\n\
+         soak: rss_kb start={rss_start} end={rss_end}; open fds start={fds_start} end={fds_end}\n\
+         soak: final stats: {line}\n\
+         soak: final status: {status}\n",
+        stat(&line, "xruns").unwrap_or(f64::NAN),
+        stat(&line, "late").unwrap_or(f64::NAN),
+        stat(&line, "cb_us_max").unwrap_or(f64::NAN),
+        stat(&line, "cb_us_p999").unwrap_or(f64::NAN),
+        stat(&line, "load_max_pct").unwrap_or(f64::NAN),
+    );
+    eprint!("{report}");
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let _ = std::fs::write(target.join("soak-report.txt"), &report);
+    let _ = std::fs::write(target.join("soak-transcript.txt"), sb.transcript());
+
+    assert_eq!(code, Some(0), "quit\n{}", sb.transcript());
+    assert!(
+        checks > 0 && still_checks <= 1,
+        "the position stood still after `play` in {still_checks} of {checks} checks\n{report}"
+    );
+    assert!(
+        fds_end <= fds_start + 1,
+        "open file descriptors grew: {fds_start} -> {fds_end}\n{report}"
+    );
+    // The same two songs are loaded at both points; allow allocator slack, not a leak.
+    assert!(
+        rss_end <= rss_start + 16 * 1024,
+        "RSS grew: {rss_start} kB -> {rss_end} kB\n{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
