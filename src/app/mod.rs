@@ -3,6 +3,7 @@
 
 mod check;
 mod control;
+pub mod controller;
 
 use crate::audio::{self, Granted};
 use crate::cli::{Args, Mode};
