@@ -92,9 +92,9 @@ pub struct Session {
 /// `stembox play`: one song from its start; with `once`, to its end and exit.
 pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Result<(), AppError> {
     let songs = setlist(&cfg)?;
-    let index = find_song(&songs, song_name).ok_or_else(|| {
+    let index = find_song(&songs, song_name).map_err(|e| {
         AppError::usage(format!(
-            "no song \"{song_name}\" in library {} (songs: {})",
+            "{e} (library {}; songs: {})",
             cfg.library,
             songs
                 .iter()
