@@ -403,33 +403,14 @@ impl Session {
     }
 
     fn update_leds(&mut self) {
-        use crate::leds::{LedInputs, LoopLed, TransportLed};
-        let Some(leds) = self.leds.as_mut() else {
+        if self.leds.is_none() {
             return;
-        };
-        let st = &self.engine.status;
-        let transport = if st.counting_in.load(Relaxed) {
-            TransportLed::CountIn
-        } else {
-            match st.transport() {
-                Transport::Playing => TransportLed::Playing,
-                Transport::Paused => TransportLed::Paused,
-                Transport::Stopped => TransportLed::Stopped,
-            }
-        };
-        let looping = if st.looping.load(Relaxed) {
-            LoopLed::On
-        } else if self.controller.loop_armed() {
-            LoopLed::ArmedA
-        } else {
-            LoopLed::Off
-        };
-        let inputs = LedInputs {
-            transport,
-            looping,
-            xruns: st.xruns.load(Relaxed) as u64,
-        };
-        leds.update(&inputs, Instant::now());
+        }
+        let xruns = self.engine.status.xruns.load(Relaxed) as u64;
+        let inputs = self.controller.led_inputs(&self.view(), xruns);
+        if let Some(leds) = self.leds.as_mut() {
+            leds.update(&inputs, Instant::now());
+        }
     }
 
     fn handle(&mut self, ev: Event) {

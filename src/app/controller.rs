@@ -8,6 +8,7 @@
 use crate::action::{
     clamp_db, Action, MAX_GAIN_DB, MAX_VOLUME_DB, MIN_GAIN_DB, MIN_VOLUME_DB, VOLUME_STEP_DB,
 };
+use crate::leds::{LedInputs, LoopLed, TransportLed};
 use crate::rt::command::Command;
 use crate::rt::ramp::db_to_gain;
 use crate::rt::status::Transport;
@@ -203,6 +204,29 @@ impl Controller {
     /// Loop A is set and B not yet (the loop LED blinks).
     pub fn loop_armed(&self) -> bool {
         self.loop_a.is_some() && self.loop_region.is_none()
+    }
+
+    /// What the status LEDs show: transport (a count-in blinks its own way), the loop (on,
+    /// or A set and waiting for B), and the xrun counter.
+    pub fn led_inputs(&self, view: &EngineView, xruns: u64) -> LedInputs {
+        let transport = match view.transport {
+            _ if view.counting_in => TransportLed::CountIn,
+            Transport::Playing => TransportLed::Playing,
+            Transport::Paused => TransportLed::Paused,
+            Transport::Stopped => TransportLed::Stopped,
+        };
+        let looping = if view.looping {
+            LoopLed::On
+        } else if self.loop_armed() {
+            LoopLed::ArmedA
+        } else {
+            LoopLed::Off
+        };
+        LedInputs {
+            transport,
+            looping,
+            xruns,
+        }
     }
 
     /// What to write to `state.json`.

@@ -1152,3 +1152,34 @@ fn quit_asks_the_runtime_to_stop() {
     assert!(out.effects.quit);
     assert!(!c.act(Action::Play, &view(Playing)).effects.quit);
 }
+
+#[test]
+fn led_inputs_follow_transport_count_in_and_loop() {
+    use crate::leds::{LoopLed, TransportLed};
+    let mut c = ctl();
+    let leds = |c: &Controller, v: EngineView| {
+        let i = c.led_inputs(&v, 3);
+        assert_eq!(i.xruns, 3);
+        (i.transport, i.looping)
+    };
+    assert_eq!(
+        leds(&c, view(Stopped)),
+        (TransportLed::Stopped, LoopLed::Off)
+    );
+    assert_eq!(leds(&c, view(Paused)).0, TransportLed::Paused);
+    assert_eq!(leds(&c, view(Playing)).0, TransportLed::Playing);
+    let counting = EngineView {
+        counting_in: true,
+        ..view(Stopped)
+    };
+    assert_eq!(leds(&c, counting).0, TransportLed::CountIn);
+    c.act(Action::LoopA, &at(Playing, 100_000));
+    assert_eq!(leds(&c, view(Playing)).1, LoopLed::ArmedA);
+    c.act(Action::LoopB, &at(Playing, 200_000));
+    let looping = EngineView {
+        looping: true,
+        ..view(Playing)
+    };
+    assert_eq!(leds(&c, looping).1, LoopLed::On);
+    assert_eq!(leds(&c, view(Playing)).1, LoopLed::Off);
+}
