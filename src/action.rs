@@ -1,6 +1,29 @@
 //! What a musician can ask for: the common currency of buttons, the serial console and the
 //! control thread. Not real-time: produced by the input and console threads, consumed by
 //! the control thread, which turns each into engine commands.
+//!
+//! The limits of the values an action carries live here, once: the console and key-map
+//! parsers refuse what is outside them, the config validation refuses a master gain outside
+//! them, and the controller clamps to them (and says so).
+
+/// Quietest stem gain a command may ask for; anything quieter is as good as muted, and the
+/// limit catches a typo like `-6000`.
+pub const MIN_GAIN_DB: f32 = -120.0;
+/// Loudest stem gain a command may ask for.
+pub const MAX_GAIN_DB: f32 = 24.0;
+/// Quietest master volume (`audio.master_gain_db`, `volume_down`).
+pub const MIN_VOLUME_DB: f32 = -60.0;
+/// Loudest master volume (`audio.master_gain_db`, `volume_up`); the output still clips only
+/// at 0 dBFS.
+pub const MAX_VOLUME_DB: f32 = 24.0;
+/// Master volume step of `volume_up` / `volume_down`.
+pub const VOLUME_STEP_DB: f32 = 2.0;
+
+/// `db` clamped to `min..=max`, and whether it had to be.
+pub fn clamp_db(db: f32, min: f32, max: f32) -> (f32, bool) {
+    let c = db.clamp(min, max);
+    (c, c != db)
+}
 
 /// A song named in a command: its 1-based position in the setlist or its folder name.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,4 +75,26 @@ pub enum Action {
     StatsReset,
     Help,
     Quit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamp_db_says_when_it_clamped() {
+        assert_eq!(clamp_db(3.0, MIN_GAIN_DB, MAX_GAIN_DB), (3.0, false));
+        assert_eq!(
+            clamp_db(MAX_GAIN_DB, MIN_GAIN_DB, MAX_GAIN_DB),
+            (MAX_GAIN_DB, false)
+        );
+        assert_eq!(
+            clamp_db(30.0, MIN_GAIN_DB, MAX_GAIN_DB),
+            (MAX_GAIN_DB, true)
+        );
+        assert_eq!(
+            clamp_db(-61.0, MIN_VOLUME_DB, MAX_VOLUME_DB),
+            (MIN_VOLUME_DB, true)
+        );
+    }
 }

@@ -442,13 +442,26 @@ impl Config {
             )
         } else if !(2..=32).contains(&a.periods) {
             ("audio.periods", format!("{} is outside 2..=32", a.periods))
-        } else if a.master_gain_db > 24.0 {
+        } else if a.master_gain_db > crate::action::MAX_VOLUME_DB {
             (
                 "audio.master_gain_db",
-                format!("{} dB is above +24 dB", a.master_gain_db),
+                format!(
+                    "{} dB is above {:+} dB",
+                    a.master_gain_db,
+                    crate::action::MAX_VOLUME_DB
+                ),
             )
         } else if !a.master_gain_db.is_finite() {
             ("audio.master_gain_db", "must be a finite number".into())
+        } else if a.master_gain_db < crate::action::MIN_VOLUME_DB {
+            (
+                "audio.master_gain_db",
+                format!(
+                    "{} dB is below {} dB",
+                    a.master_gain_db,
+                    crate::action::MIN_VOLUME_DB
+                ),
+            )
         } else if a.device.is_empty() {
             (
                 "audio.device",

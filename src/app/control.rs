@@ -1,10 +1,13 @@
-//! The control thread: the only owner of mutable app state. Console lines and button
-//! actions come in as [`Event`]s; the control thread turns them into engine commands, keeps
-//! the current song and its neighbours decoded (the loader thread does the work), drops
-//! what the engine hands back, and prints the console's answers and stats lines.
+//! The control thread's runtime: it owns the threads (audio, loader, console, input), the
+//! signals, the LEDs and the state file. Console lines, button actions and loader results
+//! come in as [`Event`]s; the runtime hands them with a view of the engine's status to the
+//! [`Controller`] (the state machine, no I/O), then carries out what comes back: commands
+//! for the engine, the reply line, songs to load, state to save. It also drops what the
+//! engine hands back and prints the stats lines.
 
+use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
 use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
-use crate::action::{Action, SongRef};
+use crate::action::Action;
 use crate::audio::{rt_thread, spawn_audio_thread, AudioThread, Granted, NoObserver};
 use crate::config::Config;
 use crate::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
@@ -15,9 +18,8 @@ use crate::rt::engine::{Engine, EngineHandle};
 use crate::rt::ramp::db_to_gain;
 use crate::rt::status::Transport;
 use crate::song::Song;
-use crate::state::{SaveTimer, SavedState, StateStore, StemSetting};
+use crate::state::{SaveTimer, SavedState, StateStore};
 use crate::stats::{underrun_free_s, MonitorStats, StatsLine};
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -39,8 +41,6 @@ pub enum Event {
 
 /// How often the control thread wakes when nothing happens: garbage, stats, song end.
 const TICK: Duration = Duration::from_millis(50);
-/// Master volume step of `volume_up` / `volume_down`.
-const VOLUME_STEP_DB: f32 = 2.0;
 
 // Set from signal handlers (async-signal-safe: plain atomic stores).
 static SIG_TERM: AtomicBool = AtomicBool::new(false);
@@ -63,31 +63,14 @@ fn install_signal_handlers() {
     }
 }
 
-/// Mirror of one stem's mixer settings (the engine has the ramped truth).
-#[derive(Clone, Debug, PartialEq)]
-struct StemMix {
-    name: String,
-    mute: bool,
-    solo: bool,
-    gain_db: f32,
-}
-
 /// The running app.
 pub struct Session {
     cfg: Config,
     granted: Granted,
+    /// The library's songs in setlist order (what the loader reads).
     songs: Vec<SongEntry>,
-    /// Decoded songs by setlist index: the current one and its neighbours.
-    cache: HashMap<usize, Arc<Song>>,
-    /// Setlist index of the song in the engine.
-    current: usize,
-    /// A song change waiting for its song to finish loading: (index, play).
-    pending_switch: Option<(usize, bool)>,
-    mix: Vec<StemMix>,
-    master_db: f32,
-    count_in: bool,
-    loop_a: Option<u64>,
-    loop_region: Option<(u64, u64)>,
+    /// The state machine: transport, setlist, mixer, loop, loaded songs.
+    controller: Controller,
     engine: EngineHandle,
     audio: Option<AudioThread>,
     monitor: Option<(Arc<MonitorShared>, Snapshot)>,
@@ -95,23 +78,23 @@ pub struct Session {
     events: Receiver<Event>,
     loader_tx: Option<Sender<usize>>,
     input: Option<InputThread>,
-    loading: Vec<usize>,
     start_ns: u64,
     last_xrun_ns: u64,
     seen_xruns: u32,
     stats_json: bool,
     quit: bool,
     leds: Option<crate::leds::StatusLeds<crate::leds::GpioLed>>,
-    /// Where last song and stem settings are kept (`run` only).
-    state: Option<(StateStore, SavedState, SaveTimer)>,
+    /// Where last song and stem settings are written (`run` only); the controller holds
+    /// the settings themselves.
+    state: Option<(StateStore, SaveTimer)>,
 }
 
 /// `stembox play`: one song from its start; with `once`, to its end and exit.
 pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Result<(), AppError> {
     let songs = setlist(&cfg)?;
-    let index = find_song(&songs, song_name).ok_or_else(|| {
+    let index = find_song(&songs, song_name).map_err(|e| {
         AppError::usage(format!(
-            "no song \"{song_name}\" in library {} (songs: {})",
+            "{e} (library {}; songs: {})",
             cfg.library,
             songs
                 .iter()
@@ -190,18 +173,24 @@ impl Session {
             return Err(AppError::runtime("engine queue refused the first song"));
         }
         let (events_tx, events) = mpsc::channel();
+        let (state, saved) = match state {
+            Some((store, saved, timer)) => (Some((store, timer)), Some(saved)),
+            None => (None, None),
+        };
+        let setup = Setup {
+            rate: granted.rate,
+            buffer_frames: granted.buffer_frames,
+            names: songs.iter().map(|s| s.name.clone()).collect(),
+            budget_bytes: cfg.memory.budget_mb as usize * 1024 * 1024,
+            master_db,
+            saved,
+        };
+        let (controller, restore) = Controller::new(setup, index, song);
         let mut session = Session {
-            mix: mix_of(&song),
             cfg,
             granted,
             songs,
-            cache: HashMap::from([(index, song)]),
-            current: index,
-            pending_switch: None,
-            master_db,
-            count_in: false,
-            loop_a: None,
-            loop_region: None,
+            controller,
             engine: handle,
             audio: None,
             monitor: None,
@@ -209,7 +198,6 @@ impl Session {
             events,
             loader_tx: None,
             input: None,
-            loading: Vec::new(),
             start_ns,
             last_xrun_ns: 0,
             seen_xruns: 0,
@@ -220,7 +208,7 @@ impl Session {
         };
         // Saved stem settings go in before the first period: the song is never heard
         // with them missing.
-        session.restore_stem_settings();
+        session.execute(restore);
         let cfg = &session.cfg;
         let granted = &session.granted;
         let cpu = (cfg.rt.cpu >= 0).then_some(cfg.rt.cpu as usize);
@@ -244,7 +232,8 @@ impl Session {
         session.report_access();
         if neighbours {
             session.spawn_loader();
-            session.keep_neighbours_loaded();
+            let preload = session.controller.preload();
+            session.execute(preload);
         }
         Ok(session)
     }
@@ -389,7 +378,8 @@ impl Session {
 
     /// Writes the state file when changes have settled (or now, at exit).
     fn save_state_if_due(&mut self, now: bool) {
-        let Some((store, saved, timer)) = &mut self.state else {
+        let (Some((store, timer)), Some(saved)) = (&mut self.state, self.controller.saved_state())
+        else {
             return;
         };
         if timer.pending() && (now || timer.due(Instant::now())) {
@@ -413,61 +403,13 @@ impl Session {
     }
 
     fn update_leds(&mut self) {
-        use crate::leds::{LedInputs, LoopLed, TransportLed};
-        let Some(leds) = self.leds.as_mut() else {
+        if self.leds.is_none() {
             return;
-        };
-        let st = &self.engine.status;
-        let transport = if st.counting_in.load(Relaxed) {
-            TransportLed::CountIn
-        } else {
-            match st.transport() {
-                Transport::Playing => TransportLed::Playing,
-                Transport::Paused => TransportLed::Paused,
-                Transport::Stopped => TransportLed::Stopped,
-            }
-        };
-        let looping = if st.looping.load(Relaxed) {
-            LoopLed::On
-        } else if self.loop_a.is_some() && self.loop_region.is_none() {
-            LoopLed::ArmedA
-        } else {
-            LoopLed::Off
-        };
-        let inputs = LedInputs {
-            transport,
-            looping,
-            xruns: st.xruns.load(Relaxed) as u64,
-        };
-        leds.update(&inputs, Instant::now());
-    }
-
-    /// Applies the saved stem settings of the current song (after a song change).
-    fn restore_stem_settings(&mut self) {
-        let Some(song) = self.current_song().map(|s| s.name.clone()) else {
-            return;
-        };
-        let Some((_, saved, _)) = &self.state else {
-            return;
-        };
-        let settings: Vec<(usize, StemSetting)> = self
-            .mix
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| saved.stem(&song, &m.name).map(|s| (i, s)))
-            .collect();
-        for (i, s) in settings {
-            let m = &mut self.mix[i];
-            m.mute = s.mute;
-            m.solo = s.solo;
-            m.gain_db = s.gain_db;
-            let stem = i as u8;
-            self.send(Command::StemMute { stem, mute: s.mute });
-            self.send(Command::StemSolo { stem, solo: s.solo });
-            self.send(Command::StemGain {
-                stem,
-                gain: db_to_gain(s.gain_db),
-            });
+        }
+        let xruns = self.engine.status.xruns.load(Relaxed) as u64;
+        let inputs = self.controller.led_inputs(&self.view(), xruns);
+        if let Some(leds) = self.leds.as_mut() {
+            leds.update(&inputs, Instant::now());
         }
     }
 
@@ -476,38 +418,85 @@ impl Session {
             Event::Console(action) => self.act(action),
             Event::Button(b) => self.button(b),
             Event::Notice(line) => say(&line),
-            Event::Loaded(index, result) => {
-                self.loading.retain(|&i| i != index);
-                match result {
-                    Ok(song) => {
-                        self.cache.insert(index, song);
-                        if let Some((want, play)) = self.pending_switch {
-                            if want == index {
-                                self.pending_switch = None;
-                                // A stop or pause while it loaded still counts.
-                                let play = play && self.transport() == Transport::Playing;
-                                self.switch_to(index, play);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        warn(&e);
-                        if self.pending_switch.is_some_and(|(w, _)| w == index) {
-                            self.pending_switch = None;
-                            say(&format!(
-                                "error: cannot load song {}",
-                                self.songs[index].name
-                            ));
-                        }
-                    }
-                }
+            Event::Loaded(index, Ok(song)) => {
+                let view = self.view();
+                let out = self.controller.song_loaded(index, song, &view);
+                self.execute(out);
+            }
+            Event::Loaded(index, Err(e)) => {
+                warn(&e);
+                let out = self.controller.song_failed(index);
+                self.execute(out);
             }
         }
     }
 
-    fn send(&mut self, cmd: Command) {
-        if self.engine.send(cmd).is_err() {
-            warn("engine command queue full; command dropped");
+    /// What the controller needs to know of the engine, now.
+    fn view(&self) -> EngineView {
+        let st = &self.engine.status;
+        EngineView {
+            transport: st.transport(),
+            pos_frames: st.pos_frames.load(Relaxed),
+            looping: st.looping.load(Relaxed),
+            counting_in: st.counting_in.load(Relaxed),
+            command_slots: self.engine.commands.slots(),
+            song_slots: self.engine.songs.slots(),
+        }
+    }
+
+    /// Carries out one action and answers in one line.
+    pub fn act(&mut self, action: Action) {
+        let view = self.view();
+        let out = self.controller.act(action, &view);
+        self.execute(out);
+    }
+
+    /// Carries out what the controller asked for, in order: engine, effects, reply.
+    fn execute(&mut self, out: Output) {
+        for e in out.engine {
+            match e {
+                ToEngine::Command(cmd) => {
+                    if self.engine.send(cmd).is_err() {
+                        warn("engine command queue full; command dropped");
+                    }
+                }
+                ToEngine::Switch { song, play } => {
+                    if !self.engine.switch_song(song, 0, play) {
+                        warn("engine queues full; song change dropped");
+                    }
+                }
+            }
+        }
+        let fx = out.effects;
+        for index in fx.load {
+            let sent = self
+                .loader_tx
+                .as_ref()
+                .is_some_and(|tx| tx.send(index).is_ok());
+            if !sent {
+                warn("the loader thread is not running");
+                let failed = self.controller.song_failed(index);
+                self.execute(failed);
+            }
+        }
+        if fx.state_changed {
+            if let Some((_, timer)) = &mut self.state {
+                timer.changed(Instant::now());
+            }
+        }
+        if fx.reset_stats {
+            if let Some((shared, base)) = &mut self.monitor {
+                *base = shared.reset_window();
+            }
+        }
+        if let Some(line) = &out.reply {
+            say(line);
+        }
+        if fx.print_stats {
+            self.print_stats();
+        }
+        if fx.quit {
+            self.quit = true;
         }
     }
 
@@ -517,350 +506,6 @@ impl Session {
 
     fn pos_frames(&self) -> u64 {
         self.engine.status.pos_frames.load(Relaxed)
-    }
-
-    /// The frame being heard now: the mixing head runs up to a device buffer ahead.
-    fn heard_pos_frames(&self) -> u64 {
-        self.pos_frames()
-            .saturating_sub(self.granted.buffer_frames as u64)
-    }
-
-    fn current_song(&self) -> Option<&Arc<Song>> {
-        self.cache.get(&self.current)
-    }
-
-    /// Carries out one action and answers in one line.
-    pub fn act(&mut self, action: Action) {
-        match action {
-            Action::PlayPause => {
-                if self.engine.status.counting_in.load(Relaxed) {
-                    // A second press during the count-in calls it off.
-                    self.act(Action::Stop)
-                } else if self.transport() == Transport::Playing {
-                    self.act(Action::Pause)
-                } else {
-                    self.act(Action::Play)
-                }
-            }
-            Action::Play => match self.current_song().cloned() {
-                Some(song) if self.count_in && self.transport() != Transport::Playing => {
-                    let bpm = song.bpm.unwrap_or(120.0).clamp(20.0, 400.0);
-                    let beat_frames = (60.0 * self.granted.rate as f32 / bpm) as u32;
-                    let beats = song.beats_per_bar.clamp(1, 16) as u8;
-                    self.send(Command::CountIn { beat_frames, beats });
-                    say(&format!("ok play (count-in {beats} beats at {bpm:.0} bpm)"));
-                }
-                _ => {
-                    self.send(Command::Play);
-                    say("ok play");
-                }
-            },
-            Action::Pause => {
-                self.send(Command::Pause);
-                say("ok pause");
-            }
-            Action::Stop => {
-                self.send(Command::Stop);
-                say("ok stop");
-            }
-            Action::NextSong => {
-                if self.current + 1 < self.songs.len() {
-                    self.change_song(self.current + 1)
-                } else {
-                    say("error: this is the last song of the setlist");
-                }
-            }
-            Action::PrevSong => {
-                if self.current > 0 {
-                    self.change_song(self.current - 1)
-                } else {
-                    say("error: this is the first song of the setlist");
-                }
-            }
-            Action::Song(r) => {
-                let found = match &r {
-                    SongRef::Number(n) => (1..=self.songs.len()).contains(n).then(|| n - 1),
-                    SongRef::Name(name) => find_song(&self.songs, name),
-                };
-                match found {
-                    Some(i) => self.change_song(i),
-                    None => say(&format!("error: no song {r:?} in the setlist")),
-                }
-            }
-            Action::ToggleMute(stem) => self.with_stem(&stem, |m| m.mute = !m.mute),
-            Action::Mute(stem) => self.with_stem(&stem, |m| m.mute = true),
-            Action::Unmute(stem) => self.with_stem(&stem, |m| m.mute = false),
-            Action::Solo(stem) => self.with_stem(&stem, |m| m.solo = !m.solo),
-            Action::Gain(stem, db) => self.with_stem(&stem, |m| m.gain_db = db.clamp(-120.0, 12.0)),
-            Action::NextSection | Action::PrevSection | Action::Section(_) => {
-                self.goto_section(action)
-            }
-            Action::LoopA => {
-                let pos = self.heard_pos_frames();
-                self.loop_a = Some(pos);
-                say(&format!("ok loop_a {:.3}", self.seconds(pos)));
-            }
-            Action::LoopB => {
-                let pos = self.heard_pos_frames();
-                match self.loop_a {
-                    Some(a) if pos > a => self.set_loop(Some((a, pos))),
-                    _ => say("error: set loop A before B (B must come after A)"),
-                }
-            }
-            Action::LoopToggle => {
-                if self.engine.status.looping.load(Relaxed) {
-                    self.send(Command::Loop { region: None });
-                    say("ok loop off");
-                } else if let Some(r) = self.loop_region {
-                    self.set_loop(Some(r));
-                } else {
-                    say("error: no loop set (set A and B first)");
-                }
-            }
-            Action::Loop(a_s, b_s) => {
-                let rate = self.granted.rate as f64;
-                if !(a_s >= 0.0 && b_s > a_s) {
-                    say("error: loop needs 0 <= A < B (seconds)");
-                } else {
-                    self.set_loop(Some(((a_s * rate) as u64, (b_s * rate) as u64)));
-                }
-            }
-            Action::LoopOff => {
-                self.send(Command::Loop { region: None });
-                say("ok loop off");
-            }
-            Action::VolumeUp | Action::VolumeDown => {
-                let step = if action == Action::VolumeUp {
-                    VOLUME_STEP_DB
-                } else {
-                    -VOLUME_STEP_DB
-                };
-                self.master_db = (self.master_db + step).clamp(-60.0, 12.0);
-                self.send(Command::MasterGain {
-                    gain: db_to_gain(self.master_db),
-                });
-                say(&format!("ok volume {:+.1} dB", self.master_db));
-            }
-            Action::CountInToggle => {
-                self.count_in = !self.count_in;
-                say(&format!(
-                    "ok count_in {}",
-                    if self.count_in { "on" } else { "off" }
-                ));
-            }
-            Action::Status => say(&self.status_line()),
-            Action::Stats => self.print_stats(),
-            Action::StatsReset => {
-                if let Some((shared, base)) = &mut self.monitor {
-                    *base = shared.reset_window();
-                }
-                say("ok stats reset");
-            }
-            Action::Help => {
-                say(crate::console::HELP);
-            }
-            Action::Quit => {
-                say("ok quit");
-                self.quit = true;
-            }
-        }
-    }
-
-    fn seconds(&self, frames: u64) -> f64 {
-        frames as f64 / self.granted.rate as f64
-    }
-
-    fn set_loop(&mut self, region: Option<(u64, u64)>) {
-        // The engine crossfades each wrap; a loop must be longer than two crossfades.
-        let min = 2 * crate::rt::ramp::ms_to_frames(crate::rt::FADE_MS, self.granted.rate) as u64;
-        if let Some((a, b)) = region {
-            if b - a <= min {
-                say(&format!(
-                    "error: loop too short ({:.3} s); it must be longer than {:.3} s",
-                    self.seconds(b - a),
-                    self.seconds(min)
-                ));
-                return;
-            }
-        }
-        self.loop_region = region;
-        self.send(Command::Loop { region });
-        if let Some((a, b)) = region {
-            say(&format!(
-                "ok loop {:.3} {:.3}",
-                self.seconds(a),
-                self.seconds(b)
-            ));
-        }
-    }
-
-    fn goto_section(&mut self, action: Action) {
-        let Some(song) = self.current_song().cloned() else {
-            return;
-        };
-        if song.sections.is_empty() {
-            say(&format!("error: song {} has no sections", song.name));
-            return;
-        }
-        let pos = self.pos_frames();
-        let starts: Vec<u64> = song.sections.iter().map(|s| s.start_frame).collect();
-        let target = match &action {
-            Action::NextSection => crate::setlist::next_section(&starts, pos),
-            Action::PrevSection => Some(crate::setlist::prev_section(
-                &starts,
-                pos,
-                crate::setlist::grace_frames(self.granted.rate),
-            )),
-            Action::Section(r) => {
-                let names: Vec<&str> = song.sections.iter().map(|s| s.name.as_str()).collect();
-                match crate::setlist::find_section(&names, r) {
-                    Ok(i) => Some(starts[i]),
-                    Err(e) => {
-                        say(&format!("error: {e}"));
-                        return;
-                    }
-                }
-            }
-            _ => None,
-        };
-        let Some(frame) = target else {
-            say("error: no section after this one");
-            return;
-        };
-        self.send(Command::Seek { frame });
-        let name = song
-            .sections
-            .iter()
-            .find(|s| s.start_frame == frame)
-            .map_or("start", |s| s.name.as_str());
-        say(&format!("ok section {name} at {:.3}", self.seconds(frame)));
-    }
-
-    fn with_stem(&mut self, stem: &str, f: impl FnOnce(&mut StemMix)) {
-        let Some(i) = self
-            .mix
-            .iter()
-            .position(|m| m.name.eq_ignore_ascii_case(stem))
-        else {
-            say(&format!(
-                "error: no stem \"{stem}\" in this song (stems: {})",
-                self.mix
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            return;
-        };
-        let before = self.mix[i].clone();
-        f(&mut self.mix[i]);
-        let after = self.mix[i].clone();
-        let stem_ix = i as u8;
-        if before.mute != after.mute {
-            self.send(Command::StemMute {
-                stem: stem_ix,
-                mute: after.mute,
-            });
-        }
-        if before.solo != after.solo {
-            self.send(Command::StemSolo {
-                stem: stem_ix,
-                solo: after.solo,
-            });
-        }
-        if before.gain_db != after.gain_db {
-            self.send(Command::StemGain {
-                stem: stem_ix,
-                gain: db_to_gain(after.gain_db),
-            });
-        }
-        if let (Some(song), Some((_, saved, timer))) =
-            (self.cache.get(&self.current), &mut self.state)
-        {
-            saved.set_stem(
-                &song.name,
-                &after.name,
-                StemSetting {
-                    mute: after.mute,
-                    solo: after.solo,
-                    gain_db: after.gain_db,
-                },
-            );
-            timer.changed(Instant::now());
-        }
-        say(&format!(
-            "ok {} mute={} solo={} gain_db={:.1}",
-            after.name, after.mute as u8, after.solo as u8, after.gain_db
-        ));
-    }
-
-    /// Switches to setlist entry `index`: at once if it is loaded, else when it is.
-    fn change_song(&mut self, index: usize) {
-        let play = self.transport() == Transport::Playing;
-        if self.cache.contains_key(&index) {
-            self.switch_to(index, play);
-        } else {
-            self.pending_switch = Some((index, play));
-            self.request_load(index);
-            say(&format!("loading {}", self.songs[index].name));
-        }
-    }
-
-    fn switch_to(&mut self, index: usize, play: bool) {
-        let Some(song) = self.cache.get(&index).cloned() else {
-            return;
-        };
-        if !self.engine.switch_song(song.clone(), 0, play) {
-            say("error: engine busy, try again");
-            return;
-        }
-        self.current = index;
-        self.mix = mix_of(&song);
-        self.loop_a = None;
-        self.loop_region = None;
-        self.restore_stem_settings();
-        if let Some((_, saved, timer)) = &mut self.state {
-            saved.last_song = Some(song.name.clone());
-            timer.changed(Instant::now());
-        }
-        say(&format!("ok song {} {}", index + 1, song.name));
-        self.keep_neighbours_loaded();
-    }
-
-    /// Keeps the current song and its neighbours decoded, within the memory budget;
-    /// everything else is dropped (here, on the control thread).
-    fn keep_neighbours_loaded(&mut self) {
-        let want: Vec<usize> = [
-            Some(self.current),
-            self.current
-                .checked_add(1)
-                .filter(|&i| i < self.songs.len()),
-            self.current.checked_sub(1),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let keep_pending = self.pending_switch.map(|(i, _)| i);
-        self.cache
-            .retain(|i, _| want.contains(i) || Some(*i) == keep_pending);
-        let budget = self.cfg.memory.budget_mb as usize * 1024 * 1024;
-        for &i in &want {
-            let used: usize = self.cache.values().map(|s| s.ram_bytes()).sum();
-            if !self.cache.contains_key(&i) && used < budget {
-                self.request_load(i);
-            }
-        }
-    }
-
-    fn request_load(&mut self, index: usize) {
-        if self.loading.contains(&index) {
-            return;
-        }
-        if let Some(tx) = &self.loader_tx {
-            if tx.send(index).is_ok() {
-                self.loading.push(index);
-            }
-        }
     }
 
     /// The loader thread: decodes requested songs, one at a time (each on all cores).
@@ -974,8 +619,8 @@ impl Session {
         let st = &self.engine.status;
         StatsLine {
             uptime_s: (now - self.start_ns) / 1_000_000_000,
-            song: self.current_song().map(|s| s.name.clone()),
-            pos_s: self.seconds(self.pos_frames()),
+            song: self.controller.current_song().map(|s| s.name.clone()),
+            pos_s: self.controller.seconds(self.pos_frames()),
             transport: self.transport(),
             xruns: st.xruns.load(Relaxed) as u64,
             suspends: st.suspends.load(Relaxed) as u64,
@@ -995,43 +640,4 @@ impl Session {
             s.to_text()
         });
     }
-
-    fn status_line(&self) -> String {
-        let song = self.current_song();
-        let mut line = format!(
-            "status song={} title={:?} transport={} pos_s={:.1} loop={} volume_db={:.1}",
-            song.map_or("-", |s| s.name.as_str()),
-            song.map_or("", |s| s.title.as_str()),
-            self.transport().name(),
-            self.seconds(self.pos_frames()),
-            match (self.engine.status.looping.load(Relaxed), self.loop_region) {
-                (true, Some((a, b))) => format!("{:.3}-{:.3}", self.seconds(a), self.seconds(b)),
-                _ => "off".into(),
-            },
-            self.master_db
-        );
-        for m in &self.mix {
-            line.push_str(&format!(
-                " {}=mute:{},solo:{},gain_db:{:.1}",
-                m.name, m.mute as u8, m.solo as u8, m.gain_db
-            ));
-        }
-        line
-    }
-}
-
-fn mix_of(song: &Song) -> Vec<StemMix> {
-    song.stems
-        .iter()
-        .map(|s| StemMix {
-            name: s.name.clone(),
-            mute: s.muted,
-            solo: false,
-            gain_db: if s.gain > 0.0 {
-                20.0 * s.gain.log10()
-            } else {
-                -120.0
-            },
-        })
-        .collect()
 }

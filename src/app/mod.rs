@@ -3,6 +3,7 @@
 
 mod check;
 mod control;
+pub mod controller;
 
 use crate::audio::{self, Granted};
 use crate::cli::{Args, Mode};
@@ -112,15 +113,16 @@ pub fn setlist(cfg: &Config) -> Result<Vec<SongEntry>, AppError> {
         .collect())
 }
 
-/// Finds a song by folder name or 1-based number.
-pub fn find_song(songs: &[SongEntry], name: &str) -> Option<usize> {
-    if let Some(i) = songs.iter().position(|s| s.name == name) {
-        return Some(i);
+/// Finds a song (`play --song`) as the console's `song` command does, through
+/// [`Setlist::find`](crate::setlist::Setlist::find): a 1-based number, a folder name (exact,
+/// else ignoring case, else a unique prefix). A folder literally named like a number wins.
+pub fn find_song(songs: &[SongEntry], name: &str) -> Result<usize, String> {
+    let names: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
+    if let Some(i) = names.iter().position(|n| n == name) {
+        return Ok(i);
     }
-    match name.parse::<usize>() {
-        Ok(n) if (1..=songs.len()).contains(&n) => Some(n - 1),
-        _ => songs.iter().position(|s| s.name.eq_ignore_ascii_case(name)),
-    }
+    let song = crate::input::keymap::parse_song_ref(name)?;
+    crate::setlist::Setlist::folder_order(names.len()).find(&names, &song)
 }
 
 /// Loads a song at `rate`, with progress on a terminal and one summary line.
@@ -167,4 +169,45 @@ pub fn warn(line: &str) {
 /// Opens the output device (the caller says what it granted once the loop runs).
 pub fn open_device(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted), AppError> {
     audio::open_output(&cfg.audio).map_err(|e| AppError::runtime(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn songs(names: &[&str]) -> Vec<SongEntry> {
+        names
+            .iter()
+            .map(|n| SongEntry {
+                name: n.to_string(),
+                dir: Path::new("/lib").join(n),
+                stems: Vec::new(),
+                meta_path: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn play_finds_a_song_as_the_console_does() {
+        let s = songs(&["01-opener", "02-ballad", "7"]);
+        assert_eq!(find_song(&s, "02-ballad"), Ok(1));
+        assert_eq!(find_song(&s, "02-BALLAD"), Ok(1));
+        assert_eq!(find_song(&s, "01"), Ok(0));
+        assert_eq!(find_song(&s, "2"), Ok(1));
+        // A folder named like a number is found by its name first.
+        assert_eq!(find_song(&s, "7"), Ok(2));
+        assert_eq!(
+            find_song(&s, "4"),
+            Err("no song 4: the setlist has 3 songs".into())
+        );
+        assert_eq!(find_song(&s, "0"), Err("numbers start at 1".into()));
+        assert_eq!(
+            find_song(&s, "0-"),
+            Err("no song \"0-\" in the setlist".into())
+        );
+        assert_eq!(
+            find_song(&s, "zz"),
+            Err("no song \"zz\" in the setlist".into())
+        );
+    }
 }

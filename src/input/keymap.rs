@@ -48,10 +48,7 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
 const ARG_ACTIONS: &str = "song:<n|name>, section:<n|name>, toggle_mute:<stem>, mute:<stem>, \
                            unmute:<stem>, solo:<stem>, gain:<stem>:<dB>, loop:<a_s>:<b_s>";
 
-/// Highest stem gain a command may ask for; matches `audio.master_gain_db`'s limit.
-pub const MAX_GAIN_DB: f32 = 24.0;
-/// Anything quieter is as good as muted; refused so a typo like `-6000` is caught.
-pub const MIN_GAIN_DB: f32 = -120.0;
+pub use crate::action::{MAX_GAIN_DB, MIN_GAIN_DB};
 
 /// One list of every action name, for error messages and `check`.
 pub fn action_names() -> String {

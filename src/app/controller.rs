@@ -1,0 +1,691 @@
+//! The controller: transport, setlist, mixer and loop state, and nothing else. An
+//! [`Action`] (or a loader result) goes in with an [`EngineView`] of the engine's status;
+//! an [`Output`] comes out: what to hand the engine, the one reply line for the console,
+//! and the [`Effects`] the runtime carries out (songs to load, state to save, stats to
+//! print, quit). It never sleeps and touches no file, thread or device, so every action is
+//! unit-tested below without any of them. Control thread only.
+
+use crate::action::{
+    clamp_db, Action, MAX_GAIN_DB, MAX_VOLUME_DB, MIN_GAIN_DB, MIN_VOLUME_DB, VOLUME_STEP_DB,
+};
+use crate::leds::{LedInputs, LoopLed, TransportLed};
+use crate::rt::command::Command;
+use crate::rt::ramp::db_to_gain;
+use crate::rt::status::Transport;
+use crate::setlist::Setlist;
+use crate::song::Song;
+use crate::state::{SavedState, StemSetting};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the controller needs to know of the engine, read by the runtime from the status
+/// atomics and the queues just before each call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EngineView {
+    pub transport: Transport,
+    /// The mixing head, in frames of the current song.
+    pub pos_frames: u64,
+    /// Whether the engine is looping now.
+    pub looping: bool,
+    /// Whether a count-in is clicking.
+    pub counting_in: bool,
+    /// Free slots in the command queue.
+    pub command_slots: usize,
+    /// Free slots in the song queue.
+    pub song_slots: usize,
+}
+
+/// One thing for the engine, in order.
+#[derive(Clone, Debug)]
+pub enum ToEngine {
+    Command(Command),
+    /// Push `song` into the song queue, then send `Command::SwitchSong` from frame 0 (what
+    /// `EngineHandle::switch_song` does); the controller has checked that both queues have
+    /// room.
+    Switch {
+        song: Arc<Song>,
+        play: bool,
+    },
+}
+
+impl PartialEq for ToEngine {
+    fn eq(&self, other: &ToEngine) -> bool {
+        match (self, other) {
+            (ToEngine::Command(a), ToEngine::Command(b)) => a == b,
+            (ToEngine::Switch { song: a, play: p }, ToEngine::Switch { song: b, play: q }) => {
+                Arc::ptr_eq(a, b) && p == q
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What the runtime does besides feeding the engine and printing the reply.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Effects {
+    /// Setlist positions to hand to the loader, in order.
+    pub load: Vec<usize>,
+    /// The saved state changed: save it once changes have settled.
+    pub state_changed: bool,
+    /// Print a stats line now.
+    pub print_stats: bool,
+    /// Start a new stats window.
+    pub reset_stats: bool,
+    /// Fade out and exit.
+    pub quit: bool,
+}
+
+/// The controller's answer to one input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Output {
+    pub engine: Vec<ToEngine>,
+    /// The line for the console, if any (a stats request is answered by the runtime).
+    pub reply: Option<String>,
+    pub effects: Effects,
+}
+
+impl Output {
+    fn send(&mut self, cmd: Command) {
+        self.engine.push(ToEngine::Command(cmd));
+    }
+
+    fn reply(&mut self, line: impl Into<String>) {
+        self.reply = Some(line.into());
+    }
+
+    /// The engine commands only (switches left out), for tests and logs.
+    pub fn commands(&self) -> Vec<Command> {
+        self.engine
+            .iter()
+            .filter_map(|e| match e {
+                ToEngine::Command(c) => Some(*c),
+                ToEngine::Switch { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// How the controller is set up: the device's rate and buffer, the setlist, the limits.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// Device rate: frames per second of every loaded song.
+    pub rate: u32,
+    /// Device buffer: how far the mixing head runs ahead of what is heard.
+    pub buffer_frames: u32,
+    /// Song folder names in setlist order (a name may appear twice).
+    pub names: Vec<String>,
+    /// `memory.budget_mb` in bytes: neighbours are preloaded only below it.
+    pub budget_bytes: usize,
+    /// The master volume the engine was built with.
+    pub master_db: f32,
+    /// The saved state (`run`), or `None` (`play`: nothing is remembered).
+    pub saved: Option<SavedState>,
+}
+
+/// Mirror of one stem's mixer settings (the engine has the ramped truth).
+#[derive(Clone, Debug, PartialEq)]
+struct StemMix {
+    name: String,
+    mute: bool,
+    solo: bool,
+    gain_db: f32,
+}
+
+/// The state machine; see the module doc.
+#[derive(Debug)]
+pub struct Controller {
+    rate: u32,
+    buffer_frames: u32,
+    setlist: Setlist,
+    names: Vec<String>,
+    budget_bytes: usize,
+    /// Decoded songs by setlist position: the current one and its neighbours.
+    songs: HashMap<usize, Arc<Song>>,
+    /// Positions handed to the loader and not back yet.
+    loading: Vec<usize>,
+    /// Setlist position of the song in the engine.
+    current: usize,
+    /// A song change waiting for its song to finish loading: (position, play).
+    pending_switch: Option<(usize, bool)>,
+    mix: Vec<StemMix>,
+    master_db: f32,
+    count_in: bool,
+    loop_a: Option<u64>,
+    loop_region: Option<(u64, u64)>,
+    saved: Option<SavedState>,
+}
+
+impl Controller {
+    /// A controller whose engine already holds `song` (setlist position `current`). The
+    /// output carries the song's saved stem settings, to be sent before the first period.
+    pub fn new(setup: Setup, current: usize, song: Arc<Song>) -> (Controller, Output) {
+        let mut c = Controller {
+            rate: setup.rate,
+            buffer_frames: setup.buffer_frames,
+            setlist: Setlist::folder_order(setup.names.len()),
+            names: setup.names,
+            budget_bytes: setup.budget_bytes,
+            mix: mix_of(&song),
+            songs: HashMap::from([(current, song)]),
+            loading: Vec::new(),
+            current,
+            pending_switch: None,
+            master_db: setup.master_db,
+            count_in: false,
+            loop_a: None,
+            loop_region: None,
+            saved: setup.saved,
+        };
+        let mut out = Output::default();
+        c.restore_stem_settings(&mut out);
+        (c, out)
+    }
+
+    /// Asks for the current song's neighbours (once the loader runs).
+    pub fn preload(&mut self) -> Output {
+        let mut out = Output::default();
+        self.keep_neighbours_loaded(&mut out);
+        out
+    }
+
+    pub fn current_song(&self) -> Option<&Arc<Song>> {
+        self.songs.get(&self.current)
+    }
+
+    /// The setlist position of the song in the engine.
+    pub fn current(&self) -> usize {
+        self.current
+    }
+
+    pub fn master_db(&self) -> f32 {
+        self.master_db
+    }
+
+    /// Loop A is set and B not yet (the loop LED blinks).
+    pub fn loop_armed(&self) -> bool {
+        self.loop_a.is_some() && self.loop_region.is_none()
+    }
+
+    /// What the status LEDs show: transport (a count-in blinks its own way), the loop (on,
+    /// or A set and waiting for B), and the xrun counter.
+    pub fn led_inputs(&self, view: &EngineView, xruns: u64) -> LedInputs {
+        let transport = match view.transport {
+            _ if view.counting_in => TransportLed::CountIn,
+            Transport::Playing => TransportLed::Playing,
+            Transport::Paused => TransportLed::Paused,
+            Transport::Stopped => TransportLed::Stopped,
+        };
+        let looping = if view.looping {
+            LoopLed::On
+        } else if self.loop_armed() {
+            LoopLed::ArmedA
+        } else {
+            LoopLed::Off
+        };
+        LedInputs {
+            transport,
+            looping,
+            xruns,
+        }
+    }
+
+    /// What to write to `state.json`.
+    pub fn saved_state(&self) -> Option<&SavedState> {
+        self.saved.as_ref()
+    }
+
+    pub fn seconds(&self, frames: u64) -> f64 {
+        frames as f64 / self.rate as f64
+    }
+
+    /// The loader finished setlist position `index`.
+    pub fn song_loaded(&mut self, index: usize, song: Arc<Song>, view: &EngineView) -> Output {
+        let mut out = Output::default();
+        self.loading.retain(|&i| i != index);
+        self.songs.insert(index, song);
+        if let Some((want, play)) = self.pending_switch {
+            if want == index {
+                self.pending_switch = None;
+                // A stop or pause while it loaded still counts.
+                let play = play && view.transport == Transport::Playing;
+                self.switch_to(index, play, view, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The loader could not load setlist position `index` (the runtime shows why).
+    pub fn song_failed(&mut self, index: usize) -> Output {
+        let mut out = Output::default();
+        self.loading.retain(|&i| i != index);
+        if self.pending_switch.is_some_and(|(w, _)| w == index) {
+            self.pending_switch = None;
+            out.reply(format!("error: cannot load song {}", self.names[index]));
+        }
+        out
+    }
+
+    /// Carries out one action.
+    pub fn act(&mut self, action: Action, view: &EngineView) -> Output {
+        let mut out = Output::default();
+        self.act_into(action, view, &mut out);
+        out
+    }
+
+    fn act_into(&mut self, action: Action, view: &EngineView, out: &mut Output) {
+        match action {
+            Action::PlayPause => {
+                let next = if view.counting_in {
+                    // A second press during the count-in calls it off.
+                    Action::Stop
+                } else if view.transport == Transport::Playing {
+                    Action::Pause
+                } else {
+                    Action::Play
+                };
+                self.act_into(next, view, out)
+            }
+            Action::Play => match self.current_song() {
+                Some(song) if self.count_in && view.transport != Transport::Playing => {
+                    let bpm = song.bpm.unwrap_or(120.0).clamp(20.0, 400.0);
+                    let beat_frames = (60.0 * self.rate as f32 / bpm) as u32;
+                    let beats = song.beats_per_bar.clamp(1, 16) as u8;
+                    out.send(Command::CountIn { beat_frames, beats });
+                    out.reply(format!("ok play (count-in {beats} beats at {bpm:.0} bpm)"));
+                }
+                _ => {
+                    out.send(Command::Play);
+                    out.reply("ok play");
+                }
+            },
+            Action::Pause => {
+                out.send(Command::Pause);
+                out.reply("ok pause");
+            }
+            Action::Stop => {
+                out.send(Command::Stop);
+                out.reply("ok stop");
+            }
+            Action::NextSong => match self.setlist.next(self.current) {
+                Some(i) => self.change_song(i, view, out),
+                None => out.reply("error: this is the last song of the setlist"),
+            },
+            Action::PrevSong => match self.setlist.prev(self.current) {
+                Some(i) => self.change_song(i, view, out),
+                None => out.reply("error: this is the first song of the setlist"),
+            },
+            Action::Song(r) => match self.setlist.find(&self.names, &r) {
+                Ok(i) => self.change_song(i, view, out),
+                Err(e) => out.reply(format!("error: {e}")),
+            },
+            Action::ToggleMute(stem) => self.with_stem(&stem, out, |m| {
+                m.mute = !m.mute;
+                false
+            }),
+            Action::Mute(stem) => self.with_stem(&stem, out, |m| {
+                m.mute = true;
+                false
+            }),
+            Action::Unmute(stem) => self.with_stem(&stem, out, |m| {
+                m.mute = false;
+                false
+            }),
+            Action::Solo(stem) => self.with_stem(&stem, out, |m| {
+                m.solo = !m.solo;
+                false
+            }),
+            Action::Gain(stem, db) => {
+                if db.is_nan() {
+                    out.reply("error: gain must be a number of dB");
+                    return;
+                }
+                let (db, clamped) = clamp_db(db, MIN_GAIN_DB, MAX_GAIN_DB);
+                self.with_stem(&stem, out, |m| {
+                    m.gain_db = db;
+                    clamped
+                })
+            }
+            Action::NextSection | Action::PrevSection | Action::Section(_) => {
+                self.goto_section(action, view, out)
+            }
+            Action::LoopA => {
+                let pos = self.heard_pos_frames(view);
+                self.loop_a = Some(pos);
+                out.reply(format!("ok loop_a {:.3}", self.seconds(pos)));
+            }
+            Action::LoopB => {
+                let pos = self.heard_pos_frames(view);
+                match self.loop_a {
+                    Some(a) if pos > a => self.set_loop((a, pos), out),
+                    _ => out.reply("error: set loop A before B (B must come after A)"),
+                }
+            }
+            Action::LoopToggle => {
+                if view.looping {
+                    out.send(Command::Loop { region: None });
+                    out.reply("ok loop off");
+                } else if let Some(r) = self.loop_region {
+                    self.set_loop(r, out);
+                } else {
+                    out.reply("error: no loop set (set A and B first)");
+                }
+            }
+            Action::Loop(a_s, b_s) => {
+                let rate = self.rate as f64;
+                if !(a_s >= 0.0 && b_s > a_s) {
+                    out.reply("error: loop needs 0 <= A < B (seconds)");
+                } else {
+                    self.set_loop(((a_s * rate) as u64, (b_s * rate) as u64), out);
+                }
+            }
+            Action::LoopOff => {
+                out.send(Command::Loop { region: None });
+                out.reply("ok loop off");
+            }
+            Action::VolumeUp | Action::VolumeDown => {
+                let step = if action == Action::VolumeUp {
+                    VOLUME_STEP_DB
+                } else {
+                    -VOLUME_STEP_DB
+                };
+                let (db, clamped) = clamp_db(self.master_db + step, MIN_VOLUME_DB, MAX_VOLUME_DB);
+                self.master_db = db;
+                out.send(Command::MasterGain {
+                    gain: db_to_gain(db),
+                });
+                out.reply(format!("ok volume {db:+.1} dB{}", limit_note(clamped)));
+            }
+            Action::CountInToggle => {
+                self.count_in = !self.count_in;
+                out.reply(format!(
+                    "ok count_in {}",
+                    if self.count_in { "on" } else { "off" }
+                ));
+            }
+            Action::Status => out.reply(self.status_line(view)),
+            Action::Stats => out.effects.print_stats = true,
+            Action::StatsReset => {
+                out.effects.reset_stats = true;
+                out.reply("ok stats reset");
+            }
+            Action::Help => out.reply(crate::console::HELP),
+            Action::Quit => {
+                out.effects.quit = true;
+                out.reply("ok quit");
+            }
+        }
+    }
+
+    /// The frame being heard now: the mixing head runs up to a device buffer ahead.
+    fn heard_pos_frames(&self, view: &EngineView) -> u64 {
+        view.pos_frames.saturating_sub(self.buffer_frames as u64)
+    }
+
+    fn set_loop(&mut self, (a, b): (u64, u64), out: &mut Output) {
+        // The engine crossfades each wrap; a loop must be longer than two crossfades.
+        let min = 2 * crate::rt::ramp::ms_to_frames(crate::rt::FADE_MS, self.rate) as u64;
+        if b - a <= min {
+            out.reply(format!(
+                "error: loop too short ({:.3} s); it must be longer than {:.3} s",
+                self.seconds(b - a),
+                self.seconds(min)
+            ));
+            return;
+        }
+        self.loop_region = Some((a, b));
+        out.send(Command::Loop {
+            region: Some((a, b)),
+        });
+        out.reply(format!(
+            "ok loop {:.3} {:.3}",
+            self.seconds(a),
+            self.seconds(b)
+        ));
+    }
+
+    fn goto_section(&mut self, action: Action, view: &EngineView, out: &mut Output) {
+        let Some(song) = self.current_song().cloned() else {
+            out.reply("error: no song loaded");
+            return;
+        };
+        if song.sections.is_empty() {
+            out.reply(format!("error: song {} has no sections", song.name));
+            return;
+        }
+        let pos = view.pos_frames;
+        let starts: Vec<u64> = song.sections.iter().map(|s| s.start_frame).collect();
+        let target = match &action {
+            Action::NextSection => crate::setlist::next_section(&starts, pos),
+            Action::PrevSection => Some(crate::setlist::prev_section(
+                &starts,
+                pos,
+                crate::setlist::grace_frames(self.rate),
+            )),
+            Action::Section(r) => {
+                let names: Vec<&str> = song.sections.iter().map(|s| s.name.as_str()).collect();
+                match crate::setlist::find_section(&names, r) {
+                    Ok(i) => Some(starts[i]),
+                    Err(e) => {
+                        out.reply(format!("error: {e}"));
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let Some(frame) = target else {
+            out.reply("error: no section after this one");
+            return;
+        };
+        out.send(Command::Seek { frame });
+        let name = song
+            .sections
+            .iter()
+            .find(|s| s.start_frame == frame)
+            .map_or("start", |s| s.name.as_str());
+        out.reply(format!("ok section {name} at {:.3}", self.seconds(frame)));
+    }
+
+    /// Changes one stem's settings with `f` (which says whether a value hit its limit),
+    /// sends what changed, remembers it, answers with the stem's settings.
+    fn with_stem(&mut self, stem: &str, out: &mut Output, f: impl FnOnce(&mut StemMix) -> bool) {
+        let Some(i) = self
+            .mix
+            .iter()
+            .position(|m| m.name.eq_ignore_ascii_case(stem))
+        else {
+            out.reply(format!(
+                "error: no stem \"{stem}\" in this song (stems: {})",
+                self.mix
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            return;
+        };
+        let before = self.mix[i].clone();
+        let clamped = f(&mut self.mix[i]);
+        let after = self.mix[i].clone();
+        let stem_ix = i as u8;
+        if before.mute != after.mute {
+            out.send(Command::StemMute {
+                stem: stem_ix,
+                mute: after.mute,
+            });
+        }
+        if before.solo != after.solo {
+            out.send(Command::StemSolo {
+                stem: stem_ix,
+                solo: after.solo,
+            });
+        }
+        if before.gain_db != after.gain_db {
+            out.send(Command::StemGain {
+                stem: stem_ix,
+                gain: db_to_gain(after.gain_db),
+            });
+        }
+        if let (Some(song), Some(saved)) = (self.songs.get(&self.current), &mut self.saved) {
+            saved.set_stem(
+                &song.name,
+                &after.name,
+                StemSetting {
+                    mute: after.mute,
+                    solo: after.solo,
+                    gain_db: after.gain_db,
+                },
+            );
+            out.effects.state_changed = true;
+        }
+        out.reply(format!(
+            "ok {} mute={} solo={} gain_db={:.1}{}",
+            after.name,
+            after.mute as u8,
+            after.solo as u8,
+            after.gain_db,
+            limit_note(clamped)
+        ));
+    }
+
+    /// Switches to setlist position `index`: at once if it is loaded, else when it is.
+    fn change_song(&mut self, index: usize, view: &EngineView, out: &mut Output) {
+        let play = view.transport == Transport::Playing;
+        if self.songs.contains_key(&index) {
+            self.switch_to(index, play, view, out);
+        } else {
+            self.pending_switch = Some((index, play));
+            self.request_load(index, out);
+            out.reply(format!("loading {}", self.names[index]));
+        }
+    }
+
+    fn switch_to(&mut self, index: usize, play: bool, view: &EngineView, out: &mut Output) {
+        let Some(song) = self.songs.get(&index).cloned() else {
+            return;
+        };
+        if view.song_slots == 0 || view.command_slots == 0 {
+            out.reply("error: engine busy, try again");
+            return;
+        }
+        out.engine.push(ToEngine::Switch {
+            song: song.clone(),
+            play,
+        });
+        self.current = index;
+        self.mix = mix_of(&song);
+        self.loop_a = None;
+        self.loop_region = None;
+        self.restore_stem_settings(out);
+        if let Some(saved) = &mut self.saved {
+            saved.last_song = Some(song.name.clone());
+            out.effects.state_changed = true;
+        }
+        out.reply(format!("ok song {} {}", index + 1, song.name));
+        self.keep_neighbours_loaded(out);
+    }
+
+    /// Applies the saved stem settings of the current song (after a song change); a gain
+    /// outside the limits (a hand-edited state file) is clamped.
+    fn restore_stem_settings(&mut self, out: &mut Output) {
+        let (Some(song), Some(saved)) = (self.songs.get(&self.current), &self.saved) else {
+            return;
+        };
+        for (i, m) in self.mix.iter_mut().enumerate() {
+            let Some(s) = saved.stem(&song.name, &m.name) else {
+                continue;
+            };
+            let gain_db = clamp_db(s.gain_db, MIN_GAIN_DB, MAX_GAIN_DB).0;
+            m.mute = s.mute;
+            m.solo = s.solo;
+            m.gain_db = gain_db;
+            let stem = i as u8;
+            out.send(Command::StemMute { stem, mute: s.mute });
+            out.send(Command::StemSolo { stem, solo: s.solo });
+            out.send(Command::StemGain {
+                stem,
+                gain: db_to_gain(gain_db),
+            });
+        }
+    }
+
+    /// Keeps the current song and its neighbours decoded, within the memory budget;
+    /// everything else is dropped (here, on the control thread).
+    fn keep_neighbours_loaded(&mut self, out: &mut Output) {
+        let want: Vec<usize> = [
+            Some(self.current),
+            self.setlist.next(self.current),
+            self.setlist.prev(self.current),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let keep_pending = self.pending_switch.map(|(i, _)| i);
+        self.songs
+            .retain(|i, _| want.contains(i) || Some(*i) == keep_pending);
+        for &i in &want {
+            let used: usize = self.songs.values().map(|s| s.ram_bytes()).sum();
+            if !self.songs.contains_key(&i) && used < self.budget_bytes {
+                self.request_load(i, out);
+            }
+        }
+    }
+
+    fn request_load(&mut self, index: usize, out: &mut Output) {
+        if !self.loading.contains(&index) {
+            self.loading.push(index);
+            out.effects.load.push(index);
+        }
+    }
+
+    fn status_line(&self, view: &EngineView) -> String {
+        let song = self.current_song();
+        let mut line = format!(
+            "status song={} title={:?} transport={} pos_s={:.1} loop={} volume_db={:.1}",
+            song.map_or("-", |s| s.name.as_str()),
+            song.map_or("", |s| s.title.as_str()),
+            view.transport.name(),
+            self.seconds(view.pos_frames),
+            match (view.looping, self.loop_region) {
+                (true, Some((a, b))) => format!("{:.3}-{:.3}", self.seconds(a), self.seconds(b)),
+                _ => "off".into(),
+            },
+            self.master_db
+        );
+        for m in &self.mix {
+            line.push_str(&format!(
+                " {}=mute:{},solo:{},gain_db:{:.1}",
+                m.name, m.mute as u8, m.solo as u8, m.gain_db
+            ));
+        }
+        line
+    }
+}
+
+/// What a reply adds when a value was clamped to its limit.
+fn limit_note(clamped: bool) -> &'static str {
+    if clamped {
+        " (limit)"
+    } else {
+        ""
+    }
+}
+
+fn mix_of(song: &Song) -> Vec<StemMix> {
+    song.stems
+        .iter()
+        .map(|s| StemMix {
+            name: s.name.clone(),
+            mute: s.muted,
+            solo: false,
+            gain_db: if s.gain > 0.0 {
+                20.0 * s.gain.log10()
+            } else {
+                MIN_GAIN_DB
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

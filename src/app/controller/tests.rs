@@ -1,0 +1,1185 @@
+//! Every action through the controller: the commands it produces and the reply line,
+//! including the error cases. No threads, no device: an [`EngineView`] stands in for the
+//! engine's status.
+
+use super::*;
+use crate::action::{SectionRef, SongRef};
+use crate::rt::status::Transport::{Paused, Playing, Stopped};
+use crate::song::{Section, Stem};
+
+const RATE: u32 = 48_000;
+const BUFFER: u32 = 1_024;
+
+fn song(name: &str, stems: &[&str], seconds: u64) -> Arc<Song> {
+    let frames = (seconds * RATE as u64) as usize;
+    let stems = stems
+        .iter()
+        .map(|s| Stem::new(*s, vec![0.0; frames * 2].into_boxed_slice()))
+        .collect();
+    Arc::new(Song::new(name, RATE, stems))
+}
+
+fn with_sections(name: &str, sections: &[(&str, u64)]) -> Arc<Song> {
+    let mut s = Arc::try_unwrap(song(name, &["drums", "bass"], 6)).expect("unique");
+    s.sections = sections
+        .iter()
+        .map(|(n, f)| Section {
+            name: n.to_string(),
+            start_frame: *f,
+        })
+        .collect();
+    Arc::new(s)
+}
+
+fn setup(saved: Option<SavedState>) -> Setup {
+    Setup {
+        rate: RATE,
+        buffer_frames: BUFFER,
+        names: ["01-a", "02-b", "03-c"].map(String::from).to_vec(),
+        budget_bytes: usize::MAX,
+        master_db: 0.0,
+        saved,
+    }
+}
+
+fn view(transport: Transport) -> EngineView {
+    EngineView {
+        transport,
+        pos_frames: 0,
+        looping: false,
+        counting_in: false,
+        command_slots: 256,
+        song_slots: 4,
+    }
+}
+
+fn at(transport: Transport, pos_frames: u64) -> EngineView {
+    EngineView {
+        pos_frames,
+        ..view(transport)
+    }
+}
+
+/// A controller on song 1 of 3 (stems drums, bass), nothing saved.
+fn ctl() -> Controller {
+    Controller::new(setup(None), 0, song("01-a", &["drums", "bass"], 1)).0
+}
+
+fn reply(out: &Output) -> &str {
+    out.reply.as_deref().expect("a reply line")
+}
+
+/// Asserts the commands and the reply of one action.
+fn check(c: &mut Controller, action: Action, v: EngineView, cmds: &[Command], line: &str) {
+    let out = c.act(action.clone(), &v);
+    assert_eq!(out.commands(), cmds, "{action:?}");
+    assert_eq!(reply(&out), line, "{action:?}");
+}
+
+fn switched_to(out: &Output) -> Option<(&str, bool)> {
+    out.engine.iter().find_map(|e| match e {
+        ToEngine::Switch { song, play } => Some((song.name.as_str(), *play)),
+        ToEngine::Command(_) => None,
+    })
+}
+
+// --- transport ---
+
+#[test]
+fn play_pause_plays_when_stopped_or_paused_and_pauses_when_playing() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::PlayPause,
+        view(Stopped),
+        &[Command::Play],
+        "ok play",
+    );
+    check(
+        &mut c,
+        Action::PlayPause,
+        view(Paused),
+        &[Command::Play],
+        "ok play",
+    );
+    check(
+        &mut c,
+        Action::PlayPause,
+        view(Playing),
+        &[Command::Pause],
+        "ok pause",
+    );
+}
+
+#[test]
+fn play_pause_during_a_count_in_calls_it_off() {
+    let mut c = ctl();
+    let v = EngineView {
+        counting_in: true,
+        ..view(Stopped)
+    };
+    check(&mut c, Action::PlayPause, v, &[Command::Stop], "ok stop");
+}
+
+#[test]
+fn play_starts_at_once_or_with_a_count_in_at_the_song_tempo() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Play,
+        view(Stopped),
+        &[Command::Play],
+        "ok play",
+    );
+    check(
+        &mut c,
+        Action::CountInToggle,
+        view(Stopped),
+        &[],
+        "ok count_in on",
+    );
+    // No bpm in song.json: 120 bpm, 4 beats.
+    check(
+        &mut c,
+        Action::Play,
+        view(Paused),
+        &[Command::CountIn {
+            beat_frames: RATE / 2,
+            beats: 4,
+        }],
+        "ok play (count-in 4 beats at 120 bpm)",
+    );
+    // Already playing: no count-in.
+    check(
+        &mut c,
+        Action::Play,
+        view(Playing),
+        &[Command::Play],
+        "ok play",
+    );
+}
+
+#[test]
+fn count_in_follows_bpm_and_bar_of_the_song() {
+    let mut s = Arc::try_unwrap(song("01-a", &["drums"], 1)).expect("unique");
+    s.bpm = Some(100.0);
+    s.beats_per_bar = 3;
+    let (mut c, _) = Controller::new(setup(None), 0, Arc::new(s));
+    c.act(Action::CountInToggle, &view(Stopped));
+    check(
+        &mut c,
+        Action::Play,
+        view(Stopped),
+        &[Command::CountIn {
+            beat_frames: 28_800,
+            beats: 3,
+        }],
+        "ok play (count-in 3 beats at 100 bpm)",
+    );
+}
+
+#[test]
+fn count_in_toggle_turns_it_on_and_off() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::CountInToggle,
+        view(Stopped),
+        &[],
+        "ok count_in on",
+    );
+    check(
+        &mut c,
+        Action::CountInToggle,
+        view(Stopped),
+        &[],
+        "ok count_in off",
+    );
+    check(
+        &mut c,
+        Action::Play,
+        view(Stopped),
+        &[Command::Play],
+        "ok play",
+    );
+}
+
+#[test]
+fn pause_and_stop_send_their_commands() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Pause,
+        view(Playing),
+        &[Command::Pause],
+        "ok pause",
+    );
+    check(
+        &mut c,
+        Action::Stop,
+        view(Playing),
+        &[Command::Stop],
+        "ok stop",
+    );
+}
+
+// --- setlist ---
+
+#[test]
+fn next_song_that_is_loaded_switches_at_once_and_keeps_playing() {
+    let mut c = ctl();
+    let b = song("02-b", &["keys"], 1);
+    c.song_loaded(1, b.clone(), &view(Playing));
+    let out = c.act(Action::NextSong, &view(Playing));
+    assert_eq!(switched_to(&out), Some(("02-b", true)));
+    assert_eq!(reply(&out), "ok song 2 02-b");
+    assert!(Arc::ptr_eq(c.current_song().expect("current"), &b));
+    // The new neighbour (03-c) is asked for; 01-a is still loaded.
+    assert_eq!(out.effects.load, vec![2]);
+    // The new song's stems are the ones the controller knows now.
+    let out = c.act(Action::Mute("keys".into()), &view(Playing));
+    assert_eq!(
+        out.commands(),
+        [Command::StemMute {
+            stem: 0,
+            mute: true
+        }]
+    );
+}
+
+#[test]
+fn next_song_while_stopped_switches_without_playing() {
+    let mut c = ctl();
+    c.song_loaded(1, song("02-b", &["keys"], 1), &view(Stopped));
+    let out = c.act(Action::NextSong, &view(Stopped));
+    assert_eq!(switched_to(&out), Some(("02-b", false)));
+}
+
+#[test]
+fn next_song_not_loaded_yet_waits_for_the_loader() {
+    let mut c = ctl();
+    let out = c.act(Action::NextSong, &view(Playing));
+    assert_eq!(switched_to(&out), None);
+    assert_eq!(out.effects.load, vec![1]);
+    assert_eq!(reply(&out), "loading 02-b");
+    // Asking again does not load it twice.
+    let out = c.act(Action::NextSong, &view(Playing));
+    assert!(out.effects.load.is_empty());
+    let out = c.song_loaded(1, song("02-b", &["keys"], 1), &view(Playing));
+    assert_eq!(switched_to(&out), Some(("02-b", true)));
+    assert_eq!(reply(&out), "ok song 2 02-b");
+}
+
+#[test]
+fn a_stop_while_the_next_song_loads_holds() {
+    let mut c = ctl();
+    c.act(Action::NextSong, &view(Playing));
+    c.act(Action::Stop, &view(Playing));
+    let out = c.song_loaded(1, song("02-b", &["keys"], 1), &view(Stopped));
+    assert_eq!(switched_to(&out), Some(("02-b", false)));
+}
+
+#[test]
+fn a_song_that_fails_to_load_is_reported_and_the_current_one_stays() {
+    let mut c = ctl();
+    c.act(Action::NextSong, &view(Playing));
+    let out = c.song_failed(1);
+    assert_eq!(reply(&out), "error: cannot load song 02-b");
+    assert_eq!(c.current(), 0);
+    // A failed preload nobody waits for is silent, and may be asked for again.
+    assert_eq!(c.song_failed(2).reply, None);
+    let out = c.act(Action::NextSong, &view(Playing));
+    assert_eq!(out.effects.load, vec![1]);
+}
+
+#[test]
+fn song_change_with_full_engine_queues_is_refused_and_nothing_changes() {
+    let mut c = ctl();
+    c.song_loaded(1, song("02-b", &["keys"], 1), &view(Playing));
+    let busy = EngineView {
+        song_slots: 0,
+        ..view(Playing)
+    };
+    check(
+        &mut c,
+        Action::NextSong,
+        busy,
+        &[],
+        "error: engine busy, try again",
+    );
+    assert_eq!(c.current(), 0);
+    let out = c.act(Action::Mute("drums".into()), &view(Playing));
+    assert_eq!(reply(&out), "ok drums mute=1 solo=0 gain_db=0.0");
+}
+
+#[test]
+fn next_at_the_last_song_and_prev_at_the_first_stay_put() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::PrevSong,
+        view(Playing),
+        &[],
+        "error: this is the first song of the setlist",
+    );
+    let mut last = Controller::new(setup(None), 2, song("03-c", &["drums"], 1)).0;
+    check(
+        &mut last,
+        Action::NextSong,
+        view(Playing),
+        &[],
+        "error: this is the last song of the setlist",
+    );
+}
+
+#[test]
+fn prev_song_goes_back_one() {
+    let mut c = Controller::new(setup(None), 2, song("03-c", &["drums"], 1)).0;
+    c.song_loaded(1, song("02-b", &["keys"], 1), &view(Paused));
+    let out = c.act(Action::PrevSong, &view(Paused));
+    assert_eq!(switched_to(&out), Some(("02-b", false)));
+    assert_eq!(reply(&out), "ok song 2 02-b");
+}
+
+#[test]
+fn song_by_number_name_case_and_prefix() {
+    let mut c = ctl();
+    let out = c.act(Action::Song(SongRef::Number(3)), &view(Stopped));
+    assert_eq!(reply(&out), "loading 03-c");
+    assert_eq!(out.effects.load, vec![2]);
+    c.song_loaded(1, song("02-b", &["keys"], 1), &view(Stopped));
+    let out = c.act(Action::Song(SongRef::Name("02-B".into())), &view(Stopped));
+    assert_eq!(reply(&out), "ok song 2 02-b");
+    let out = c.act(Action::Song(SongRef::Name("01".into())), &view(Stopped));
+    assert_eq!(reply(&out), "ok song 1 01-a");
+}
+
+#[test]
+fn song_that_is_not_in_the_setlist_is_an_error() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Song(SongRef::Number(9)),
+        view(Stopped),
+        &[],
+        "error: no song 9: the setlist has 3 songs",
+    );
+    check(
+        &mut c,
+        Action::Song(SongRef::Name("zz".into())),
+        view(Stopped),
+        &[],
+        "error: no song \"zz\" in the setlist",
+    );
+    check(
+        &mut c,
+        Action::Song(SongRef::Name("0".into())),
+        view(Stopped),
+        &[],
+        "error: \"0\" matches 3 songs: 01-a, 02-b, 03-c",
+    );
+}
+
+#[test]
+fn preload_asks_for_the_neighbours_within_the_budget() {
+    let mut c = Controller::new(setup(None), 1, song("02-b", &["keys"], 1)).0;
+    assert_eq!(c.preload().effects.load, vec![2, 0]);
+    let tight = Setup {
+        budget_bytes: 1,
+        ..setup(None)
+    };
+    let mut c = Controller::new(tight, 1, song("02-b", &["keys"], 1)).0;
+    assert!(c.preload().effects.load.is_empty());
+}
+
+// --- stems ---
+
+#[test]
+fn toggle_mute_flips_the_stem_and_names_are_case_blind() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::ToggleMute("drums".into()),
+        view(Playing),
+        &[Command::StemMute {
+            stem: 0,
+            mute: true,
+        }],
+        "ok drums mute=1 solo=0 gain_db=0.0",
+    );
+    check(
+        &mut c,
+        Action::ToggleMute("BASS".into()),
+        view(Playing),
+        &[Command::StemMute {
+            stem: 1,
+            mute: true,
+        }],
+        "ok bass mute=1 solo=0 gain_db=0.0",
+    );
+    check(
+        &mut c,
+        Action::ToggleMute("drums".into()),
+        view(Playing),
+        &[Command::StemMute {
+            stem: 0,
+            mute: false,
+        }],
+        "ok drums mute=0 solo=0 gain_db=0.0",
+    );
+}
+
+#[test]
+fn mute_and_unmute_send_only_a_change() {
+    let mut c = ctl();
+    let mute = [Command::StemMute {
+        stem: 1,
+        mute: true,
+    }];
+    check(
+        &mut c,
+        Action::Mute("bass".into()),
+        view(Playing),
+        &mute,
+        "ok bass mute=1 solo=0 gain_db=0.0",
+    );
+    check(
+        &mut c,
+        Action::Mute("bass".into()),
+        view(Playing),
+        &[],
+        "ok bass mute=1 solo=0 gain_db=0.0",
+    );
+    let unmute = [Command::StemMute {
+        stem: 1,
+        mute: false,
+    }];
+    check(
+        &mut c,
+        Action::Unmute("bass".into()),
+        view(Playing),
+        &unmute,
+        "ok bass mute=0 solo=0 gain_db=0.0",
+    );
+    check(
+        &mut c,
+        Action::Unmute("bass".into()),
+        view(Playing),
+        &[],
+        "ok bass mute=0 solo=0 gain_db=0.0",
+    );
+}
+
+#[test]
+fn solo_toggles() {
+    let mut c = ctl();
+    let on = [Command::StemSolo {
+        stem: 0,
+        solo: true,
+    }];
+    check(
+        &mut c,
+        Action::Solo("drums".into()),
+        view(Playing),
+        &on,
+        "ok drums mute=0 solo=1 gain_db=0.0",
+    );
+    let off = [Command::StemSolo {
+        stem: 0,
+        solo: false,
+    }];
+    check(
+        &mut c,
+        Action::Solo("drums".into()),
+        view(Playing),
+        &off,
+        "ok drums mute=0 solo=0 gain_db=0.0",
+    );
+}
+
+#[test]
+fn gain_sets_the_stem_gain_and_says_when_it_hit_a_limit() {
+    let mut c = ctl();
+    let gain = |db: f32| {
+        [Command::StemGain {
+            stem: 1,
+            gain: db_to_gain(db),
+        }]
+    };
+    check(
+        &mut c,
+        Action::Gain("bass".into(), -3.0),
+        view(Playing),
+        &gain(-3.0),
+        "ok bass mute=0 solo=0 gain_db=-3.0",
+    );
+    check(
+        &mut c,
+        Action::Gain("bass".into(), 30.0),
+        view(Playing),
+        &gain(MAX_GAIN_DB),
+        "ok bass mute=0 solo=0 gain_db=24.0 (limit)",
+    );
+    check(
+        &mut c,
+        Action::Gain("bass".into(), -500.0),
+        view(Playing),
+        &gain(MIN_GAIN_DB),
+        "ok bass mute=0 solo=0 gain_db=-120.0 (limit)",
+    );
+    // The same gain again changes nothing in the engine.
+    check(
+        &mut c,
+        Action::Gain("bass".into(), -120.0),
+        view(Playing),
+        &[],
+        "ok bass mute=0 solo=0 gain_db=-120.0",
+    );
+    check(
+        &mut c,
+        Action::Gain("bass".into(), f32::NAN),
+        view(Playing),
+        &[],
+        "error: gain must be a number of dB",
+    );
+}
+
+#[test]
+fn an_unknown_stem_is_an_error_naming_the_stems() {
+    let mut c = ctl();
+    let line = "error: no stem \"vox\" in this song (stems: drums, bass)";
+    for a in [
+        Action::ToggleMute("vox".into()),
+        Action::Mute("vox".into()),
+        Action::Unmute("vox".into()),
+        Action::Solo("vox".into()),
+        Action::Gain("vox".into(), 1.0),
+    ] {
+        check(&mut c, a, view(Playing), &[], line);
+    }
+}
+
+#[test]
+fn song_json_defaults_are_the_starting_mix() {
+    let mut s = Arc::try_unwrap(song("01-a", &["click", "drums"], 1)).expect("unique");
+    s.stems[0].muted = true;
+    s.stems[1].gain = db_to_gain(-6.0);
+    let (mut c, out) = Controller::new(setup(None), 0, Arc::new(s));
+    assert!(out.engine.is_empty());
+    let out = c.act(Action::Status, &view(Stopped));
+    assert!(
+        reply(&out).ends_with(" click=mute:1,solo:0,gain_db:0.0 drums=mute:0,solo:0,gain_db:-6.0"),
+        "{out:?}"
+    );
+}
+
+// --- saved state ---
+
+fn saved_bass(gain_db: f32) -> SavedState {
+    let mut saved = SavedState::default();
+    saved.set_stem(
+        "02-b",
+        "bass",
+        StemSetting {
+            mute: true,
+            solo: false,
+            gain_db,
+        },
+    );
+    saved
+}
+
+#[test]
+fn stem_changes_are_remembered_only_with_a_state() {
+    let mut c = ctl();
+    assert!(
+        !c.act(Action::Mute("drums".into()), &view(Stopped))
+            .effects
+            .state_changed
+    );
+    assert!(c.saved_state().is_none());
+    let mut c = Controller::new(
+        setup(Some(SavedState::default())),
+        0,
+        song("01-a", &["drums"], 1),
+    )
+    .0;
+    let out = c.act(Action::Gain("drums".into(), -2.0), &view(Stopped));
+    assert!(out.effects.state_changed);
+    let saved = c.saved_state().expect("state");
+    assert_eq!(
+        saved.stem("01-a", "drums"),
+        Some(StemSetting {
+            mute: false,
+            solo: false,
+            gain_db: -2.0
+        })
+    );
+}
+
+#[test]
+fn saved_settings_are_sent_at_start_and_after_a_song_change() {
+    let (_, out) = Controller::new(
+        setup(Some(saved_bass(-4.0))),
+        1,
+        song("02-b", &["drums", "bass"], 1),
+    );
+    let restore = [
+        Command::StemMute {
+            stem: 1,
+            mute: true,
+        },
+        Command::StemSolo {
+            stem: 1,
+            solo: false,
+        },
+        Command::StemGain {
+            stem: 1,
+            gain: db_to_gain(-4.0),
+        },
+    ];
+    assert_eq!(out.commands(), restore);
+
+    let mut c = Controller::new(
+        setup(Some(saved_bass(-4.0))),
+        0,
+        song("01-a", &["drums"], 1),
+    )
+    .0;
+    c.song_loaded(1, song("02-b", &["drums", "bass"], 1), &view(Playing));
+    let out = c.act(Action::NextSong, &view(Playing));
+    assert!(
+        matches!(out.engine[0], ToEngine::Switch { .. }),
+        "switch first: {out:?}"
+    );
+    assert_eq!(out.commands(), restore);
+    assert!(out.effects.state_changed);
+    assert_eq!(
+        c.saved_state().and_then(|s| s.last_song.as_deref()),
+        Some("02-b")
+    );
+}
+
+#[test]
+fn a_saved_gain_outside_the_limits_is_clamped() {
+    let (_, out) = Controller::new(setup(Some(saved_bass(90.0))), 1, song("02-b", &["bass"], 1));
+    assert!(out.commands().contains(&Command::StemGain {
+        stem: 0,
+        gain: db_to_gain(MAX_GAIN_DB)
+    }));
+}
+
+// --- sections ---
+
+fn sectioned() -> Controller {
+    let s = with_sections(
+        "01-a",
+        &[("verse", RATE as u64), ("chorus", 2 * RATE as u64)],
+    );
+    Controller::new(setup(None), 0, s).0
+}
+
+#[test]
+fn next_section_seeks_to_the_next_start_and_stops_after_the_last() {
+    let mut c = sectioned();
+    let seek = |f: u64| [Command::Seek { frame: f }];
+    check(
+        &mut c,
+        Action::NextSection,
+        at(Playing, 10),
+        &seek(48_000),
+        "ok section verse at 1.000",
+    );
+    check(
+        &mut c,
+        Action::NextSection,
+        at(Playing, 48_000),
+        &seek(96_000),
+        "ok section chorus at 2.000",
+    );
+    check(
+        &mut c,
+        Action::NextSection,
+        at(Playing, 100_000),
+        &[],
+        "error: no section after this one",
+    );
+}
+
+#[test]
+fn prev_section_goes_to_this_start_or_within_the_grace_to_the_one_before() {
+    let mut c = sectioned();
+    let seek = |f: u64| [Command::Seek { frame: f }];
+    // More than the 2 s grace into the chorus: back to its start.
+    check(
+        &mut c,
+        Action::PrevSection,
+        at(Playing, 96_000 + 96_000 + 10),
+        &seek(96_000),
+        "ok section chorus at 2.000",
+    );
+    // Just after the chorus started: the verse.
+    check(
+        &mut c,
+        Action::PrevSection,
+        at(Playing, 96_010),
+        &seek(48_000),
+        "ok section verse at 1.000",
+    );
+    // Just after the verse started: the song's start.
+    check(
+        &mut c,
+        Action::PrevSection,
+        at(Playing, 48_010),
+        &seek(0),
+        "ok section start at 0.000",
+    );
+}
+
+#[test]
+fn section_by_name_or_number() {
+    let mut c = sectioned();
+    let seek = |f: u64| [Command::Seek { frame: f }];
+    check(
+        &mut c,
+        Action::Section(SectionRef::Name("Chorus".into())),
+        view(Playing),
+        &seek(96_000),
+        "ok section chorus at 2.000",
+    );
+    check(
+        &mut c,
+        Action::Section(SectionRef::Number(1)),
+        view(Playing),
+        &seek(48_000),
+        "ok section verse at 1.000",
+    );
+    check(
+        &mut c,
+        Action::Section(SectionRef::Number(5)),
+        view(Playing),
+        &[],
+        "error: no section 5: this song has 2",
+    );
+    check(
+        &mut c,
+        Action::Section(SectionRef::Name("bridge".into())),
+        view(Playing),
+        &[],
+        "error: no section \"bridge\" (this song has: verse, chorus)",
+    );
+}
+
+#[test]
+fn sections_of_a_song_without_them_are_an_error() {
+    let mut c = ctl();
+    for a in [
+        Action::NextSection,
+        Action::PrevSection,
+        Action::Section(SectionRef::Number(1)),
+    ] {
+        check(
+            &mut c,
+            a,
+            view(Playing),
+            &[],
+            "error: song 01-a has no sections",
+        );
+    }
+}
+
+// --- loop ---
+
+#[test]
+fn loop_a_and_b_take_the_heard_position() {
+    let mut c = ctl();
+    // The mixing head runs a device buffer ahead of what is heard.
+    check(
+        &mut c,
+        Action::LoopA,
+        at(Playing, RATE as u64 + BUFFER as u64),
+        &[],
+        "ok loop_a 1.000",
+    );
+    assert!(c.loop_armed());
+    check(
+        &mut c,
+        Action::LoopB,
+        at(Playing, 2 * RATE as u64 + BUFFER as u64),
+        &[Command::Loop {
+            region: Some((48_000, 96_000)),
+        }],
+        "ok loop 1.000 2.000",
+    );
+    assert!(!c.loop_armed());
+}
+
+#[test]
+fn loop_b_needs_an_earlier_a() {
+    let mut c = ctl();
+    let line = "error: set loop A before B (B must come after A)";
+    check(&mut c, Action::LoopB, at(Playing, 96_000), &[], line);
+    c.act(Action::LoopA, &at(Playing, 96_000));
+    check(&mut c, Action::LoopB, at(Playing, 96_000), &[], line);
+    check(&mut c, Action::LoopB, at(Playing, 50_000), &[], line);
+}
+
+#[test]
+fn a_loop_shorter_than_two_crossfades_is_refused() {
+    let mut c = ctl();
+    c.act(Action::LoopA, &at(Playing, 48_000 + BUFFER as u64));
+    // FADE_MS = 8 ms: 384 frames a crossfade at 48 kHz, so a loop must be > 768 frames.
+    let line = "error: loop too short (0.016 s); it must be longer than 0.016 s";
+    check(
+        &mut c,
+        Action::LoopB,
+        at(Playing, 48_768 + BUFFER as u64),
+        &[],
+        line,
+    );
+    let ok = [Command::Loop {
+        region: Some((48_000, 48_769)),
+    }];
+    check(
+        &mut c,
+        Action::LoopB,
+        at(Playing, 48_769 + BUFFER as u64),
+        &ok,
+        "ok loop 1.000 1.016",
+    );
+    check(
+        &mut c,
+        Action::Loop(1.0, 1.01),
+        view(Playing),
+        &[],
+        "error: loop too short (0.010 s); it must be longer than 0.016 s",
+    );
+}
+
+#[test]
+fn loop_between_seconds() {
+    let mut c = ctl();
+    let ok = [Command::Loop {
+        region: Some((24_000, 120_000)),
+    }];
+    check(
+        &mut c,
+        Action::Loop(0.5, 2.5),
+        view(Stopped),
+        &ok,
+        "ok loop 0.500 2.500",
+    );
+    let bad = "error: loop needs 0 <= A < B (seconds)";
+    check(&mut c, Action::Loop(2.0, 1.0), view(Stopped), &[], bad);
+    check(&mut c, Action::Loop(-1.0, 1.0), view(Stopped), &[], bad);
+    check(&mut c, Action::Loop(1.0, 1.0), view(Stopped), &[], bad);
+    check(&mut c, Action::Loop(f64::NAN, 1.0), view(Stopped), &[], bad);
+}
+
+#[test]
+fn loop_toggle_ends_a_running_loop_and_restarts_the_last_one() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::LoopToggle,
+        view(Playing),
+        &[],
+        "error: no loop set (set A and B first)",
+    );
+    c.act(Action::Loop(1.0, 2.0), &view(Playing));
+    let looping = EngineView {
+        looping: true,
+        ..view(Playing)
+    };
+    check(
+        &mut c,
+        Action::LoopToggle,
+        looping,
+        &[Command::Loop { region: None }],
+        "ok loop off",
+    );
+    let again = [Command::Loop {
+        region: Some((48_000, 96_000)),
+    }];
+    check(
+        &mut c,
+        Action::LoopToggle,
+        view(Playing),
+        &again,
+        "ok loop 1.000 2.000",
+    );
+}
+
+#[test]
+fn loop_off_ends_the_loop_and_keeps_it_for_a_toggle() {
+    let mut c = ctl();
+    c.act(Action::Loop(1.0, 2.0), &view(Playing));
+    check(
+        &mut c,
+        Action::LoopOff,
+        view(Playing),
+        &[Command::Loop { region: None }],
+        "ok loop off",
+    );
+    let again = [Command::Loop {
+        region: Some((48_000, 96_000)),
+    }];
+    check(
+        &mut c,
+        Action::LoopToggle,
+        view(Playing),
+        &again,
+        "ok loop 1.000 2.000",
+    );
+}
+
+#[test]
+fn a_song_change_forgets_the_loop() {
+    let mut c = ctl();
+    c.act(Action::Loop(1.0, 2.0), &view(Playing));
+    c.act(Action::LoopA, &at(Playing, 200_000));
+    c.song_loaded(1, song("02-b", &["keys"], 1), &view(Playing));
+    c.act(Action::NextSong, &view(Playing));
+    assert!(!c.loop_armed());
+    check(
+        &mut c,
+        Action::LoopToggle,
+        view(Playing),
+        &[],
+        "error: no loop set (set A and B first)",
+    );
+    check(
+        &mut c,
+        Action::LoopB,
+        at(Playing, 300_000),
+        &[],
+        "error: set loop A before B (B must come after A)",
+    );
+}
+
+// --- master volume ---
+
+#[test]
+fn volume_steps_by_two_db() {
+    let mut c = ctl();
+    let master = |db: f32| {
+        [Command::MasterGain {
+            gain: db_to_gain(db),
+        }]
+    };
+    check(
+        &mut c,
+        Action::VolumeUp,
+        view(Playing),
+        &master(2.0),
+        "ok volume +2.0 dB",
+    );
+    check(
+        &mut c,
+        Action::VolumeDown,
+        view(Playing),
+        &master(0.0),
+        "ok volume +0.0 dB",
+    );
+    check(
+        &mut c,
+        Action::VolumeDown,
+        view(Playing),
+        &master(-2.0),
+        "ok volume -2.0 dB",
+    );
+}
+
+#[test]
+fn volume_up_from_a_loud_configured_volume_goes_up_to_the_limit_never_down() {
+    let loud = Setup {
+        master_db: 20.0,
+        ..setup(None)
+    };
+    let mut c = Controller::new(loud, 0, song("01-a", &["drums"], 1)).0;
+    let master = |db: f32| {
+        [Command::MasterGain {
+            gain: db_to_gain(db),
+        }]
+    };
+    check(
+        &mut c,
+        Action::VolumeUp,
+        view(Playing),
+        &master(22.0),
+        "ok volume +22.0 dB",
+    );
+    check(
+        &mut c,
+        Action::VolumeUp,
+        view(Playing),
+        &master(24.0),
+        "ok volume +24.0 dB",
+    );
+    check(
+        &mut c,
+        Action::VolumeUp,
+        view(Playing),
+        &master(24.0),
+        "ok volume +24.0 dB (limit)",
+    );
+    assert_eq!(c.master_db(), MAX_VOLUME_DB);
+}
+
+#[test]
+fn volume_down_stops_at_the_quiet_limit() {
+    let quiet = Setup {
+        master_db: -59.0,
+        ..setup(None)
+    };
+    let mut c = Controller::new(quiet, 0, song("01-a", &["drums"], 1)).0;
+    let master = [Command::MasterGain {
+        gain: db_to_gain(MIN_VOLUME_DB),
+    }];
+    check(
+        &mut c,
+        Action::VolumeDown,
+        view(Playing),
+        &master,
+        "ok volume -60.0 dB (limit)",
+    );
+    check(
+        &mut c,
+        Action::VolumeUp,
+        view(Playing),
+        &[Command::MasterGain {
+            gain: db_to_gain(-58.0),
+        }],
+        "ok volume -58.0 dB",
+    );
+}
+
+#[test]
+fn the_limits_are_the_same_for_config_console_key_map_and_controller() {
+    use crate::config::Config;
+    use crate::input::keymap::parse_gain_db;
+    let master = |db: f32| {
+        Config::from_json(format!(r#"{{"audio": {{"master_gain_db": {db}}}}}"#).as_bytes())
+    };
+    assert!(master(MAX_VOLUME_DB).is_ok());
+    assert!(master(MIN_VOLUME_DB).is_ok());
+    assert!(master(MAX_VOLUME_DB + 1.0).is_err());
+    let below = master(MIN_VOLUME_DB - 1.0).expect_err("below the limit");
+    assert!(
+        below.to_string().contains("audio.master_gain_db"),
+        "{below}"
+    );
+    assert_eq!(parse_gain_db("24"), Ok(MAX_GAIN_DB));
+    assert_eq!(parse_gain_db("-120"), Ok(MIN_GAIN_DB));
+    assert!(parse_gain_db("24.5").is_err());
+    assert!(parse_gain_db("-120.5").is_err());
+    assert!(matches!(
+        crate::console::parse_line("gain drums 24.5"),
+        Err(e) if e.0.contains("outside")
+    ));
+    assert!(crate::input::keymap::parse_action("gain:drums:-121").is_err());
+}
+
+// --- information and the rest ---
+
+#[test]
+fn status_shows_song_transport_position_loop_volume_and_mix() {
+    let mut c = ctl();
+    c.act(Action::Mute("bass".into()), &view(Playing));
+    c.act(Action::VolumeDown, &view(Playing));
+    c.act(Action::Loop(0.25, 0.75), &view(Playing));
+    let v = EngineView {
+        looping: true,
+        ..at(Playing, 24_000)
+    };
+    check(
+        &mut c,
+        Action::Status,
+        v,
+        &[],
+        "status song=01-a title=\"01-a\" transport=playing pos_s=0.5 loop=0.250-0.750 volume_db=-2.0 \
+         drums=mute:0,solo:0,gain_db:0.0 bass=mute:1,solo:0,gain_db:0.0",
+    );
+    let out = c.act(Action::Status, &view(Paused));
+    assert!(
+        reply(&out).contains(" transport=paused pos_s=0.0 loop=off "),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn stats_is_printed_by_the_runtime() {
+    let mut c = ctl();
+    let out = c.act(Action::Stats, &view(Playing));
+    assert_eq!(out.reply, None);
+    assert!(out.engine.is_empty());
+    assert_eq!(
+        out.effects,
+        Effects {
+            print_stats: true,
+            ..Effects::default()
+        }
+    );
+}
+
+#[test]
+fn stats_reset_starts_a_new_window() {
+    let mut c = ctl();
+    let out = c.act(Action::StatsReset, &view(Playing));
+    assert_eq!(reply(&out), "ok stats reset");
+    assert!(out.engine.is_empty());
+    assert!(out.effects.reset_stats && !out.effects.print_stats);
+}
+
+#[test]
+fn help_answers_with_the_console_help() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Help,
+        view(Playing),
+        &[],
+        crate::console::HELP,
+    );
+}
+
+#[test]
+fn quit_asks_the_runtime_to_stop() {
+    let mut c = ctl();
+    let out = c.act(Action::Quit, &view(Playing));
+    assert_eq!(reply(&out), "ok quit");
+    assert!(out.engine.is_empty());
+    assert!(out.effects.quit);
+    assert!(!c.act(Action::Play, &view(Playing)).effects.quit);
+}
+
+#[test]
+fn led_inputs_follow_transport_count_in_and_loop() {
+    use crate::leds::{LoopLed, TransportLed};
+    let mut c = ctl();
+    let leds = |c: &Controller, v: EngineView| {
+        let i = c.led_inputs(&v, 3);
+        assert_eq!(i.xruns, 3);
+        (i.transport, i.looping)
+    };
+    assert_eq!(
+        leds(&c, view(Stopped)),
+        (TransportLed::Stopped, LoopLed::Off)
+    );
+    assert_eq!(leds(&c, view(Paused)).0, TransportLed::Paused);
+    assert_eq!(leds(&c, view(Playing)).0, TransportLed::Playing);
+    let counting = EngineView {
+        counting_in: true,
+        ..view(Stopped)
+    };
+    assert_eq!(leds(&c, counting).0, TransportLed::CountIn);
+    c.act(Action::LoopA, &at(Playing, 100_000));
+    assert_eq!(leds(&c, view(Playing)).1, LoopLed::ArmedA);
+    c.act(Action::LoopB, &at(Playing, 200_000));
+    let looping = EngineView {
+        looping: true,
+        ..view(Playing)
+    };
+    assert_eq!(leds(&c, looping).1, LoopLed::On);
+    assert_eq!(leds(&c, view(Playing)).1, LoopLed::Off);
+}
