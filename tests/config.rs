@@ -722,3 +722,85 @@ fn scanner_agrees_with_serde_json_core_on_every_key() {
     }
     assert!(accepted > 40, "{accepted}");
 }
+
+/// The default at a dotted path of `Config::default()`, as JSON.
+fn default_at(path: &str) -> Option<serde_json::Value> {
+    let mut v = serde_json::to_value(Config::default()).expect("the config serializes");
+    for name in path.split('.') {
+        v = v.get(name)?.clone();
+    }
+    Some(v)
+}
+
+/// Whether a default as the README or `--help` writes it is the default (`0` for `0.0`).
+fn same_default(written: &str, actual: &serde_json::Value) -> bool {
+    match serde_json::from_str::<serde_json::Value>(written) {
+        Ok(serde_json::Value::Number(n)) => actual.as_f64() == n.as_f64(),
+        // `{}`: every key of that section at its default.
+        Ok(serde_json::Value::Object(m)) if m.is_empty() => actual.is_object(),
+        Ok(v) => &v == actual,
+        Err(_) => false,
+    }
+}
+
+/// Defaults are written once, in `Config::default()`: the README's table and `--help` say
+/// the same, and between them every key is documented.
+#[test]
+fn readme_and_help_defaults_are_config_default() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let mut documented = Vec::new();
+    for row in readme.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let Some(default) = cells
+            .get(1)
+            .and_then(|d| d.strip_prefix('`')?.strip_suffix('`'))
+        else {
+            continue;
+        };
+        for key in cells[0].trim_start_matches("| ").split(" / ") {
+            let key = key.trim_matches('`');
+            // Rows of other tables (e.g. song.json) name no config key.
+            let Some(actual) = default_at(key) else {
+                continue;
+            };
+            assert!(
+                same_default(default, &actual),
+                "README: `{key}` default {default}, Config::default() has {actual}"
+            );
+            documented.push(key.to_string());
+        }
+    }
+    let help = stembox::cli::HELP;
+    let keys = help
+        .split("CONFIG KEYS (defaults):")
+        .nth(1)
+        .expect("--help lists the config keys");
+    let words: Vec<&str> = keys.split_whitespace().collect();
+    let mut in_help = 0;
+    for pair in words.windows(2) {
+        if let Some(actual) =
+            default_at(pair[0]).filter(|_| pair[0].contains(['.', '_']) || pair[0] == "library")
+        {
+            assert!(
+                same_default(pair[1], &actual),
+                "--help: `{}` default {}, Config::default() has {actual}",
+                pair[0],
+                pair[1]
+            );
+            in_help += 1;
+        }
+    }
+    assert!(in_help >= 19, "{in_help} keys in --help");
+    for path in stembox::config::leaf_paths() {
+        if path.contains("[]") {
+            continue;
+        }
+        assert!(
+            documented
+                .iter()
+                .any(|d| path == *d || path.starts_with(&format!("{d}."))),
+            "README: `{path}` is not in the config table"
+        );
+    }
+}
