@@ -670,11 +670,11 @@ mod tests {
     fn serde_wording_becomes_the_users() {
         assert_eq!(
             reword("invalid type: string \"48000\", expected u32"),
-            "expected a whole number >= 0, found a string"
+            "expected a whole number in 0..=4294967295, found a string"
         );
         assert_eq!(
             reword("invalid value: integer `-64`, expected u32"),
-            "expected a whole number >= 0, found -64"
+            "expected a whole number in 0..=4294967295, found -64"
         );
         assert_eq!(
             reword("invalid type: null, expected a boolean"),
