@@ -1,28 +1,27 @@
 //! The JSON configuration: every key optional with a sane default.
 //!
 //! Read once at start-up on the main thread with serde-json-core into fixed-capacity
-//! (heapless) structs, then validated. serde-json-core says neither where nor which key, so
-//! a strict scanner ([`json`]) first checks the syntax and every key against the table in
-//! [`schema`]; a bad file therefore gives one line that names the key or the byte offset
-//! (with line and column), and it never panics. Then [`Config::validate`] checks ranges and
+//! (heapless) structs, without allocating, then validated. serde-json-core says neither
+//! where nor which key, so only when it refuses a file is the same text read again by
+//! serde_json into the same types ([`explain`]); a bad file therefore gives one line that
+//! names the key or the byte offset (with line and column), and it never panics. Then [`Config::validate`] checks ranges and
 //! the button map (key names, actions, bindings) as the input thread will, so `stembox
 //! check` finds what start-up would refuse. An empty file, or one of whitespace only, means
 //! every default, as `{}` does. Array items in key paths count from 0: `buttons.map[0]` is
-//! the first binding. See the README (or [`schema::markdown_table`]) for every key.
+//! the first binding. See the README for every key (a test keeps its defaults equal to `Config::default()`).
 
-pub mod json;
-pub mod schema;
+pub mod explain;
 
 use core::fmt;
 use heapless::{String, Vec};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Largest config file accepted; a real one is a few hundred bytes.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 
 /// Output sample formats, named as ALSA names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum SampleFormat {
     #[serde(rename = "S16_LE")]
     S16Le,
@@ -72,7 +71,7 @@ impl fmt::Display for SampleFormat {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AudioConfig {
     /// ALSA PCM name, e.g. `default`, `hw:0,0`, `file:FILE=/tmp/out.raw,FORMAT=raw`.
@@ -102,7 +101,7 @@ impl Default for AudioConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RtConfig {
     /// SCHED_FIFO priority of the audio thread (1..=99).
@@ -124,7 +123,7 @@ impl Default for RtConfig {
 }
 
 /// How a key was pressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Gesture {
     Short,
@@ -132,7 +131,7 @@ pub enum Gesture {
     Double,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyBinding {
     /// evdev key name, e.g. `KEY_1`, `BTN_0`.
@@ -161,7 +160,7 @@ fn default_gesture() -> Gesture {
 pub const MAX_BUTTON_DEVICES: usize = 8;
 pub const MAX_KEY_BINDINGS: usize = 48;
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ButtonsConfig {
     /// evdev device paths; an empty list reads no buttons.
@@ -188,7 +187,7 @@ impl Default for ButtonsConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StatsConfig {
     /// Seconds between periodic stats lines; 0 = never.
@@ -201,7 +200,7 @@ impl Default for StatsConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemoryConfig {
     /// RAM the decoded songs may take, in MiB (current song and its neighbours).
@@ -215,7 +214,7 @@ impl Default for MemoryConfig {
 }
 
 /// One status LED: a GPIO line. An empty `chip` means the LED is not fitted.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LedLineConfig {
     /// `gpiochip0` or `/dev/gpiochip0`; empty: no LED.
@@ -226,7 +225,7 @@ pub struct LedLineConfig {
 }
 
 /// Optional status LEDs.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LedsConfig {
     /// On while playing; blinks when paused (1 Hz) and during a count-in (4 Hz).
@@ -238,7 +237,7 @@ pub struct LedsConfig {
     pub xrun: LedLineConfig,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Folder of songs: `<library>/<song>/<stem>.(flac|wav|mp3|ogg)`.
@@ -308,10 +307,61 @@ fn one_line(text: &str) -> std::string::String {
         .collect()
 }
 
-/// ` at line L, column C` for a byte offset.
-fn position(bytes: &[u8], offset: usize) -> std::string::String {
-    let (line, column) = json::line_col(bytes, offset);
-    format!(" at line {line}, column {column}")
+/// `buttons.map[2].key` as serde_path_to_error's segments, to find it in the text.
+fn key_segments(path: &str) -> std::vec::Vec<serde_path_to_error::Segment> {
+    use serde_path_to_error::Segment;
+    let mut out = std::vec::Vec::new();
+    for part in path.split('.') {
+        let (name, indexes) = part.split_once('[').unwrap_or((part, ""));
+        out.push(Segment::Map { key: name.into() });
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            if let Ok(index) = index.trim_end_matches(']').parse() {
+                out.push(Segment::Seq { index });
+            }
+        }
+    }
+    out
+}
+
+/// Every key that holds a value, with its dotted path (array items as `buttons.map[].key`),
+/// taken from `Config::default()` (plus one key binding) so that no list can drift from
+/// the structs. For "did you mean" and for the README test.
+pub fn leaf_paths() -> std::vec::Vec<std::string::String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut std::vec::Vec<std::string::String>) {
+        match v {
+            serde_json::Value::Object(members) => {
+                for (k, v) in members {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    if let serde_json::Value::Array(items) = v {
+                        out.push(path.clone());
+                        if let Some(first @ serde_json::Value::Object(_)) = items.first() {
+                            walk(&format!("{path}[]"), first, out);
+                        }
+                    } else if v.is_object() {
+                        walk(&path, v, out);
+                    } else {
+                        out.push(path);
+                    }
+                }
+            }
+            _ => out.push(prefix.into()),
+        }
+    }
+    let mut sample = Config::default();
+    let _ = sample.buttons.map.push(KeyBinding {
+        key: str_lit("KEY_1"),
+        gesture: Gesture::Short,
+        action: str_lit("stop"),
+    });
+    let mut out = std::vec::Vec::new();
+    if let Ok(v) = serde_json::to_value(&sample) {
+        walk("", &v, &mut out);
+    }
+    out
 }
 
 fn read_limited(path: &Path) -> Result<std::vec::Vec<u8>, std::string::String> {
@@ -346,7 +396,8 @@ impl Config {
     }
 
     /// Parses and validates config JSON. An empty or whitespace-only document gives the
-    /// defaults; a UTF-8 byte-order mark is skipped.
+    /// defaults; a UTF-8 byte-order mark is skipped. A good document is read by
+    /// serde-json-core alone, without allocating; only a bad one is read again to explain it.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
         let fail = |message: std::string::String| Err(ConfigError { message });
         if bytes.len() > MAX_CONFIG_BYTES {
@@ -361,7 +412,7 @@ impl Config {
                 let at = e.valid_up_to();
                 return fail(format!(
                     "malformed JSON{} (byte {at}): byte 0x{:02x} is not UTF-8 text; save the file as UTF-8",
-                    position(bytes, at),
+                    explain::position(bytes, at),
                     bytes[at]
                 ));
             }
@@ -373,34 +424,19 @@ impl Config {
         {
             return Ok(Config::default());
         }
-        if let Err(p) = json::check(text, start) {
-            return fail(match p.kind {
-                json::ProblemKind::Syntax => format!(
-                    "malformed JSON{} (byte {}): {}",
-                    position(bytes, p.offset),
-                    p.offset,
-                    p.what
-                ),
-                json::ProblemKind::Schema => {
-                    format!("{}{}", p.what, position(bytes, p.offset))
-                }
-            });
-        }
-        // Strings are at most 256 bytes (checked above), so this buffer always suffices.
+        // Strings are at most 256 bytes, so this buffer suffices for any that fits.
         let mut unescape = [0u8; 512];
-        let cfg = match serde_json_core::from_slice_escaped::<Config>(&bytes[start..], &mut unescape) {
-            Ok((cfg, _)) => cfg,
-            Err(e) => {
-                return fail(format!(
-                    "the JSON decoder refused the file after the checks passed ({e}); this is a stembox bug, please report it with the file"
-                ))
-            }
-        };
+        let cfg =
+            match serde_json_core::from_slice_escaped::<Config>(&bytes[start..], &mut unescape) {
+                Ok((cfg, _)) => cfg,
+                Err(e) => return fail(explain::refused::<Config>(text, start, e)),
+            };
         if let Some((key, why)) = cfg.range_problem() {
-            let at = json::locate(text, start, &key)
-                .map(|o| position(bytes, o))
+            let at = explain::locate(text, start, &key_segments(&key))
+                .map(|o| explain::position(bytes, o))
                 .unwrap_or_default();
-            return fail(format!("key \"{key}\": {why}{at}"));
+            // serde-json-core lets raw control characters through in strings.
+            return fail(format!("key \"{key}\": {}{at}", one_line(&why)));
         }
         Ok(cfg)
     }
@@ -412,7 +448,7 @@ impl Config {
         match self.range_problem() {
             None => Ok(()),
             Some((key, why)) => Err(ConfigError {
-                message: format!("key \"{key}\": {why}"),
+                message: format!("key \"{key}\": {}", one_line(&why)),
             }),
         }
     }

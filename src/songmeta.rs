@@ -517,27 +517,6 @@ pub(crate) mod json {
     use std::cell::RefCell;
     use std::fmt;
 
-    /// Appends `s` as a JSON string literal, with the escapes JSON requires (control
-    /// characters and DEL as `\uXXXX`). For the hand-written JSON of state and stats.
-    pub fn push_string_literal(out: &mut String, s: &str) {
-        use std::fmt::Write as _;
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-
     /// An owned string from any JSON string (escaped or not).
     pub struct Text(pub String);
 

@@ -14,10 +14,8 @@
 //!                       "drums":{"mute":false,"solo":false,"gain_db":-3.5}}}}
 //! ```
 
-use crate::songmeta::json::Text;
-use serde::de::{self, Deserialize, Deserializer as _, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,12 +29,46 @@ pub const STATE_VERSION: u32 = 1;
 /// Larger files are not read (a real one is a few KiB).
 pub const MAX_STATE_BYTES: usize = 1024 * 1024;
 
-/// One stem's mixer settings as the musician left them.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One stem's mixer settings as the musician left them. In the file, a missing key is its
+/// default and an unknown key is ignored (a newer stembox may add some).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StemSetting {
     pub mute: bool,
     pub solo: bool,
+    #[serde(serialize_with = "finite_or_unity", deserialize_with = "gain_in_range")]
     pub gain_db: f32,
+}
+
+/// A gain that is not a number is saved as unity.
+fn finite_or_unity<S: serde::Serializer>(gain: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f32(if gain.is_finite() { *gain } else { 0.0 })
+}
+
+fn gain_in_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let g = f32::deserialize(d)?;
+    if !(-120.0..=24.0).contains(&g) {
+        return Err(serde::de::Error::custom("gain_db out of range"));
+    }
+    Ok(g)
+}
+
+/// The file as written: the version first, so a reader sees it before anything else.
+#[derive(Serialize)]
+struct FileOut<'a> {
+    version: u32,
+    last_song: &'a Option<String>,
+    songs: &'a BTreeMap<String, BTreeMap<String, StemSetting>>,
+}
+
+/// The file as read.
+#[derive(Deserialize)]
+struct FileIn {
+    version: Option<u32>,
+    #[serde(default)]
+    last_song: Option<String>,
+    #[serde(default)]
+    songs: BTreeMap<String, BTreeMap<String, StemSetting>>,
 }
 
 impl Default for StemSetting {
@@ -77,169 +109,31 @@ impl SavedState {
 
     /// The file's text (compact JSON, keys sorted, so equal states give equal files).
     pub fn to_json(&self) -> String {
-        let mut s = String::with_capacity(64 + 96 * self.songs.len());
-        let _ = write!(s, "{{\"version\":{STATE_VERSION},\"last_song\":");
-        match &self.last_song {
-            Some(name) => crate::songmeta::json::push_string_literal(&mut s, name),
-            None => s.push_str("null"),
-        }
-        s.push_str(",\"songs\":{");
-        for (i, (song, stems)) in self.songs.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            crate::songmeta::json::push_string_literal(&mut s, song);
-            s.push_str(":{");
-            for (j, (stem, st)) in stems.iter().enumerate() {
-                if j > 0 {
-                    s.push(',');
-                }
-                crate::songmeta::json::push_string_literal(&mut s, stem);
-                // Display of f32 is the shortest text that reads back to the same value.
-                let gain = if st.gain_db.is_finite() {
-                    st.gain_db
-                } else {
-                    0.0
-                };
-                let _ = write!(
-                    s,
-                    ":{{\"mute\":{},\"solo\":{},\"gain_db\":{gain}}}",
-                    st.mute, st.solo
-                );
-            }
-            s.push('}');
-        }
-        s.push_str("}}\n");
+        let file = FileOut {
+            version: STATE_VERSION,
+            last_song: &self.last_song,
+            songs: &self.songs,
+        };
+        // Only maps with string keys, strings, bools and numbers: this cannot fail.
+        let mut s = serde_json::to_string(&file).unwrap_or_default();
+        s.push('\n');
         s
     }
 
     /// Parses the file's text. Errors say what is wrong, for the warning.
     pub fn from_json(bytes: &[u8]) -> Result<SavedState, String> {
-        let mut scratch = [0u8; 1024];
-        let mut de = serde_json_core::de::Deserializer::new(bytes, Some(&mut scratch));
-        let raw = (&mut de)
-            .deserialize_map(StateVisitor)
-            .and_then(|s| de.end().map(|_| s))
-            .map_err(|e| format!("not a stembox state file ({e})"))?;
+        let raw: FileIn =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a stembox state file ({e})"))?;
         match raw.version {
-            Some(STATE_VERSION) => Ok(raw.state),
+            Some(STATE_VERSION) => Ok(SavedState {
+                last_song: raw.last_song,
+                songs: raw.songs,
+            }),
             Some(v) => Err(format!(
                 "format version {v}, this stembox reads version {STATE_VERSION}"
             )),
             None => Err("no \"version\" key; not a stembox state file".into()),
         }
-    }
-}
-
-struct RawState {
-    version: Option<u32>,
-    state: SavedState,
-}
-
-struct StateVisitor;
-
-impl<'de> Visitor<'de> for StateVisitor {
-    type Value = RawState;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a state object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawState, A::Error> {
-        let mut raw = RawState {
-            version: None,
-            state: SavedState::default(),
-        };
-        while let Some(Text(key)) = map.next_key()? {
-            match key.as_str() {
-                "version" => raw.version = Some(map.next_value()?),
-                "last_song" => raw.state.last_song = map.next_value::<Option<Text>>()?.map(|t| t.0),
-                "songs" => raw.state.songs = map.next_value::<Songs>()?.0,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(raw)
-    }
-}
-
-/// `{song: {stem: setting}}`.
-struct Songs(BTreeMap<String, BTreeMap<String, StemSetting>>);
-
-impl<'de> Deserialize<'de> for Songs {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Songs, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Songs;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("songs")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Songs, A::Error> {
-                let mut out = BTreeMap::new();
-                while let Some(Text(song)) = map.next_key()? {
-                    out.insert(song, map.next_value::<Stems>()?.0);
-                }
-                Ok(Songs(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-struct Stems(BTreeMap<String, StemSetting>);
-
-impl<'de> Deserialize<'de> for Stems {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Stems, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Stems;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("stems")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stems, A::Error> {
-                let mut out = BTreeMap::new();
-                while let Some(Text(stem)) = map.next_key()? {
-                    out.insert(stem, map.next_value::<Setting>()?.0);
-                }
-                Ok(Stems(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-struct Setting(StemSetting);
-
-impl<'de> Deserialize<'de> for Setting {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Setting, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Setting;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a stem setting")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Setting, A::Error> {
-                let mut s = StemSetting::default();
-                while let Some(Text(key)) = map.next_key()? {
-                    match key.as_str() {
-                        "mute" => s.mute = map.next_value()?,
-                        "solo" => s.solo = map.next_value()?,
-                        "gain_db" => {
-                            let g: f32 = map.next_value()?;
-                            if !(-120.0..=24.0).contains(&g) {
-                                return Err(de::Error::custom("gain_db out of range"));
-                            }
-                            s.gain_db = g;
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Setting(s))
-            }
-        }
-        d.deserialize_map(V)
     }
 }
 

@@ -215,28 +215,29 @@ impl StatsLine {
         out
     }
 
-    /// The same data as one JSON object, no newline: `{"uptime_s":12,"song":"03-intro",...}`.
+    /// The same data as one JSON object, no newline: `{"uptime_s":12,"song":"03-intro",...}`,
+    /// keys in line order.
     pub fn to_json(&self) -> String {
-        let mut out = String::from("{");
-        for (i, (key, value)) in self.pairs().into_iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "\"{key}\":");
-            match value {
-                Value::Int(n) => {
-                    let _ = write!(out, "{n}");
+        struct Object<'a>(Vec<(&'static str, Value<'a>)>);
+        impl serde::Serialize for Object<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(Some(self.0.len()))?;
+                for (key, value) in &self.0 {
+                    match value {
+                        Value::Int(n) => map.serialize_entry(key, n)?,
+                        // Rounded as on the text line; the shortest f64 text of that is it.
+                        Value::Dec(x) => map
+                            .serialize_entry(key, &one_decimal(*x).parse::<f64>().unwrap_or(0.0))?,
+                        Value::Song(name) => map.serialize_entry(key, name)?,
+                        Value::Word(w) => map.serialize_entry(key, w)?,
+                    }
                 }
-                Value::Dec(x) => out.push_str(&one_decimal(x)),
-                Value::Song(Some(name)) => {
-                    crate::songmeta::json::push_string_literal(&mut out, name)
-                }
-                Value::Song(None) => out.push_str("null"),
-                Value::Word(w) => crate::songmeta::json::push_string_literal(&mut out, w),
+                map.end()
             }
         }
-        out.push('}');
-        out
+        // A map of strings and numbers: this cannot fail.
+        serde_json::to_string(&Object(self.pairs())).unwrap_or_default()
     }
 }
 
