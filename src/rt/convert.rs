@@ -3,7 +3,7 @@
 //! Integer formats map ±1.0 to ±2^(bits-1), the inverse of what the decoder does, so 16-bit
 //! stems summed at unity come out bit-exact on an S16_LE device.
 
-use crate::config::SampleFormat;
+use super::format::SampleFormat;
 
 /// One ALSA sample format: how a mixed f32 becomes the raw sample the device buffer holds.
 pub trait DeviceFormat: 'static {
@@ -66,18 +66,6 @@ pub fn convert<F: DeviceFormat>(src: &[f32], dst: &mut [F::Raw]) {
     }
 }
 
-/// Converts into little-endian bytes (for offline renders and tests).
-pub fn to_le_bytes(format: SampleFormat, src: &[f32], out: &mut Vec<u8>) {
-    for &x in src {
-        match format {
-            SampleFormat::S16Le => out.extend_from_slice(&S16Le::to_raw(x).to_le_bytes()),
-            SampleFormat::S24Le => out.extend_from_slice(&S24Le::to_raw(x).to_le_bytes()),
-            SampleFormat::S32Le => out.extend_from_slice(&S32Le::to_raw(x).to_le_bytes()),
-            SampleFormat::FloatLe => out.extend_from_slice(&FloatLe::to_raw(x).to_le_bytes()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,13 +105,5 @@ mod tests {
         assert_eq!(FloatLe::to_raw(1.5), 1.0);
         assert_eq!(FloatLe::to_raw(-1.5), -1.0);
         assert_eq!(FloatLe::to_raw(0.123), 0.123);
-    }
-
-    #[test]
-    fn byte_conversion_is_little_endian() {
-        let mut out = Vec::new();
-        to_le_bytes(SampleFormat::S16Le, &[1.0 / 32_768.0], &mut out);
-        to_le_bytes(SampleFormat::S24Le, &[-1.0 / 8_388_608.0], &mut out);
-        assert_eq!(out, [1, 0, 0xff, 0xff, 0xff, 0xff]);
     }
 }
