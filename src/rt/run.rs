@@ -385,3 +385,6 @@ fn recover<D: PlaybackDevice, O: LoopObserver>(
     observer.recovery_end();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
