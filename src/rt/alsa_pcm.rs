@@ -67,11 +67,6 @@ impl Granted {
             }
         )
     }
-
-    /// Period length in nanoseconds.
-    pub fn period_ns(&self) -> u64 {
-        self.period_frames as u64 * 1_000_000_000 / self.rate as u64
-    }
 }
 
 fn alsa_format(f: SampleFormat) -> Format {

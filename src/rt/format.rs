@@ -40,14 +40,6 @@ impl SampleFormat {
     pub fn from_name(name: &str) -> Option<SampleFormat> {
         SampleFormat::ALL.into_iter().find(|f| f.name() == name)
     }
-
-    /// Bytes of one sample in the device buffer.
-    pub fn bytes(self) -> usize {
-        match self {
-            SampleFormat::S16Le => 2,
-            _ => 4,
-        }
-    }
 }
 
 impl fmt::Display for SampleFormat {

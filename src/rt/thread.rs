@@ -82,15 +82,6 @@ pub fn make_current_thread_realtime(priority: u32, cpu: Option<usize>) -> Vec<St
     warnings
 }
 
-/// The scheduling policy and priority of the calling thread, for reports and tests.
-pub fn current_thread_policy() -> (i32, i32) {
-    let mut policy = 0;
-    let mut param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: out-pointers to locals.
-    unsafe { libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param) };
-    (policy, param.sched_priority)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

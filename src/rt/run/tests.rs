@@ -526,3 +526,55 @@ fn loop_params_wait_timeout_is_two_buffers_at_least_20_ms() {
     };
     assert_eq!(big.wait_timeout_ms(), 200);
 }
+
+/// The signals blocked on a thread, from its `/proc` status file (`SigBlk`, hex).
+fn sigblk_of(status_path: &str) -> u64 {
+    let status = std::fs::read_to_string(status_path).unwrap();
+    let line = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
+    u64::from_str_radix(line["SigBlk:".len()..].trim(), 16).unwrap()
+}
+
+#[test]
+fn the_spawned_audio_thread_blocks_every_signal() {
+    use crate::rt::alsa_pcm::{open_output, OutputRequest};
+    let (pcm, granted) = open_output(&OutputRequest {
+        device: "null",
+        rate: RATE,
+        channels: 2,
+        format: SampleFormat::S16Le,
+        period_frames: 256,
+        periods: 2,
+    })
+    .unwrap();
+    let (engine, mut handle) = Engine::new(granted.rate, 2, 1.0);
+    assert!(handle.switch_song(ramp_song(48_000), 0, true));
+    let audio = spawn_audio_thread(pcm, granted, engine, NoObserver, 1, None, false).unwrap();
+    let audio_tid = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|tid| {
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+                .is_ok_and(|c| c.trim() == "stembox-audio")
+        })
+        .expect("the audio thread");
+    let blocked = sigblk_of(&format!("/proc/self/task/{audio_tid}/status"));
+    let exit = audio.stop().expect("joined");
+    assert!(exit.result.is_ok(), "{:?}", exit.result);
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGPIPE,
+    ] {
+        assert!(
+            blocked & (1 << (sig - 1)) != 0,
+            "signal {sig}: SigBlk {blocked:x}"
+        );
+    }
+    assert_eq!(
+        sigblk_of("/proc/thread-self/status") & (1 << (libc::SIGTERM - 1)),
+        0,
+        "only the audio thread"
+    );
+}
