@@ -527,3 +527,21 @@ fn count_in_follows_the_master_volume() {
     assert!(peak <= 0.5 * 0.01 + 1e-6, "click peak {peak}");
     assert!(peak > 0.0);
 }
+
+#[test]
+fn a_stem_shorter_than_its_song_plays_as_silence_after_its_end() {
+    // Song::new pads the short stem, so the mixer's slices by position stay in bounds.
+    let s = song(vec![
+        ramp_stem("long", 1000, |i| (i % 50) as f32 / 100.0),
+        ramp_stem("short", 300, |_| 0.25),
+    ]);
+    assert_eq!(s.frames(), 1000);
+    let (mut e, h) = engine_with(&s, true);
+    let out = render(&mut e, 1024, 256);
+    for f in 0..1000 {
+        let long = (f % 50) as f32 / 100.0;
+        let want = if f < 300 { long + 0.25 } else { long };
+        assert_eq!(out[f * 2], want, "frame {f}");
+    }
+    assert_eq!(h.status.songs_ended.load(Relaxed), 1);
+}
