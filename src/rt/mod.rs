@@ -4,7 +4,7 @@
 //! signal, turns SCHED_FIFO ([`thread`]), then runs [`run`]'s loop: wait for a period of
 //! space in the device ([`device::PlaybackDevice`], implemented for ALSA in [`alsa_pcm`] and
 //! by the scripted [`fake::FakeDevice`] for tests), let the [`engine::Engine`] mix it,
-//! [`convert`] it to the device's [`format`], commit, and recover from xruns and suspends.
+//! [`convert`] it to the device's [`format`](mod@format), commit, and recover from xruns and suspends.
 //! The latency monitor's audio-thread half ([`monitor`]) hooks into that loop.
 //!
 //! The rules here are those of a hard real-time thread, and every function in this module
