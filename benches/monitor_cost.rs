@@ -12,11 +12,11 @@
 use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use std::sync::Arc;
-use stembox::audio::{LoopObserver, NoObserver};
-use stembox::monitor::{MonitorRt, MonitorShared};
 use stembox::rt::command::Command;
 use stembox::rt::convert::{convert, S16Le};
 use stembox::rt::engine::Engine;
+use stembox::rt::monitor::{MonitorRt, MonitorShared};
+use stembox::rt::run::{LoopObserver, NoObserver};
 use stembox::song::{Song, Stem};
 
 const RATE: u32 = 48_000;
@@ -37,25 +37,10 @@ fn playing_engine() -> Engine {
                     ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.05
                 })
                 .collect();
-            Stem {
-                name: format!("stem{i}"),
-                samples,
-                gain: 1.0,
-                pan: 0.0,
-                muted: false,
-            }
+            Stem::new(format!("stem{i}"), samples)
         })
         .collect();
-    let song = Song {
-        name: "bench".into(),
-        title: "bench".into(),
-        rate: RATE,
-        frames: SONG_FRAMES,
-        stems,
-        bpm: None,
-        beats_per_bar: 4,
-        sections: Vec::new(),
-    };
+    let song = Song::new("bench", RATE, stems);
     let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
     assert!(handle.switch_song(Arc::new(song), 0, true));
     handle
@@ -92,7 +77,7 @@ impl Loop {
         black_box(&mut self.device);
     }
 
-    /// The loop body as `audio::run` has it: wake, mix into the device area, commit.
+    /// The loop body as `rt::run` has it: wake, mix into the device area, commit.
     #[inline(never)]
     fn period<O: LoopObserver>(&mut self, observer: &mut O) {
         observer.wake(black_box(PERIOD as u64));
@@ -108,11 +93,11 @@ impl Loop {
     #[inline(never)]
     fn period_with_flag(&mut self, monitor: &mut Option<MonitorRt>) {
         if let Some(m) = monitor.as_mut() {
-            m.wake(stembox::monitor::now_ns(), black_box(PERIOD as u64));
+            m.wake(stembox::rt::monitor::now_ns(), black_box(PERIOD as u64));
         }
         self.mix();
         if let Some(m) = monitor.as_mut() {
-            m.committed(stembox::monitor::now_ns());
+            m.committed(stembox::rt::monitor::now_ns());
         }
     }
 }
@@ -135,7 +120,7 @@ fn per_period(c: &mut Criterion) {
     let mut rt = MonitorRt::new(shared.clone(), PERIOD as u32, RATE);
     g.bench_function("monitor_on", |b| b.iter(|| l.period(&mut rt)));
     g.finish();
-    c.bench_function("now_ns", |b| b.iter(stembox::monitor::now_ns));
+    c.bench_function("now_ns", |b| b.iter(stembox::rt::monitor::now_ns));
     let w = shared.snapshot().since(&MonitorShared::new().snapshot());
     assert!(w.periods() > 0, "the monitor recorded nothing");
     eprintln!(

@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
-use stembox::audio::{open_output, spawn_audio_thread, NoObserver};
 use stembox::config::AudioConfig;
 use stembox::library;
 use stembox::loader;
+use stembox::rt::alsa_pcm::{open_output, OutputRequest};
 use stembox::rt::engine::Engine;
+use stembox::rt::run::{spawn_audio_thread, NoObserver};
 
 const STEMS: usize = 8;
 const SECONDS: usize = 240;
@@ -83,7 +84,15 @@ fn render(device: &str, song: &Arc<stembox::song::Song>) -> f64 {
     cfg.device.push_str(device).unwrap();
     cfg.period_frames = 256;
     cfg.periods = 2;
-    let (pcm, granted) = open_output(&cfg).expect("open the ALSA PCM");
+    let request = OutputRequest {
+        device: cfg.device.as_str(),
+        rate: cfg.rate,
+        channels: cfg.channels,
+        format: cfg.format,
+        period_frames: cfg.period_frames,
+        periods: cfg.periods,
+    };
+    let (pcm, granted) = open_output(&request).expect("open the ALSA PCM");
     let (engine, mut handle) = Engine::new(granted.rate, granted.channels as usize, 1.0);
     assert!(handle.switch_song(song.clone(), 0, true));
     let t0 = Instant::now();
@@ -98,10 +107,10 @@ fn render(device: &str, song: &Arc<stembox::song::Song>) -> f64 {
 /// timed one by one: the median and the worst, which criterion's means do not show.
 fn per_period_distribution(song: &Arc<stembox::song::Song>) {
     let stems = song
-        .stems
+        .stems()
         .iter()
-        .chain(song.stems.iter())
-        .map(|s| stembox::song::Stem::new(s.name.clone(), s.samples.clone()))
+        .chain(song.stems().iter())
+        .map(|s| stembox::song::Stem::new(s.name.clone(), s.samples().into()))
         .collect();
     let doubled = Arc::new(stembox::song::Song::new(
         song.name.clone(),
@@ -112,7 +121,7 @@ fn per_period_distribution(song: &Arc<stembox::song::Song>) {
     assert!(handle.switch_song(doubled.clone(), 0, true));
     let mut out = [0.0f32; 128];
     let mut dev = [0i16; 128];
-    let periods = doubled.frames as usize / 64;
+    let periods = doubled.frames() as usize / 64;
     let mut ns = Vec::with_capacity(periods);
     for _ in 0..periods {
         let t0 = Instant::now();

@@ -1,11 +1,10 @@
 //! stembox: plays songs split into stems from RAM through ALSA on a real-time thread.
 //!
-//! Threads: `audio` (the [`rt::engine::Engine`] in the ALSA loop, [`audio`]), `control`
+//! Threads: `audio` (the [`rt::engine::Engine`] in the ALSA loop, [`rt`]), `control`
 //! (the app state machine, [`app`]), `loader` ([`loader`]), `input` and `console`.
 
 pub mod action;
 pub mod app;
-pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod console;

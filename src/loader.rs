@@ -367,7 +367,7 @@ fn apply_meta(
     song.bpm = meta.bpm.map(|b| b as f32);
     song.beats_per_bar = meta.metre().beats_per_bar;
     for sm in &meta.stems {
-        let Some(stem) = song.stems.iter_mut().find(|s| s.name == sm.name) else {
+        let Some(stem) = song.stems_mut().iter_mut().find(|s| s.name == sm.name) else {
             warnings.push(format!(
                 "{where_}: stem \"{}\" has no file in the song folder; ignored",
                 sm.name
@@ -389,7 +389,7 @@ fn apply_meta(
         .into_iter()
         .map(|(name, start_frame)| Section {
             name,
-            start_frame: start_frame.min(song.frames),
+            start_frame: start_frame.min(song.frames()),
         })
         .collect();
 }

@@ -9,8 +9,8 @@
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::sync::Arc;
-use stembox::audio::LoopObserver;
-use stembox::monitor::{now_ns, MonitorRt, MonitorShared};
+use stembox::rt::monitor::{now_ns, MonitorRt, MonitorShared};
+use stembox::rt::run::LoopObserver;
 
 #[global_allocator]
 static A: AllocDisabler = AllocDisabler;

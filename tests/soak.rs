@@ -104,7 +104,8 @@ impl Drop for Stress {
 fn play_song(sb: &mut Stembox, n: usize) {
     sb.send(&format!("song {n}"));
     sb.send("play");
-    let end = Instant::now() + Duration::from_secs(30);
+    // Generous: a debug build decoding on a loaded machine is slow.
+    let end = Instant::now() + Duration::from_secs(120);
     loop {
         std::thread::sleep(Duration::from_millis(500));
         let line = sb.stats();
@@ -218,14 +219,13 @@ fn soak_demo_setlist_under_load() {
         &jackd,
         &["run", "--config", cfg.to_str().unwrap()],
     );
-    sb.expect_line(Duration::from_secs(30), |l| l == "ready");
+    sb.expect_line(Duration::from_secs(120), |l| l == "ready");
     // The input thread opens the FIFO for reading; keep a writer open for the whole run.
     let mut buttons = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    let _stress = Stress::start(seconds);
-
     settle(&mut sb);
     let pid = sb.pid();
     let (rss_start, fds_start) = (rss_kb(pid), open_fds(pid));
+    let stress = Stress::start(seconds);
 
     let mut rng = Rng(seed);
     let end = Instant::now() + Duration::from_secs(seconds);
@@ -267,6 +267,7 @@ fn soak_demo_setlist_under_load() {
         }
     }
     drop(buttons);
+    drop(stress);
     settle(&mut sb);
     let (rss_end, fds_end) = (rss_kb(pid), open_fds(pid));
     let line = sb.stats();

@@ -8,15 +8,17 @@
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
 use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
 use crate::action::Action;
-use crate::audio::{rt_thread, spawn_audio_thread, AudioThread, Granted, NoObserver};
 use crate::config::Config;
 use crate::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
 use crate::library::SongEntry;
 use crate::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
+use crate::rt::alsa_pcm::Granted;
 use crate::rt::command::Command;
 use crate::rt::engine::{Engine, EngineHandle};
 use crate::rt::ramp::db_to_gain;
+use crate::rt::run::{spawn_audio_thread, AudioThread, NoObserver};
 use crate::rt::status::Transport;
+use crate::rt::thread as rt_thread;
 use crate::song::Song;
 use crate::state::{SaveTimer, SavedState, StateStore};
 use crate::stats::{underrun_free_s, MonitorStats, StatsLine};
@@ -244,13 +246,13 @@ impl Session {
     fn report_access(&mut self) {
         if let Some(a) = &self.audio {
             if a.control.access_used.load(Relaxed) == 1
-                && self.granted.access == crate::audio::Access::DirectMmap
+                && self.granted.access == crate::rt::alsa_pcm::Access::DirectMmap
             {
                 warn(&format!(
                     "audio device \"{}\": direct mmap refused by the kernel or driver; using alsa-lib mmap",
                     self.granted.device
                 ));
-                self.granted.access = crate::audio::Access::AlsaMmap;
+                self.granted.access = crate::rt::alsa_pcm::Access::AlsaMmap;
             }
         }
         say(&self.granted.describe());

@@ -672,7 +672,7 @@ fn limit_note(clamped: bool) -> &'static str {
 }
 
 fn mix_of(song: &Song) -> Vec<StemMix> {
-    song.stems
+    song.stems()
         .iter()
         .map(|s| StemMix {
             name: s.name.clone(),

@@ -5,11 +5,11 @@ mod check;
 mod control;
 pub mod controller;
 
-use crate::audio::{self, Granted};
 use crate::cli::{Args, Mode};
 use crate::config::Config;
 use crate::library::{self, SongEntry};
 use crate::loader::{self, Progress};
+use crate::rt::alsa_pcm::{self, Granted, OutputRequest};
 use crate::song::Song;
 use std::fmt;
 use std::io::{IsTerminal, Write};
@@ -146,7 +146,7 @@ pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Song, AppError
     say(&format!(
         "loaded {}: {} stems, {:.1} s, {:.1} MB in {:.2} s",
         song.name,
-        song.stems.len(),
+        song.stems().len(),
         song.duration_s(),
         song.ram_bytes() as f64 / 1e6,
         t0.elapsed().as_secs_f64()
@@ -168,7 +168,16 @@ pub fn warn(line: &str) {
 
 /// Opens the output device (the caller says what it granted once the loop runs).
 pub fn open_device(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted), AppError> {
-    audio::open_output(&cfg.audio).map_err(|e| AppError::runtime(e.to_string()))
+    let a = &cfg.audio;
+    let request = OutputRequest {
+        device: a.device.as_str(),
+        rate: a.rate,
+        channels: a.channels,
+        format: a.format,
+        period_frames: a.period_frames,
+        periods: a.periods,
+    };
+    alsa_pcm::open_output(&request).map_err(|e| AppError::runtime(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Fixed-bucket histogram layout for microsecond timings: pure maths, no state.
 //!
-//! Used by the audio thread (through [`bucket_of`], inlined into
-//! [`MonitorRt`](super::MonitorRt)) and by the control thread (bucket edges and
-//! percentiles of a [`Window`](super::Window)).
+//! The layout and [`bucket_of`] live in `crate::rt::histogram` because the audio thread
+//! runs `bucket_of` (inlined into `MonitorRt`); this module adds what the control thread
+//! needs for a [`Window`](super::Window): bucket edges and percentiles.
 //!
 //! The layout is HDR-like: values 0..=1023 µs each have their own bucket (exact), and every
 //! octave `[2^k, 2^(k+1))` above that is split into [`SUB_BUCKETS`] equal buckets, so a
@@ -15,31 +15,8 @@
 //! percentile of the integer-µs samples, exact below 1024 µs, and at most 1.6 % high above
 //! (`reported - true < bucket width <= true / 64`).
 
-/// Values below this many µs have one bucket each.
-pub const LINEAR_US: u64 = 1024;
-/// log2 of [`LINEAR_US`].
-const LINEAR_BITS: u32 = 10;
-/// Buckets per octave above [`LINEAR_US`].
-pub const SUB_BUCKETS: u64 = 64;
-const SUB_BITS: u32 = 6;
-/// The highest octave with buckets of its own is `[2^(TOP_OCTAVE-1), 2^TOP_OCTAVE)`.
-pub const TOP_OCTAVE: u32 = 24;
-/// Number of buckets in one histogram (1024 + 14 * 64 = 1920).
-pub const BUCKETS: usize = (LINEAR_US + (TOP_OCTAVE - LINEAR_BITS) as u64 * SUB_BUCKETS) as usize;
-
-/// Index of the bucket holding `us`. Branch-light and allocation-free: audio thread.
-#[inline]
-pub fn bucket_of(us: u64) -> usize {
-    if us < LINEAR_US {
-        return us as usize;
-    }
-    let octave = 63 - us.leading_zeros(); // >= LINEAR_BITS
-    if octave >= TOP_OCTAVE {
-        return BUCKETS - 1;
-    }
-    let sub = (us >> (octave - SUB_BITS)) & (SUB_BUCKETS - 1);
-    (LINEAR_US + (octave - LINEAR_BITS) as u64 * SUB_BUCKETS + sub) as usize
-}
+pub use crate::rt::histogram::{bucket_of, BUCKETS, LINEAR_US, SUB_BUCKETS, TOP_OCTAVE};
+use crate::rt::histogram::{LINEAR_BITS, SUB_BITS};
 
 /// Lowest value (µs) that falls into bucket `i`.
 pub fn bucket_low_us(i: usize) -> u64 {

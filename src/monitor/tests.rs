@@ -1,6 +1,8 @@
 //! Monitor maths against known inputs, driven with a fake clock.
 
 use super::*;
+use crate::rt::monitor::GRID_BLOCK_PERIODS;
+use std::sync::Arc;
 
 const RATE: u32 = 48_000;
 const PERIOD: u32 = 64;
@@ -293,7 +295,7 @@ fn recovery_restarts_the_grid_and_keeps_the_worst_time() {
 
 #[test]
 fn loop_observer_hooks_use_the_real_clock() {
-    use crate::audio::LoopObserver;
+    use crate::rt::run::LoopObserver;
     let (shared, mut rt) = monitor();
     let base = shared.reset_window();
     LoopObserver::wake(&mut rt, PERIOD as u64);

@@ -3,13 +3,10 @@
 //! Integer formats map ±1.0 to ±2^(bits-1), the inverse of what the decoder does, so 16-bit
 //! stems summed at unity come out bit-exact on an S16_LE device.
 
-use crate::config::SampleFormat;
-
 /// One ALSA sample format: how a mixed f32 becomes the raw sample the device buffer holds.
 pub trait DeviceFormat: 'static {
     /// The sample as it sits in the mmap area.
     type Raw: Copy + Default + 'static;
-    const FORMAT: SampleFormat;
     fn to_raw(x: f32) -> Self::Raw;
 }
 
@@ -21,7 +18,6 @@ pub struct FloatLe;
 
 impl DeviceFormat for S16Le {
     type Raw = i16;
-    const FORMAT: SampleFormat = SampleFormat::S16Le;
     #[inline]
     fn to_raw(x: f32) -> i16 {
         (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16
@@ -30,7 +26,6 @@ impl DeviceFormat for S16Le {
 
 impl DeviceFormat for S24Le {
     type Raw = i32;
-    const FORMAT: SampleFormat = SampleFormat::S24Le;
     #[inline]
     fn to_raw(x: f32) -> i32 {
         (x * 8_388_608.0).round().clamp(-8_388_608.0, 8_388_607.0) as i32
@@ -39,7 +34,6 @@ impl DeviceFormat for S24Le {
 
 impl DeviceFormat for S32Le {
     type Raw = i32;
-    const FORMAT: SampleFormat = SampleFormat::S32Le;
     #[inline]
     fn to_raw(x: f32) -> i32 {
         // f64: 2^31 - 1 is not representable in f32.
@@ -51,7 +45,6 @@ impl DeviceFormat for S32Le {
 
 impl DeviceFormat for FloatLe {
     type Raw = f32;
-    const FORMAT: SampleFormat = SampleFormat::FloatLe;
     #[inline]
     fn to_raw(x: f32) -> f32 {
         x.clamp(-1.0, 1.0)
@@ -63,18 +56,6 @@ impl DeviceFormat for FloatLe {
 pub fn convert<F: DeviceFormat>(src: &[f32], dst: &mut [F::Raw]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d = F::to_raw(*s);
-    }
-}
-
-/// Converts into little-endian bytes (for offline renders and tests).
-pub fn to_le_bytes(format: SampleFormat, src: &[f32], out: &mut Vec<u8>) {
-    for &x in src {
-        match format {
-            SampleFormat::S16Le => out.extend_from_slice(&S16Le::to_raw(x).to_le_bytes()),
-            SampleFormat::S24Le => out.extend_from_slice(&S24Le::to_raw(x).to_le_bytes()),
-            SampleFormat::S32Le => out.extend_from_slice(&S32Le::to_raw(x).to_le_bytes()),
-            SampleFormat::FloatLe => out.extend_from_slice(&FloatLe::to_raw(x).to_le_bytes()),
-        }
     }
 }
 
@@ -117,13 +98,5 @@ mod tests {
         assert_eq!(FloatLe::to_raw(1.5), 1.0);
         assert_eq!(FloatLe::to_raw(-1.5), -1.0);
         assert_eq!(FloatLe::to_raw(0.123), 0.123);
-    }
-
-    #[test]
-    fn byte_conversion_is_little_endian() {
-        let mut out = Vec::new();
-        to_le_bytes(SampleFormat::S16Le, &[1.0 / 32_768.0], &mut out);
-        to_le_bytes(SampleFormat::S24Le, &[-1.0 / 8_388_608.0], &mut out);
-        assert_eq!(out, [1, 0, 0xff, 0xff, 0xff, 0xff]);
     }
 }

@@ -253,7 +253,7 @@ impl Engine {
                 self.transport = Transport::Stopped;
                 break;
             };
-            let song_frames = song.frames;
+            let song_frames = song.frames();
             if self.pos >= song_frames {
                 // A switch or seek waiting for its fade still happens; then mixing goes on.
                 self.end_of_song();
@@ -304,7 +304,7 @@ impl Engine {
         for s in out.iter_mut() {
             *s = s.clamp(-1.0, 1.0);
         }
-        self.publish(frames);
+        self.publish();
     }
 
     /// Writes the count-in's clicks into the start of `out`; returns the frames it used.
@@ -356,17 +356,17 @@ impl Engine {
             }
             None => None,
         };
-        for (stem, st) in song.stems.iter().zip(self.stems.iter_mut()) {
+        for (stem, st) in song.stems().iter().zip(self.stems.iter_mut()) {
             let still = !st.left.is_moving() && !st.right.is_moving();
             if still && st.left.current() == 0.0 && st.right.current() == 0.0 {
                 continue;
             }
-            let src = &stem.samples[pos * 2..(pos + seg) * 2];
+            let src = &stem.samples()[pos * 2..(pos + seg) * 2];
             // The tail past the song's end is silence.
             let tail = xfade.map(|t| {
-                let end = ((t + seg) * 2).min(stem.samples.len());
+                let end = ((t + seg) * 2).min(stem.samples().len());
                 let start = (t * 2).min(end);
-                &stem.samples[start..end]
+                &stem.samples()[start..end]
             });
             if still && tail.is_none() && ch == 2 {
                 // The common case: steady gains, stereo out, no crossfade.
@@ -593,7 +593,7 @@ impl Engine {
             return;
         };
         let ramp_frames = ms_to_frames(GAIN_RAMP_MS, next.rate);
-        for (st, stem) in self.stems.iter_mut().zip(next.stems.iter()) {
+        for (st, stem) in self.stems.iter_mut().zip(next.stems().iter()) {
             *st = StemState::new(ramp_frames);
             st.gain = stem.gain;
             st.pan = stem.pan;
@@ -626,7 +626,7 @@ impl Engine {
     }
 
     fn update_stem(&mut self, stem: u8, f: impl FnOnce(&mut StemState)) {
-        let n = self.song.as_ref().map_or(0, |s| s.stems.len());
+        let n = self.song.as_ref().map_or(0, |s| s.stems().len());
         if (stem as usize) < n {
             f(&mut self.stems[stem as usize]);
             self.retarget_stems();
@@ -634,7 +634,7 @@ impl Engine {
     }
 
     fn retarget_stems(&mut self) {
-        let n = self.song.as_ref().map_or(0, |s| s.stems.len());
+        let n = self.song.as_ref().map_or(0, |s| s.stems().len());
         self.any_solo = self.stems[..n].iter().any(|s| s.solo);
         for st in &mut self.stems[..n] {
             let (l, r) = st.targets(self.any_solo);
@@ -686,7 +686,7 @@ impl Engine {
     }
 
     fn clamp_to_song(&self, frame: u64) -> u64 {
-        self.song.as_ref().map_or(0, |s| frame.min(s.frames))
+        self.song.as_ref().map_or(0, |s| frame.min(s.frames()))
     }
 
     /// Hands a song back to the control thread, or holds it until there is room.
@@ -709,14 +709,13 @@ impl Engine {
         }
     }
 
-    fn publish(&self, frames: usize) {
+    fn publish(&self) {
         let s = &self.status;
         s.pos_frames.store(self.pos, Relaxed);
         s.transport.store(self.transport as u8, Relaxed);
         s.looping.store(self.looping.is_some(), Relaxed);
         s.counting_in.store(self.count_in.is_some(), Relaxed);
         s.periods.fetch_add(1, Relaxed);
-        s.frames_written.fetch_add(frames as u64, Relaxed);
     }
 }
 

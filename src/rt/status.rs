@@ -39,18 +39,13 @@ pub struct EngineStatus {
     pub transport: AtomicU8,
     /// Times a song played to its end.
     pub songs_ended: AtomicU32,
-    /// Periods written to the device.
+    /// Blocks the engine has mixed (a period, or a part of one where the mmap area
+    /// wraps); the control thread waits for the first.
     pub periods: AtomicU64,
-    /// Frames written to the device, silence included.
-    pub frames_written: AtomicU64,
     /// ALSA underruns (EPIPE) recovered from.
     pub xruns: AtomicU32,
     /// Suspends (ESTRPIPE) recovered from.
     pub suspends: AtomicU32,
-    /// Set when the audio thread has stopped for good (device error or asked to stop).
-    pub stopped: AtomicBool,
-    /// Device error code that stopped the audio thread, 0 if none.
-    pub fatal_errno: AtomicU32,
     /// Whether the loop region is active.
     pub looping: AtomicBool,
     /// Whether a count-in is clicking.

@@ -562,8 +562,8 @@ fn an_unknown_stem_is_an_error_naming_the_stems() {
 #[test]
 fn song_json_defaults_are_the_starting_mix() {
     let mut s = Arc::try_unwrap(song("01-a", &["click", "drums"], 1)).expect("unique");
-    s.stems[0].muted = true;
-    s.stems[1].gain = db_to_gain(-6.0);
+    s.stems_mut()[0].muted = true;
+    s.stems_mut()[1].gain = db_to_gain(-6.0);
     let (mut c, out) = Controller::new(setup(None), 0, Arc::new(s));
     assert!(out.engine.is_empty());
     let out = c.act(Action::Status, &view(Stopped));

@@ -30,7 +30,10 @@ fn three_stems(frames: usize) -> Arc<Song> {
 }
 
 fn expected_sum(s: &Song, frame: usize, ch: usize) -> f32 {
-    s.stems.iter().map(|st| st.samples[frame * 2 + ch]).sum()
+    s.stems()
+        .iter()
+        .map(|st| st.samples()[frame * 2 + ch])
+        .sum()
 }
 
 fn engine_with(s: &Arc<Song>, play: bool) -> (Engine, EngineHandle) {
@@ -184,7 +187,7 @@ fn settings_sent_before_the_song_is_heard_apply_without_ramp() {
     })
     .unwrap();
     let out = render(&mut e, 100, 100);
-    let want = s.stems[1].samples[0] + s.stems[2].samples[0];
+    let want = s.stems()[1].samples()[0] + s.stems()[2].samples()[0];
     assert_eq!(out[0], want);
 }
 
@@ -230,10 +233,10 @@ fn pause_fades_and_resume_fades_in_at_the_same_place() {
     assert_eq!(paused_at, 1000 + fade as u64);
     h.send(Command::Play).unwrap();
     let out = render(&mut e, 1000, 100);
-    assert!(out[0] < s.stems[0].samples[paused_at as usize * 2]);
+    assert!(out[0] < s.stems()[0].samples()[paused_at as usize * 2]);
     assert_eq!(
         out[fade * 2],
-        s.stems[0].samples[(paused_at as usize + fade) * 2]
+        s.stems()[0].samples()[(paused_at as usize + fade) * 2]
     );
 }
 
@@ -273,7 +276,7 @@ fn loop_region_repeats_sample_exactly_outside_the_crossfade() {
             }
             assert_eq!(
                 out[(lap * 3000 + f) * 2],
-                s.stems[0].samples[f * 2],
+                s.stems()[0].samples()[f * 2],
                 "lap {lap} f {f}"
             );
         }
@@ -523,4 +526,22 @@ fn count_in_follows_the_master_volume() {
     let peak = out.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     assert!(peak <= 0.5 * 0.01 + 1e-6, "click peak {peak}");
     assert!(peak > 0.0);
+}
+
+#[test]
+fn a_stem_shorter_than_its_song_plays_as_silence_after_its_end() {
+    // Song::new pads the short stem, so the mixer's slices by position stay in bounds.
+    let s = song(vec![
+        ramp_stem("long", 1000, |i| (i % 50) as f32 / 100.0),
+        ramp_stem("short", 300, |_| 0.25),
+    ]);
+    assert_eq!(s.frames(), 1000);
+    let (mut e, h) = engine_with(&s, true);
+    let out = render(&mut e, 1024, 256);
+    for f in 0..1000 {
+        let long = (f % 50) as f32 / 100.0;
+        let want = if f < 300 { long + 0.25 } else { long };
+        assert_eq!(out[f * 2], want, "frame {f}");
+    }
+    assert_eq!(h.status.songs_ended.load(Relaxed), 1);
 }

@@ -1,0 +1,137 @@
+//! The device seam: what the audio loop needs from a playback device, as one small trait.
+//!
+//! [`PlaybackDevice`] is the ALSA PCM's playback calls, in ALSA's terms and with ALSA's
+//! errors (`alsa::Error` with a positive errno, as alsa-lib reports them), so the loop in
+//! [`super::run`] reads like the ALSA loop it is. Two implementations:
+//! [`AlsaDevice`](super::alsa_pcm::AlsaDevice) (a real PCM, through the kernel's pages or
+//! alsa-lib's mmap) and [`FakeDevice`](super::fake::FakeDevice) (scripted, full speed,
+//! for tests of every recovery arm).
+//!
+//! Every method is called on the audio thread, inside the loop, and must keep the rules of
+//! `crate::rt`: no allocation, no lock, no logging; the only blocking is in
+//! [`PlaybackDevice::wait`] and [`PlaybackDevice::pause_before_resume`].
+
+use alsa::pcm::State;
+use std::fmt;
+
+/// A playback device as the audio loop sees it. `Raw` is the sample in the device buffer.
+pub trait PlaybackDevice {
+    /// One sample as it sits in the device buffer (`i16`, `i32` or `f32`).
+    type Raw: Copy + Default + 'static;
+
+    /// Frames of free space in the device buffer (`snd_pcm_avail_update`). An xrun, a
+    /// suspend or a lost device show here as `EPIPE`, `ESTRPIPE`, `ENODEV`.
+    fn avail(&mut self) -> alsa::Result<u64>;
+
+    /// Sleeps until the device has room for `avail_min` frames, at most `timeout_ms`
+    /// (`snd_pcm_wait`): `Ok(true)` when there is room, `Ok(false)` on a timeout. A poll
+    /// error (POLLERR, POLLHUP) is an `Err` whose errno says why, as alsa-lib maps it.
+    fn wait(&mut self, timeout_ms: u32) -> alsa::Result<bool>;
+
+    /// The device state (`snd_pcm_state`).
+    fn state(&mut self) -> State;
+
+    /// Offers the next contiguous part of the buffer, at most `frames` frames, to `fill`
+    /// (the mmap area, `frames * channels` samples), then commits what `fill` says it
+    /// wrote (`snd_pcm_mmap_begin` / `snd_pcm_mmap_commit`). Returns the frames the
+    /// device took, which may be fewer than offered (the area ends at the buffer's wrap,
+    /// a plugin may commit less); `Ok(0)` when there is no room.
+    fn write(
+        &mut self,
+        frames: usize,
+        fill: &mut dyn FnMut(&mut [Self::Raw]) -> usize,
+    ) -> alsa::Result<usize>;
+
+    /// Back to the prepared state, buffer empty (`snd_pcm_prepare`).
+    fn prepare(&mut self) -> alsa::Result<()>;
+
+    /// Starts playback of what is in the buffer (`snd_pcm_start`).
+    fn start(&mut self) -> alsa::Result<()>;
+
+    /// Leaves a suspend (`snd_pcm_resume`): `EAGAIN` while the driver is not ready yet,
+    /// another error when it cannot resume at all (then the loop prepares).
+    fn resume(&mut self) -> alsa::Result<()>;
+
+    /// Waits a moment between two `EAGAIN`s of [`PlaybackDevice::resume`].
+    fn pause_before_resume(&mut self);
+
+    /// Lets what is in the buffer play out, then stops (after the loop, `play --once`).
+    fn drain(&mut self);
+
+    /// Stops at once, dropping what is in the buffer (`snd_pcm_drop`; after the loop).
+    fn stop(&mut self);
+}
+
+/// The errno alsa-lib would report for a device in `state` that is not running
+/// (positive, like `alsa::Error::errno`): an xrun, a suspend, a device gone; `None` while it
+/// runs. `snd_pcm_wait` uses the same mapping for POLLERR, with `EIO` for a running device.
+pub fn state_errno(state: State) -> Option<i32> {
+    match state {
+        State::Running | State::Draining => None,
+        State::Suspended => Some(libc::ESTRPIPE),
+        State::Disconnected => Some(libc::ENODEV),
+        State::XRun | State::Prepared | State::Paused => Some(libc::EPIPE),
+        _ => Some(libc::EBADFD),
+    }
+}
+
+/// The output device could not be opened or failed while running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceError {
+    pub message: String,
+}
+
+impl DeviceError {
+    pub(crate) fn alsa(device: &str, what: &str, e: alsa::Error) -> DeviceError {
+        DeviceError {
+            message: describe(device, what, &e),
+        }
+    }
+}
+
+/// One line naming the device, what failed and why. Not on the audio thread (allocates).
+pub fn describe(device: &str, what: &str, e: &alsa::Error) -> String {
+    format!(
+        "audio device \"{device}\": {what}: {} ({})",
+        errno_text(e.errno()),
+        e.func()
+    )
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+/// The C library's text for an errno value.
+pub fn errno_text(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno.abs()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recovery matches errno values as alsa-lib's own errors carry them (positive);
+    /// errors the loop and the fake device make must use the same sign or an xrun becomes
+    /// fatal.
+    #[test]
+    fn loop_made_errors_carry_errno_like_alsa_lib() {
+        let pcm = alsa::PCM::new("null", alsa::Direction::Playback, false).unwrap();
+        let lib_err = pcm.resume().unwrap_err();
+        assert!(lib_err.errno() > 0, "alsa-lib errno {}", lib_err.errno());
+        for (state, want) in [
+            (State::XRun, libc::EPIPE),
+            (State::Suspended, libc::ESTRPIPE),
+            (State::Disconnected, libc::ENODEV),
+            (State::Setup, libc::EBADFD),
+        ] {
+            let e = alsa::Error::new("state", state_errno(state).unwrap());
+            assert_eq!(e.errno(), want, "{state:?} must reach its recovery arm");
+        }
+        assert_eq!(state_errno(State::Running), None);
+    }
+}
