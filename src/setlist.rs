@@ -3,9 +3,10 @@
 //! `<library>/setlist.json` in [`load_order`].
 //!
 //! - Order: song folders sorted by name, or `<library>/setlist.json`, a JSON array of folder
-//!   names (`["03-intro", "01-opener"]`). Names that match no folder are reported and
-//!   skipped; a song may appear twice (played twice in a set). A bad or empty setlist.json
-//!   falls back to folder order with a warning, so the box still plays.
+//!   names (`["03-intro", "01-opener"]`, a UTF-8 byte-order mark allowed). Names that match
+//!   no folder are reported and skipped; a song may appear twice (played twice in a set). A
+//!   bad or empty setlist.json falls back to folder order with a warning, so the box still
+//!   plays; `stembox check` counts each such note as a problem.
 //! - Songs: next at the last song and prev at the first stay put (a set does not wrap).
 //! - Sections: the song's start counts as a section start. `next` goes to the first start
 //!   after the play head; `prev` goes to the start of the current section, or to the one
@@ -13,8 +14,7 @@
 //!   a CD player's `|<<`, so tapping it twice quickly steps back two parts.
 
 use crate::action::{SectionRef, SongRef};
-use serde::de::{Deserializer as _, SeqAccess, Visitor};
-use std::fmt;
+use serde_path_to_error::Segment;
 use std::path::Path;
 
 /// Within this many seconds of a section's start, "prev" goes to the section before.
@@ -180,32 +180,30 @@ pub fn load_order(library: &Path, folders: &[String]) -> (Setlist, Vec<String>) 
     }
 }
 
-/// A JSON array of strings, read with serde-json-core.
+/// A JSON array of strings, read with serde_json; errors name the entry and its line and
+/// column. A UTF-8 byte-order mark is skipped.
 fn parse_name_array(bytes: &[u8]) -> Result<Vec<String>, String> {
-    struct Names;
-    impl<'de> Visitor<'de> for Names {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an array of song folder names")
+    const FORM: &str = "a JSON array of song folder names, e.g. [\"01-intro\", \"02-song\"]";
+    let (text, start) = crate::songmeta::document(bytes)?;
+    let mut de = serde_json::Deserializer::from_str(&text[start..]);
+    let names: Vec<String> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path: Vec<Segment> = e.path().iter().cloned().collect();
+        let wants = |path: &[Segment]| match path {
+            [] => Some(FORM),
+            _ => Some("a song folder name (a string)"),
+        };
+        let message = crate::songmeta::decode_problem(text, start, &path, e.inner(), wants);
+        match path.as_slice() {
+            [] => message,
+            _ => format!("{message} (setlist.json is {FORM})"),
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
-            let mut out = Vec::new();
-            while let Some(crate::songmeta::json::Text(name)) = seq.next_element()? {
-                out.push(name);
-            }
-            Ok(out)
-        }
-    }
-    let mut scratch = [0u8; 1024];
-    let mut de = serde_json_core::de::Deserializer::new(bytes, Some(&mut scratch));
-    let names = (&mut de)
-        .deserialize_seq(Names)
-        .and_then(|n| de.end().map(|_| n))
-        .map_err(|e: serde_json_core::de::Error| {
-            format!("expected a JSON array of song folder names, e.g. [\"01-intro\", \"02-song\"] ({e})")
-        })?;
-    if let Some(i) = names.iter().position(|n| n.trim().is_empty()) {
-        return Err(format!("entry [{i}] is an empty name"));
+    })?;
+    if let Some(index) = names.iter().position(|n| n.trim().is_empty()) {
+        let at = crate::config::explain::locate(text, start, &[Segment::Seq { index }])
+            .map_or(String::new(), |at| {
+                crate::config::explain::position(text.as_bytes(), at)
+            });
+        return Err(format!("entry [{index}] is an empty name{at}"));
     }
     Ok(names)
 }
@@ -336,10 +334,36 @@ mod tests {
         assert!(Setlist::from_json(&f, b"[1]")
             .unwrap_err()
             .contains("array of song folder names"));
+        // Errors name the entry and where it is.
+        assert_eq!(
+            Setlist::from_json(&f, b"[\"01-opener\",\n 7]").unwrap_err(),
+            "key `[1]`: expected a song folder name (a string), found 7 at line 2, column 2 \
+             (setlist.json is a JSON array of song folder names, e.g. [\"01-intro\", \"02-song\"])"
+        );
+        assert_eq!(
+            Setlist::from_json(&f, br#"{"songs": []}"#).unwrap_err(),
+            "expected a JSON array of song folder names, e.g. [\"01-intro\", \"02-song\"], \
+             found an object at line 1, column 1"
+        );
+        assert_eq!(
+            Setlist::from_json(&f, br#"["a", " "]"#).unwrap_err(),
+            "entry [1] is an empty name at line 1, column 7"
+        );
+        assert!(Setlist::from_json(&f, b"[\"a\"")
+            .unwrap_err()
+            .starts_with("malformed JSON at line 1, column 1"));
         assert_eq!(
             Setlist::from_json(&f, b"[]").unwrap().order,
             Vec::<usize>::new()
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let f = folders();
+        let s = Setlist::from_json(&f, "\u{feff}[\"02-ballad\", \"01-opener\"]".as_bytes());
+        assert_eq!(s.unwrap().order, vec![1, 0]);
+        assert!(Setlist::from_json(&f, "\u{feff}".as_bytes()).is_err());
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! `song.json`: a song's optional metadata (title, tempo, metre, per-stem defaults, section
-//! markers), read with serde-json-core by the loader thread when it loads a song.
+//! markers), read with serde_json and derives by the loader thread when it loads a song
+//! (and by `stembox check`). serde_path_to_error gives the key path of a refused value and
+//! serde_ignored the keys nobody reads.
 //!
-//! Every key is optional; unknown keys are reported as warnings and ignored. A bad file
-//! gives one message naming the file and the key, e.g.
-//! ``.../song.json: key `sections[2].bar`: a bar position needs `bpm` ``, and the caller
-//! plays the song with defaults.
+//! Every key is optional and `null` means "not given"; unknown keys are reported as
+//! warnings and ignored; a UTF-8 byte-order mark is skipped. A bad file gives one message
+//! naming the file, the key and where its value is, e.g. ``.../song.json: key
+//! `sections[2].bar`: a bar position needs `bpm` (or give at_s) at line 5, column 30``, and
+//! the caller plays the song with defaults.
 //!
 //! ```json
 //! { "title": "Intro", "bpm": 120, "time_signature": "4/4",
@@ -17,7 +20,10 @@
 //! bar 17 of a `4/4` song at 120 bpm starts at 16 * 2 s = 32 s. Sections come out sorted by
 //! time.
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use crate::config::explain;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_path_to_error::Segment;
 use std::fmt;
 use std::path::Path;
 
@@ -151,483 +157,465 @@ pub fn load_song_json(path: &Path) -> Result<Option<SongMeta>, String> {
         .map_err(|e| format!("{}: {e}; playing the song with defaults", path.display()))
 }
 
-/// Parses `song.json` text. Errors name the key, e.g. `key `bpm`: must be above 0`.
+/// Parses `song.json` text. Errors name the key and where its value is, e.g.
+/// ``key `bpm`: 0 is outside 0 < bpm <= 1000 at line 1, column 9``.
 pub fn parse_song_json(bytes: &[u8]) -> Result<SongMeta, String> {
-    let ctx = json::Ctx::default();
-    let mut scratch = [0u8; 1024];
-    let mut de = serde_json_core::de::Deserializer::new(bytes, Some(&mut scratch));
-    let raw = TopSeed(&ctx)
-        .deserialize(&mut de)
-        .and_then(|raw| de.end().map(|_| raw))
-        .map_err(|e| ctx.message(e, "a JSON object"))?;
-    resolve(raw, ctx.take_warnings())
+    let (text, start) = document(bytes)?;
+    if let Some(path) = array_for_object(&text[start..]) {
+        return Err(format!(
+            "{}expected {}, found an array{}",
+            match path.as_slice() {
+                [] => String::new(),
+                p => format!("key `{}`: ", explain::path_text(p)),
+            },
+            wants(&path).unwrap_or("an object"),
+            at(text, start, &path)
+        ));
+    }
+    let mut ignored: Vec<Vec<Segment>> = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(&text[start..]);
+    let mut note = |path: serde_ignored::Path| ignored.push(segments(&path));
+    let file: SongFile =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&mut de, &mut note))
+            .map_err(|e| {
+                let path: Vec<Segment> = e.path().iter().cloned().collect();
+                decode_problem(text, start, &path, e.inner(), wants)
+            })?;
+    let warnings = ignored
+        .iter()
+        .map(|path| {
+            let (parent, _) = path.split_at(path.len().saturating_sub(1));
+            format!(
+                "unknown key `{}` ignored (known: {}){}",
+                explain::path_text(path),
+                known_keys(parent).join(", "),
+                at(text, start, path)
+            )
+        })
+        .collect();
+    resolve(file, warnings, |path: &[Segment]| at(text, start, path))
+}
+
+/// The text of a JSON document to read with serde_json, and where its value starts (past
+/// a UTF-8 byte-order mark, which some editors write). Its syntax is checked here, so a
+/// later decoding error is about the content. Shared with `setlist.json`.
+pub(crate) fn document(bytes: &[u8]) -> Result<(&str, usize), String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text{} (byte {})",
+            explain::position(bytes, e.valid_up_to()),
+            e.valid_up_to()
+        )
+    })?;
+    let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    if text[start..].trim().is_empty() {
+        return Err("the file is empty".into());
+    }
+    explain::syntax(text, start)?;
+    Ok((text, start))
+}
+
+/// The message for a value at `path` that did not decode: the key path, what was wrong in
+/// the user's words (`wants` says what the key takes) and the value's line and column.
+pub(crate) fn decode_problem(
+    text: &str,
+    start: usize,
+    path: &[Segment],
+    e: &serde_json::Error,
+    wants: fn(&[Segment]) -> Option<&'static str>,
+) -> String {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full);
+    let why = if let Some(field) = message
+        .strip_prefix("duplicate field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        let mut key = path.to_vec();
+        key.push(Segment::Map { key: field.into() });
+        return format!(
+            "key `{}` is given twice; give it once{}",
+            explain::path_text(&key),
+            at(text, start, &key)
+        );
+    } else if let Some((found, expected)) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|m| m.rsplit_once(", expected "))
+    {
+        format!(
+            "expected {}, found {}",
+            wants(path).unwrap_or(expected),
+            found_value(found)
+        )
+    } else {
+        message.to_string()
+    };
+    let position = match explain::locate(text, start, path) {
+        Some(offset) => explain::position(text.as_bytes(), offset),
+        None => format!(" at line {}, column {}", e.line(), e.column()),
+    };
+    if path.is_empty() {
+        format!("{why}{position}")
+    } else {
+        format!("key `{}`: {why}{position}", explain::path_text(path))
+    }
+}
+
+/// The first array where `song.json` has an object (the document, a stem, a section): serde's
+/// derive would take it as the object's fields in order, which no one means.
+fn array_for_object(text: &str) -> Option<Vec<Segment>> {
+    use serde_json::Value;
+    let doc: Value = serde_json::from_str(text).ok()?;
+    if doc.is_array() {
+        return Some(Vec::new());
+    }
+    let key = |k: &str| Segment::Map { key: k.into() };
+    if let Some(Value::Array(sections)) = doc.get("sections") {
+        if let Some(index) = sections.iter().position(Value::is_array) {
+            return Some(vec![key("sections"), Segment::Seq { index }]);
+        }
+    }
+    match doc.get("stems") {
+        Some(Value::Array(stems)) => stems
+            .iter()
+            .position(Value::is_array)
+            .map(|index| vec![key("stems"), Segment::Seq { index }]),
+        Some(Value::Object(stems)) => stems
+            .iter()
+            .find(|(_, v)| v.is_array())
+            .map(|(name, _)| vec![key("stems"), key(name)]),
+        _ => None,
+    }
+}
+
+/// ` at line L, column C` of the value at `path`, or nothing when it is not written.
+fn at(text: &str, start: usize, path: &[Segment]) -> String {
+    explain::locate(text, start, path).map_or(String::new(), |offset| {
+        explain::position(text.as_bytes(), offset)
+    })
+}
+
+/// serde's `string "x"`, ``integer `3` ``, `map` as a user writes them.
+fn found_value(unexpected: &str) -> String {
+    match unexpected.split_once(' ') {
+        Some(("string", s)) => s.to_string(),
+        Some(("integer" | "floating" | "boolean", v)) => {
+            v.trim_start_matches("point ").trim_matches('`').to_string()
+        }
+        _ => match unexpected {
+            "map" => "an object".into(),
+            "sequence" => "an array".into(),
+            "unit value" => "null".into(),
+            other => other.to_string(),
+        },
+    }
+}
+
+/// A serde_ignored path as key path segments.
+fn segments(path: &serde_ignored::Path) -> Vec<Segment> {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => Vec::new(),
+        P::Seq { parent, index } => {
+            let mut v = segments(parent);
+            v.push(Segment::Seq { index: *index });
+            v
+        }
+        P::Map { parent, key } => {
+            let mut v = segments(parent);
+            v.push(Segment::Map { key: key.clone() });
+            v
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            segments(parent)
+        }
+    }
+}
+
+fn is_key(s: &Segment, name: &str) -> bool {
+    matches!(s, Segment::Map { key } if key == name)
+}
+
+/// What the value at a `song.json` key path must be, for messages.
+fn wants(path: &[Segment]) -> Option<&'static str> {
+    match path {
+        [] => Some("a JSON object"),
+        [stems, Segment::Map { .. }] if is_key(stems, "stems") => {
+            Some("an object of stem settings")
+        }
+        [stems, Segment::Seq { .. }] if is_key(stems, "stems") => {
+            Some("a stem object with a \"name\"")
+        }
+        [sections, Segment::Seq { .. }] if is_key(sections, "sections") => Some("a section object"),
+        [.., Segment::Map { key }] => match key.as_str() {
+            "title" | "name" | "bus" => Some("a string"),
+            "bpm" => Some("a number"),
+            "time_signature" => Some("a string like \"4/4\""),
+            "sections" => Some("an array of {\"name\", \"at_s\" or \"bar\"} objects"),
+            "gain_db" => Some("a number of dB"),
+            "pan" => Some("a number from -1 (left) to 1 (right)"),
+            "mute" => Some("true or false"),
+            "at_s" => Some("a number of seconds"),
+            "bar" => Some("a bar number (1 = first bar)"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The keys an object at `parent` takes, for the unknown-key warning.
+fn known_keys(parent: &[Segment]) -> &'static [&'static str] {
+    match parent {
+        [] => &["title", "bpm", "time_signature", "stems", "sections"],
+        [stems, Segment::Map { .. }] if is_key(stems, "stems") => {
+            &["gain_db", "pan", "mute", "bus"]
+        }
+        [stems, Segment::Seq { .. }] if is_key(stems, "stems") => {
+            &["name", "gain_db", "pan", "mute", "bus"]
+        }
+        _ => &["name", "at_s", "bar"],
+    }
+}
+
+/// `song.json` as written. Every key is optional; `null` means not given. Unknown keys are
+/// left to serde_ignored, which reports them as warnings.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SongFile {
+    title: Option<String>,
+    #[serde(deserialize_with = "bpm")]
+    bpm: Option<f64>,
+    #[serde(deserialize_with = "time_signature")]
+    time_signature: Option<TimeSignature>,
+    stems: StemsFile,
+    sections: Vec<SectionFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StemFile {
+    /// Only in the array form; in the object form the key is the name.
+    name: Option<String>,
+    #[serde(deserialize_with = "gain_db")]
+    gain_db: Option<f32>,
+    #[serde(deserialize_with = "pan")]
+    pan: Option<f32>,
+    mute: Option<bool>,
+    bus: Option<String>,
 }
 
 /// A section as written: position in seconds or bars, resolved once `bpm` is known.
-struct RawSection {
-    index: usize,
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SectionFile {
     name: Option<String>,
+    #[serde(deserialize_with = "at_s")]
     at_s: Option<f64>,
+    #[serde(deserialize_with = "bar")]
     bar: Option<f64>,
 }
 
-#[derive(Default)]
-struct RawSong {
-    title: Option<String>,
-    bpm: Option<f64>,
-    time_signature: Option<TimeSignature>,
-    stems: Vec<StemMeta>,
-    sections: Vec<RawSection>,
+/// `stems`: an object keyed by stem name (kept in file order, repeats included, so they can
+/// be reported), or an array of objects with `name`.
+enum StemsFile {
+    Named(Vec<(String, StemFile)>),
+    Listed(Vec<StemFile>),
 }
 
-fn resolve(raw: RawSong, mut warnings: Vec<String>) -> Result<SongMeta, String> {
-    let metre = raw.time_signature.unwrap_or_default();
-    let mut sections = Vec::with_capacity(raw.sections.len());
-    for s in raw.sections {
+impl Default for StemsFile {
+    fn default() -> Self {
+        StemsFile::Listed(Vec::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for StemsFile {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<StemsFile, D::Error> {
+        struct Either;
+        impl<'de> Visitor<'de> for Either {
+            type Value = StemsFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object (stem name -> settings) or an array of stems")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StemsFile, A::Error> {
+                let mut stems = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    stems.push(entry);
+                }
+                Ok(StemsFile::Named(stems))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<StemsFile, A::Error> {
+                Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(StemsFile::Listed)
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
+/// An optional number, refused with `why` when `ok` says no.
+fn checked<'de, D, T>(d: D, ok: fn(T) -> bool, why: fn(T) -> String) -> Result<Option<T>, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: Deserialize<'de> + Copy,
+{
+    match Option::<T>::deserialize(d)? {
+        Some(v) if !ok(v) => Err(de::Error::custom(why(v))),
+        v => Ok(v),
+    }
+}
+
+fn bpm<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    checked(
+        d,
+        |b| b > 0.0 && b <= 1000.0,
+        |b| format!("{b} is outside 0 < bpm <= 1000"),
+    )
+}
+
+fn gain_db<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+    checked(
+        d,
+        |g| (-120.0..=24.0).contains(&g),
+        |g| format!("{g} dB is outside -120..=24 dB"),
+    )
+}
+
+fn pan<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+    checked(
+        d,
+        |p| (-1.0..=1.0).contains(&p),
+        |p| format!("{p} is outside -1 (left) ..= 1 (right)"),
+    )
+}
+
+fn at_s<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    checked(
+        d,
+        |t| t.is_finite() && t >= 0.0,
+        |t| format!("{t} s is before the song's start"),
+    )
+}
+
+fn bar<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    checked(
+        d,
+        |b| b.is_finite() && b >= 1.0,
+        |b| format!("{b} is not a bar (the first bar is 1)"),
+    )
+}
+
+fn time_signature<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<TimeSignature>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|t| TimeSignature::parse(&t).map_err(de::Error::custom))
+        .transpose()
+}
+
+/// The song's metadata from the file as written: sections placed in time and sorted, stems
+/// given twice reduced to the last. `at` gives the position of a key path for messages.
+fn resolve(
+    file: SongFile,
+    mut warnings: Vec<String>,
+    at: impl Fn(&[Segment]) -> String,
+) -> Result<SongMeta, String> {
+    let stems_key = || Segment::Map {
+        key: "stems".into(),
+    };
+    let sections_key = || Segment::Map {
+        key: "sections".into(),
+    };
+    let fail = |path: &[Segment], why: &str| {
+        format!("key `{}`: {why}{}", explain::path_text(path), at(path))
+    };
+    let metre = file.time_signature.unwrap_or_default();
+    let mut sections = Vec::with_capacity(file.sections.len());
+    for (index, s) in file.sections.into_iter().enumerate() {
+        let path = [sections_key(), Segment::Seq { index }];
         let at_s = match (s.at_s, s.bar) {
             (Some(t), None) => t,
-            (None, Some(bar)) => match raw.bpm {
+            (None, Some(bar)) => match file.bpm {
                 Some(bpm) => (bar - 1.0) * metre.bar_s(bpm),
                 None => {
-                    return Err(format!(
-                        "key `sections[{}].bar`: a bar position needs `bpm` (or give at_s)",
-                        s.index
-                    ))
+                    let mut bar_path = path.to_vec();
+                    bar_path.push(Segment::Map { key: "bar".into() });
+                    return Err(fail(&bar_path, "a bar position needs `bpm` (or give at_s)"));
                 }
             },
-            // Checked while parsing.
-            _ => 0.0,
+            (Some(_), Some(_)) => return Err(fail(&path, "give either at_s or bar, not both")),
+            (None, None) => {
+                return Err(fail(
+                    &path,
+                    "needs at_s (seconds) or bar (1 = the first bar)",
+                ))
+            }
         };
-        let name = s.name.unwrap_or_else(|| format!("section {}", s.index + 1));
+        let name = s.name.unwrap_or_else(|| format!("section {}", index + 1));
         sections.push(SectionMeta { name, at_s });
     }
     sections.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-    let mut stems: Vec<StemMeta> = Vec::with_capacity(raw.stems.len());
-    for s in raw.stems {
-        if let Some(old) = stems.iter_mut().find(|o| o.name == s.name) {
+
+    let named: Vec<(Vec<Segment>, Option<String>, StemFile)> = match file.stems {
+        StemsFile::Named(stems) => stems
+            .into_iter()
+            .map(|(name, mut s)| {
+                let path = vec![stems_key(), Segment::Map { key: name.clone() }];
+                if s.name.take().is_some() {
+                    let mut key = path.clone();
+                    key.push(Segment::Map { key: "name".into() });
+                    warnings.push(format!(
+                        "unknown key `{}` ignored (in this form the stem's name is its key){}",
+                        explain::path_text(&key),
+                        at(&key)
+                    ));
+                }
+                (path, Some(name), s)
+            })
+            .collect(),
+        StemsFile::Listed(stems) => stems
+            .into_iter()
+            .enumerate()
+            .map(|(index, mut s)| {
+                let path = vec![stems_key(), Segment::Seq { index }];
+                (path, s.name.take(), s)
+            })
+            .collect(),
+    };
+    let mut stems: Vec<StemMeta> = Vec::with_capacity(named.len());
+    for (path, name, s) in named {
+        let name = match name {
+            Some(n) if !n.trim().is_empty() => n,
+            _ => {
+                return Err(fail(
+                    &path,
+                    "a stem needs a \"name\" (the file name without extension)",
+                ))
+            }
+        };
+        let stem = StemMeta {
+            name,
+            gain_db: s.gain_db,
+            pan: s.pan,
+            mute: s.mute,
+            bus: s.bus,
+        };
+        if let Some(old) = stems.iter_mut().find(|o| o.name == stem.name) {
             warnings.push(format!(
                 "stems: \"{}\" is given twice; the last one counts",
-                s.name
+                stem.name
             ));
-            *old = s;
+            *old = stem;
         } else {
-            stems.push(s);
+            stems.push(stem);
         }
     }
     Ok(SongMeta {
-        title: raw.title.filter(|t| !t.trim().is_empty()),
-        bpm: raw.bpm,
-        time_signature: raw.time_signature,
+        title: file.title.filter(|t| !t.trim().is_empty()),
+        bpm: file.bpm,
+        time_signature: file.time_signature,
         stems,
         sections,
         warnings,
     })
-}
-
-struct TopSeed<'c>(&'c json::Ctx);
-
-impl<'de> DeserializeSeed<'de> for TopSeed<'_> {
-    type Value = RawSong;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawSong, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TopSeed<'_> {
-    type Value = RawSong;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a song.json object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSong, A::Error> {
-        let ctx = self.0;
-        let mut song = RawSong::default();
-        while let Some(json::Text(key)) = map.next_key()? {
-            ctx.push_key(&key);
-            match key.as_str() {
-                "title" => {
-                    song.title = ctx
-                        .value::<_, Option<json::Text>>(&mut map, "a string")?
-                        .map(|t| t.0)
-                }
-                "bpm" => {
-                    let bpm = ctx.value::<_, Option<f64>>(&mut map, "a number")?;
-                    if let Some(b) = bpm {
-                        if !(b > 0.0 && b <= 1000.0) {
-                            return Err(ctx.fail(format!("{b} is outside 0 < bpm <= 1000")));
-                        }
-                    }
-                    song.bpm = bpm;
-                }
-                "time_signature" => {
-                    let text =
-                        ctx.value::<_, Option<json::Text>>(&mut map, "a string like \"4/4\"")?;
-                    song.time_signature = match text {
-                        Some(t) => Some(TimeSignature::parse(&t.0).map_err(|e| ctx.fail(e))?),
-                        None => None,
-                    };
-                }
-                "stems" => song.stems = map.next_value_seed(StemsSeed(ctx))?,
-                "sections" => {
-                    ctx.expect("an array of {\"name\", \"at_s\" or \"bar\"} objects");
-                    song.sections = map.next_value_seed(SectionsSeed(ctx))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    ctx.warn(format!(
-                        "unknown key `{key}` ignored (known: title, bpm, time_signature, stems, sections)"
-                    ));
-                }
-            }
-            ctx.pop();
-        }
-        Ok(song)
-    }
-}
-
-/// `stems`: an object keyed by stem name, or an array of objects with `name`.
-struct StemsSeed<'c>(&'c json::Ctx);
-
-impl<'de> DeserializeSeed<'de> for StemsSeed<'_> {
-    type Value = Vec<StemMeta>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<StemMeta>, D::Error> {
-        // serde-json-core cannot deserialize_any; its ignored_any dispatches on the first
-        // character (object, array, string, other), which is exactly the choice needed here.
-        d.deserialize_ignored_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StemsSeed<'_> {
-    type Value = Vec<StemMeta>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object or an array of stems")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<StemMeta>, A::Error> {
-        let mut out = Vec::new();
-        while let Some(json::Text(name)) = map.next_key()? {
-            self.0.push_key(&name);
-            out.push(map.next_value_seed(StemSeed(self.0, Some(name)))?);
-            self.0.pop();
-        }
-        Ok(out)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<StemMeta>, A::Error> {
-        let mut out = Vec::new();
-        loop {
-            self.0.push_index(out.len());
-            match seq.next_element_seed(StemSeed(self.0, None))? {
-                Some(s) => out.push(s),
-                None => {
-                    self.0.pop();
-                    return Ok(out);
-                }
-            }
-            self.0.pop();
-        }
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Vec<StemMeta>, E> {
-        Err(self
-            .0
-            .fail("must be an object (stem name -> settings) or an array of stems"))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Vec<StemMeta>, E> {
-        Err(self
-            .0
-            .fail("must be an object (stem name -> settings) or an array of stems"))
-    }
-}
-
-/// One stem's settings; `name` is known already in the object form.
-struct StemSeed<'c>(&'c json::Ctx, Option<String>);
-
-impl<'de> DeserializeSeed<'de> for StemSeed<'_> {
-    type Value = StemMeta;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<StemMeta, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StemSeed<'_> {
-    type Value = StemMeta;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a stem object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StemMeta, A::Error> {
-        let ctx = self.0;
-        let in_object = self.1.is_some();
-        let mut s = StemMeta {
-            name: self.1.unwrap_or_default(),
-            ..StemMeta::default()
-        };
-        while let Some(json::Text(key)) = map.next_key()? {
-            ctx.push_key(&key);
-            match key.as_str() {
-                "name" if !in_object => {
-                    s.name = ctx.value::<_, json::Text>(&mut map, "a string")?.0;
-                }
-                "gain_db" => {
-                    let g = ctx.value::<_, Option<f32>>(&mut map, "a number of dB")?;
-                    if let Some(g) = g {
-                        if !(-120.0..=24.0).contains(&g) {
-                            return Err(ctx.fail(format!("{g} dB is outside -120..=24 dB")));
-                        }
-                    }
-                    s.gain_db = g;
-                }
-                "pan" => {
-                    let p = ctx.value::<_, Option<f32>>(&mut map, "a number from -1 to 1")?;
-                    if let Some(p) = p {
-                        if !(-1.0..=1.0).contains(&p) {
-                            return Err(ctx.fail(format!("{p} is outside -1 (left) ..= 1 (right)")));
-                        }
-                    }
-                    s.pan = p;
-                }
-                "mute" => s.mute = ctx.value::<_, Option<bool>>(&mut map, "true or false")?,
-                "bus" => {
-                    s.bus = ctx
-                        .value::<_, Option<json::Text>>(&mut map, "a string")?
-                        .map(|t| t.0)
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    ctx.warn(format!(
-                        "unknown key `{}` ignored (known: name, gain_db, pan, mute, bus)",
-                        ctx.path()
-                    ));
-                }
-            }
-            ctx.pop();
-        }
-        if s.name.trim().is_empty() {
-            return Err(ctx.fail("a stem needs a \"name\" (the file name without extension)"));
-        }
-        Ok(s)
-    }
-}
-
-struct SectionsSeed<'c>(&'c json::Ctx);
-
-impl<'de> DeserializeSeed<'de> for SectionsSeed<'_> {
-    type Value = Vec<RawSection>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<RawSection>, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for SectionsSeed<'_> {
-    type Value = Vec<RawSection>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of sections")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<RawSection>, A::Error> {
-        let mut out = Vec::new();
-        loop {
-            self.0.push_index(out.len());
-            match seq.next_element_seed(SectionSeed(self.0, out.len()))? {
-                Some(s) => out.push(s),
-                None => {
-                    self.0.pop();
-                    return Ok(out);
-                }
-            }
-            self.0.pop();
-        }
-    }
-}
-
-struct SectionSeed<'c>(&'c json::Ctx, usize);
-
-impl<'de> DeserializeSeed<'de> for SectionSeed<'_> {
-    type Value = RawSection;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawSection, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for SectionSeed<'_> {
-    type Value = RawSection;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a section object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSection, A::Error> {
-        let ctx = self.0;
-        let mut s = RawSection {
-            index: self.1,
-            name: None,
-            at_s: None,
-            bar: None,
-        };
-        while let Some(json::Text(key)) = map.next_key()? {
-            ctx.push_key(&key);
-            match key.as_str() {
-                "name" => {
-                    s.name = ctx
-                        .value::<_, Option<json::Text>>(&mut map, "a string")?
-                        .map(|t| t.0)
-                }
-                "at_s" => {
-                    let t = ctx.value::<_, Option<f64>>(&mut map, "a number of seconds")?;
-                    if let Some(t) = t {
-                        if !(t.is_finite() && t >= 0.0) {
-                            return Err(ctx.fail(format!("{t} s is before the song's start")));
-                        }
-                    }
-                    s.at_s = t;
-                }
-                "bar" => {
-                    let b =
-                        ctx.value::<_, Option<f64>>(&mut map, "a bar number (1 = first bar)")?;
-                    if let Some(b) = b {
-                        if !(b.is_finite() && b >= 1.0) {
-                            return Err(ctx.fail(format!("{b} is not a bar (the first bar is 1)")));
-                        }
-                    }
-                    s.bar = b;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    ctx.warn(format!(
-                        "unknown key `{}` ignored (known: name, at_s, bar)",
-                        ctx.path()
-                    ));
-                }
-            }
-            ctx.pop();
-        }
-        match (s.at_s, s.bar) {
-            (Some(_), Some(_)) => Err(ctx.fail("give either at_s or bar, not both")),
-            (None, None) => Err(ctx.fail("needs at_s (seconds) or bar (1 = the first bar)")),
-            _ => Ok(s),
-        }
-    }
-}
-
-/// Helpers for reading JSON with serde-json-core while knowing where an error happened:
-/// its errors are plain codes, so the visitors keep the key path on the side.
-pub(crate) mod json {
-    use serde::de::{self, Deserialize, MapAccess, Visitor};
-    use std::cell::RefCell;
-    use std::fmt;
-
-    /// An owned string from any JSON string (escaped or not).
-    pub struct Text(pub String);
-
-    impl<'de> Deserialize<'de> for Text {
-        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
-            struct V;
-            impl Visitor<'_> for V {
-                type Value = Text;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a string")
-                }
-                fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
-                    Ok(Text(v.to_string()))
-                }
-            }
-            d.deserialize_str(V)
-        }
-    }
-
-    enum Seg {
-        Key(String),
-        Index(usize),
-    }
-
-    /// The path being read (`sections[2].bar`), what was expected there, and a message
-    /// when a visitor refused a value.
-    #[derive(Default)]
-    pub struct Ctx {
-        path: RefCell<Vec<Seg>>,
-        expect: RefCell<Option<&'static str>>,
-        problem: RefCell<Option<String>>,
-        warnings: RefCell<Vec<String>>,
-    }
-
-    impl Ctx {
-        pub fn push_key(&self, k: &str) {
-            self.path.borrow_mut().push(Seg::Key(k.to_string()));
-        }
-
-        pub fn push_index(&self, i: usize) {
-            self.path.borrow_mut().push(Seg::Index(i));
-        }
-
-        pub fn pop(&self) {
-            self.path.borrow_mut().pop();
-            *self.expect.borrow_mut() = None;
-        }
-
-        pub fn expect(&self, what: &'static str) {
-            *self.expect.borrow_mut() = Some(what);
-        }
-
-        pub fn path(&self) -> String {
-            let mut s = String::new();
-            for seg in self.path.borrow().iter() {
-                match seg {
-                    Seg::Key(k) if s.is_empty() => s.push_str(k),
-                    Seg::Key(k) => {
-                        s.push('.');
-                        s.push_str(k);
-                    }
-                    Seg::Index(i) => s.push_str(&format!("[{i}]")),
-                }
-            }
-            s
-        }
-
-        /// Reads the current key's value as `T`, noting what was expected for the message.
-        pub fn value<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
-            &self,
-            map: &mut A,
-            what: &'static str,
-        ) -> Result<T, A::Error> {
-            self.expect(what);
-            let v = map.next_value::<T>()?;
-            *self.expect.borrow_mut() = None;
-            Ok(v)
-        }
-
-        /// A refusal with a message; the path at this moment is where it happened.
-        pub fn fail<E: de::Error>(&self, msg: impl Into<String>) -> E {
-            *self.problem.borrow_mut() = Some(msg.into());
-            E::custom("refused")
-        }
-
-        pub fn warn(&self, msg: String) {
-            self.warnings.borrow_mut().push(msg);
-        }
-
-        pub fn take_warnings(&self) -> Vec<String> {
-            std::mem::take(&mut self.warnings.borrow_mut())
-        }
-
-        /// The one-line message for a failed parse.
-        pub fn message(&self, e: serde_json_core::de::Error, top: &str) -> String {
-            let path = self.path();
-            let what = match self.problem.borrow_mut().take() {
-                Some(p) => p,
-                None => match *self.expect.borrow() {
-                    Some(x) => format!("expected {x} ({e})"),
-                    None if path.is_empty() => format!("expected {top} ({e})"),
-                    None => format!("{e}"),
-                },
-            };
-            if path.is_empty() {
-                what
-            } else {
-                format!("key `{path}`: {what}")
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -731,7 +719,7 @@ mod tests {
         assert_eq!(m.stems.len(), 1);
         assert_eq!(m.stem("a").unwrap().mute, Some(true));
         let w = m.warnings.join("\n");
-        assert!(w.contains("unknown key `tittle`"), "{w}");
+        assert!(w.contains("unknown key `tittle` ignored (known: title, bpm, time_signature, stems, sections) at line 1, column 12"), "{w}");
         assert!(w.contains("unknown key `stems.a.gian_db`"), "{w}");
         assert!(w.contains("unknown key `sections[0].colour`"), "{w}");
         assert!(w.contains("unknown key `extra`"), "{w}");
@@ -769,8 +757,8 @@ mod tests {
                 r#"{"time_signature": 4}"#,
                 "key `time_signature`: expected a string",
             ),
-            (r#"{"stems": 5}"#, "key `stems`: must be an object"),
-            (r#"{"stems": "drums"}"#, "key `stems`: must be an object"),
+            (r#"{"stems": 5}"#, "key `stems`: expected an object"),
+            (r#"{"stems": "drums"}"#, "key `stems`: expected an object"),
             (
                 r#"{"stems": {"drums": {"gain_db": "loud"}}}"#,
                 "key `stems.drums.gain_db`: expected a number of dB",
@@ -813,14 +801,58 @@ mod tests {
             ),
             (r#"{"sections": {"a": 1}}"#, "key `sections`"),
             (r#"[1, 2]"#, "expected a JSON object"),
-            ("", "expected a JSON object"),
-            ("{} {}", "expected a JSON object"),
+            ("", "the file is empty"),
+            ("{} {}", "malformed JSON at line 1, column 4"),
         ];
         for (text, want) in cases {
             let e = err(text);
             assert!(e.starts_with(want), "{text}\n  got:  {e}\n  want: {want}");
             assert!(!e.contains('\n'));
+            if text.trim().len() > 2 {
+                assert!(
+                    e.contains(" at line 1, column "),
+                    "{text}: no position in {e}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn errors_point_at_the_value() {
+        let text = "{\n  \"bpm\": 120,\n  \"stems\": {\n    \"bass\": {\"pan\": 2}\n  }\n}";
+        assert_eq!(
+            err(text),
+            "key `stems.bass.pan`: 2 is outside -1 (left) ..= 1 (right) at line 4, column 21"
+        );
+        // Where serde's derive would take an array as an object's fields in order.
+        for (text, want) in [
+            (r#"{"sections": [["v", 1]]}"#, "key `sections[0]`: expected a section object, found an array at line 1, column 15"),
+            (r#"{"stems": [["a", 1]]}"#, "key `stems[0]`: expected a stem object with a \"name\", found an array at line 1, column 12"),
+            (r#"{"stems": {"a": [1]}}"#, "key `stems.a`: expected an object of stem settings, found an array at line 1, column 17"),
+        ] {
+            assert_eq!(err(text), want);
+        }
+        assert_eq!(
+            err(r#"{"bpm": 90, "bpm": 100}"#),
+            "key `bpm` is given twice; give it once at line 1, column 20"
+        );
+        assert_eq!(
+            parse_song_json(b"{\"title\": \"\xff\"}").unwrap_err(),
+            "not UTF-8 text at line 1, column 12 (byte 11)"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let m = parse("\u{feff}{\"bpm\": 96, \"title\": \"BOM\"}").unwrap();
+        assert_eq!((m.bpm, m.title.as_deref()), (Some(96.0), Some("BOM")));
+        // Positions do not count it, as editors do not show it.
+        assert_eq!(
+            err("\u{feff}{\"bpm\": -1}"),
+            "key `bpm`: -1 is outside 0 < bpm <= 1000 at line 1, column 9"
+        );
+        assert!(err("\u{feff}").starts_with("the file is empty"));
+        assert!(err("\u{feff}\u{feff}{}").starts_with("malformed JSON"));
     }
 
     #[test]

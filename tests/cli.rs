@@ -218,3 +218,60 @@ fn appliance_prints_ready_answers_stats_and_quits() {
     let state = std::fs::read_to_string(dir.join("state").join("state.json")).unwrap();
     assert!(state.contains("\"drums\":{\"mute\":true"), "{state}");
 }
+
+/// A bad setlist.json is a problem for `check` (exit 1, naming the file and what is wrong),
+/// while `play` still starts, in folder order, with a warning. A byte-order mark in
+/// setlist.json and song.json is not a problem.
+#[test]
+fn check_refuses_a_bad_setlist_that_play_falls_back_from() {
+    let dir = temp_dir("cli-setlist");
+    let lib = small_library(&dir);
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"{{"library": "{}", "audio": {{"device": "null"}}}}"#,
+            lib.display()
+        ),
+    );
+    let cfg = cfg.to_str().unwrap();
+    let setlist = lib.join("setlist.json");
+    std::fs::write(&setlist, "\u{feff}[\"02-two\", \"01-one\"]").unwrap();
+    std::fs::write(
+        lib.join("01-one").join("song.json"),
+        "\u{feff}{\"title\": \"One\", \"bpm\": 90}",
+    )
+    .unwrap();
+    let out = run(&["check", "--config", cfg]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}{}", text(&out.stderr));
+    assert!(s.contains("setlist: 02-two, 01-one"), "{s}");
+    assert!(s.contains("title=\"One\" bpm=90"), "{s}");
+
+    for (bad, why) in [
+        (
+            "[\"02-two\",\n 1]",
+            "key `[1]`: expected a song folder name (a string), found 1 at line 2, column 2",
+        ),
+        ("[\"02-two\", \"03-three\"]", "no song folder \"03-three\""),
+    ] {
+        std::fs::write(&setlist, bad).unwrap();
+        let out = run(&["check", "--config", cfg]);
+        let s = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {s}");
+        let problem = s
+            .lines()
+            .find(|l| l.starts_with("problem: ") && l.contains("setlist.json"))
+            .unwrap_or_else(|| panic!("{bad}: no setlist problem in {s}"));
+        assert!(problem.contains(why), "{bad}: {problem}");
+        assert!(s.contains("check: 2 songs, 1 problems"), "{s}");
+    }
+
+    std::fs::write(&setlist, "[\"02-two\",\n 1]").unwrap();
+    let out = run(&["play", "--config", cfg, "--song", "1", "--once"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("setlist.json") && err.contains("using folder order"),
+        "{err}"
+    );
+}

@@ -804,3 +804,26 @@ fn readme_and_help_defaults_are_config_default() {
         );
     }
 }
+
+/// The master gain's range is written where users look, and it is the one the controller
+/// enforces (`action::MIN_VOLUME_DB..=MAX_VOLUME_DB`).
+#[test]
+fn master_gain_range_in_readme_and_help_is_the_enforced_one() {
+    let range = format!(
+        "{}..+{} dB",
+        stembox::action::MIN_VOLUME_DB,
+        stembox::action::MAX_VOLUME_DB
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `audio.master_gain_db` |"))
+        .expect("README documents audio.master_gain_db");
+    assert!(row.contains(&range), "README row {row:?} lacks {range}");
+    let help = stembox::cli::HELP;
+    assert!(
+        help.contains(&format!("audio.master_gain_db 0 ({range})")),
+        "--help lacks the range {range}"
+    );
+}

@@ -57,9 +57,9 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    for n in notes {
-        say(&format!("note: {n}"));
-    }
+    // `run` and `play` start anyway (in folder order when the file is unusable), but a
+    // setlist that does not say what its author meant is a problem to fix before the gig.
+    problems.extend(notes);
     for name in &skipped {
         problems.push(format!(
             "song {name}: folder has no stem files (flac, wav, mp3, ogg)"
