@@ -21,3 +21,4 @@ pub mod song;
 pub mod songmeta;
 pub mod state;
 pub mod stats;
+pub mod stretch_worker;

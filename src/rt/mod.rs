@@ -16,6 +16,7 @@ pub mod convert;
 pub mod engine;
 pub mod ramp;
 pub mod status;
+pub mod stretch;
 
 /// Most stems one song may have.
 pub const MAX_STEMS: usize = 32;
