@@ -423,8 +423,10 @@ impl StretchPipe {
                 self.direct.len as f64
             }
             StretchState::FadeIn | StretchState::Stretching | StretchState::Settling => {
+                let pitch_ratio = 2f64.powf(self.push_pitch_st as f64 / 12.0);
                 self.stretcher.input_frames as f64
-                    + (self.stretcher.output_frames + self.config.lead_frames) as f64
+                    + (self.stretcher.output_frames as f64 / pitch_ratio
+                        + self.config.lead_frames as f64)
                         * self.push_speed
             }
         }
@@ -514,7 +516,10 @@ impl StretchPipe {
                 self.discard(surplus);
                 let warm =
                     self.fed_since_reset >= (self.latency_1 + self.config.block_frames / 2) as u64;
-                if self.direct.len >= self.latency_1 && warm {
+                // And only once the worker has caught up with the catch-up periods.
+                let ready = (self.output.slots() / ch) as u64;
+                let caught_up = ready >= self.debt + (self.config.lead_frames / 2) as u64;
+                if self.direct.len >= self.latency_1 && warm && caught_up {
                     self.direct.keep_newest(self.latency_1);
                     self.fade_pos = 0;
                     self.state = StretchState::FadeIn;
