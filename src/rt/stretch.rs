@@ -544,11 +544,12 @@ impl StretchPipe {
             }
             StretchState::Stretching => {
                 self.take_output(out, true);
-                self.direct.keep_newest(self.latency_1 + frames);
+                // Keep what is not heard yet: the song frames after this period's.
+                self.direct.keep_newest(self.latency_1);
             }
             StretchState::Settling => {
                 self.take_output(out, true);
-                self.direct.keep_newest(self.latency_1 + frames);
+                self.direct.keep_newest(self.latency_1);
                 self.settled_frames += frames;
                 if self.settled_frames >= self.latency_1 + self.config.block_frames {
                     self.fade_pos = 0;
@@ -711,5 +712,252 @@ impl StretchPipe {
         let _ = self.msgs.push(WorkerMsg::Reset);
         self.fed_since_reset = 0;
         StretchState::Draining
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: u32 = 48_000;
+
+    fn config(period: usize) -> StretchConfig {
+        StretchConfig::new(RATE, 2, period)
+    }
+
+    /// Stands in for the worker: a "stretcher" with no latency at speed 1 that copies its
+    /// input, and otherwise outputs the asked frame count of a constant.
+    struct FakeWorker {
+        ends: WorkerEnds,
+        resets: usize,
+    }
+
+    impl FakeWorker {
+        fn run(&mut self) {
+            while let Ok(msg) = self.ends.msgs.pop() {
+                match msg {
+                    WorkerMsg::Reset => self.resets += 1,
+                    WorkerMsg::Chunk {
+                        input_frames,
+                        output_frames,
+                        ..
+                    } => {
+                        let input: Vec<f32> = (0..input_frames * 2)
+                            .map(|_| self.ends.input.pop().unwrap())
+                            .collect();
+                        for i in 0..output_frames as usize * 2 {
+                            let v = if input_frames == output_frames {
+                                input[i]
+                            } else {
+                                0.25
+                            };
+                            self.ends.output.push(v).unwrap();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn song(frame: u64) -> f32 {
+        ((frame % 977) as f32 / 977.0) - 0.5
+    }
+
+    /// One engine period; returns the left channel played and the song frame heard first.
+    fn period(
+        pipe: &mut StretchPipe,
+        worker: &mut FakeWorker,
+        head: &mut u64,
+        frames: usize,
+    ) -> (Vec<f32>, f64) {
+        let heard = *head as f64 - pipe.latency_song_frames();
+        let mut out = vec![0.0; frames * 2];
+        if pipe.is_bypassed() {
+            for f in 0..frames {
+                out[2 * f] = song(*head + f as u64);
+                out[2 * f + 1] = out[2 * f];
+            }
+            *head += frames as u64;
+        } else {
+            loop {
+                let n = pipe.input_frames_wanted(frames);
+                if n == 0 {
+                    break;
+                }
+                for (f, fr) in pipe.input_buffer(n).chunks_exact_mut(2).enumerate() {
+                    fr.fill(song(*head + f as u64));
+                }
+                pipe.commit_input(n);
+                *head += n as u64;
+            }
+            worker.run();
+            pipe.pull(&mut out);
+        }
+        (out.iter().step_by(2).copied().collect(), heard)
+    }
+
+    fn pipe(period: usize) -> (StretchPipe, FakeWorker) {
+        let (pipe, ends) = channel(
+            config(period),
+            StretcherLatency {
+                input_frames: 0,
+                output_frames: 0,
+            },
+        );
+        (pipe, FakeWorker { ends, resets: 0 })
+    }
+
+    #[test]
+    fn starts_bypassed_and_unity_keeps_it_bypassed() {
+        let (mut p, _) = pipe(64);
+        assert!(p.is_bypassed());
+        p.set_target(1.0, 0.0);
+        assert!(p.is_bypassed());
+        assert_eq!(p.latency_song_frames(), 0.0);
+        assert_eq!(p.input_frames_wanted(64), 0);
+        p.set_target(1.0, 0.5);
+        assert_eq!(p.state(), StretchState::Priming);
+    }
+
+    #[test]
+    fn targets_are_clamped() {
+        let (mut p, _) = pipe(64);
+        p.set_target(3.0, 40.0);
+        assert_eq!(p.target(), (MAX_SPEED, MAX_PITCH_ST));
+        p.set_target(0.1, -40.0);
+        assert_eq!(p.target(), (MIN_SPEED, MIN_PITCH_ST));
+        p.set_target(f64::NAN, f32::INFINITY);
+        assert_eq!(p.target(), (1.0, 0.0));
+    }
+
+    /// With a worker whose output at speed 1 is its input, the whole way in and out the
+    /// output is the song at the heard position the pipe states, to float rounding (the
+    /// crossfades mix two copies of the same frames): the accounting of the direct line,
+    /// the lead and the discards lines them up to the frame.
+    #[test]
+    fn direct_line_and_stretcher_are_aligned_to_the_frame() {
+        for frames in [64, 256, 1024] {
+            let (mut p, mut w) = pipe(frames);
+            let mut head = 0;
+            p.set_target(1.0, 1.0); // pitch only: the fake copies at speed 1
+            let mut states = Vec::new();
+            for i in 0..600 {
+                if i == 300 {
+                    p.set_target(1.0, 0.0);
+                }
+                states.push(p.state());
+                let (out, heard) = period(&mut p, &mut w, &mut head, frames);
+                let heard = heard.round() as u64;
+                for (j, v) in out.iter().enumerate() {
+                    let want = song(heard + j as u64);
+                    assert!(
+                        (v - want).abs() < 1e-6,
+                        "period {i} frame {j} {:?}",
+                        p.state()
+                    );
+                }
+            }
+            assert!(p.is_bypassed());
+            for s in [
+                StretchState::Priming,
+                StretchState::FadeIn,
+                StretchState::Stretching,
+                StretchState::Settling,
+                StretchState::FadeOut,
+                StretchState::Draining,
+            ] {
+                assert!(states.contains(&s), "{frames}: never {s:?}");
+            }
+            assert_eq!(w.resets, 2, "reset on the way in and on the way out");
+        }
+    }
+
+    #[test]
+    fn keeps_one_period_plus_the_lead_in_flight_at_any_speed() {
+        for speed in [0.5, 0.8, 1.25, 1.5] {
+            let (mut p, mut w) = pipe(128);
+            let mut head = 0;
+            p.set_target(speed, 0.0);
+            for _ in 0..400 {
+                period(&mut p, &mut w, &mut head, 128);
+            }
+            assert_eq!(p.state(), StretchState::Stretching);
+            let lead = p.config.lead_frames as u64;
+            assert_eq!(p.out_pushed - p.out_taken, lead);
+            // Over 100 periods the song advances by speed * output.
+            let before = head;
+            for _ in 0..100 {
+                period(&mut p, &mut w, &mut head, 128);
+            }
+            let consumed = (head - before) as f64;
+            assert!(
+                (consumed - 12_800.0 * speed).abs() <= 1.0,
+                "{speed}: {consumed}"
+            );
+            assert_eq!(p.stats().underruns, 0);
+        }
+    }
+
+    #[test]
+    fn a_late_worker_gives_silence_and_an_underrun_and_the_latency_stays() {
+        let (mut p, mut w) = pipe(128);
+        let mut head = 0;
+        p.set_target(0.8, 0.0);
+        for _ in 0..400 {
+            period(&mut p, &mut w, &mut head, 128);
+        }
+        // Drain what the worker made, then pull without running it.
+        let mut out = vec![1.0; 256];
+        let ahead = p.output.slots() / 2;
+        for _ in 0..ahead / 128 {
+            p.pull(&mut out);
+        }
+        assert_eq!(p.stats().underruns, 0);
+        p.pull(&mut out);
+        let had = ahead % 128;
+        assert!(out[..had * 2].iter().all(|&v| v == 0.25), "what was there");
+        assert!(
+            out[had * 2..].iter().all(|&v| v == 0.0),
+            "silence for the rest"
+        );
+        assert_eq!(p.stats().underruns, 1);
+        assert_eq!(p.stats().missing_frames, 128 - (ahead % 128) as u64);
+        // The worker comes back: the late frames are dropped, the fill is as before.
+        for _ in 0..50 {
+            period(&mut p, &mut w, &mut head, 128);
+        }
+        assert_eq!(p.debt, 0);
+        // (Within the one frame that the carried fraction of a chunk can add.)
+        let fill = (p.output.slots() / 2) as i64;
+        assert!(
+            (fill - p.config.lead_frames as i64).abs() <= 1,
+            "fill {fill}"
+        );
+    }
+
+    #[test]
+    fn a_stalled_worker_drops_chunks_and_never_blocks() {
+        let (mut p, _w) = pipe(256);
+        let mut out = vec![0.0; 512];
+        p.set_target(0.5, 0.0);
+        for _ in 0..2000 {
+            let n = p.input_frames_wanted(256);
+            p.input_buffer(n).fill(0.1);
+            p.commit_input(n);
+            p.pull(&mut out);
+        }
+        assert!(p.stats().dropped_chunks > 0);
+    }
+
+    #[test]
+    fn frame_fifo_keeps_the_newest_frames() {
+        let mut f = FrameFifo::new(4, 2);
+        f.push(&[1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        f.push(&[4.0, 4.0, 5.0, 5.0]);
+        assert_eq!(f.len, 4);
+        f.keep_newest(3);
+        let mut out = [0.0; 8];
+        f.pop(&mut out);
+        assert_eq!(out, [3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 0.0, 0.0]);
     }
 }
