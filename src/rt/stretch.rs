@@ -308,6 +308,13 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
     let (msgs_tx, msgs_rx) = RingBuffer::new(config.input_ring_samples() / config.channels + 4);
     let (in_tx, in_rx) = RingBuffer::new(config.input_ring_samples());
     let (out_tx, out_rx) = RingBuffer::new(config.output_ring_samples());
+    let (mut msgs_tx, mut msgs_rx) = (msgs_tx, msgs_rx);
+    let (mut in_tx, mut in_rx) = (in_tx, in_rx);
+    let (mut out_tx, mut out_rx) = (out_tx, out_rx);
+    // Touch every page of the rings now, so the first periods take no page faults.
+    prefault(&mut in_tx, &mut in_rx, 0.0);
+    prefault(&mut out_tx, &mut out_rx, 0.0);
+    prefault(&mut msgs_tx, &mut msgs_rx, WorkerMsg::Reset);
     let latency_1 = stretcher.input_frames + stretcher.output_frames + config.lead_frames;
     let pipe = StretchPipe {
         config,
@@ -342,6 +349,12 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
         output: out_tx,
     };
     (pipe, ends)
+}
+
+/// Fills a new ring to capacity and empties it again.
+fn prefault<T: Copy>(tx: &mut Producer<T>, rx: &mut Consumer<T>, value: T) {
+    while tx.push(value).is_ok() {}
+    while rx.pop().is_ok() {}
 }
 
 impl StretchPipe {
@@ -745,13 +758,13 @@ mod tests {
                         let input: Vec<f32> = (0..input_frames * 2)
                             .map(|_| self.ends.input.pop().unwrap())
                             .collect();
-                        for i in 0..output_frames as usize * 2 {
-                            let v = if input_frames == output_frames {
-                                input[i]
-                            } else {
-                                0.25
-                            };
-                            self.ends.output.push(v).unwrap();
+                        if input_frames == output_frames {
+                            input
+                                .iter()
+                                .for_each(|&v| self.ends.output.push(v).unwrap());
+                        } else {
+                            (0..output_frames * 2)
+                                .for_each(|_| self.ends.output.push(0.25).unwrap());
                         }
                     }
                 }
