@@ -20,3 +20,4 @@ pub mod song;
 pub mod songmeta;
 pub mod state;
 pub mod stats;
+pub mod stretch_worker;

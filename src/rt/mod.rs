@@ -35,6 +35,7 @@ pub mod monitor;
 pub mod ramp;
 pub mod run;
 pub mod status;
+pub mod stretch;
 pub mod thread;
 
 /// Most stems one song may have.
