@@ -75,7 +75,10 @@ pub fn main_with(args: Args) -> i32 {
 }
 
 fn load_config(path: &Path) -> Result<Config, AppError> {
-    Config::load(path).map_err(|e| AppError::usage(e.to_string()))
+    let cfg = Config::load(path).map_err(|e| AppError::usage(e.to_string()))?;
+    // Every song load from here on (current song and neighbours) holds to the budget.
+    loader::set_memory_budget_mb(cfg.memory.budget_mb);
+    Ok(cfg)
 }
 
 fn write_demo(dir: &Path) -> Result<(), AppError> {
