@@ -252,9 +252,10 @@ struct HeaderClaim {
 }
 
 impl HeaderClaim {
-    /// Frames to expect: the claim, but never more than the file can hold.
+    /// Frames to expect: the claim, unless the file cannot hold it (a header proven
+    /// wrong says nothing; decoding finds the length, within the budget).
     fn expected_frames(&self) -> Option<u64> {
-        self.claimed_frames.map(|n| n.min(self.plausible_frames))
+        self.claimed_frames.filter(|&n| n <= self.plausible_frames)
     }
 
     fn lies(&self) -> bool {
