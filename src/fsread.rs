@@ -121,7 +121,10 @@ mod tests {
         std::fs::write(&p, b"{\"a\": 1}").unwrap();
         assert_eq!(read_regular_file(&p, "config", 8).unwrap(), b"{\"a\": 1}");
         let e = read_regular_file(&p, "config", 7).unwrap_err();
-        assert!(e.contains("config.json") && e.contains("larger than 7"), "{e}");
+        assert!(
+            e.contains("config.json") && e.contains("larger than 7"),
+            "{e}"
+        );
         let e = read_regular_file(&dir.join("missing"), "config", 8).unwrap_err();
         assert!(e.starts_with("config ") && e.contains("cannot open"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
@@ -139,7 +142,10 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(1));
         assert!(e.contains("a FIFO") && e.contains("state.json"), "{e}");
         let e = open_regular_file(&p, "stem").unwrap_err();
-        assert!(e.starts_with("stem ") && e.contains("not a regular file"), "{e}");
+        assert!(
+            e.starts_with("stem ") && e.contains("not a regular file"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -184,8 +184,8 @@ struct Opened {
 }
 
 fn open(path: &Path) -> Result<Opened, LoadError> {
-    let (file, file_bytes) = crate::fsread::open_regular_file(path, "stem")
-        .map_err(|message| LoadError { message })?;
+    let (file, file_bytes) =
+        crate::fsread::open_regular_file(path, "stem").map_err(|message| LoadError { message })?;
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -489,7 +489,13 @@ pub fn load_song(
     load_song_noting(entry, device_rate, progress, &mut Vec::new())
 }
 
-fn over_budget(entry: &SongEntry, frames: u64, device_rate: u32, limit: u64, how: &str) -> LoadError {
+fn over_budget(
+    entry: &SongEntry,
+    frames: u64,
+    device_rate: u32,
+    limit: u64,
+    how: &str,
+) -> LoadError {
     let stems = entry.stems.len() as u64;
     LoadError {
         message: format!(
@@ -545,7 +551,13 @@ fn load_song_noting(
     }
     let stems_n = entry.stems.len() as u64;
     if longest.saturating_mul(FRAME_BYTES * stems_n) > limit {
-        return Err(over_budget(entry, longest, device_rate, limit, "from the file headers"));
+        return Err(over_budget(
+            entry,
+            longest,
+            device_rate,
+            limit,
+            "from the file headers",
+        ));
     }
     let budget = Budget::new(limit);
     let total = entry.stems.len();
@@ -608,7 +620,13 @@ fn load_song_noting(
         .unwrap_or(0);
     // Stems are padded to the longest: that is what the song takes in the end.
     if frames as u64 * FRAME_BYTES * stems_n > limit {
-        return Err(over_budget(entry, frames as u64, device_rate, limit, "as decoded"));
+        return Err(over_budget(
+            entry,
+            frames as u64,
+            device_rate,
+            limit,
+            "as decoded",
+        ));
     }
     let stems = entry
         .stems

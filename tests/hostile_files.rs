@@ -108,12 +108,17 @@ fn headers_that_lie_are_bounded_by_the_file_and_refused_per_stem() {
     let lib = dir.join("lib");
     // A 1 s FLAC whose STREAMINFO claims 2^36-1 samples (about 16 days at 48 kHz).
     let flac = song_dir(&lib, "01-flac-lies");
-    GenStem::noise("drums", RATE, 2, Enc::I16, RATE as usize, 0.2, 1).write_flac(&flac.join("drums.flac"));
+    GenStem::noise("drums", RATE, 2, Enc::I16, RATE as usize, 0.2, 1)
+        .write_flac(&flac.join("drums.flac"));
     set_flac_total_samples(&flac.join("drums.flac"), (1 << 36) - 1);
     // WAVs claiming 1 Hz and 4294967295 Hz.
     let one_hz = song_dir(&lib, "02-one-hz");
     let data = vec![0u8; 4 * 10_000];
-    std::fs::write(one_hz.join("bass.wav"), wav_bytes(1, 2, 16, 1, &data, 40_000, 40_036)).unwrap();
+    std::fs::write(
+        one_hz.join("bass.wav"),
+        wav_bytes(1, 2, 16, 1, &data, 40_000, 40_036),
+    )
+    .unwrap();
     let four_g = song_dir(&lib, "03-four-ghz");
     std::fs::write(
         four_g.join("bass.wav"),
@@ -149,7 +154,9 @@ fn headers_that_lie_are_bounded_by_the_file_and_refused_per_stem() {
         let m = play(&cfg, song);
         assert_eq!(m.code, Some(1), "{song}: {}", m.stderr);
         assert!(
-            m.stderr.contains("bass.wav") && m.stderr.contains("sample rate") && m.stderr.contains("refused"),
+            m.stderr.contains("bass.wav")
+                && m.stderr.contains("sample rate")
+                && m.stderr.contains("refused"),
             "{song}: {}",
             m.stderr
         );
@@ -160,7 +167,10 @@ fn headers_that_lie_are_bounded_by_the_file_and_refused_per_stem() {
     let m = run_measured(&["check", "--config", &cfg], Duration::from_secs(60));
     let all = format!("{}{}", m.stdout, m.stderr);
     assert!(!m.timed_out && m.code == Some(1), "{all}");
-    assert!(all.contains("drums.flac") && all.contains("header claims"), "{all}");
+    assert!(
+        all.contains("drums.flac") && all.contains("header claims"),
+        "{all}"
+    );
     assert!(all.contains("4294967295 Hz"), "{all}");
 }
 
@@ -173,7 +183,11 @@ fn a_song_over_the_memory_budget_is_refused_before_and_while_decoding() {
     // 2 stems x 12 s stereo at 48 kHz: 9.2 MB decoded, over a 4 MB budget.
     let big = song_dir(&lib, "02-big");
     for (name, seed) in [("bass", 4), ("drums", 5)] {
-        std::fs::write(big.join(format!("{name}.wav")), honest_wav(RATE, 12 * RATE as usize, seed)).unwrap();
+        std::fs::write(
+            big.join(format!("{name}.wav")),
+            honest_wav(RATE, 12 * RATE as usize, seed),
+        )
+        .unwrap();
     }
     // The same size as FLACs whose headers give no length (total samples 0): only the
     // decoder can find out.
@@ -188,11 +202,15 @@ fn a_song_over_the_memory_budget_is_refused_before_and_while_decoding() {
     let m = play(&cfg, "02-big");
     assert_eq!(m.code, Some(1), "{}", m.stderr);
     assert!(
-        m.stderr.contains("song 02-big: needs 9 MB") && m.stderr.contains("over memory.budget_mb = 4"),
+        m.stderr.contains("song 02-big: needs 9 MB")
+            && m.stderr.contains("over memory.budget_mb = 4"),
         "{}",
         m.stderr
     );
-    assert!(m.elapsed < Duration::from_secs(5), "refused from the headers, not decoded");
+    assert!(
+        m.elapsed < Duration::from_secs(5),
+        "refused from the headers, not decoded"
+    );
 
     let m = play(&cfg, "03-no-length");
     assert_eq!(m.code, Some(1), "{}", m.stderr);
@@ -204,7 +222,12 @@ fn a_song_over_the_memory_budget_is_refused_before_and_while_decoding() {
     assert!(m.max_rss_kb < SMALL_RSS_KB, "{} KB", m.max_rss_kb);
 
     let m = play(&cfg, "01-small");
-    assert_eq!(m.code, Some(0), "a song within the budget plays: {}", m.stderr);
+    assert_eq!(
+        m.code,
+        Some(0),
+        "a song within the budget plays: {}",
+        m.stderr
+    );
 
     // In `run`, the big song is a neighbour: refused with a warning while 01 plays on.
     let mut sb = Appliance::start(&cfg);
@@ -227,7 +250,12 @@ fn nan_and_infinite_float_samples_are_silenced_at_load() {
     let song = song_dir(&lib, "01-nan");
     let frames = 4_800;
     let mut stem = GenStem::noise("keys", RATE, 2, Enc::F32, frames, 0.3, 8);
-    let bad = [(100, f32::NAN), (101, f32::INFINITY), (2_001, f32::NEG_INFINITY), (4_000, -f32::NAN)];
+    let bad = [
+        (100, f32::NAN),
+        (101, f32::INFINITY),
+        (2_001, f32::NEG_INFINITY),
+        (4_000, -f32::NAN),
+    ];
     for (i, v) in bad {
         stem.samples[i] = v;
     }
@@ -237,12 +265,16 @@ fn nan_and_infinite_float_samples_are_silenced_at_load() {
     let m = play(&cfg, "01-nan");
     assert_eq!(m.code, Some(0), "{}", m.stderr);
     assert!(
-        m.stderr.contains("keys.wav: 4 NaN or infinite samples replaced by silence"),
+        m.stderr
+            .contains("keys.wav: 4 NaN or infinite samples replaced by silence"),
         "{}",
         m.stderr
     );
     let out = read_raw(&raw, "FLOAT_LE");
-    assert!(out.iter().all(|v| v.is_finite()), "a non-finite sample reached the device");
+    assert!(
+        out.iter().all(|v| v.is_finite()),
+        "a non-finite sample reached the device"
+    );
     // The song starts at the first non-zero sample; line it up and compare exactly.
     let start = out.iter().position(|&v| v != 0.0).unwrap() & !1;
     for (i, &want) in stem.samples.iter().enumerate() {
@@ -265,16 +297,30 @@ fn stems_that_are_fifos_or_devices_are_refused_without_hanging() {
 
     let m = run_measured(&["check", "--config", &cfg], Duration::from_secs(30));
     let all = format!("{}{}", m.stdout, m.stderr);
-    println!("check: {} ms, max RSS {} MB\n{all}", m.elapsed.as_millis(), m.max_rss_kb / 1024);
+    println!(
+        "check: {} ms, max RSS {} MB\n{all}",
+        m.elapsed.as_millis(),
+        m.max_rss_kb / 1024
+    );
     assert!(!m.timed_out, "check hung: {all}");
     assert_eq!(m.code, Some(1), "{all}");
-    assert!(all.contains("drums.wav: is a FIFO (named pipe), not a regular file"), "{all}");
-    assert!(all.contains("bass.flac: is a character device, not a regular file"), "{all}");
+    assert!(
+        all.contains("drums.wav: is a FIFO (named pipe), not a regular file"),
+        "{all}"
+    );
+    assert!(
+        all.contains("bass.flac: is a character device, not a regular file"),
+        "{all}"
+    );
 
     for (song, why) in [("02-fifo", "a FIFO"), ("03-zero", "a character device")] {
         let m = play(&cfg, song);
         assert_eq!(m.code, Some(1), "{song}: {}", m.stderr);
-        assert!(m.stderr.contains(why) && m.stderr.contains("refused"), "{song}: {}", m.stderr);
+        assert!(
+            m.stderr.contains(why) && m.stderr.contains("refused"),
+            "{song}: {}",
+            m.stderr
+        );
         assert!(m.max_rss_kb < SMALL_RSS_KB, "{song}: {} KB", m.max_rss_kb);
     }
     assert_eq!(play(&cfg, "01-good").code, Some(0));
@@ -340,7 +386,12 @@ impl Appliance {
         use std::io::Read;
         let status = self.child.wait().unwrap();
         let mut err = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         (status.code(), err)
     }
 }

@@ -65,6 +65,9 @@ pub fn main_with(args: Args) -> i32 {
             .and_then(|cfg| control::play(cfg, song, *once, args.stats_json)),
         Mode::Run => load_config(&args.config).and_then(|cfg| control::run(cfg, args.stats_json)),
     };
+    // Lines still queued for the console go out before the process ends (unless nobody
+    // reads them: then exit anyway).
+    crate::console::flush_output(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -155,11 +158,10 @@ pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Song, AppError
     Ok(song)
 }
 
-/// One line on the console (stdout), flushed at once: the console is a serial line.
+/// One line on the console (stdout): queued for the console's writer thread, so a console
+/// nobody reads never blocks the caller (see [`crate::console::say`]).
 pub fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    crate::console::say(line);
 }
 
 /// One warning line on stderr.

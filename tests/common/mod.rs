@@ -310,7 +310,8 @@ pub fn run_measured(args: &[&str], timeout: std::time::Duration) -> Measured {
     watchdog.join().unwrap();
     drop(child); // reaped by wait4 above (dropping a Child neither waits nor kills)
     let tv = |t: libc::timeval| {
-        std::time::Duration::from_secs(t.tv_sec as u64) + std::time::Duration::from_micros(t.tv_usec as u64)
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
     };
     Measured {
         code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
