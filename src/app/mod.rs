@@ -67,7 +67,7 @@ pub fn main_with(args: Args) -> i32 {
     };
     // Lines still queued for the console go out before the process ends (unless nobody
     // reads them: then exit anyway).
-    crate::console::flush_output(std::time::Duration::from_secs(1));
+    crate::console::flush_output(std::time::Duration::from_millis(300));
     match result {
         Ok(()) => 0,
         Err(e) => {
