@@ -59,7 +59,7 @@ pub fn main_with(args: Args) -> i32 {
             println!("stembox {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Mode::DemoLibrary { dir } => write_demo(dir),
+        Mode::DemoLibrary { dir, force } => write_demo(dir, *force),
         Mode::Check => load_config(&args.config).and_then(|cfg| check::run(&cfg)),
         Mode::Play { song, once } => load_config(&args.config)
             .and_then(|cfg| control::play(cfg, song, *once, args.stats_json)),
@@ -84,7 +84,20 @@ fn load_config(path: &Path) -> Result<Config, AppError> {
     Ok(cfg)
 }
 
-fn write_demo(dir: &Path) -> Result<(), AppError> {
+fn write_demo(dir: &Path, force: bool) -> Result<(), AppError> {
+    // The demo overwrites song folders and setlist.json: never over someone's own songs
+    // without being asked.
+    if !force {
+        if let Ok(mut entries) = std::fs::read_dir(dir) {
+            if entries.next().is_some() {
+                return Err(AppError::usage(format!(
+                    "demo library {}: the folder is not empty (its songs and setlist.json \
+                     would be overwritten); choose an empty or new folder, or add --force",
+                    dir.display()
+                )));
+            }
+        }
+    }
     let t0 = Instant::now();
     let files = crate::demo::write_demo_library(dir)
         .map_err(|e| AppError::runtime(format!("demo library {}: {e}", dir.display())))?;
