@@ -63,6 +63,19 @@ pub fn open_regular_file(path: &Path, kind: &str) -> Result<(File, u64), String>
     Ok((file, meta.size()))
 }
 
+/// Opens `path` read-only with `O_NONBLOCK | O_NOCTTY | O_CLOEXEC`, whatever it is, and
+/// returns it with its metadata from `fstat` on the open fd: the caller decides by type.
+/// For device paths such as `buttons.devices`: never waits for a FIFO's writer, never
+/// becomes the controlling terminal, and judges the file actually opened.
+pub fn open_nonblocking(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta))
+}
+
 fn clear_nonblocking(file: &File) -> io::Result<()> {
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on an fd we own, integer arguments only.
