@@ -19,8 +19,10 @@ USAGE:
     stembox check --config FILE
         Validates the config and the library: every song, its stems (format, rate,
         channels, duration), the RAM each song needs once decoded; exits 1 on problems.
-    stembox demo-library DIR
+    stembox demo-library DIR [--force]
         Writes a generated demo library (several songs of drums/bass/keys/click stems).
+        Refuses a DIR that is not empty (it would overwrite songs and setlist.json there)
+        unless --force is given.
     stembox --help | --version
 
 OPTIONS:
@@ -47,7 +49,7 @@ pub enum Mode {
     Run,
     Play { song: String, once: bool },
     Check,
-    DemoLibrary { dir: PathBuf },
+    DemoLibrary { dir: PathBuf, force: bool },
     Help,
     Version,
 }
@@ -65,6 +67,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     let mut config = None;
     let mut song = None;
     let mut once = false;
+    let mut force = false;
     let mut stats_json = false;
     let mut positional = Vec::new();
     let mut it = args.iter();
@@ -89,6 +92,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--song" => song = Some(it.next().ok_or("--song needs a NAME")?.clone()),
             "--once" => once = true,
+            "--force" => force = true,
             "--stats-json" => stats_json = true,
             s if s.starts_with("--config=") => config = Some(s["--config=".len()..].to_string()),
             s if s.starts_with("--song=") => song = Some(s["--song=".len()..].to_string()),
@@ -113,11 +117,15 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
                 .pop()
                 .ok_or("demo-library needs a DIR to write into")?
                 .into(),
+            force,
         },
         _ => unreachable!("mode words are checked above"),
     };
     if let Some(extra) = positional.first() {
         return Err(format!("unexpected argument {extra} (see --help)"));
+    }
+    if force && !matches!(mode, Mode::DemoLibrary { .. }) {
+        return Err("--force goes with demo-library".into());
     }
     if once && !matches!(mode, Mode::Play { .. }) {
         return Err("--once goes with play".into());
@@ -158,9 +166,18 @@ mod tests {
         assert_eq!(
             p("demo-library /tmp/lib").unwrap().mode,
             Mode::DemoLibrary {
-                dir: "/tmp/lib".into()
+                dir: "/tmp/lib".into(),
+                force: false
             }
         );
+        assert_eq!(
+            p("demo-library --force /tmp/lib").unwrap().mode,
+            Mode::DemoLibrary {
+                dir: "/tmp/lib".into(),
+                force: true
+            }
+        );
+        assert!(p("play --song x --force").is_err());
         assert!(p("--stats-json").unwrap().stats_json);
         assert_eq!(p("--help").unwrap().mode, Mode::Help);
     }

@@ -3,14 +3,32 @@
 //! and never panics, whatever arrives on the wire (line noise included).
 //!
 //! Each command gets one line back: parse errors (`error: ...`) and `help` are answered
-//! here, everything else by the control thread when it carries the action out. End of input
-//! (stdin closed, as under systemd without a tty) ends the thread, not the player.
+//! here, everything else by the control thread when it carries the action out.
+//!
+//! Nobody may be reading the other end (a serial terminal that sent XOFF, a full pipe, a
+//! hung-up UART), and anything may arrive on it. So:
+//! - Output never blocks its caller: [`say`] puts the line in a bounded queue
+//!   ([`OUTPUT_QUEUE_LINES`]) that the `console-out` thread writes to stdout; when the queue
+//!   is full the line is dropped and counted ([`dropped_lines`], shown as
+//!   `console_dropped`). [`flush_output`] waits, within a timeout, for the queue at exit.
+//! - Every line written is passed through [`escape_for_console`]: control characters from
+//!   typed input or from song folder names cannot move the cursor or split an answer.
+//! - An input line is read into at most [`MAX_LINE_BYTES`] + 1 bytes; the rest of a longer
+//!   one is discarded as it arrives, and answered with one error line.
+//! - End of input stops the console only when stdin is not a terminal (closed, as under
+//!   systemd without a tty), and says so; Ctrl-D on a terminal is ignored.
 
 use crate::action::Action;
 use crate::input::keymap::{parse_gain_db, parse_loop_points, parse_section_ref, parse_song_ref};
+use std::any::TypeId;
+use std::borrow::Cow;
 use std::fmt;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::OnceLock;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The answer to `help`: one line, like every answer.
 pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> | mute <stem> | \
@@ -20,6 +38,135 @@ volume up | volume down | countin | status | stats | stats reset | quit";
 
 /// Longest line accepted; anything longer is noise on the serial line.
 pub const MAX_LINE_BYTES: usize = 512;
+
+/// Lines [`say`] may queue for the `console-out` thread before it drops them: a few
+/// seconds of a busy console (answers, stats, notices) at 115200 baud.
+pub const OUTPUT_QUEUE_LINES: usize = 256;
+
+/// Escapes what a terminal would act on: C0 controls (newline, carriage return, tab, ESC,
+/// bell, ...), DEL and C1 controls become `\n`, `\r`, `\t` or `\x1b` / `\u{9b}`. A
+/// backslash stays as it is: JSON stats lines already carry escapes of their own. Text
+/// without controls is borrowed as it is.
+pub fn escape_for_console(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+struct Output {
+    tx: Option<SyncSender<String>>,
+    queued: AtomicU64,
+    written: AtomicU64,
+}
+
+static OUTPUT: OnceLock<Output> = OnceLock::new();
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+fn output() -> &'static Output {
+    OUTPUT.get_or_init(|| {
+        let (tx, rx) = mpsc::sync_channel::<String>(OUTPUT_QUEUE_LINES);
+        let spawned = std::thread::Builder::new()
+            .name("console-out".into())
+            .spawn(move || {
+                for line in rx {
+                    let mut out = io::stdout().lock();
+                    // A write error (the reader hung up) loses the line, like a full queue.
+                    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                        DROPPED.fetch_add(1, Relaxed);
+                    }
+                    drop(out);
+                    if let Some(o) = OUTPUT.get() {
+                        o.written.fetch_add(1, Relaxed);
+                    }
+                }
+            });
+        Output {
+            tx: spawned.ok().map(|_| tx),
+            queued: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        }
+    })
+}
+
+/// One line on the console (stdout), escaped ([`escape_for_console`]). Never blocks: the
+/// line is queued for the `console-out` thread, or dropped and counted when the queue is
+/// full because nobody reads. Any thread except the audio thread.
+pub fn say(line: &str) {
+    let o = output();
+    let Some(tx) = &o.tx else {
+        DROPPED.fetch_add(1, Relaxed);
+        return;
+    };
+    match tx.try_send(escape_for_console(line).into_owned()) {
+        Ok(()) => {
+            o.queued.fetch_add(1, Relaxed);
+        }
+        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            DROPPED.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Console lines dropped so far because stdout did not take them (the stats line shows it
+/// as `console_dropped`).
+pub fn dropped_lines() -> u64 {
+    DROPPED.load(Relaxed)
+}
+
+/// Waits until every queued line is written, at most `timeout`; `false` if some were not
+/// (stdout blocked). The main thread calls it before the process exits.
+pub fn flush_output(timeout: Duration) -> bool {
+    let Some(o) = OUTPUT.get() else {
+        return true;
+    };
+    let until = Instant::now() + timeout;
+    while o.written.load(Relaxed) < o.queued.load(Relaxed) {
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// A `Write` that sends each complete line through [`say`]: the console's answers share the
+/// queue (and its order) with the control thread's lines.
+#[derive(Default)]
+pub struct QueuedStdout {
+    partial: Vec<u8>,
+}
+
+impl Write for QueuedStdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for &b in buf {
+            if b == b'\n' {
+                say(&String::from_utf8_lossy(&self.partial));
+                self.partial.clear();
+            } else if self.partial.len() < 64 * 1024 {
+                self.partial.push(b);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// A line that is not a command. `Display` is the one-line answer, `error: ...`.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,10 +299,23 @@ pub struct ConsoleThread {
     pub handle: JoinHandle<()>,
 }
 
+/// What the console does at end of input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtEndOfInput {
+    /// Stdin is closed for good (a pipe, `/dev/null` under systemd): say so and stop.
+    Stop,
+    /// Stdin is a terminal: Ctrl-D is no reason to go deaf; keep reading.
+    KeepReading,
+}
+
 /// Starts the `console` thread: reads lines from `input`, answers errors and `help` on
 /// `answers` (one line each), and hands every other action to `send`; stops at end of
-/// input, on a read error, or when `send` returns `false`. Called once at start-up by the
-/// main thread with stdin and stdout.
+/// input (unless `input` is stdin on a terminal), on a read error, or when `send` returns
+/// `false`. Called once at start-up by the main thread with stdin and stdout.
+///
+/// Given stdin (`BufReader<Stdin>` or `StdinLock`), the console finds out itself whether it
+/// is a terminal; given `Stdout` as `answers`, it writes through the non-blocking queue of
+/// [`say`] instead ([`QueuedStdout`]). Use [`run_console_with`] to say both explicitly.
 pub fn spawn_console<R, W>(
     input: R,
     answers: W,
@@ -165,40 +325,153 @@ where
     R: BufRead + Send + 'static,
     W: Write + Send + 'static,
 {
+    let is_stdin = TypeId::of::<R>() == TypeId::of::<io::BufReader<io::Stdin>>()
+        || TypeId::of::<R>() == TypeId::of::<io::StdinLock<'static>>();
+    let at_end = if is_stdin && io::stdin().is_terminal() {
+        AtEndOfInput::KeepReading
+    } else {
+        AtEndOfInput::Stop
+    };
+    let to_stdout = TypeId::of::<W>() == TypeId::of::<io::Stdout>();
     let handle = std::thread::Builder::new()
         .name("console".into())
-        .spawn(move || run_console(input, answers, send))?;
+        .spawn(move || {
+            if to_stdout {
+                run_console_with(input, QueuedStdout::default(), send, at_end);
+            } else {
+                run_console_with(input, answers, send, at_end);
+            }
+        })?;
     Ok(ConsoleThread { handle })
 }
 
-/// The console loop itself (what [`spawn_console`] runs), callable on any thread.
-pub fn run_console<R: BufRead, W: Write>(
+/// The console loop itself (what [`spawn_console`] runs), callable on any thread; stops at
+/// end of input.
+pub fn run_console<R: BufRead, W: Write>(input: R, answers: W, send: impl FnMut(Action) -> bool) {
+    run_console_with(input, answers, send, AtEndOfInput::Stop);
+}
+
+/// How a capped line read ended.
+#[derive(Debug, PartialEq)]
+enum LineRead {
+    /// A line (without its newline) is in the buffer.
+    Line,
+    /// The line was longer than the cap; what fitted is in the buffer, the rest is gone.
+    TooLong,
+    /// End of input, nothing read.
+    End,
+}
+
+/// Reads one line into `buf`, keeping at most `max` bytes of it and discarding the rest as
+/// it arrives, so a line without an end cannot grow memory.
+fn read_line_capped<R: BufRead>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<LineRead> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let avail = match input.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(match (any, too_long) {
+                (false, _) => LineRead::End,
+                (true, true) => LineRead::TooLong,
+                (true, false) => LineRead::Line,
+            });
+        }
+        any = true;
+        let (chunk, used, ended) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..i], i + 1, true),
+            None => (avail, avail.len(), false),
+        };
+        if buf.len() + chunk.len() > max {
+            too_long = true;
+        } else {
+            buf.extend_from_slice(chunk);
+        }
+        input.consume(used);
+        if ended {
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
+/// [`run_console`] with the end-of-input behaviour chosen by the caller.
+pub fn run_console_with<R: BufRead, W: Write>(
     mut input: R,
     mut answers: W,
     mut send: impl FnMut(Action) -> bool,
+    at_end: AtEndOfInput,
 ) {
-    let mut buf = Vec::with_capacity(MAX_LINE_BYTES);
+    let mut buf = Vec::with_capacity(MAX_LINE_BYTES + 1);
+    // A hung-up terminal reads as an endless run of ends of input: slow down, never spin.
+    let mut recent_ends: Vec<Instant> = Vec::with_capacity(4);
     loop {
-        buf.clear();
-        match input.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        // Serial lines carry noise: invalid UTF-8 is replaced, never a reason to stop.
-        let line = String::from_utf8_lossy(&buf);
-        let answer = match parse_line(&line) {
-            Ok(None) => None,
-            Ok(Some(Action::Help)) => Some(HELP.to_string()),
-            Ok(Some(a)) => {
-                if !send(a) {
-                    return;
-                }
-                None
+        let read = read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES);
+        let answer = match read {
+            Err(e) => {
+                let _ = writeln!(
+                    answers,
+                    "console: cannot read input ({e}); console commands are off"
+                );
+                let _ = answers.flush();
+                return;
             }
-            Err(e) => Some(e.to_string()),
+            Ok(LineRead::End) if at_end == AtEndOfInput::Stop => {
+                let _ = writeln!(
+                    answers,
+                    "console: end of input (stdin is not a terminal); console commands are off \
+                     until restart, buttons still work"
+                );
+                let _ = answers.flush();
+                return;
+            }
+            Ok(LineRead::End) => {
+                let now = Instant::now();
+                recent_ends.retain(|t| now.duration_since(*t) < Duration::from_secs(1));
+                recent_ends.push(now);
+                if recent_ends.len() >= 3 {
+                    std::thread::sleep(Duration::from_secs(1));
+                    None
+                } else {
+                    Some(
+                        "console: end of input ignored on a terminal (type quit to stop stembox)"
+                            .to_string(),
+                    )
+                }
+            }
+            Ok(LineRead::TooLong) => Some(
+                ConsoleError(format!("line longer than {MAX_LINE_BYTES} bytes ignored"))
+                    .to_string(),
+            ),
+            Ok(LineRead::Line) => {
+                // Serial lines carry noise: invalid UTF-8 is replaced, never a reason to stop.
+                let line = String::from_utf8_lossy(&buf);
+                match parse_line(&line) {
+                    Ok(None) => None,
+                    Ok(Some(Action::Help)) => Some(HELP.to_string()),
+                    Ok(Some(a)) => {
+                        if !send(a) {
+                            return;
+                        }
+                        None
+                    }
+                    Err(e) => Some(e.to_string()),
+                }
+            }
         };
         if let Some(a) = answer {
-            if writeln!(answers, "{a}")
+            if writeln!(answers, "{}", escape_for_console(&a))
                 .and_then(|_| answers.flush())
                 .is_err()
             {
@@ -370,10 +643,166 @@ mod tests {
         );
         let text = String::from_utf8(answers).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines.len(), 4, "{text}");
         assert!(lines[0].starts_with("help: "));
         assert!(lines[1].starts_with("error: unknown command \"bogus\""));
         assert!(lines[2].starts_with("error: unknown command"));
+        assert!(
+            lines[3].starts_with("console: end of input (stdin is not a terminal)"),
+            "says why it stops: {text}"
+        );
+    }
+
+    #[test]
+    fn escaping_keeps_every_answer_on_one_inert_line() {
+        assert!(matches!(
+            escape_for_console("ok song 2 02-b"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_for_console("a\nb\rc\td\u{1b}[2Je\u{7f}f\u{9b}g\\h"),
+            "a\\nb\\rc\\td\\x1b[2Je\\x7ff\\u{9b}g\\h"
+        );
+        for c in (0u32..0x110000).filter_map(char::from_u32) {
+            let e = escape_for_console(&c.to_string()).into_owned();
+            assert!(!e.chars().any(char::is_control), "{c:?} -> {e:?}");
+        }
+    }
+
+    #[test]
+    fn echoed_input_is_escaped() {
+        let mut answers = Vec::new();
+        run_console(
+            &b"mute\x1b[31m\x07 now\nplay \x1b]0;owned\x07\n"[..],
+            &mut answers,
+            |_| true,
+        );
+        let text = String::from_utf8(answers).unwrap();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("\\x1b[31m\\x07"), "{text}");
+    }
+
+    #[test]
+    fn a_line_without_end_is_capped_and_answered_once() {
+        // 5 MB without a newline, then a real command: one error, then the command works,
+        // and the reader never holds more than the cap.
+        struct Endless {
+            left: usize,
+            tail: &'static [u8],
+            chunk: Vec<u8>,
+        }
+        impl io::Read for Endless {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                unreachable!("read through BufRead only")
+            }
+        }
+        impl BufRead for Endless {
+            fn fill_buf(&mut self) -> io::Result<&[u8]> {
+                if self.left > 0 {
+                    let n = self.left.min(self.chunk.len());
+                    Ok(&self.chunk[..n])
+                } else {
+                    Ok(self.tail)
+                }
+            }
+            fn consume(&mut self, n: usize) {
+                if self.left > 0 {
+                    self.left -= n;
+                } else {
+                    self.tail = &self.tail[n..];
+                }
+            }
+        }
+        let input = Endless {
+            left: 5 << 20,
+            tail: b"\nplay\n",
+            chunk: vec![b'x'; 8192],
+        };
+        let mut answers = Vec::new();
+        let mut got = Vec::new();
+        run_console(input, &mut answers, |a| {
+            got.push(a);
+            true
+        });
+        let text = String::from_utf8(answers).unwrap();
+        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(
+            errors,
+            [format!(
+                "error: line longer than {MAX_LINE_BYTES} bytes ignored"
+            )]
+        );
+        assert_eq!(got, vec![Action::Play]);
+        let mut buf = Vec::new();
+        let r = read_line_capped(&mut &b"abcdef\nxy"[..], &mut buf, 3).unwrap();
+        assert_eq!((r, buf.len()), (LineRead::TooLong, 0));
+        let mut rest = &b"ab\ncd"[..];
+        assert_eq!(
+            read_line_capped(&mut rest, &mut buf, 3).unwrap(),
+            LineRead::Line
+        );
+        assert_eq!(buf, b"ab");
+        assert_eq!(
+            read_line_capped(&mut rest, &mut buf, 3).unwrap(),
+            LineRead::Line
+        );
+        assert_eq!(buf, b"cd");
+        assert_eq!(
+            read_line_capped(&mut rest, &mut buf, 3).unwrap(),
+            LineRead::End
+        );
+    }
+
+    #[test]
+    fn on_a_terminal_end_of_input_is_not_the_end() {
+        // Two Ctrl-Ds (reads of 0 bytes) between commands, as a tty delivers them.
+        struct Tty(Vec<&'static [u8]>);
+        impl io::Read for Tty {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                unreachable!()
+            }
+        }
+        impl BufRead for Tty {
+            fn fill_buf(&mut self) -> io::Result<&[u8]> {
+                // An empty chunk is one Ctrl-D: reported once, then the next chunk.
+                if self.0.first().is_some_and(|c| c.is_empty()) {
+                    self.0.remove(0);
+                    return Ok(b"");
+                }
+                Ok(self.0.first().copied().unwrap_or(b""))
+            }
+            fn consume(&mut self, n: usize) {
+                let first = self.0[0];
+                if n == first.len() {
+                    self.0.remove(0);
+                } else {
+                    self.0[0] = &first[n..];
+                }
+            }
+        }
+        let input = Tty(vec![b"play\n", b"", b"", b"stop\n", b"quit\n"]);
+        let mut answers = Vec::new();
+        let mut got = Vec::new();
+        run_console_with(
+            input,
+            &mut answers,
+            |a| {
+                let quit = a == Action::Quit;
+                got.push(a);
+                !quit
+            },
+            AtEndOfInput::KeepReading,
+        );
+        assert_eq!(got, vec![Action::Play, Action::Stop, Action::Quit]);
+        let text = String::from_utf8(answers).unwrap();
+        assert_eq!(
+            text.matches("end of input ignored on a terminal").count(),
+            2,
+            "{text}"
+        );
     }
 
     #[test]

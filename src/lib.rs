@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod demo;
+pub mod fsread;
 pub mod input;
 pub mod leds;
 pub mod library;

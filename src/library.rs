@@ -1,6 +1,6 @@
 //! The song library on the SD card: `<library>/<song>/<stem>.(flac|wav|mp3|ogg)`, songs
-//! sorted by folder name. Scanning reads directory entries only; probing a stem opens its
-//! file header. Control/loader threads; never the audio thread.
+//! sorted by folder name. Scanning reads directory entries only (never opens a file, so a
+//! FIFO cannot hang it); probing a stem opens its file header through [`crate::fsread`]. Control/loader threads; never the audio thread.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -88,12 +88,15 @@ pub fn scan_song(dir: &Path, name: String) -> Result<SongEntry, LibraryError> {
     let mut meta_path = None;
     for entry in read.flatten() {
         let path = entry.path();
-        if !path.is_file() {
-            continue;
-        }
         if entry.file_name() == "song.json" {
-            meta_path = Some(path);
-        } else if is_stem_file(&path) {
+            // Only a regular file: a FIFO here would hang its reader in open().
+            if path.is_file() {
+                meta_path = Some(path);
+            }
+        } else if is_stem_file(&path) && !path.is_dir() {
+            // Whatever a stem name points at is listed, not silently left out: the loader
+            // opens it with `fsread::open_regular_file`, which refuses a FIFO, a device
+            // or a socket with a message naming the file.
             let stem = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

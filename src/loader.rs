@@ -2,6 +2,16 @@
 //! mono placed in both channels, resampled to the device rate with rubato's FFT resampler,
 //! stems padded with silence to the longest. Stems decode in parallel on all cores.
 //! Loader or control thread; the audio thread only ever sees the finished [`Song`].
+//!
+//! Files on a card can lie. Nothing here is sized from a header: a stem's first
+//! reservation is bounded by what its file can hold ([`plausible_frames`]) and by the
+//! memory budget, and decoding grows the buffer as real samples arrive. The budget
+//! (`memory.budget_mb`, [`set_memory_budget_mb`]) holds for every song: estimated from the
+//! headers before decoding (a song that cannot fit is refused at once) and enforced while
+//! decoding (the headers may lie), so an excess is a one-line error naming the stem,
+//! never an allocation failure that takes the box down. Sample rates outside
+//! [`MIN_STEM_RATE_HZ`]..=[`MAX_STEM_RATE_HZ`] are refused (a resampler for 1 Hz or
+//! 4294967295 Hz would need gigabytes), and NaN or infinite float samples become silence.
 
 use crate::library::{SongEntry, StemFile};
 use crate::rt::MAX_STEMS;
@@ -9,9 +19,8 @@ use crate::song::{Section, Song, Stem};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
 use std::fmt;
-use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
@@ -64,6 +73,8 @@ pub struct DecodedStem {
     pub stereo: Vec<f32>,
     /// Packets that failed to decode and were skipped (corrupt data).
     pub bad_packets: usize,
+    /// NaN or infinite samples, replaced by silence.
+    pub nonfinite_samples: usize,
 }
 
 impl DecodedStem {
@@ -72,15 +83,109 @@ impl DecodedStem {
     }
 }
 
+/// Lowest stem sample rate accepted: below it a header is lying or the file is not music.
+pub const MIN_STEM_RATE_HZ: u32 = 1_000;
+/// Highest stem sample rate accepted (DXD is 352.8 kHz; 768 kHz is the highest in use).
+pub const MAX_STEM_RATE_HZ: u32 = 768_000;
+/// Most frames one byte of a compressed stem can expand to. FLAC's densest frame (a
+/// constant subframe: about 11 bytes for up to 65535 samples) gives about 6000; a header
+/// claiming more than this much is lying about its length.
+pub const MAX_FRAMES_PER_BYTE: u64 = 8192;
+/// The memory budget when nobody set one: the config's default `memory.budget_mb`.
+pub const DEFAULT_BUDGET_MB: u32 = 1024;
+/// Bytes of one decoded frame in RAM: stereo f32.
+const FRAME_BYTES: u64 = 8;
+const MIB: u64 = 1024 * 1024;
+
+static BUDGET_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_BUDGET_MB as u64 * MIB);
+
+/// Sets the memory budget every later song load is held to (`memory.budget_mb`; at
+/// least 1). Called by the main thread once the config is read.
+pub fn set_memory_budget_mb(mb: u32) {
+    BUDGET_BYTES.store(mb.max(1) as u64 * MIB, Ordering::Relaxed);
+}
+
+/// The budget in bytes that [`load_song`] and [`decode_stem`] hold to.
+pub fn memory_budget_bytes() -> u64 {
+    BUDGET_BYTES.load(Ordering::Relaxed)
+}
+
+fn budget_mb_text(limit_bytes: u64) -> String {
+    format!("memory.budget_mb = {}", limit_bytes.div_ceil(MIB))
+}
+
+/// Decoded bytes one song load may take, shared by its stem decoders: each charges what
+/// its stem will take at the device rate as its samples arrive, so the whole song stops at
+/// the limit even when every header lies.
+pub struct Budget {
+    limit_bytes: u64,
+    used_bytes: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(limit_bytes: u64) -> Budget {
+        Budget {
+            limit_bytes,
+            used_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `bytes` more; `false` (and nothing taken) when that would pass the limit.
+    fn charge(&self, bytes: u64) -> bool {
+        let mut used = self.used_bytes.load(Ordering::Relaxed);
+        loop {
+            let want = used.saturating_add(bytes);
+            if want > self.limit_bytes {
+                return false;
+            }
+            match self.used_bytes.compare_exchange_weak(
+                used,
+                want,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+}
+
+/// Frames `frames` at `from_hz` become at `to_hz` (the resampler's exact length).
+fn frames_at(frames: u64, from_hz: u32, to_hz: u32) -> u64 {
+    if from_hz == to_hz || from_hz == 0 {
+        return frames;
+    }
+    (frames as u128 * to_hz as u128).div_ceil(from_hz as u128) as u64
+}
+
+/// The most frames a file of `file_bytes` can hold: exact for PCM (WAV), a generous bound
+/// for compressed codecs ([`MAX_FRAMES_PER_BYTE`]).
+pub fn plausible_frames(
+    codec: &str,
+    channels: usize,
+    bits_per_sample: Option<u32>,
+    file_bytes: u64,
+) -> u64 {
+    if codec.starts_with("pcm") {
+        let bytes = bits_per_sample.unwrap_or(8).div_ceil(8).max(1) as u64;
+        file_bytes / (channels.max(1) as u64 * bytes)
+    } else {
+        file_bytes.saturating_mul(MAX_FRAMES_PER_BYTE)
+    }
+}
+
 struct Opened {
     reader: Box<dyn symphonia::core::formats::FormatReader>,
     track_id: u32,
     params: symphonia::core::codecs::audio::AudioCodecParameters,
     num_frames: Option<u64>,
+    file_bytes: u64,
 }
 
 fn open(path: &Path) -> Result<Opened, LoadError> {
-    let file = File::open(path).map_err(|e| load_err(path, format!("cannot open: {e}")))?;
+    let (file, file_bytes) =
+        crate::fsread::open_regular_file(path, "stem").map_err(|message| LoadError { message })?;
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -103,12 +208,30 @@ fn open(path: &Path) -> Result<Opened, LoadError> {
         .and_then(|c| c.audio())
         .cloned()
         .ok_or_else(|| load_err(path, "no audio codec parameters"))?;
+    if let Some(rate) = params.sample_rate {
+        check_rate(path, rate)?;
+    }
     Ok(Opened {
         track_id: track.id,
         num_frames: track.num_frames,
         params,
         reader,
+        file_bytes,
     })
+}
+
+fn check_rate(path: &Path, rate: u32) -> Result<(), LoadError> {
+    if (MIN_STEM_RATE_HZ..=MAX_STEM_RATE_HZ).contains(&rate) {
+        Ok(())
+    } else {
+        Err(load_err(
+            path,
+            format!(
+                "sample rate {rate} Hz is outside {MIN_STEM_RATE_HZ}..{MAX_STEM_RATE_HZ} Hz \
+                 (a damaged or hostile header); stem refused"
+            ),
+        ))
+    }
 }
 
 fn codec_name(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> String {
@@ -118,13 +241,61 @@ fn codec_name(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> 
         .unwrap_or_else(|| format!("{:?}", params.codec))
 }
 
-/// Reads a stem's header; decodes it to count frames only where the header has no length.
+/// What a stem's header says, checked against its file: read before decoding to estimate a
+/// song's size.
+struct HeaderClaim {
+    rate: u32,
+    /// Frames the header claims, if it gives a length.
+    claimed_frames: Option<u64>,
+    /// Most frames the file can hold.
+    plausible_frames: u64,
+}
+
+impl HeaderClaim {
+    /// Frames to expect: the claim, unless the file cannot hold it (a header proven
+    /// wrong says nothing; decoding finds the length, within the budget).
+    fn expected_frames(&self) -> Option<u64> {
+        self.claimed_frames.filter(|&n| n <= self.plausible_frames)
+    }
+
+    fn lies(&self) -> bool {
+        self.claimed_frames
+            .is_some_and(|n| n > self.plausible_frames)
+    }
+}
+
+fn read_claim(path: &Path) -> Result<HeaderClaim, LoadError> {
+    let opened = open(path)?;
+    let codec = codec_name(&opened.params);
+    let channels = opened.params.channels.as_ref().map_or(1, |c| c.count());
+    if channels > 2 {
+        return Err(load_err(
+            path,
+            format!("has {channels} channels; stems must be mono or stereo"),
+        ));
+    }
+    Ok(HeaderClaim {
+        rate: opened.params.sample_rate.unwrap_or(0),
+        claimed_frames: opened.num_frames,
+        plausible_frames: plausible_frames(
+            &codec,
+            channels,
+            opened.params.bits_per_sample,
+            opened.file_bytes,
+        ),
+    })
+}
+
+/// Reads a stem's header; decodes it to count frames only where the header has no length
+/// (within the memory budget). A header claiming more frames than the file can hold is
+/// reported as an error here: this is what `check` shows.
 pub fn probe_stem(path: &Path) -> Result<StemInfo, LoadError> {
     let opened = open(path)?;
     let codec = codec_name(&opened.params);
     let rate = opened.params.sample_rate;
     let channels = opened.params.channels.as_ref().map(|c| c.count());
     let bits = opened.params.bits_per_sample;
+    let file_bytes = opened.file_bytes;
     let (rate, channels, frames) = match (rate, channels, opened.num_frames) {
         (Some(r), Some(c), Some(n)) => (r, c, n),
         _ => {
@@ -139,6 +310,17 @@ pub fn probe_stem(path: &Path) -> Result<StemInfo, LoadError> {
             format!("has {channels} channels; stems must be mono or stereo"),
         ));
     }
+    let most = plausible_frames(&codec, channels, bits, file_bytes);
+    if frames > most {
+        return Err(load_err(
+            path,
+            format!(
+                "header claims {frames} frames ({:.0} s) but the file ({file_bytes} bytes) \
+                 holds at most {most}: damaged or hostile header",
+                frames as f64 / rate.max(1) as f64
+            ),
+        ));
+    }
     Ok(StemInfo {
         codec,
         rate,
@@ -148,18 +330,44 @@ pub fn probe_stem(path: &Path) -> Result<StemInfo, LoadError> {
     })
 }
 
-/// Decodes a whole stem into interleaved stereo f32 at its own rate.
+/// Decodes a whole stem into interleaved stereo f32 at its own rate, within the memory
+/// budget ([`memory_budget_bytes`]).
 pub fn decode_stem(path: &Path) -> Result<DecodedStem, LoadError> {
+    decode_stem_within(path, &Budget::new(memory_budget_bytes()), None)
+}
+
+/// [`decode_stem`], charging `budget` with what the stem will take at `device_rate` (its
+/// own rate when `None`) as samples arrive; the error names the stem and the budget.
+pub fn decode_stem_within(
+    path: &Path,
+    budget: &Budget,
+    device_rate: Option<u32>,
+) -> Result<DecodedStem, LoadError> {
     let mut opened = open(path)?;
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&opened.params, &AudioDecoderOptions::default())
         .map_err(|e| load_err(path, format!("cannot decode: {e}")))?;
     let mut rate = opened.params.sample_rate.unwrap_or(0);
     let mut channels = opened.params.channels.as_ref().map_or(0, |c| c.count());
-    let capacity = opened.num_frames.unwrap_or(0) as usize * 2;
-    let mut stereo: Vec<f32> = Vec::with_capacity(capacity);
+    // The first reservation trusts the header only as far as the file and the budget go;
+    // beyond that the buffer grows with the samples that really arrive.
+    let codec = codec_name(&opened.params);
+    let most = plausible_frames(
+        &codec,
+        channels,
+        opened.params.bits_per_sample,
+        opened.file_bytes,
+    );
+    let first_frames = opened
+        .num_frames
+        .unwrap_or(0)
+        .min(most)
+        .min(budget.limit_bytes / FRAME_BYTES);
+    let mut stereo: Vec<f32> = Vec::with_capacity(first_frames as usize * 2);
     let mut packet_buf: Vec<f32> = Vec::new();
     let mut bad_packets = 0;
+    let mut nonfinite_samples = 0;
+    let mut charged_bytes = 0u64;
     loop {
         let packet = match opened.reader.next_packet() {
             Ok(Some(p)) => p,
@@ -183,8 +391,36 @@ pub fn decode_stem(path: &Path) -> Result<DecodedStem, LoadError> {
             Err(e) => return Err(load_err(path, format!("decode error: {e}"))),
         };
         rate = buf.spec().rate();
+        check_rate(path, rate)?;
         channels = buf.spec().channels().count();
         buf.copy_to_vec_interleaved::<f32>(&mut packet_buf);
+        // A float stem may carry NaN or infinities; on a FLOAT_LE device they would reach
+        // the card as they are (and poison every mix they are summed into).
+        for s in packet_buf.iter_mut() {
+            if !s.is_finite() {
+                *s = 0.0;
+                nonfinite_samples += 1;
+            }
+        }
+        let frames_after = (stereo.len() + packet_buf.len() / channels.max(1) * 2) as u64 / 2;
+        let need = frames_at(frames_after, rate, device_rate.unwrap_or(rate)) * FRAME_BYTES;
+        if need > charged_bytes {
+            if !budget.charge(need - charged_bytes) {
+                return Err(load_err(
+                    path,
+                    format!(
+                        "decoding passed {} at {:.1} s of this stem (the song does not fit \
+                         in RAM; its header said {}); stem refused",
+                        budget_mb_text(budget.limit_bytes),
+                        frames_after as f64 / rate.max(1) as f64,
+                        opened
+                            .num_frames
+                            .map_or("no length".into(), |n| format!("{n} frames")),
+                    ),
+                ));
+            }
+            charged_bytes = need;
+        }
         match channels {
             1 => {
                 stereo.reserve(packet_buf.len() * 2);
@@ -210,6 +446,7 @@ pub fn decode_stem(path: &Path) -> Result<DecodedStem, LoadError> {
         source_channels: channels,
         stereo,
         bad_packets,
+        nonfinite_samples,
     })
 }
 
@@ -241,12 +478,43 @@ pub struct Progress {
     pub total: usize,
 }
 
-/// Loads a whole song at `device_rate`, stems in parallel on all cores. `progress` is called
-/// on the calling thread after each stem.
+/// Loads a whole song at `device_rate`, stems in parallel on all cores, within the memory
+/// budget ([`set_memory_budget_mb`]). `progress` is called on the calling thread after each
+/// stem.
 pub fn load_song(
     entry: &SongEntry,
     device_rate: u32,
     progress: &mut dyn FnMut(Progress),
+) -> Result<Song, LoadError> {
+    load_song_noting(entry, device_rate, progress, &mut Vec::new())
+}
+
+fn over_budget(
+    entry: &SongEntry,
+    frames: u64,
+    device_rate: u32,
+    limit: u64,
+    how: &str,
+) -> LoadError {
+    let stems = entry.stems.len() as u64;
+    LoadError {
+        message: format!(
+            "song {}: needs {} MB decoded ({stems} stems x {:.0} s at {device_rate} Hz, \
+             {how}), over {}; song refused (raise memory.budget_mb or shorten the song)",
+            entry.name,
+            (frames * FRAME_BYTES * stems).div_ceil(MIB),
+            frames as f64 / device_rate.max(1) as f64,
+            budget_mb_text(limit),
+        ),
+    }
+}
+
+/// [`load_song`], appending warnings (lying headers, corrupt packets, NaN samples).
+fn load_song_noting(
+    entry: &SongEntry,
+    device_rate: u32,
+    progress: &mut dyn FnMut(Progress),
+    warnings: &mut Vec<String>,
 ) -> Result<Song, LoadError> {
     if entry.stems.len() > MAX_STEMS {
         return Err(LoadError {
@@ -262,12 +530,43 @@ pub fn load_song(
             message: format!("song {}: no stem files", entry.name),
         });
     }
+    let limit = memory_budget_bytes();
+    // Before decoding anything: the size the headers give, believed only as far as the
+    // files can hold it. A song that cannot fit is refused here, in milliseconds.
+    let mut longest = 0u64;
+    for stem in &entry.stems {
+        let claim = read_claim(&stem.path)?;
+        if claim.lies() {
+            warnings.push(format!(
+                "{}: header claims {} frames but the file can hold at most {}; its length \
+                 is taken from the samples really there",
+                stem.path.display(),
+                claim.claimed_frames.unwrap_or(0),
+                claim.plausible_frames
+            ));
+        }
+        if let Some(n) = claim.expected_frames() {
+            longest = longest.max(frames_at(n, claim.rate, device_rate));
+        }
+    }
+    let stems_n = entry.stems.len() as u64;
+    if longest.saturating_mul(FRAME_BYTES * stems_n) > limit {
+        return Err(over_budget(
+            entry,
+            longest,
+            device_rate,
+            limit,
+            "from the file headers",
+        ));
+    }
+    let budget = Budget::new(limit);
     let total = entry.stems.len();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(total);
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, Result<Vec<f32>, LoadError>)>();
+    type StemResult = Result<(Vec<f32>, Vec<String>), LoadError>;
+    let (tx, rx) = mpsc::channel::<(usize, StemResult)>();
     let mut results: Vec<Option<Vec<f32>>> = (0..total).map(|_| None).collect();
     let mut first_error = None;
     std::thread::scope(|scope| {
@@ -275,6 +574,7 @@ pub fn load_song(
             let tx = tx.clone();
             let next = &next;
             let stems = &entry.stems;
+            let budget = &budget;
             let spawned = std::thread::Builder::new()
                 .name(format!("stembox-load{w}"))
                 .spawn_scoped(scope, move || loop {
@@ -282,7 +582,7 @@ pub fn load_song(
                     if i >= stems.len() {
                         break;
                     }
-                    let r = load_stem(&stems[i], device_rate);
+                    let r = load_stem(&stems[i], device_rate, budget);
                     if tx.send((i, r)).is_err() {
                         break;
                     }
@@ -297,8 +597,13 @@ pub fn load_song(
         for (done, (i, r)) in rx.into_iter().enumerate() {
             let done = done + 1;
             match r {
-                Ok(samples) => results[i] = Some(samples),
+                Ok((samples, notes)) => {
+                    results[i] = Some(samples);
+                    warnings.extend(notes);
+                }
                 Err(e) => {
+                    // The others stop at their next packet instead of decoding for nothing.
+                    budget.used_bytes.store(u64::MAX, Ordering::Relaxed);
                     first_error.get_or_insert(e);
                 }
             }
@@ -313,6 +618,16 @@ pub fn load_song(
         .map(|r| r.as_ref().map_or(0, |s| s.len() / 2))
         .max()
         .unwrap_or(0);
+    // Stems are padded to the longest: that is what the song takes in the end.
+    if frames as u64 * FRAME_BYTES * stems_n > limit {
+        return Err(over_budget(
+            entry,
+            frames as u64,
+            device_rate,
+            limit,
+            "as decoded",
+        ));
+    }
     let stems = entry
         .stems
         .iter()
@@ -334,8 +649,8 @@ pub fn load_song_with_meta(
     device_rate: u32,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Song, Vec<String>), LoadError> {
-    let mut song = load_song(entry, device_rate, progress)?;
     let mut warnings = Vec::new();
+    let mut song = load_song_noting(entry, device_rate, progress, &mut warnings)?;
     let meta = match &entry.meta_path {
         Some(path) => match crate::songmeta::load_song_json(path) {
             Ok(m) => m,
@@ -394,9 +709,30 @@ fn apply_meta(
         .collect();
 }
 
-fn load_stem(file: &StemFile, device_rate: u32) -> Result<Vec<f32>, LoadError> {
-    let decoded = decode_stem(&file.path)?;
-    resample_stereo(&decoded.stereo, decoded.rate, device_rate).map_err(|e| load_err(&file.path, e))
+fn load_stem(
+    file: &StemFile,
+    device_rate: u32,
+    budget: &Budget,
+) -> Result<(Vec<f32>, Vec<String>), LoadError> {
+    let decoded = decode_stem_within(&file.path, budget, Some(device_rate))?;
+    let mut notes = Vec::new();
+    if decoded.nonfinite_samples > 0 {
+        notes.push(format!(
+            "{}: {} NaN or infinite samples replaced by silence",
+            file.path.display(),
+            decoded.nonfinite_samples
+        ));
+    }
+    if decoded.bad_packets > 0 {
+        notes.push(format!(
+            "{}: {} damaged packets skipped",
+            file.path.display(),
+            decoded.bad_packets
+        ));
+    }
+    let samples = resample_stereo(&decoded.stereo, decoded.rate, device_rate)
+        .map_err(|e| load_err(&file.path, e))?;
+    Ok((samples, notes))
 }
 
 #[cfg(test)]

@@ -60,12 +60,15 @@ pub fn main_with(args: Args) -> i32 {
             println!("stembox {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Mode::DemoLibrary { dir } => write_demo(dir),
+        Mode::DemoLibrary { dir, force } => write_demo(dir, *force),
         Mode::Check => load_config(&args.config).and_then(|cfg| check::run(&cfg)),
         Mode::Play { song, once } => load_config(&args.config)
             .and_then(|cfg| control::play(cfg, song, *once, args.stats_json)),
         Mode::Run => load_config(&args.config).and_then(|cfg| control::run(cfg, args.stats_json)),
     };
+    // Lines still queued for the console go out before the process ends (unless nobody
+    // reads them: then exit anyway).
+    crate::console::flush_output(std::time::Duration::from_millis(300));
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -76,10 +79,26 @@ pub fn main_with(args: Args) -> i32 {
 }
 
 fn load_config(path: &Path) -> Result<Config, AppError> {
-    Config::load(path).map_err(|e| AppError::usage(e.to_string()))
+    let cfg = Config::load(path).map_err(|e| AppError::usage(e.to_string()))?;
+    // Every song load from here on (current song and neighbours) holds to the budget.
+    loader::set_memory_budget_mb(cfg.memory.budget_mb);
+    Ok(cfg)
 }
 
-fn write_demo(dir: &Path) -> Result<(), AppError> {
+fn write_demo(dir: &Path, force: bool) -> Result<(), AppError> {
+    // The demo overwrites song folders and setlist.json: never over someone's own songs
+    // without being asked.
+    if !force {
+        if let Ok(mut entries) = std::fs::read_dir(dir) {
+            if entries.next().is_some() {
+                return Err(AppError::usage(format!(
+                    "demo library {}: the folder is not empty (its songs and setlist.json \
+                     would be overwritten); choose an empty or new folder, or add --force",
+                    dir.display()
+                )));
+            }
+        }
+    }
     let t0 = Instant::now();
     let files = crate::demo::write_demo_library(dir)
         .map_err(|e| AppError::runtime(format!("demo library {}: {e}", dir.display())))?;
@@ -154,11 +173,10 @@ pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Song, AppError
     Ok(song)
 }
 
-/// One line on the console (stdout), flushed at once: the console is a serial line.
+/// One line on the console (stdout): queued for the console's writer thread, so a console
+/// nobody reads never blocks the caller (see [`crate::console::say`]).
 pub fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    crate::console::say(line);
 }
 
 /// One warning line on stderr.

@@ -7,6 +7,14 @@
 //!   console; a FIFO or plain file at that path is read as a stream of raw records, which is
 //!   how end-to-end tests press buttons. A device that is absent, or that goes away (ENODEV
 //!   on unplug), is retried every [`REOPEN_INTERVAL`] until it is back: no restart needed.
+//!   The path is opened non-blocking without taking a tty ([`crate::fsread::open_nonblocking`])
+//!   and judged by `fstat` on the open fd; sockets, block devices and directories are refused.
+//!
+//! No source can take the input thread over: one wake-up reads at most
+//! [`MAX_RECORDS_PER_READ`] records, and a FIFO that delivers more than
+//! [`FLOOD_RECORDS_PER_S`] (an endless writer) is no button: it is closed with a warning
+//! and looked at again after [`FLOOD_BACKOFF`], as a missing device. (`/dev/zero` behind a
+//! link is a character device and refused as "not an evdev input device".)
 //!
 //! Both read with non-blocking `read(2)` into the same [`RecordDecoder`], so everything
 //! after the bytes is one code path.
@@ -16,7 +24,7 @@ use evdev::InputEvent;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,6 +33,14 @@ pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Records read per `read(2)`: a burst of a few key reports fits in one call.
 const READ_RECORDS: usize = 64;
+/// Most records one wake-up reads from a source; the rest waits for the next poll, so
+/// other sources and timers get their turn.
+pub const MAX_RECORDS_PER_READ: usize = 4 * READ_RECORDS;
+/// More records per second than any set of buttons makes (a key with autorepeat gives
+/// about 90 with its SYN reports); a FIFO above it is closed as a flood.
+pub const FLOOD_RECORDS_PER_S: u32 = 2_000;
+/// How long a flooding FIFO is left alone before it is opened again.
+pub const FLOOD_BACKOFF: Duration = Duration::from_secs(10);
 
 /// A source of input events, driven by the input thread: it polls [`InputSource::fd`] and
 /// calls [`InputSource::read_events`] when it is readable, and calls
@@ -49,18 +65,34 @@ pub trait InputSource: Send {
     fn maintain(&mut self, now: Instant) -> Option<String>;
 }
 
-/// Reads records from an fd until it fails: the EOF of a pipe is the end of it.
+/// Reads what is available from an fd, at most [`MAX_RECORDS_PER_READ`] records: the EOF
+/// of a pipe is the end of it.
 fn read_available(
     fd: RawFd,
     decoder: &mut RecordDecoder,
     out: &mut Vec<InputEvent>,
 ) -> io::Result<usize> {
+    read_at_most(fd, decoder, out, MAX_RECORDS_PER_READ * RECORD_BYTES).map(|(n, _)| n)
+}
+
+/// [`read_available`] with its byte limit; returns (events decoded, bytes read).
+fn read_at_most(
+    fd: RawFd,
+    decoder: &mut RecordDecoder,
+    out: &mut Vec<InputEvent>,
+    max_bytes: usize,
+) -> io::Result<(usize, usize)> {
     let mut buf = [0u8; RECORD_BYTES * READ_RECORDS];
     let mut n = 0;
+    let mut bytes = 0;
     loop {
+        if bytes >= max_bytes {
+            return Ok((n, bytes));
+        }
         // SAFETY: buf is valid for writes of buf.len() bytes; fd is open (owned by caller).
         let got = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if got > 0 {
+            bytes += got as usize;
             n += decoder.push(&buf[..got as usize], out);
             continue;
         }
@@ -72,7 +104,7 @@ fn read_available(
         }
         let e = io::Error::last_os_error();
         match e.kind() {
-            io::ErrorKind::WouldBlock => return Ok(n),
+            io::ErrorKind::WouldBlock => return Ok((n, bytes)),
             io::ErrorKind::Interrupted => continue,
             _ => return Err(e),
         }
@@ -186,6 +218,10 @@ pub struct DeviceSource {
     quiet_reopen: bool,
     /// A plain file that was read to its end: done.
     finished: bool,
+    /// Flood guard for FIFOs: start of the current one-second window and the
+    /// records read in it.
+    window_start: Instant,
+    window_records: u32,
 }
 
 impl DeviceSource {
@@ -200,24 +236,27 @@ impl DeviceSource {
             last_error: None,
             quiet_reopen: false,
             finished: false,
+            window_start: Instant::now(),
+            window_records: 0,
         }
     }
 
     fn open(&self) -> io::Result<(Opened, String)> {
-        let meta = std::fs::metadata(&self.path)?;
+        let (file, meta) = crate::fsread::open_nonblocking(&self.path)?;
         let ft = meta.file_type();
         if ft.is_char_device() {
-            let mut dev = evdev::Device::open(&self.path).map_err(|e| {
-                if e.raw_os_error() == Some(libc::ENOTTY) {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "a character device but not an evdev input device (use \
+            let mut dev =
+                evdev::Device::from_fd(std::os::fd::OwnedFd::from(file)).map_err(|e| {
+                    if e.raw_os_error() == Some(libc::ENOTTY) {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "a character device but not an evdev input device (use \
                          /dev/input/event* or its /dev/input/by-id or by-path link)",
-                    )
-                } else {
-                    e
-                }
-            })?;
+                        )
+                    } else {
+                        e
+                    }
+                })?;
             dev.set_nonblocking(true)?;
             let label = dev.name().unwrap_or("unnamed device").to_string();
             let mut note = match dev.grab() {
@@ -242,22 +281,24 @@ impl DeviceSource {
                 "is a directory, not an input device (use /dev/input/by-id/... or by-path/...)",
             ));
         }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&self.path)?;
         if ft.is_fifo() {
             let note = format!(
                 "buttons: {} opened (FIFO of raw input_event records)",
                 self.name
             );
             Ok((Opened::Fifo(file), note))
-        } else {
+        } else if ft.is_file() {
             let note = format!(
                 "buttons: {} opened (file of raw input_event records)",
                 self.name
             );
             Ok((Opened::File(file), note))
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "neither an input device nor a FIFO or file of input_event records \
+                 (use /dev/input/by-id/... or by-path/...)",
+            ))
         }
     }
 
@@ -281,9 +322,43 @@ impl InputSource for DeviceSource {
             return Ok(0);
         };
         let before = out.len();
-        let r = read_available(o.fd(), &mut self.decoder, out);
-        let Err(e) = r else {
-            return r;
+        let r = read_at_most(
+            o.fd(),
+            &mut self.decoder,
+            out,
+            MAX_RECORDS_PER_READ * RECORD_BYTES,
+        );
+        let e = match r {
+            Err(e) => e,
+            // A device is paced by the kernel, a file ends: bounded reads are enough.
+            Ok((n, _)) if !matches!(o, Opened::Fifo(_)) => return Ok(n),
+            Ok((n, bytes)) => {
+                // A FIFO: count what it delivers; buttons never come this fast.
+                let now = Instant::now();
+                if now.duration_since(self.window_start) >= Duration::from_secs(1) {
+                    self.window_start = now;
+                    self.window_records = 0;
+                }
+                self.window_records = self
+                    .window_records
+                    .saturating_add((bytes / RECORD_BYTES) as u32);
+                if self.window_records <= FLOOD_RECORDS_PER_S {
+                    return Ok(n);
+                }
+                // Its events are dropped: a flood is no one pressing buttons.
+                out.truncate(before);
+                self.close();
+                self.next_try = now + FLOOD_BACKOFF;
+                self.window_records = 0;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "more than {FLOOD_RECORDS_PER_S} records/s: not a button device, \
+                         ignored for {} s",
+                        FLOOD_BACKOFF.as_secs()
+                    ),
+                ));
+            }
         };
         let n = out.len() - before;
         let eof = e.kind() == io::ErrorKind::UnexpectedEof;
@@ -354,6 +429,78 @@ mod tests {
     fn eviocsclockid_is_the_kernel_number() {
         // From linux/input.h, as the kernel headers expand it on x86_64 and arm64.
         assert_eq!(EVIOCSCLOCKID, 0x4004_45a0);
+    }
+
+    #[test]
+    fn a_fifo_with_an_endless_writer_is_closed_as_a_flood() {
+        let dir = std::env::temp_dir().join(format!("stembox-flood-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("buttons");
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: c is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut src = DeviceSource::new(&path);
+        assert!(src.maintain(Instant::now()).unwrap().contains("opened"));
+        let writer_path = path.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop_w = stop.clone();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(writer_path)
+                .unwrap();
+            let zeros = [0u8; RECORD_BYTES * 64];
+            while !stop_w.load(std::sync::atomic::Ordering::Relaxed) {
+                if w.write_all(&zeros).is_err() {
+                    break;
+                }
+            }
+        });
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let err = loop {
+            out.clear();
+            // Before the writer comes, a read sees end of stream and the FIFO is reopened.
+            if src.fd().is_none() {
+                src.maintain(Instant::now());
+            }
+            match src.read_events(&mut out) {
+                Ok(_) => assert!(out.len() <= MAX_RECORDS_PER_READ, "{}", out.len()),
+                Err(e) => break e,
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(2),
+                "never judged a flood"
+            );
+        };
+        assert!(err.to_string().contains("not a button device"), "{err}");
+        assert!(out.is_empty(), "a flood's events are dropped");
+        assert_eq!(src.fd(), None);
+        assert!(src.retry_at().unwrap() >= Instant::now() + FLOOD_BACKOFF - Duration::from_secs(1));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Unblock the writer if the pipe is full: a reader that drains it.
+        let _drain = File::open(&path);
+        writer.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_socket_path_is_refused_and_retried() {
+        let dir = std::env::temp_dir().join(format!("stembox-sock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sock");
+        let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut src = DeviceSource::new(&path);
+        let note = src.maintain(Instant::now()).unwrap();
+        assert!(
+            note.starts_with(&format!("buttons: {}: ", path.display())),
+            "{note}"
+        );
+        assert!(src.retry_at().is_some());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

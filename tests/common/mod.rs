@@ -240,3 +240,93 @@ pub fn expected_device_value(format: &str, x: f64) -> f64 {
         (x * fs).round().clamp(-fs, fs - 1.0)
     }
 }
+
+/// What [`run_measured`] saw of one run of the binary.
+pub struct Measured {
+    /// Exit code; `None` when killed by a signal (or by the timeout).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// Peak resident memory of the child (`ru_maxrss` from `wait4`), in KiB.
+    pub max_rss_kb: u64,
+    /// CPU time the child used (user + system).
+    pub cpu: std::time::Duration,
+    pub elapsed: std::time::Duration,
+    /// The timeout ran out and the child was killed.
+    pub timed_out: bool,
+}
+
+/// Runs the binary with `args` (stdin empty), kills it after `timeout`, and measures its
+/// peak RSS and CPU time with `wait4` (this child only, unlike `RUSAGE_CHILDREN`).
+pub fn run_measured(args: &[&str], timeout: std::time::Duration) -> Measured {
+    use std::io::Read;
+    use std::process::Stdio;
+    let t0 = std::time::Instant::now();
+    let mut child = Command::new(stembox())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (done, killed) = (done.clone(), killed.clone());
+        std::thread::spawn(move || {
+            while t0.elapsed() < timeout {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if !done.load(std::sync::atomic::Ordering::Relaxed) {
+                killed.store(true, std::sync::atomic::Ordering::Relaxed);
+                // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        })
+    };
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child; status and ru are valid for writes.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    watchdog.join().unwrap();
+    drop(child); // reaped by wait4 above (dropping a Child neither waits nor kills)
+    let tv = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    Measured {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        stdout: text(&out_t.join().unwrap()),
+        stderr: text(&err_t.join().unwrap()),
+        max_rss_kb: ru.ru_maxrss as u64,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        elapsed: t0.elapsed(),
+        timed_out: killed.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
+
+/// Makes a FIFO at `path`.
+pub fn make_fifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: c is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
