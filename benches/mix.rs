@@ -5,10 +5,10 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
 use std::sync::Arc;
+use stembox::model::song::{Song, Stem};
 use stembox::rt::command::Command;
 use stembox::rt::convert::{convert, S16Le};
 use stembox::rt::engine::Engine;
-use stembox::song::{Song, Stem};
 
 const STEMS: usize = 16;
 const FRAMES: usize = 48_000 * 30;

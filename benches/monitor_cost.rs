@@ -12,12 +12,12 @@
 use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use std::sync::Arc;
+use stembox::model::song::{Song, Stem};
 use stembox::rt::command::Command;
 use stembox::rt::convert::{convert, S16Le};
 use stembox::rt::engine::Engine;
 use stembox::rt::monitor::{MonitorRt, MonitorShared};
 use stembox::rt::run::{LoopObserver, NoObserver};
-use stembox::song::{Song, Stem};
 
 const RATE: u32 = 48_000;
 const PERIOD: usize = 64;

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
-use stembox::config::AudioConfig;
-use stembox::library;
 use stembox::loader;
+use stembox::model::library;
 use stembox::rt::alsa_pcm::{open_output, OutputRequest};
 use stembox::rt::engine::Engine;
 use stembox::rt::run::{spawn_audio_thread, NoObserver};
+use stembox::storage::config::AudioConfig;
 
 const STEMS: usize = 8;
 const SECONDS: usize = 240;
@@ -78,7 +78,7 @@ fn make_song() -> PathBuf {
     root
 }
 
-fn render(device: &str, song: &Arc<stembox::song::Song>) -> f64 {
+fn render(device: &str, song: &Arc<stembox::model::song::Song>) -> f64 {
     let mut cfg = AudioConfig::default();
     cfg.device.clear();
     cfg.device.push_str(device).unwrap();
@@ -105,14 +105,14 @@ fn render(device: &str, song: &Arc<stembox::song::Song>) -> f64 {
 
 /// Every 64-frame period of the song mixed twice over (16 stems: the 8 decoded ones twice),
 /// timed one by one: the median and the worst, which criterion's means do not show.
-fn per_period_distribution(song: &Arc<stembox::song::Song>) {
+fn per_period_distribution(song: &Arc<stembox::model::song::Song>) {
     let stems = song
         .stems()
         .iter()
         .chain(song.stems().iter())
-        .map(|s| stembox::song::Stem::new(s.name.clone(), s.samples().into()))
+        .map(|s| stembox::model::song::Stem::new(s.name.clone(), s.samples().into()))
         .collect();
-    let doubled = Arc::new(stembox::song::Song::new(
+    let doubled = Arc::new(stembox::model::song::Song::new(
         song.name.clone(),
         song.rate,
         stems,

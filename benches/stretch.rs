@@ -19,10 +19,10 @@
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stembox::model::song::{Song, Stem};
 use stembox::rt::command::Command;
 use stembox::rt::engine::Engine;
 use stembox::rt::stretch::StretchConfig;
-use stembox::song::{Song, Stem};
 use stembox::stretch_worker::StretchWorker;
 
 const RATE: u32 = 48_000;

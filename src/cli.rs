@@ -19,10 +19,6 @@ USAGE:
     stembox check --config FILE
         Validates the config and the library: every song, its stems (format, rate,
         channels, duration), the RAM each song needs once decoded; exits 1 on problems.
-    stembox demo-library DIR [--force]
-        Writes a generated demo library (several songs of drums/bass/keys/click stems).
-        Refuses a DIR that is not empty (it would overwrite songs and setlist.json there)
-        unless --force is given.
     stembox --help | --version
 
 OPTIONS:
@@ -30,6 +26,8 @@ OPTIONS:
     --song NAME      song folder name or its number in the setlist
     --once           play the song once and exit
     --stats-json     print stats as one JSON object per line instead of key=value
+
+    The demo library is written by a second program, `stembox-demo DIR [--force]`.
 
 EXIT CODES:
     0 ok, 1 device or library failure, 2 bad config or usage
@@ -49,7 +47,6 @@ pub enum Mode {
     Run,
     Play { song: String, once: bool },
     Check,
-    DemoLibrary { dir: PathBuf, force: bool },
     Help,
     Version,
 }
@@ -67,7 +64,6 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     let mut config = None;
     let mut song = None;
     let mut once = false;
-    let mut force = false;
     let mut stats_json = false;
     let mut positional = Vec::new();
     let mut it = args.iter();
@@ -92,13 +88,12 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--song" => song = Some(it.next().ok_or("--song needs a NAME")?.clone()),
             "--once" => once = true,
-            "--force" => force = true,
             "--stats-json" => stats_json = true,
             s if s.starts_with("--config=") => config = Some(s["--config=".len()..].to_string()),
             s if s.starts_with("--song=") => song = Some(s["--song=".len()..].to_string()),
             s if s.starts_with('-') => return Err(format!("unknown option {s} (see --help)")),
             s if mode_word.is_none() && positional.is_empty() => match s {
-                "run" | "play" | "check" | "demo-library" => mode_word = Some(s),
+                "run" | "play" | "check" => mode_word = Some(s),
                 _ => return Err(format!("unknown command {s} (see --help)")),
             },
             s => positional.push(s.to_string()),
@@ -112,20 +107,10 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             song: song.ok_or("play needs --song NAME")?,
             once,
         },
-        "demo-library" => Mode::DemoLibrary {
-            dir: positional
-                .pop()
-                .ok_or("demo-library needs a DIR to write into")?
-                .into(),
-            force,
-        },
         _ => unreachable!("mode words are checked above"),
     };
     if let Some(extra) = positional.first() {
         return Err(format!("unexpected argument {extra} (see --help)"));
-    }
-    if force && !matches!(mode, Mode::DemoLibrary { .. }) {
-        return Err("--force goes with demo-library".into());
     }
     if once && !matches!(mode, Mode::Play { .. }) {
         return Err("--once goes with play".into());
@@ -163,19 +148,9 @@ mod tests {
             }
         );
         assert_eq!(p("check --config=c.json").unwrap().mode, Mode::Check);
-        assert_eq!(
-            p("demo-library /tmp/lib").unwrap().mode,
-            Mode::DemoLibrary {
-                dir: "/tmp/lib".into(),
-                force: false
-            }
-        );
-        assert_eq!(
-            p("demo-library --force /tmp/lib").unwrap().mode,
-            Mode::DemoLibrary {
-                dir: "/tmp/lib".into(),
-                force: true
-            }
+        assert!(
+            p("demo-library /tmp/lib").is_err(),
+            "a second binary writes it"
         );
         assert!(p("play --song x --force").is_err());
         assert!(p("--stats-json").unwrap().stats_json);

@@ -1,24 +1,25 @@
 //! stembox: plays songs split into stems from RAM through ALSA on a real-time thread.
 //!
-//! Threads: `audio` (the [`rt::engine::Engine`] in the ALSA loop, [`rt`]), `control`
-//! (the app state machine, [`app`]), `loader` ([`loader`]), `input` and `console`.
+//! The folders show the threads and what they share:
+//! - [`rt`]: everything the audio thread runs (the engine, the ALSA loop behind a device
+//!   seam, the latency monitor's audio-thread half, the stretcher's audio-thread side);
+//! - [`control`]: the control thread (a pure [`control::controller`] and the runtime that
+//!   owns the threads), and the `run`, `play` and `check` modes;
+//! - [`loader`] and [`stretch_worker`]: the loader thread and the time-stretch worker;
+//! - [`hw`]: the hardware around the box (evdev buttons, status LEDs, the serial console);
+//! - [`model`]: what a musician names (songs, stems, the setlist, song.json, actions);
+//! - [`storage`]: what is read and written on disk (config, saved state, safe file reads);
+//! - [`telemetry`]: the latency monitor's maths and the stats line.
+//!
+//! The demo library writer is a second binary (`stembox-demo`, `src/bin/stembox-demo/`):
+//! the appliance never needs it at run time.
 
-pub mod action;
-pub mod app;
 pub mod cli;
-pub mod config;
-pub mod console;
-pub mod demo;
-pub mod fsread;
-pub mod input;
-pub mod leds;
-pub mod library;
+pub mod control;
+pub mod hw;
 pub mod loader;
-pub mod monitor;
+pub mod model;
 pub mod rt;
-pub mod setlist;
-pub mod song;
-pub mod songmeta;
-pub mod state;
-pub mod stats;
+pub mod storage;
 pub mod stretch_worker;
+pub mod telemetry;

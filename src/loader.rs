@@ -13,9 +13,9 @@
 //! [`MIN_STEM_RATE_HZ`]..=[`MAX_STEM_RATE_HZ`] are refused (a resampler for 1 Hz or
 //! 4294967295 Hz would need gigabytes), and NaN or infinite float samples become silence.
 
-use crate::library::{SongEntry, StemFile};
+use crate::model::library::{SongEntry, StemFile};
+use crate::model::song::{Section, Song, Stem};
 use crate::rt::MAX_STEMS;
-use crate::song::{Section, Song, Stem};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
 use std::fmt;
@@ -184,8 +184,8 @@ struct Opened {
 }
 
 fn open(path: &Path) -> Result<Opened, LoadError> {
-    let (file, file_bytes) =
-        crate::fsread::open_regular_file(path, "stem").map_err(|message| LoadError { message })?;
+    let (file, file_bytes) = crate::storage::fsread::open_regular_file(path, "stem")
+        .map_err(|message| LoadError { message })?;
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -652,7 +652,7 @@ pub fn load_song_with_meta(
     let mut warnings = Vec::new();
     let mut song = load_song_noting(entry, device_rate, progress, &mut warnings)?;
     let meta = match &entry.meta_path {
-        Some(path) => match crate::songmeta::load_song_json(path) {
+        Some(path) => match crate::model::songmeta::load_song_json(path) {
             Ok(m) => m,
             Err(e) => {
                 warnings.push(e);
@@ -672,7 +672,7 @@ pub fn load_song_with_meta(
 
 fn apply_meta(
     song: &mut Song,
-    meta: &crate::songmeta::SongMeta,
+    meta: &crate::model::songmeta::SongMeta,
     where_: &str,
     warnings: &mut Vec<String>,
 ) {

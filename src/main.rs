@@ -3,7 +3,7 @@
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match stembox::cli::parse(&args) {
-        Ok(args) => stembox::app::main_with(args),
+        Ok(args) => stembox::control::main_with(args),
         Err(e) => {
             eprintln!("stembox: {e}");
             2

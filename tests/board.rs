@@ -181,10 +181,8 @@ fn unit_passes_systemd_analyze_verify() {
 fn shipped_configs_pass_stembox_check() {
     let dir = tmpdir("check");
     let library = dir.join("library");
-    let (ok, text) = run(Command::new(env!("CARGO_BIN_EXE_stembox"))
-        .arg("demo-library")
-        .arg(&library));
-    assert!(ok, "stembox demo-library:\n{text}");
+    let (ok, text) = run(Command::new(env!("CARGO_BIN_EXE_stembox-demo")).arg(&library));
+    assert!(ok, "stembox-demo:\n{text}");
     for rel in ["common/config.json", "qemu-x86_64/config.json"] {
         let text = read(rel);
         let cfg = dir.join(rel.replace('/', "-"));

@@ -32,7 +32,7 @@ fn help_documents_every_mode() {
         "--config",
         "--song",
         "--stats-json",
-        "demo-library",
+        "stembox-demo",
     ] {
         assert!(help.contains(word), "--help does not mention {word}");
     }

@@ -4,7 +4,7 @@
 #[cfg(debug_assertions)]
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::path::PathBuf;
-use stembox::config::{Config, ConfigError, Gesture, SampleFormat, MAX_CONFIG_BYTES};
+use stembox::storage::config::{Config, ConfigError, Gesture, SampleFormat, MAX_CONFIG_BYTES};
 
 // Only inside `assert_no_alloc` does an allocation abort the test (debug builds).
 // assert_no_alloc checks debug builds only (its AllocDisabler is absent in release).
@@ -331,7 +331,7 @@ fn key_map_entries_are_checked_where_they_are_written() {
 /// `stembox check` accepts exactly the button configs the appliance will run with.
 #[test]
 fn button_checks_agree_with_the_input_module() {
-    use stembox::input::{GestureTiming, KeyMap};
+    use stembox::hw::input::{GestureTiming, KeyMap};
     let times = [0, 1, 29, 30, 31, 300, 600, 1000, 1001, 10_000, 10_001];
     for debounce in times {
         for long in times {
@@ -702,7 +702,7 @@ fn scanner_agrees_with_serde_json_core_on_every_key() {
         &long,
     ];
     let mut accepted = 0;
-    for path in stembox::config::leaf_paths() {
+    for path in stembox::storage::config::leaf_paths() {
         for value in values {
             let doc = doc_with(&path, value);
             let mut buf = [0u8; 512];
@@ -792,7 +792,7 @@ fn readme_and_help_defaults_are_config_default() {
         }
     }
     assert!(in_help >= 19, "{in_help} keys in --help");
-    for path in stembox::config::leaf_paths() {
+    for path in stembox::storage::config::leaf_paths() {
         if path.contains("[]") {
             continue;
         }
@@ -811,8 +811,8 @@ fn readme_and_help_defaults_are_config_default() {
 fn master_gain_range_in_readme_and_help_is_the_enforced_one() {
     let range = format!(
         "{}..+{} dB",
-        stembox::action::MIN_VOLUME_DB,
-        stembox::action::MAX_VOLUME_DB
+        stembox::model::action::MIN_VOLUME_DB,
+        stembox::model::action::MAX_VOLUME_DB
     );
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");

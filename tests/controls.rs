@@ -16,7 +16,7 @@ use jack::*;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
-use stembox::input::{encode_key, monotonic_now};
+use stembox::hw::input::{encode_key, monotonic_now};
 
 /// Period of the run; `STEMBOX_TEST_PERIOD=64` measures the button latency at 64x2.
 fn period() -> usize {

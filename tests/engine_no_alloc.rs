@@ -7,9 +7,9 @@
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::sync::Arc;
+use stembox::model::song::{Song, Stem};
 use stembox::rt::command::Command;
 use stembox::rt::engine::Engine;
-use stembox::song::{Song, Stem};
 
 #[global_allocator]
 static ALLOC: AllocDisabler = AllocDisabler;

@@ -396,6 +396,13 @@ impl Appliance {
     }
 }
 
+fn run_demo(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stembox-demo"))
+        .args(args)
+        .output()
+        .expect("stembox-demo")
+}
+
 #[test]
 fn demo_library_refuses_a_folder_with_songs_unless_forced() {
     let dir = temp_dir("hostile-demo");
@@ -403,7 +410,7 @@ fn demo_library_refuses_a_folder_with_songs_unless_forced() {
     let mine = song_dir(&lib, "01-my-song");
     std::fs::write(mine.join("vox.wav"), honest_wav(RATE, 480, 1)).unwrap();
     std::fs::write(lib.join("setlist.json"), "[\"01-my-song\"]").unwrap();
-    let out = run(&["demo-library", lib.to_str().unwrap()]);
+    let out = run_demo(&[lib.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("not empty") && text(&out.stderr).contains("--force"));
     assert_eq!(
@@ -417,10 +424,8 @@ fn demo_library_refuses_a_folder_with_songs_unless_forced() {
     );
     // A new or empty folder needs no --force; --force writes over the songs.
     let fresh = dir.join("fresh");
-    assert!(run(&["demo-library", fresh.to_str().unwrap()])
-        .status
-        .success());
-    let out = run(&["demo-library", "--force", lib.to_str().unwrap()]);
+    assert!(run_demo(&[fresh.to_str().unwrap()]).status.success());
+    let out = run_demo(&["--force", lib.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_ne!(
         std::fs::read_to_string(lib.join("setlist.json")).unwrap(),

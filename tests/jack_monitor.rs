@@ -16,7 +16,7 @@ mod jack;
 use jack::*;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use stembox::stats::TIMING_KEYS;
+use stembox::telemetry::stats::TIMING_KEYS;
 
 /// The tests share the CPUs' roles: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

@@ -13,13 +13,13 @@ use alsa::pcm::State;
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use stembox::model::song::{Song, Stem};
 use stembox::rt::command::Command;
 use stembox::rt::convert::{DeviceFormat, FloatLe, S16Le, S24Le, S32Le};
 use stembox::rt::engine::Engine;
 use stembox::rt::fake::{FakeDevice, Fault};
 use stembox::rt::monitor::{MonitorRt, MonitorShared};
 use stembox::rt::run::{run_device, LoopControl, LoopObserver, LoopParams, NoObserver};
-use stembox::song::{Song, Stem};
 
 #[global_allocator]
 static ALLOC: AllocDisabler = AllocDisabler;

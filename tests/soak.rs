@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use stembox::input::{encode_key, monotonic_now};
+use stembox::hw::input::{encode_key, monotonic_now};
 
 /// A small xorshift: the run is reproducible from its seed.
 struct Rng(u64);
@@ -178,12 +178,11 @@ fn soak_demo_setlist_under_load() {
     let bin = env!("CARGO_BIN_EXE_stembox");
     let dir = temp_dir("soak");
     let lib = dir.join("library");
-    let out = Command::new(bin)
-        .arg("demo-library")
+    let out = Command::new(env!("CARGO_BIN_EXE_stembox-demo"))
         .arg(&lib)
         .output()
-        .expect("stembox demo-library");
-    assert!(out.status.success(), "demo-library: {out:?}");
+        .expect("stembox-demo");
+    assert!(out.status.success(), "stembox-demo: {out:?}");
 
     let jackd = Jackd::start(&dir, 256);
     write_asoundrc(&dir, &dir.join("rec.raw"));

@@ -12,7 +12,7 @@ use super::command::{
 use super::ramp::{ms_to_frames, Ramp};
 use super::status::{EngineStatus, Transport};
 use super::{FADE_MS, GAIN_RAMP_MS, MAX_CHANNELS, MAX_PERIOD_FRAMES, MAX_STEMS};
-use crate::song::Song;
+use crate::model::song::Song;
 use core::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The monitor's histogram layout and [`bucket_of`], the one part of it the audio thread
 //! runs (inlined into [`MonitorRt`](super::monitor::MonitorRt)); bucket edges and percentiles
-//! are control-thread maths in `crate::monitor::histogram`.
+//! are control-thread maths in `crate::telemetry::monitor::histogram`.
 //!
 //! The layout is HDR-like: values 0..=1023 µs each have their own bucket (exact), and every
 //! octave `[2^k, 2^(k+1))` above that is split into [`SUB_BUCKETS`] equal buckets, so a

@@ -1,6 +1,6 @@
 //! The latency monitor's audio-thread half: [`MonitorRt`], the loop's observer when
 //! `audio.enable_latency_monitor` is on, and the preallocated counters of [`MonitorShared`]
-//! it writes. The control thread reads them through `crate::monitor` (snapshots, windows,
+//! it writes. The control thread reads them through `crate::telemetry::monitor` (snapshots, windows,
 //! percentiles), which also explains what is measured.
 //!
 //! [`MonitorRt::wake`], [`MonitorRt::committed`] and [`MonitorRt::recovered`] read the

@@ -482,7 +482,8 @@ pub struct Stats(pub Vec<(String, String)>);
 impl Stats {
     pub fn parse(line: &str) -> Stats {
         Stats(
-            stembox::stats::parse_text(line).unwrap_or_else(|| panic!("not a stats line: {line}")),
+            stembox::telemetry::stats::parse_text(line)
+                .unwrap_or_else(|| panic!("not a stats line: {line}")),
         )
     }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::song::Stem;
+use crate::model::song::Stem;
 
 const RATE: u32 = 48_000;
 

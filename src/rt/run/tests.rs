@@ -8,9 +8,9 @@
 //! skipped, repeated or silent frame shows.
 
 use super::*;
+use crate::model::song::{Song, Stem};
 use crate::rt::engine::EngineHandle;
 use crate::rt::fake::{Call, Counts, FakeDevice, Fault};
-use crate::song::{Song, Stem};
 
 const PERIOD: u32 = 64;
 const PERIODS: u32 = 3;

@@ -1,5 +1,5 @@
 //! The demo library: three short songs synthesised from code, so stembox can be tried on a
-//! fresh machine without downloading anything (`stembox demo-library DIR`).
+//! fresh machine without downloading anything (`stembox-demo DIR`).
 //!
 //! Each song has drums (kick, snare, hats: decaying sines and noise bursts), a bass line
 //! following the chords, keys (chords, stereo, gently panned), a click with the accent on
@@ -18,7 +18,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The song folders, in setlist order.
-pub const SONG_FOLDERS: [&str; 3] = ["01-groove", "02-ballad", "03-shuffle"];
+#[cfg(test)]
+const SONG_FOLDERS: [&str; 3] = ["01-groove", "02-ballad", "03-shuffle"];
 
 /// Where the mix of each song peaks: -1.5 dBFS, headroom for the resampler's overshoot.
 pub const MIX_PEAK: f32 = 0.84;
@@ -939,7 +940,7 @@ mod tests {
 
     /// The library scanner finds every song and stem, and `setlist.json` names them all.
     fn library_scan_and_setlist_see_every_song(dir: &Path) {
-        let (songs, skipped) = crate::library::scan(dir).expect("scan");
+        let (songs, skipped) = stembox::model::library::scan(dir).expect("scan");
         assert!(skipped.is_empty(), "{skipped:?}");
         let folders: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
         assert_eq!(folders, SONG_FOLDERS);
@@ -950,7 +951,7 @@ mod tests {
             assert_eq!(found, stems, "{}", spec.folder);
             assert!(entry.meta_path.is_some());
         }
-        let (_, notes) = crate::setlist::load_order(dir, &folders);
+        let (_, notes) = stembox::model::setlist::load_order(dir, &folders);
         assert!(notes.is_empty(), "{notes:?}");
     }
 
@@ -959,7 +960,7 @@ mod tests {
     fn song_json_reads_as_song_metadata(dir: &Path) {
         for song in SONGS {
             let bytes = std::fs::read(dir.join(song.folder).join("song.json")).expect("read");
-            let meta = crate::songmeta::parse_song_json(&bytes)
+            let meta = stembox::model::songmeta::parse_song_json(&bytes)
                 .unwrap_or_else(|e| panic!("{}: {e}", song.folder));
             assert_eq!(meta.title.as_deref(), Some(song.title));
             assert_eq!(meta.bpm, Some(song.bpm));

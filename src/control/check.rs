@@ -1,10 +1,10 @@
 //! `stembox check`: validates the config and the library without touching the audio device.
 
 use super::{say, AppError};
-use crate::config::Config;
-use crate::library;
 use crate::loader::{self, StemInfo};
+use crate::model::library;
 use crate::rt::MAX_STEMS;
+use crate::storage::config::Config;
 use std::path::Path;
 
 /// Lists every song and stem, the RAM each song needs, and every problem found.
@@ -20,7 +20,7 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
         cfg.audio.periods,
         cfg.audio.enable_latency_monitor
     ));
-    let map = crate::input::KeyMap::from_config(&cfg.buttons.map)
+    let map = crate::hw::input::KeyMap::from_config(&cfg.buttons.map)
         .map_err(|e| AppError::usage(e.to_string()))?;
     say(&format!(
         "buttons: {} device(s){}; {} map:",
@@ -48,7 +48,7 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
     ));
     let mut problems: Vec<String> = Vec::new();
     let folders: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
-    let (order, notes) = crate::setlist::load_order(root, &folders);
+    let (order, notes) = crate::model::setlist::load_order(root, &folders);
     say(&format!(
         "setlist: {}",
         (0..order.len())
@@ -115,7 +115,7 @@ pub fn run(cfg: &Config) -> Result<(), AppError> {
             }
         }
         if let Some(meta) = &song.meta_path {
-            match crate::songmeta::load_song_json(meta) {
+            match crate::model::songmeta::load_song_json(meta) {
                 Ok(Some(m)) => {
                     say(&format!(
                         "  song.json: title={:?} bpm={} time_signature={}/{} sections={}",

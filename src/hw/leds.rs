@@ -47,8 +47,8 @@ pub struct LedsConfig {
 
 impl LedsConfig {
     /// The fitted LEDs of the config file's `leds` section (an empty `chip` is no LED).
-    pub fn from_config(cfg: &crate::config::LedsConfig) -> LedsConfig {
-        let line = |l: &crate::config::LedLineConfig| {
+    pub fn from_config(cfg: &crate::storage::config::LedsConfig) -> LedsConfig {
+        let line = |l: &crate::storage::config::LedLineConfig| {
             (!l.chip.is_empty()).then(|| LedLine {
                 chip: l.chip.to_string(),
                 offset: l.offset,

@@ -16,8 +16,8 @@
 //! transport xruns suspends underrun_free_s`. With it on, [`TIMING_KEYS`] are added after
 //! `xruns`, matching the example in DESIGN.md.
 
-use crate::monitor::Window;
 use crate::rt::status::Transport;
+use crate::telemetry::monitor::Window;
 use core::fmt::Write as _;
 
 /// Keys present only when the latency monitor is on, in line order.
@@ -101,7 +101,7 @@ pub struct StatsLine {
 
 /// Seconds without an underrun at `now_ns`: since the last xrun (`last_xrun_ns`, 0 = none),
 /// or since `start_ns` when there was none. All CLOCK_MONOTONIC ns
-/// ([`crate::monitor::now_ns`]).
+/// ([`crate::telemetry::monitor::now_ns`]).
 pub fn underrun_free_s(now_ns: u64, start_ns: u64, last_xrun_ns: u64) -> u64 {
     let since = if last_xrun_ns == 0 {
         start_ns
@@ -266,7 +266,7 @@ pub fn parse_text(line: &str) -> Option<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::{MonitorRt, MonitorShared};
+    use crate::telemetry::monitor::{MonitorRt, MonitorShared};
     use std::sync::Arc;
 
     fn line(monitor: Option<MonitorStats>) -> StatsLine {

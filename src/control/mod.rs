@@ -1,22 +1,22 @@
-//! The modes of the binary (`run`, `play`, `check`, `demo-library`) and the control thread.
+//! The modes of the binary (`run`, `play`, `check`) and the control thread.
 //! `main` parses arguments and calls [`main_with`]; everything after that lives here.
 
 mod check;
-mod control;
 pub mod controller;
+mod runtime;
 
 use crate::cli::{Args, Mode};
-use crate::config::Config;
-use crate::library::{self, SongEntry};
 use crate::loader::{self, Progress};
+use crate::model::library::{self, SongEntry};
+use crate::model::song::Song;
 use crate::rt::alsa_pcm::{self, Granted, OutputRequest};
-use crate::song::Song;
+use crate::storage::config::Config;
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
-pub use control::Session;
+pub use runtime::Session;
 
 /// A failure that ends the process; `code` is the exit status.
 #[derive(Debug)]
@@ -60,15 +60,14 @@ pub fn main_with(args: Args) -> i32 {
             println!("stembox {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Mode::DemoLibrary { dir, force } => write_demo(dir, *force),
         Mode::Check => load_config(&args.config).and_then(|cfg| check::run(&cfg)),
         Mode::Play { song, once } => load_config(&args.config)
-            .and_then(|cfg| control::play(cfg, song, *once, args.stats_json)),
-        Mode::Run => load_config(&args.config).and_then(|cfg| control::run(cfg, args.stats_json)),
+            .and_then(|cfg| runtime::play(cfg, song, *once, args.stats_json)),
+        Mode::Run => load_config(&args.config).and_then(|cfg| runtime::run(cfg, args.stats_json)),
     };
     // Lines still queued for the console go out before the process ends (unless nobody
     // reads them: then exit anyway).
-    crate::console::flush_output(std::time::Duration::from_millis(300));
+    crate::hw::console::flush_output(std::time::Duration::from_millis(300));
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -85,32 +84,6 @@ fn load_config(path: &Path) -> Result<Config, AppError> {
     Ok(cfg)
 }
 
-fn write_demo(dir: &Path, force: bool) -> Result<(), AppError> {
-    // The demo overwrites song folders and setlist.json: never over someone's own songs
-    // without being asked.
-    if !force {
-        if let Ok(mut entries) = std::fs::read_dir(dir) {
-            if entries.next().is_some() {
-                return Err(AppError::usage(format!(
-                    "demo library {}: the folder is not empty (its songs and setlist.json \
-                     would be overwritten); choose an empty or new folder, or add --force",
-                    dir.display()
-                )));
-            }
-        }
-    }
-    let t0 = Instant::now();
-    let files = crate::demo::write_demo_library(dir)
-        .map_err(|e| AppError::runtime(format!("demo library {}: {e}", dir.display())))?;
-    println!(
-        "demo library: wrote {} files to {} in {:.2} s",
-        files.len(),
-        dir.display(),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
 /// The songs of the library, in setlist order.
 pub fn setlist(cfg: &Config) -> Result<Vec<SongEntry>, AppError> {
     let root = Path::new(cfg.library.as_str());
@@ -122,7 +95,7 @@ pub fn setlist(cfg: &Config) -> Result<Vec<SongEntry>, AppError> {
         )));
     }
     let folders: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
-    let (order, notes) = crate::setlist::load_order(root, &folders);
+    let (order, notes) = crate::model::setlist::load_order(root, &folders);
     for n in &notes {
         warn(n);
     }
@@ -133,15 +106,15 @@ pub fn setlist(cfg: &Config) -> Result<Vec<SongEntry>, AppError> {
 }
 
 /// Finds a song (`play --song`) as the console's `song` command does, through
-/// [`Setlist::find`](crate::setlist::Setlist::find): a 1-based number, a folder name (exact,
+/// [`Setlist::find`](crate::model::setlist::Setlist::find): a 1-based number, a folder name (exact,
 /// else ignoring case, else a unique prefix). A folder literally named like a number wins.
 pub fn find_song(songs: &[SongEntry], name: &str) -> Result<usize, String> {
     let names: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
     if let Some(i) = names.iter().position(|n| n == name) {
         return Ok(i);
     }
-    let song = crate::input::keymap::parse_song_ref(name)?;
-    crate::setlist::Setlist::folder_order(names.len()).find(&names, &song)
+    let song = crate::hw::input::keymap::parse_song_ref(name)?;
+    crate::model::setlist::Setlist::folder_order(names.len()).find(&names, &song)
 }
 
 /// Loads a song at `rate`, with progress on a terminal and one summary line.
@@ -174,9 +147,9 @@ pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Song, AppError
 }
 
 /// One line on the console (stdout): queued for the console's writer thread, so a console
-/// nobody reads never blocks the caller (see [`crate::console::say`]).
+/// nobody reads never blocks the caller (see [`crate::hw::console::say`]).
 pub fn say(line: &str) {
-    crate::console::say(line);
+    crate::hw::console::say(line);
 }
 
 /// One warning line on stderr.

@@ -3,9 +3,9 @@
 //! engine's status.
 
 use super::*;
-use crate::action::{SectionRef, SongRef};
+use crate::model::action::{SectionRef, SongRef};
+use crate::model::song::{Section, Stem};
 use crate::rt::status::Transport::{Paused, Playing, Stopped};
-use crate::song::{Section, Stem};
 
 const RATE: u32 = 48_000;
 const BUFFER: u32 = 1_024;
@@ -1056,8 +1056,8 @@ fn volume_down_stops_at_the_quiet_limit() {
 
 #[test]
 fn the_limits_are_the_same_for_config_console_key_map_and_controller() {
-    use crate::config::Config;
-    use crate::input::keymap::parse_gain_db;
+    use crate::hw::input::keymap::parse_gain_db;
+    use crate::storage::config::Config;
     let master = |db: f32| {
         Config::from_json(format!(r#"{{"audio": {{"master_gain_db": {db}}}}}"#).as_bytes())
     };
@@ -1074,10 +1074,10 @@ fn the_limits_are_the_same_for_config_console_key_map_and_controller() {
     assert!(parse_gain_db("24.5").is_err());
     assert!(parse_gain_db("-120.5").is_err());
     assert!(matches!(
-        crate::console::parse_line("gain drums 24.5"),
+        crate::hw::console::parse_line("gain drums 24.5"),
         Err(e) if e.0.contains("outside")
     ));
-    assert!(crate::input::keymap::parse_action("gain:drums:-121").is_err());
+    assert!(crate::hw::input::keymap::parse_action("gain:drums:-121").is_err());
 }
 
 // --- information and the rest ---
@@ -1139,7 +1139,7 @@ fn help_answers_with_the_console_help() {
         Action::Help,
         view(Playing),
         &[],
-        crate::console::HELP,
+        crate::hw::console::HELP,
     );
 }
 
@@ -1155,7 +1155,7 @@ fn quit_asks_the_runtime_to_stop() {
 
 #[test]
 fn led_inputs_follow_transport_count_in_and_loop() {
-    use crate::leds::{LoopLed, TransportLed};
+    use crate::hw::leds::{LoopLed, TransportLed};
     let mut c = ctl();
     let leds = |c: &Controller, v: EngineView| {
         let i = c.led_inputs(&v, 3);

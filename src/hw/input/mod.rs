@@ -62,8 +62,8 @@ pub use gesture::{monotonic_now, ButtonEvent, GestureDecoder, GestureTiming, Tim
 pub use keymap::{action_name, parse_action, KeyMap, DEFAULT_MAP};
 pub use source::{DeviceSource, InputSource, StreamSource, REOPEN_INTERVAL};
 
-use crate::action::Action;
-use crate::config::{ButtonsConfig, ConfigError};
+use crate::model::action::Action;
+use crate::storage::config::{ButtonsConfig, ConfigError};
 use decode::event_time;
 use evdev::InputEvent;
 use std::io::{self, Write};
@@ -352,7 +352,7 @@ pub fn spawn_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Gesture;
+    use crate::storage::config::Gesture;
     use evdev::KeyCode;
     use std::sync::mpsc;
 
@@ -662,7 +662,7 @@ mod tests {
     fn bad_config_is_refused_before_the_thread_starts() {
         let mut cfg = ButtonsConfig::default();
         cfg.map
-            .push(crate::config::KeyBinding {
+            .push(crate::storage::config::KeyBinding {
                 key: heapless::String::try_from("KEY_1").unwrap(),
                 gesture: Gesture::Short,
                 action: heapless::String::try_from("dance").unwrap(),

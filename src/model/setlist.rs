@@ -13,7 +13,7 @@
 //!   before when the play head is within [`PREV_SECTION_GRACE_S`] of the current start, like
 //!   a CD player's `|<<`, so tapping it twice quickly steps back two parts.
 
-use crate::action::{SectionRef, SongRef};
+use crate::model::action::{SectionRef, SongRef};
 use serde_path_to_error::Segment;
 use std::path::Path;
 
@@ -184,7 +184,7 @@ pub fn load_order(library: &Path, folders: &[String]) -> (Setlist, Vec<String>) 
 /// column. A UTF-8 byte-order mark is skipped.
 fn parse_name_array(bytes: &[u8]) -> Result<Vec<String>, String> {
     const FORM: &str = "a JSON array of song folder names, e.g. [\"01-intro\", \"02-song\"]";
-    let (text, start) = crate::songmeta::document(bytes)?;
+    let (text, start) = crate::model::songmeta::document(bytes)?;
     let mut de = serde_json::Deserializer::from_str(&text[start..]);
     let names: Vec<String> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path: Vec<Segment> = e.path().iter().cloned().collect();
@@ -192,16 +192,16 @@ fn parse_name_array(bytes: &[u8]) -> Result<Vec<String>, String> {
             [] => Some(FORM),
             _ => Some("a song folder name (a string)"),
         };
-        let message = crate::songmeta::decode_problem(text, start, &path, e.inner(), wants);
+        let message = crate::model::songmeta::decode_problem(text, start, &path, e.inner(), wants);
         match path.as_slice() {
             [] => message,
             _ => format!("{message} (setlist.json is {FORM})"),
         }
     })?;
     if let Some(index) = names.iter().position(|n| n.trim().is_empty()) {
-        let at = crate::config::explain::locate(text, start, &[Segment::Seq { index }])
+        let at = crate::storage::config::explain::locate(text, start, &[Segment::Seq { index }])
             .map_or(String::new(), |at| {
-                crate::config::explain::position(text.as_bytes(), at)
+                crate::storage::config::explain::position(text.as_bytes(), at)
             });
         return Err(format!("entry [{index}] is an empty name{at}"));
     }

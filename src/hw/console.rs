@@ -18,8 +18,10 @@
 //! - End of input stops the console only when stdin is not a terminal (closed, as under
 //!   systemd without a tty), and says so; Ctrl-D on a terminal is ignored.
 
-use crate::action::Action;
-use crate::input::keymap::{parse_gain_db, parse_loop_points, parse_section_ref, parse_song_ref};
+use crate::hw::input::keymap::{
+    parse_gain_db, parse_loop_points, parse_section_ref, parse_song_ref,
+};
+use crate::model::action::Action;
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
@@ -484,7 +486,7 @@ pub fn run_console_with<R: BufRead, W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::action::{SectionRef, SongRef};
+    use crate::model::action::{SectionRef, SongRef};
 
     fn ok(line: &str) -> Action {
         match parse_line(line) {

@@ -2,12 +2,12 @@
 //! `double` actions out. Pure logic with no clock of its own: every decision is made from
 //! the events' timestamps, and timeouts (a long press while the key is still held, the end
 //! of a double-press window) from an explicit `now` on the same clock. The input thread
-//! owns one [`GestureDecoder`] per device; the rules are in the [`crate::input`] module doc.
+//! owns one [`GestureDecoder`] per device; the rules are in the [`crate::hw::input`] module doc.
 
 use super::decode::event_time;
 use super::keymap::{KeyActions, KeyMap};
-use crate::action::Action;
-use crate::config::{ButtonsConfig, ConfigError, Gesture};
+use crate::model::action::Action;
+use crate::storage::config::{ButtonsConfig, ConfigError, Gesture};
 use evdev::{EventType, InputEvent, KeyCode, SynchronizationCode};
 use std::time::Duration;
 
@@ -317,7 +317,7 @@ impl KeyState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::KeyBinding;
+    use crate::storage::config::KeyBinding;
 
     const DEBOUNCE: u64 = 30;
     const LONG: u64 = 600;

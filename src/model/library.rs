@@ -1,6 +1,6 @@
 //! The song library on the SD card: `<library>/<song>/<stem>.(flac|wav|mp3|ogg)`, songs
 //! sorted by folder name. Scanning reads directory entries only (never opens a file, so a
-//! FIFO cannot hang it); probing a stem opens its file header through [`crate::fsread`]. Control/loader threads; never the audio thread.
+//! FIFO cannot hang it); probing a stem opens its file header through [`crate::storage::fsread`]. Control/loader threads; never the audio thread.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

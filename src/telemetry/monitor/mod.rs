@@ -9,7 +9,7 @@
 //! adds on the preallocated [`MonitorShared`]: no allocation, no lock, no logging. The
 //! **control** thread holds the same `Arc<MonitorShared>` and calls
 //! [`MonitorShared::snapshot`] / [`MonitorShared::reset_window`] and [`Snapshot::since`] to
-//! get a [`Window`] with percentiles and loads for the stats line (`crate::stats`).
+//! get a [`Window`] with percentiles and loads for the stats line (`crate::telemetry::stats`).
 //!
 //! [`MonitorRt`] implements the audio loop's `LoopObserver` hooks. When the monitor is off
 //! the loop is built with `NoObserver` instead and reads no clock for statistics at all;

@@ -20,7 +20,7 @@
 //! bar 17 of a `4/4` song at 120 bpm starts at 16 * 2 s = 32 s. Sections come out sorted by
 //! time.
 
-use crate::config::explain;
+use crate::storage::config::explain;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_path_to_error::Segment;

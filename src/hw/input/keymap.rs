@@ -2,13 +2,13 @@
 //! `buttons.map` (or the built-in default map) on the main thread at start-up, then read by
 //! the input thread's gesture decoder.
 
-use crate::action::{Action, SectionRef, SongRef};
-use crate::config::{ConfigError, Gesture, KeyBinding};
+use crate::model::action::{Action, SectionRef, SongRef};
+use crate::storage::config::{ConfigError, Gesture, KeyBinding};
 use evdev::KeyCode;
 use std::str::FromStr;
 
 /// The built-in map for a 4-button box or footswitch sending `KEY_1`..`KEY_4`; used when
-/// `buttons.map` is empty. The module doc of [`crate::input`] explains the choices.
+/// `buttons.map` is empty. The module doc of [`crate::hw::input`] explains the choices.
 pub const DEFAULT_MAP: &[(&str, Gesture, &str)] = &[
     ("KEY_1", Gesture::Short, "play_pause"),
     ("KEY_1", Gesture::Long, "stop"),
@@ -48,7 +48,7 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
 const ARG_ACTIONS: &str = "song:<n|name>, section:<n|name>, toggle_mute:<stem>, mute:<stem>, \
                            unmute:<stem>, solo:<stem>, gain:<stem>:<dB>, loop:<a_s>:<b_s>";
 
-pub use crate::action::{MAX_GAIN_DB, MIN_GAIN_DB};
+pub use crate::model::action::{MAX_GAIN_DB, MIN_GAIN_DB};
 
 /// One list of every action name, for error messages and `check`.
 pub fn action_names() -> String {

@@ -5,16 +5,16 @@
 //! print, quit). It never sleeps and touches no file, thread or device, so every action is
 //! unit-tested below without any of them. Control thread only.
 
-use crate::action::{
+use crate::hw::leds::{LedInputs, LoopLed, TransportLed};
+use crate::model::action::{
     clamp_db, Action, MAX_GAIN_DB, MAX_VOLUME_DB, MIN_GAIN_DB, MIN_VOLUME_DB, VOLUME_STEP_DB,
 };
-use crate::leds::{LedInputs, LoopLed, TransportLed};
+use crate::model::setlist::Setlist;
+use crate::model::song::Song;
 use crate::rt::command::Command;
 use crate::rt::ramp::db_to_gain;
 use crate::rt::status::Transport;
-use crate::setlist::Setlist;
-use crate::song::Song;
-use crate::state::{SavedState, StemSetting};
+use crate::storage::state::{SavedState, StemSetting};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -408,7 +408,7 @@ impl Controller {
                 out.effects.reset_stats = true;
                 out.reply("ok stats reset");
             }
-            Action::Help => out.reply(crate::console::HELP),
+            Action::Help => out.reply(crate::hw::console::HELP),
             Action::Quit => {
                 out.effects.quit = true;
                 out.reply("ok quit");
@@ -455,15 +455,15 @@ impl Controller {
         let pos = view.pos_frames;
         let starts: Vec<u64> = song.sections.iter().map(|s| s.start_frame).collect();
         let target = match &action {
-            Action::NextSection => crate::setlist::next_section(&starts, pos),
-            Action::PrevSection => Some(crate::setlist::prev_section(
+            Action::NextSection => crate::model::setlist::next_section(&starts, pos),
+            Action::PrevSection => Some(crate::model::setlist::prev_section(
                 &starts,
                 pos,
-                crate::setlist::grace_frames(self.rate),
+                crate::model::setlist::grace_frames(self.rate),
             )),
             Action::Section(r) => {
                 let names: Vec<&str> = song.sections.iter().map(|s| s.name.as_str()).collect();
-                match crate::setlist::find_section(&names, r) {
+                match crate::model::setlist::find_section(&names, r) {
                     Ok(i) => Some(starts[i]),
                     Err(e) => {
                         out.reply(format!("error: {e}"));

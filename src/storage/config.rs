@@ -429,24 +429,24 @@ impl Config {
             )
         } else if !(2..=32).contains(&a.periods) {
             ("audio.periods", format!("{} is outside 2..=32", a.periods))
-        } else if a.master_gain_db > crate::action::MAX_VOLUME_DB {
+        } else if a.master_gain_db > crate::model::action::MAX_VOLUME_DB {
             (
                 "audio.master_gain_db",
                 format!(
                     "{} dB is above {:+} dB",
                     a.master_gain_db,
-                    crate::action::MAX_VOLUME_DB
+                    crate::model::action::MAX_VOLUME_DB
                 ),
             )
         } else if !a.master_gain_db.is_finite() {
             ("audio.master_gain_db", "must be a finite number".into())
-        } else if a.master_gain_db < crate::action::MIN_VOLUME_DB {
+        } else if a.master_gain_db < crate::model::action::MIN_VOLUME_DB {
             (
                 "audio.master_gain_db",
                 format!(
                     "{} dB is below {} dB",
                     a.master_gain_db,
-                    crate::action::MIN_VOLUME_DB
+                    crate::model::action::MIN_VOLUME_DB
                 ),
             )
         } else if a.device.is_empty() {
@@ -502,7 +502,7 @@ impl Config {
     /// that binds a key and gesture already bound: the checks `input::KeyMap::from_config`
     /// makes at start-up, made here too so `stembox check` finds them, with their position.
     fn key_map_problem(&self) -> Option<(std::string::String, std::string::String)> {
-        use crate::input::keymap::{parse_action, parse_key};
+        use crate::hw::input::keymap::{parse_action, parse_key};
         let mut bound = std::vec::Vec::new();
         for (i, b) in self.buttons.map.iter().enumerate() {
             let key = match parse_key(&b.key) {

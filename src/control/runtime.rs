@@ -7,11 +7,10 @@
 
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
 use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
-use crate::action::Action;
-use crate::config::Config;
-use crate::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
-use crate::library::SongEntry;
-use crate::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
+use crate::hw::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
+use crate::model::action::Action;
+use crate::model::library::SongEntry;
+use crate::model::song::Song;
 use crate::rt::alsa_pcm::Granted;
 use crate::rt::command::Command;
 use crate::rt::engine::{Engine, EngineHandle};
@@ -19,9 +18,10 @@ use crate::rt::ramp::db_to_gain;
 use crate::rt::run::{spawn_audio_thread, AudioThread, NoObserver};
 use crate::rt::status::Transport;
 use crate::rt::thread as rt_thread;
-use crate::song::Song;
-use crate::state::{SaveTimer, SavedState, StateStore};
-use crate::stats::{underrun_free_s, MonitorStats, StatsLine};
+use crate::storage::config::Config;
+use crate::storage::state::{SaveTimer, SavedState, StateStore};
+use crate::telemetry::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
+use crate::telemetry::stats::{underrun_free_s, MonitorStats, StatsLine};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -85,7 +85,7 @@ pub struct Session {
     seen_xruns: u32,
     stats_json: bool,
     quit: bool,
-    leds: Option<crate::leds::StatusLeds<crate::leds::GpioLed>>,
+    leds: Option<crate::hw::leds::StatusLeds<crate::hw::leds::GpioLed>>,
     /// Where last song and stem settings are written (`run` only); the controller holds
     /// the settings themselves.
     state: Option<(StateStore, SaveTimer)>,
@@ -394,11 +394,11 @@ impl Session {
 
     /// Opens the status LEDs of the config; a missing GPIO line is a warning, not a stop.
     fn open_leds(&mut self) {
-        let cfg = crate::leds::LedsConfig::from_config(&self.cfg.leds);
-        if cfg == crate::leds::LedsConfig::default() {
+        let cfg = crate::hw::leds::LedsConfig::from_config(&self.cfg.leds);
+        if cfg == crate::hw::leds::LedsConfig::default() {
             return;
         }
-        match crate::leds::open_status_leds(&cfg, Instant::now()) {
+        match crate::hw::leds::open_status_leds(&cfg, Instant::now()) {
             Ok(leds) => self.leds = Some(leds),
             Err(e) => warn(&e.to_string()),
         }
@@ -557,12 +557,12 @@ impl Session {
         }
     }
 
-    /// Reads console commands from stdin on the console thread (`crate::console`).
+    /// Reads console commands from stdin on the console thread (`crate::hw::console`).
     /// End of stdin (as under systemd) ends only the console thread.
     fn spawn_console(&mut self) {
         let tx = self.events_tx.clone();
         let input = std::io::BufReader::new(std::io::stdin());
-        let spawned = crate::console::spawn_console(input, std::io::stdout(), move |a| {
+        let spawned = crate::hw::console::spawn_console(input, std::io::stdout(), move |a| {
             tx.send(Event::Console(a)).is_ok()
         });
         if let Err(e) = spawned {
@@ -576,7 +576,7 @@ impl Session {
             return Ok(());
         }
         let tx = self.events_tx.clone();
-        let input = crate::input::spawn_input(&self.cfg.buttons, move |msg| {
+        let input = crate::hw::input::spawn_input(&self.cfg.buttons, move |msg| {
             tx.send(match msg {
                 InputMsg::Button(b) => Event::Button(b),
                 InputMsg::Notice(n) => Event::Notice(n),

@@ -1,0 +1,7 @@
+//! The hardware around the box, each behind a small seam with a test implementation:
+//! evdev buttons (a pipe of raw `input_event` records in tests), GPIO status LEDs, and the
+//! serial console (any reader and writer).
+
+pub mod console;
+pub mod input;
+pub mod leds;
