@@ -238,6 +238,13 @@ impl Controller {
         frames as f64 / self.rate as f64
     }
 
+    /// A pause or stop while a called song loads: it will be cued, not played.
+    fn cue_pending_switch(&mut self) {
+        if let Some((_, play)) = self.pending_switch.as_mut() {
+            *play = false;
+        }
+    }
+
     /// The loader finished setlist position `index`.
     pub fn song_loaded(&mut self, index: usize, song: Arc<Song>, view: &EngineView) -> Output {
         let mut out = Output::default();
@@ -246,8 +253,7 @@ impl Controller {
         if let Some((want, play)) = self.pending_switch {
             if want == index {
                 self.pending_switch = None;
-                // A stop or pause while it loaded still counts.
-                let play = play && view.transport == Transport::Playing;
+                // Play, pause or stop while it loaded decided `play`.
                 self.switch_to(index, play, view, &mut out);
             }
         }
@@ -285,6 +291,14 @@ impl Controller {
                 };
                 self.act_into(next, view, out)
             }
+            Action::Play if self.pending_switch.is_some() => {
+                // The musician called a song that is still loading, then play: that song
+                // is what they want to hear, not the rest of the old one.
+                if let Some((index, play)) = self.pending_switch.as_mut() {
+                    *play = true;
+                    out.reply(format!("ok play (when {} is loaded)", self.names[*index]));
+                }
+            }
             Action::Play => match self.current_song() {
                 Some(song) if self.count_in && view.transport != Transport::Playing => {
                     let bpm = song.bpm.unwrap_or(120.0).clamp(20.0, 400.0);
@@ -299,10 +313,12 @@ impl Controller {
                 }
             },
             Action::Pause => {
+                self.cue_pending_switch();
                 out.send(Command::Pause);
                 out.reply("ok pause");
             }
             Action::Stop => {
+                self.cue_pending_switch();
                 out.send(Command::Stop);
                 out.reply("ok stop");
             }

@@ -280,6 +280,26 @@ fn a_stop_while_the_next_song_loads_holds() {
 }
 
 #[test]
+fn play_while_a_called_song_loads_plays_that_song_once_loaded() {
+    let mut c = ctl();
+    c.act(Action::Stop, &view(Stopped));
+    let out = c.act(Action::NextSong, &view(Stopped));
+    assert_eq!(reply(&out), "loading 02-b");
+    let out = c.act(Action::Play, &view(Stopped));
+    // The old song is not started meanwhile.
+    assert!(out.commands().is_empty(), "{:?}", out.commands());
+    assert_eq!(reply(&out), "ok play (when 02-b is loaded)");
+    let out = c.song_loaded(1, song("02-b", &["keys"], 1), &view(Stopped));
+    assert_eq!(switched_to(&out), Some(("02-b", true)));
+    // And a pause after the play cues it again.
+    c.act(Action::NextSong, &view(Playing));
+    c.act(Action::Play, &view(Playing));
+    c.act(Action::Pause, &view(Playing));
+    let out = c.song_loaded(2, song("03-c", &["keys"], 1), &view(Paused));
+    assert_eq!(switched_to(&out), Some(("03-c", false)));
+}
+
+#[test]
 fn a_song_that_fails_to_load_is_reported_and_the_current_one_stays() {
     let mut c = ctl();
     c.act(Action::NextSong, &view(Playing));
