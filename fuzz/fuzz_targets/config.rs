@@ -2,8 +2,8 @@
 //! reading the file, then the button map and gesture times as `check` and `run` read them.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use stembox::config::Config;
-use stembox::input::{GestureTiming, KeyMap};
+use stembox::storage::config::Config;
+use stembox::hw::input::{GestureTiming, KeyMap};
 
 fuzz_target!(|data: &[u8]| {
     match Config::from_json(data) {

@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     for line in data.split_inclusive(|&b| b == b'\n') {
-        let _ = stembox::console::parse_line(&String::from_utf8_lossy(line));
+        let _ = stembox::hw::console::parse_line(&String::from_utf8_lossy(line));
     }
 });

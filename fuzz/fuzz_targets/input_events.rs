@@ -5,9 +5,9 @@
 //! with the high bit set the stream pauses after each chunk until the next gesture timeout.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use stembox::config::ButtonsConfig;
-use stembox::input::decode::event_time;
-use stembox::input::{GestureDecoder, GestureTiming, KeyMap, RecordDecoder};
+use stembox::storage::config::ButtonsConfig;
+use stembox::hw::input::decode::event_time;
+use stembox::hw::input::{GestureDecoder, GestureTiming, KeyMap, RecordDecoder};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, stream)) = data.split_first() else {

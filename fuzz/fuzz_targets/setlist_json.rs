@@ -1,7 +1,7 @@
 //! `setlist.json` through `Setlist::from_json` against a small library of folder names.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use stembox::setlist::Setlist;
+use stembox::model::setlist::Setlist;
 
 fuzz_target!(|data: &[u8]| {
     let folders: Vec<String> = ["01-opener", "02-Ballad", "03-intro", "Ünïcode song"]

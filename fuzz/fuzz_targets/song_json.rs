@@ -3,7 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(meta) = stembox::songmeta::parse_song_json(data) {
+    if let Ok(meta) = stembox::model::songmeta::parse_song_json(data) {
         let _ = meta.bar_s();
         let _ = meta.section_frames(48_000);
     }

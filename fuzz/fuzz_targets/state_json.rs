@@ -1,7 +1,7 @@
 //! `state.json` through `SavedState::from_json`; what parses must survive a save and reload.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use stembox::state::SavedState;
+use stembox::storage::state::SavedState;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(state) = SavedState::from_json(data) {
