@@ -7,7 +7,7 @@
 //! playing, or leaked (RSS or descriptors not flat with the same songs loaded).
 //!
 //! `STEMBOX_SOAK_S` sets the length (default 120 s, what CI runs); `STEMBOX_SOAK_SEED` the
-//! seed. The report is printed and written to `target/soak-report.txt`.
+//! seed; `STEMBOX_SOAK_STRESS_NICE` the nice value of the load (default 0). The report is printed and written to `target/soak-report.txt`.
 //! `scripts/soak [SECONDS] [SEED]` runs it alone with the report on the terminal.
 //! Skips (and passes) only when `jackd` is not installed; CI installs it.
 
@@ -75,8 +75,13 @@ struct Stress(Option<Child>);
 
 impl Stress {
     fn start(seconds: u64) -> Stress {
+        // STEMBOX_SOAK_STRESS_NICE lowers the load's priority when the machine has other
+        // work to do (stembox's audio thread is SCHED_FIFO and above it either way).
+        let nice = std::env::var("STEMBOX_SOAK_STRESS_NICE").unwrap_or_else(|_| "0".into());
         let child = find_on_path("stress-ng").and_then(|bin| {
-            Command::new(bin)
+            Command::new("nice")
+                .args(["-n", &nice])
+                .arg(bin)
                 .args(["--cpu", "0", "--cpu-load", "60", "--timeout"])
                 .arg(format!("{}s", seconds + 30))
                 .stdout(Stdio::null())
