@@ -16,9 +16,11 @@ USAGE:
         Decodes one song (NAME: folder name or 1-based number), plays it from start to end
         through audio.device, prints the stats line and exits 0. Without --once it takes
         commands on stdin like `run` and keeps going after the song ends.
-    stembox check --config FILE
+    stembox check --config FILE [--quick]
         Validates the config and the library: every song, its stems (format, rate,
         channels, duration), the RAM each song needs once decoded; exits 1 on problems.
+        Decodes every stem to find truncated or damaged files, as `play` would (progress
+        on a terminal); --quick reads the headers only and says what it did not verify.
     stembox --help | --version
 
 OPTIONS:
@@ -45,8 +47,14 @@ CONFIG KEYS (defaults):
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
     Run,
-    Play { song: String, once: bool },
-    Check,
+    Play {
+        song: String,
+        once: bool,
+    },
+    /// `decode`: decode every stem to find damage inside the files (not `--quick`).
+    Check {
+        decode: bool,
+    },
     Help,
     Version,
 }
@@ -64,6 +72,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     let mut config = None;
     let mut song = None;
     let mut once = false;
+    let mut quick = false;
     let mut stats_json = false;
     let mut positional = Vec::new();
     let mut it = args.iter();
@@ -88,6 +97,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--song" => song = Some(it.next().ok_or("--song needs a NAME")?.clone()),
             "--once" => once = true,
+            "--quick" => quick = true,
             "--stats-json" => stats_json = true,
             s if s.starts_with("--config=") => config = Some(s["--config=".len()..].to_string()),
             s if s.starts_with("--song=") => song = Some(s["--song=".len()..].to_string()),
@@ -102,7 +112,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     let config: PathBuf = config.unwrap_or_else(|| DEFAULT_CONFIG.to_string()).into();
     let mode = match mode_word.unwrap_or("run") {
         "run" => Mode::Run,
-        "check" => Mode::Check,
+        "check" => Mode::Check { decode: !quick },
         "play" => Mode::Play {
             song: song.ok_or("play needs --song NAME")?,
             once,
@@ -111,6 +121,9 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     };
     if let Some(extra) = positional.first() {
         return Err(format!("unexpected argument {extra} (see --help)"));
+    }
+    if quick && !matches!(mode, Mode::Check { .. }) {
+        return Err("--quick goes with check".into());
     }
     if once && !matches!(mode, Mode::Play { .. }) {
         return Err("--once goes with play".into());
@@ -147,7 +160,15 @@ mod tests {
                 once: true
             }
         );
-        assert_eq!(p("check --config=c.json").unwrap().mode, Mode::Check);
+        assert_eq!(
+            p("check --config=c.json").unwrap().mode,
+            Mode::Check { decode: true }
+        );
+        assert_eq!(
+            p("check --quick").unwrap().mode,
+            Mode::Check { decode: false }
+        );
+        assert!(p("play --song x --quick").is_err());
         assert!(
             p("demo-library /tmp/lib").is_err(),
             "a second binary writes it"

@@ -99,13 +99,41 @@ fn check_lists_songs_stems_and_ram_then_flags_a_broken_stem() {
         s.contains("mono") && s.contains("stereo") && s.contains("24-bit"),
         "{s}"
     );
-    assert!(s.contains("check: 2 songs, 0 problems"), "{s}");
+    assert!(
+        s.contains("check: 2 songs, 0 problems, every stem decoded"),
+        "{s}"
+    );
 
     std::fs::write(lib.join("02-two").join("broken.wav"), b"RIFF0000WAVEjunk").unwrap();
     let out = run(&["check", "--config", cfg.to_str().unwrap()]);
     let s = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{s}");
     assert!(s.contains("problem: ") && s.contains("broken.wav"), "{s}");
+}
+
+#[test]
+fn check_decodes_stems_and_finds_a_truncated_flac_that_quick_cannot() {
+    let dir = temp_dir("cli-check-truncated");
+    let lib = small_library(&dir);
+    let cfg = write_config(&dir, &format!(r#"{{"library": "{}"}}"#, lib.display()));
+    // Cut the FLAC in half: its STREAMINFO still says 0.5 s.
+    let flac = lib.join("01-one").join("bass.flac");
+    let bytes = std::fs::read(&flac).unwrap();
+    std::fs::write(&flac, &bytes[..bytes.len() / 2]).unwrap();
+
+    let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(
+        s.contains("problem: ") && s.contains("bass.flac") && s.contains("truncated"),
+        "{s}"
+    );
+    // Headers only: it passes, and says what it did not verify.
+    let out = run(&["check", "--quick", "--config", cfg.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    assert!(s.contains("headers only, stems not decoded"), "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -60,7 +60,9 @@ pub fn main_with(args: Args) -> i32 {
             println!("stembox {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Mode::Check => load_config(&args.config).and_then(|cfg| check::run(&cfg)),
+        Mode::Check { decode } => {
+            load_config(&args.config).and_then(|cfg| check::run(&cfg, *decode))
+        }
         Mode::Play { song, once } => load_config(&args.config)
             .and_then(|cfg| runtime::play(cfg, song, *once, args.stats_json)),
         Mode::Run => load_config(&args.config).and_then(|cfg| runtime::run(cfg, args.stats_json)),
