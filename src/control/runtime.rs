@@ -192,18 +192,25 @@ impl Session {
             granted.channels as usize,
             stretch_period,
         ));
-        let stretch_worker =
-            if once {
-                // `play --once` renders: the device may not be paced (a `file` PCM runs far
-                // faster than real time), so the stretcher runs in step with the engine.
-                engine.attach_stretch(pipe, Some(worker));
-                None
-            } else {
-                engine.attach_stretch(pipe, None);
-                Some(worker.spawn().map_err(|e| {
-                    AppError::runtime(format!("cannot start the stretch thread: {e}"))
-                })?)
-            };
+        if let Some((speed_pct, pitch_st)) = tempo {
+            let ms = |f: usize| f as f64 * 1000.0 / granted.rate as f64;
+            say(&format!(
+                "stretch speed_pct={speed_pct} pitch_st={pitch_st} block_ms={:.0} latency_ms={:.1}",
+                ms(StretchConfig::new(granted.rate, 1, stretch_period).block_frames),
+                ms(pipe.latency_at_unity_frames()),
+            ));
+        }
+        // `play --once` renders: the device may not be paced (a `file` PCM runs far faster
+        // than real time), so the stretcher runs in step with the engine there.
+        let stretch_worker = if once {
+            engine.attach_stretch(pipe, Some(worker));
+            None
+        } else {
+            engine.attach_stretch(pipe, None);
+            let spawned = worker.spawn();
+            let handle = spawned.map_err(|e| AppError::runtime(format!("stretch thread: {e}")))?;
+            Some(handle)
+        };
         if !handle.switch_song(song.clone(), 0, true) {
             return Err(AppError::runtime("engine queue refused the first song"));
         }

@@ -210,6 +210,11 @@ pub struct Engine {
     /// Offline rendering only (`play --once`): the stretcher runs here, after the period's
     /// input is committed, instead of on its worker thread; see [`Engine::attach_stretch`].
     inline_worker: Option<StretchWorker>,
+    /// The stretch pipe's latency in output frames, as of this period (0 when bypassed).
+    latency_out_frames: u32,
+    /// A song ended while stretched: its last frames are still in the pipe, so the end is
+    /// published (`songs_ended`) only after this many more output frames.
+    end_tail_frames: Option<u32>,
 }
 
 impl Engine {
@@ -255,6 +260,8 @@ impl Engine {
             speed_changed_at_wrap: false,
             stretch: None,
             inline_worker: None,
+            latency_out_frames: 0,
+            end_tail_frames: None,
         };
         let handle = EngineHandle {
             commands: cmd_tx,
@@ -315,8 +322,16 @@ impl Engine {
             pipe => {
                 // Speed 100 %, pitch 0: mixed straight into the period, bit-exact.
                 self.stretch = pipe;
+                self.latency_out_frames = 0;
                 let done = self.count_in_clicks(out, frames);
                 self.mix_song(out, done, frames);
+            }
+        }
+        if let Some(left) = self.end_tail_frames {
+            let left = left.saturating_sub(frames as u32);
+            self.end_tail_frames = (left > 0).then_some(left);
+            if left == 0 {
+                self.status.songs_ended.fetch_add(1, Relaxed);
             }
         }
         for s in out.iter_mut() {
@@ -332,6 +347,7 @@ impl Engine {
         let ch = self.channels;
         // A count-in starts the song the pipe's latency early, so that it is heard on time.
         let lead_out = (pipe.latency_song_frames() / self.speed.max(0.5)) as u32;
+        self.latency_out_frames = lead_out;
         self.start_song_under_count_in(lead_out);
         // Priming mixes up to CATCHUP_PERIODS extra periods; never more per period.
         let mut budget = frames * (super::stretch::CATCHUP_PERIODS + 1);
@@ -913,7 +929,12 @@ impl Engine {
         self.transport = Transport::Stopped;
         self.pos = 0;
         self.xfade = None;
-        self.status.songs_ended.fetch_add(1, Relaxed);
+        if self.latency_out_frames > 0 {
+            // Stretched: the song's last frames are heard one pipe latency from now.
+            self.end_tail_frames = Some(self.latency_out_frames);
+        } else {
+            self.status.songs_ended.fetch_add(1, Relaxed);
+        }
         // What was waiting for the fade-out happens now: nothing is left to fade.
         match core::mem::replace(&mut self.pending, Pending::None) {
             Pending::Switch { start_frame, play } => self.switch(start_frame, play),
