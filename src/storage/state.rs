@@ -411,6 +411,29 @@ mod tests {
     }
 
     #[test]
+    fn tempo_round_trips_and_hostile_values_reject_the_file() {
+        let mut s = SavedState::default();
+        s.set_tempo("01-a", 80.0, -2.5);
+        s.set_tempo("02-b", 100.0, 0.0);
+        let back = SavedState::from_json(s.to_json().as_bytes()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.tempo("02-b"), None, "the original is not stored");
+        assert!(!SavedState::default().to_json().contains("tempo"));
+        for bad in [
+            r#"{"version":1,"tempo":{"a":{"speed_pct":10}}}"#,
+            r#"{"version":1,"tempo":{"a":{"speed_pct":1e39}}}"#,
+            r#"{"version":1,"tempo":{"a":{"pitch_st":-13}}}"#,
+            r#"{"version":1,"tempo":{"a":{"pitch_st":"C"}}}"#,
+            r#"{"version":1,"tempo":{"a":"fast"}}"#,
+        ] {
+            assert!(SavedState::from_json(bad.as_bytes()).is_err(), "{bad}");
+        }
+        // A missing field is the original.
+        let ok = SavedState::from_json(br#"{"version":1,"tempo":{"a":{"pitch_st":3}}}"#).unwrap();
+        assert_eq!(ok.tempo("a").unwrap().speed_pct, 100.0);
+    }
+
+    #[test]
     fn json_round_trip() {
         let s = sample();
         let text = s.to_json();
