@@ -1,5 +1,6 @@
 //! Command-line arguments. Main thread.
 
+use crate::hw::input::keymap::{parse_pitch_st, parse_speed_pct};
 use std::path::PathBuf;
 
 pub const DEFAULT_CONFIG: &str = "/etc/stembox/config.json";
@@ -12,10 +13,12 @@ USAGE:
         The appliance: preloads the first song and its neighbours, prints `ready`, plays.
         Reads commands on stdin (type `help`), prints `stats ...` lines every
         stats.interval_s seconds, on `stats` and on SIGUSR1.
-    stembox play --config FILE --song NAME [--once] [--stats-json]
+    stembox play --config FILE --song NAME [--once] [--speed PCT] [--pitch ST] [--stats-json]
         Decodes one song (NAME: folder name or 1-based number), plays it from start to end
         through audio.device, prints the stats line and exits 0. Without --once it takes
-        commands on stdin like `run` and keeps going after the song ends.
+        commands on stdin like `run` and keeps going after the song ends. --speed 50..150
+        (percent, same key) and --pitch -12..12 (semitones, same tempo) time-stretch it;
+        100 and 0 are bit-exact with a plain play.
     stembox check --config FILE [--quick]
         Validates the config and the library: every song, its stems (format, rate,
         channels, duration), the RAM each song needs once decoded; exits 1 on problems.
@@ -27,6 +30,8 @@ OPTIONS:
     --config FILE    JSON config (default /etc/stembox/config.json); every key optional
     --song NAME      song folder name or its number in the setlist
     --once           play the song once and exit
+    --speed PCT      play at PCT percent of the original tempo (50..150), same key
+    --pitch ST       move the key by ST semitones (-12..12, fractions allowed), same tempo
     --stats-json     print stats as one JSON object per line instead of key=value
 
     The demo library is written by a second program, `stembox-demo DIR [--force]`.
@@ -50,6 +55,8 @@ pub enum Mode {
     Play {
         song: String,
         once: bool,
+        /// `--speed` (percent) and `--pitch` (semitones), when either is given.
+        tempo: Option<(f32, f32)>,
     },
     /// `decode`: decode every stem to find damage inside the files (not `--quick`).
     Check {
@@ -73,6 +80,8 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     let mut song = None;
     let mut once = false;
     let mut quick = false;
+    let mut speed: Option<f32> = None;
+    let mut pitch: Option<f32> = None;
     let mut stats_json = false;
     let mut positional = Vec::new();
     let mut it = args.iter();
@@ -98,6 +107,14 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             "--song" => song = Some(it.next().ok_or("--song needs a NAME")?.clone()),
             "--once" => once = true,
             "--quick" => quick = true,
+            "--speed" => {
+                let v = it.next().ok_or("--speed needs a PCT (50..150)")?;
+                speed = Some(parse_speed_pct(v).map_err(|e| format!("--speed: {e}"))?);
+            }
+            "--pitch" => {
+                let v = it.next().ok_or("--pitch needs SEMITONES (-12..12)")?;
+                pitch = Some(parse_pitch_st(v).map_err(|e| format!("--pitch: {e}"))?);
+            }
             "--stats-json" => stats_json = true,
             s if s.starts_with("--config=") => config = Some(s["--config=".len()..].to_string()),
             s if s.starts_with("--song=") => song = Some(s["--song=".len()..].to_string()),
@@ -116,6 +133,8 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
         "play" => Mode::Play {
             song: song.ok_or("play needs --song NAME")?,
             once,
+            tempo: (speed.is_some() || pitch.is_some())
+                .then(|| (speed.unwrap_or(100.0), pitch.unwrap_or(0.0))),
         },
         _ => unreachable!("mode words are checked above"),
     };
@@ -124,6 +143,9 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     }
     if quick && !matches!(mode, Mode::Check { .. }) {
         return Err("--quick goes with check".into());
+    }
+    if (speed.is_some() || pitch.is_some()) && !matches!(mode, Mode::Play { .. }) {
+        return Err("--speed and --pitch go with play".into());
     }
     if once && !matches!(mode, Mode::Play { .. }) {
         return Err("--once goes with play".into());
@@ -157,7 +179,26 @@ mod tests {
                 .mode,
             Mode::Play {
                 song: "01-intro".into(),
-                once: true
+                once: true,
+                tempo: None,
+            }
+        );
+        assert_eq!(
+            p("play --config c.json --song 2 --once --speed 80 --pitch -1.5")
+                .unwrap()
+                .mode,
+            Mode::Play {
+                song: "2".into(),
+                once: true,
+                tempo: Some((80.0, -1.5)),
+            }
+        );
+        assert_eq!(
+            p("play --song 2 --pitch +3").unwrap().mode,
+            Mode::Play {
+                song: "2".into(),
+                once: false,
+                tempo: Some((100.0, 3.0)),
             }
         );
         assert_eq!(
@@ -184,6 +225,24 @@ mod tests {
         assert!(p("--bogus").unwrap_err().contains("--bogus"));
         assert!(p("dance").unwrap_err().contains("dance"));
         assert!(p("run --once").unwrap_err().contains("--once"));
+        // Hostile speeds and keys are refused with the option's name.
+        for bad in [
+            "--speed 49.9",
+            "--speed 151",
+            "--speed NaN",
+            "--speed inf",
+            "--speed fast",
+            "--speed",
+            "--pitch 12.5",
+            "--pitch -13",
+            "--pitch nan",
+            "--pitch up",
+            "--pitch",
+        ] {
+            let e = p(&format!("play --song 1 {bad}")).unwrap_err();
+            assert!(e.contains(bad.split(' ').next().unwrap()), "{bad}: {e}");
+        }
+        assert!(p("run --speed 80").unwrap_err().contains("go with play"));
         assert!(p("run --config").unwrap_err().contains("FILE"));
         assert!(p("check extra").unwrap_err().contains("extra"));
     }

@@ -681,6 +681,8 @@ fn apply_meta(
     }
     song.bpm = meta.bpm.map(|b| b as f32);
     song.beats_per_bar = meta.metre().beats_per_bar;
+    song.speed_pct = meta.speed_pct.unwrap_or(100.0);
+    song.pitch_st = meta.pitch_st.unwrap_or(0.0);
     for sm in &meta.stems {
         let Some(stem) = song.stems_mut().iter_mut().find(|s| s.name == sm.name) else {
             warnings.push(format!(

@@ -101,3 +101,62 @@ fn per_period_work_never_allocates_or_frees() {
     );
     assert!(periods > 1_500);
 }
+
+#[test]
+fn stretched_periods_speed_changes_and_a_ramp_wrap_never_allocate() {
+    use std::sync::atomic::Ordering::Relaxed;
+    use stembox::rt::stretch::StretchConfig;
+    use stembox::stretch_worker::StretchWorker;
+
+    let (mut engine, mut handle) = Engine::new(48_000, 2, 1.0);
+    // Made off the audio thread; the stretcher runs inside `process` here (as for an
+    // offline render), so its Rust side is checked too.
+    let (pipe, worker) = StretchWorker::new(StretchConfig::new(48_000, 2, 64));
+    engine.attach_stretch(pipe, Some(worker));
+    let a = song("a", 16, 96_000);
+    let mut out = vec![0.0f32; 64 * 2];
+    let mut run = |engine: &mut Engine, n: usize| {
+        for _ in 0..n {
+            assert_no_alloc(|| engine.process(&mut out));
+        }
+    };
+    assert!(handle.switch_song(a, 0, true));
+    run(&mut engine, 10);
+    handle.send(Command::Speed { factor: 0.8 }).unwrap();
+    handle.send(Command::Pitch { st: 3.0 }).unwrap();
+    run(&mut engine, 300);
+    assert!(handle.status.stretching.load(Relaxed), "stretcher audible");
+    for cmd in [
+        Command::Speed { factor: 1.3 },
+        Command::Pitch { st: f32::NAN },
+        Command::StemMute {
+            stem: 2,
+            mute: true,
+        },
+        Command::Speed { factor: 1.0 },
+        Command::Speed { factor: 0.6 },
+    ] {
+        handle.send(cmd).unwrap();
+        run(&mut engine, 60);
+    }
+    // A tempo ramp on an 8,000-frame loop: 50 %, 75 %, 100 %, then held.
+    handle
+        .send(Command::Loop {
+            region: Some((1_000, 9_000)),
+        })
+        .unwrap();
+    handle
+        .send(Command::LoopRamp {
+            start: 0.5,
+            step: 0.25,
+            end: 1.0,
+        })
+        .unwrap();
+    run(&mut engine, 1_200);
+    assert!(handle.status.ramp_pass.load(Relaxed) >= 4);
+    assert_eq!(handle.status.speed(), 1.0);
+    // Back to plain: the pipe drains and is bypassed again.
+    handle.send(Command::Loop { region: None }).unwrap();
+    run(&mut engine, 400);
+    assert!(!handle.status.stretching.load(Relaxed), "bypassed again");
+}

@@ -20,6 +20,8 @@ use stembox::rt::engine::Engine;
 use stembox::rt::fake::{FakeDevice, Fault};
 use stembox::rt::monitor::{MonitorRt, MonitorShared};
 use stembox::rt::run::{run_device, LoopControl, LoopObserver, LoopParams, NoObserver};
+use stembox::rt::stretch::StretchConfig;
+use stembox::stretch_worker::StretchWorker;
 
 #[global_allocator]
 static ALLOC: AllocDisabler = AllocDisabler;
@@ -103,6 +105,16 @@ fn command_for(p: u64) -> Option<Command> {
         6 => Command::Loop {
             region: Some((1_000, 3_000)),
         },
+        // The stretcher in, a tempo ramp wrapping on the loop, and out again.
+        7 => Command::Speed { factor: 0.8 },
+        8 => Command::Pitch { st: 2.0 },
+        9 => Command::LoopRamp {
+            start: 0.6,
+            step: 0.2,
+            end: 1.2,
+        },
+        45 => Command::Speed { factor: 1.0 },
+        46 => Command::Pitch { st: 0.0 },
         20 => Command::Pause,
         22 => Command::Play,
         24 => Command::Seek { frame: 20_000 },
@@ -132,6 +144,8 @@ struct Run {
     suspends: u32,
     handed_back: usize,
     commands: usize,
+    /// Periods in which the stretcher was the audible path.
+    stretched: usize,
 }
 
 /// Runs the loop on a fake `F` device with `faults` (fault `i` at period `first + i *
@@ -147,16 +161,25 @@ fn run<F: DeviceFormat, O: LoopObserver>(
     let b = song("b", 8, 30_000);
     let control = Arc::new(LoopControl::default());
     let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
+    // The stretcher as `run` has it: its worker on its own thread, the audio thread only
+    // moving samples through the pipe.
+    let (pipe, worker) = StretchWorker::new(StretchConfig::new(RATE, 2, PERIOD as usize));
+    engine.attach_stretch(pipe, None);
+    let _worker = worker.spawn().unwrap();
     assert!(handle.switch_song(a.clone(), 0, true));
     let handed_back = Arc::new(AtomicUsize::new(0));
     let commands = Arc::new(AtomicUsize::new(0));
-    let (back, sent) = (handed_back.clone(), commands.clone());
+    let stretched = Arc::new(AtomicUsize::new(0));
+    let (back, sent, stretching) = (handed_back.clone(), commands.clone(), stretched.clone());
     let (a2, b2) = (a.clone(), b.clone());
     let status = handle.status.clone();
     // The control thread's part, run from the device between periods. It must not allocate
     // either (it is inside the same assert_no_alloc); the test keeps `a` and `b`, so the
     // songs handed back are never the last reference and dropping them frees nothing.
     let hook = move |p: u64| {
+        if handle.status.stretching.load(Relaxed) {
+            stretching.fetch_add(1, Relaxed);
+        }
         if let Some(cmd) = command_for(p) {
             if handle.send(cmd).is_ok() {
                 sent.fetch_add(1, Relaxed);
@@ -197,6 +220,7 @@ fn run<F: DeviceFormat, O: LoopObserver>(
         run_device::<F, _, _>(&mut device, params, &mut engine, observer, &control)
     });
     assert_eq!(device.counts().natural_xruns, 0);
+    assert!(status.periods.load(Relaxed) > 0);
     Run {
         result: result.map_err(|e| e.errno()),
         device_periods: device.played_periods(),
@@ -204,6 +228,7 @@ fn run<F: DeviceFormat, O: LoopObserver>(
         suspends: status.suspends.load(Relaxed),
         handed_back: handed_back.load(Relaxed),
         commands: commands.load(Relaxed),
+        stretched: stretched.load(Relaxed),
     }
 }
 
@@ -218,6 +243,7 @@ fn thousands_of_periods_with_every_command_and_fault<F: DeviceFormat, O: LoopObs
     assert_eq!(r.xruns, 6);
     assert_eq!(r.suspends, 5);
     assert!(r.commands > 1_000, "{} commands", r.commands);
+    assert!(r.stretched > 500, "stretched in {} periods", r.stretched);
     assert!(r.handed_back > 100, "{} songs handed back", r.handed_back);
 }
 

@@ -7,7 +7,8 @@
 
 use crate::hw::leds::{LedInputs, LoopLed, TransportLed};
 use crate::model::action::{
-    clamp_db, Action, MAX_GAIN_DB, MAX_VOLUME_DB, MIN_GAIN_DB, MIN_VOLUME_DB, VOLUME_STEP_DB,
+    clamp_db, Action, MAX_GAIN_DB, MAX_PITCH_ST, MAX_SPEED_PCT, MAX_VOLUME_DB, MIN_GAIN_DB,
+    MIN_PITCH_ST, MIN_SPEED_PCT, MIN_VOLUME_DB, PITCH_STEP_ST, SPEED_STEP_PCT, VOLUME_STEP_DB,
 };
 use crate::model::setlist::Setlist;
 use crate::model::song::Song;
@@ -33,6 +34,12 @@ pub struct EngineView {
     pub command_slots: usize,
     /// Free slots in the song queue.
     pub song_slots: usize,
+    /// Speed in force, in percent (a tempo ramp moves it pass by pass).
+    pub speed_pct: f32,
+    /// Key change in force, in semitones.
+    pub pitch_st: f32,
+    /// Tempo-ramp loop pass being played (0: no ramp).
+    pub ramp_pass: u32,
 }
 
 /// One thing for the engine, in order.
@@ -153,6 +160,9 @@ pub struct Controller {
     loop_a: Option<u64>,
     loop_region: Option<(u64, u64)>,
     saved: Option<SavedState>,
+    /// Speed (percent) and key (semitones) asked for the current song.
+    speed_pct: f32,
+    pitch_st: f32,
 }
 
 impl Controller {
@@ -175,9 +185,12 @@ impl Controller {
             loop_a: None,
             loop_region: None,
             saved: setup.saved,
+            speed_pct: 100.0,
+            pitch_st: 0.0,
         };
         let mut out = Output::default();
         c.restore_stem_settings(&mut out);
+        c.restore_tempo(&mut out);
         (c, out)
     }
 
@@ -411,6 +424,23 @@ impl Controller {
                 });
                 out.reply(format!("ok volume {db:+.1} dB{}", limit_note(clamped)));
             }
+            Action::Speed(None) | Action::Pitch(None) => out.reply(format!(
+                "speed {} pitch {}{}",
+                pct_text(view.speed_pct),
+                st_text(view.pitch_st),
+                if view.ramp_pass > 0 {
+                    format!(" (loop ramp pass {})", view.ramp_pass)
+                } else {
+                    String::new()
+                }
+            )),
+            Action::Speed(Some(pct)) => self.set_speed(pct, out),
+            Action::SpeedUp => self.set_speed(view.speed_pct + SPEED_STEP_PCT, out),
+            Action::SpeedDown => self.set_speed(view.speed_pct - SPEED_STEP_PCT, out),
+            Action::Pitch(Some(st)) => self.set_pitch(st, out),
+            Action::PitchUp => self.set_pitch(self.pitch_st + PITCH_STEP_ST, out),
+            Action::PitchDown => self.set_pitch(self.pitch_st - PITCH_STEP_ST, out),
+            Action::LoopRamp(start, step, end) => self.loop_ramp(start, step, end, view, out),
             Action::CountInToggle => {
                 self.count_in = !self.count_in;
                 out.reply(format!(
@@ -430,6 +460,79 @@ impl Controller {
                 out.reply("ok quit");
             }
         }
+    }
+
+    /// Sets the speed (percent), clamped to its limits with a word saying so; a value that is
+    /// not a number is refused.
+    fn set_speed(&mut self, pct: f32, out: &mut Output) {
+        if pct.is_nan() {
+            out.reply("error: speed must be a number of percent (50..150)");
+            return;
+        }
+        let c = pct.clamp(MIN_SPEED_PCT, MAX_SPEED_PCT);
+        // A step (or a ramp's odd end) must not leave 99.99999 instead of 100.
+        let c = (c * 100.0).round() / 100.0;
+        self.speed_pct = c;
+        out.send(Command::Speed { factor: c / 100.0 });
+        self.remember_tempo(out);
+        out.reply(format!(
+            "ok speed {}{}",
+            pct_text(c),
+            range_note(c != pct, "50..150 %")
+        ));
+    }
+
+    /// Sets the key change (semitones), clamped to its limits with a word saying so.
+    fn set_pitch(&mut self, st: f32, out: &mut Output) {
+        if st.is_nan() {
+            out.reply("error: pitch must be a number of semitones (-12..12)");
+            return;
+        }
+        let c = st.clamp(MIN_PITCH_ST, MAX_PITCH_ST);
+        let c = (c * 1000.0).round() / 1000.0;
+        self.pitch_st = c;
+        out.send(Command::Pitch { st: c });
+        self.remember_tempo(out);
+        out.reply(format!(
+            "ok pitch {}{}",
+            st_text(c),
+            range_note(c != st, "-12..12 st")
+        ));
+    }
+
+    /// Keeps the current song's speed and key in the saved state (`run`).
+    fn remember_tempo(&mut self, out: &mut Output) {
+        if let (Some(song), Some(saved)) = (self.songs.get(&self.current), &mut self.saved) {
+            saved.set_tempo(&song.name, self.speed_pct, self.pitch_st);
+            out.effects.state_changed = true;
+        }
+    }
+
+    /// Starts a tempo ramp on the loop that is playing.
+    fn loop_ramp(&mut self, start: f32, step: f32, end: f32, view: &EngineView, out: &mut Output) {
+        if !view.looping {
+            out.reply("error: no loop playing (set loop a and b, or loop <a_s> <b_s>, first)");
+            return;
+        }
+        if !(start.is_finite() && step.is_finite() && end.is_finite()) || step <= 0.0 {
+            out.reply("error: loop ramp needs <start_pct> <step_pct> [<end_pct>] as numbers");
+            return;
+        }
+        let s = start.clamp(MIN_SPEED_PCT, MAX_SPEED_PCT);
+        let e = end.clamp(MIN_SPEED_PCT, MAX_SPEED_PCT).max(s);
+        let st = step.min(MAX_SPEED_PCT - MIN_SPEED_PCT);
+        out.send(Command::LoopRamp {
+            start: s / 100.0,
+            step: st / 100.0,
+            end: e / 100.0,
+        });
+        out.reply(format!(
+            "ok loop ramp {} +{} per pass to {}{}",
+            pct_text(s),
+            pct_text(st),
+            pct_text(e),
+            range_note(s != start || e != end || st != step, "50..150 %")
+        ));
     }
 
     /// The frame being heard now: the mixing head runs up to a device buffer ahead.
@@ -593,6 +696,7 @@ impl Controller {
         self.loop_a = None;
         self.loop_region = None;
         self.restore_stem_settings(out);
+        self.restore_tempo(out);
         if let Some(saved) = &mut self.saved {
             saved.last_song = Some(song.name.clone());
             out.effects.state_changed = true;
@@ -622,6 +726,39 @@ impl Controller {
                 stem,
                 gain: db_to_gain(gain_db),
             });
+        }
+    }
+
+    /// The current song's speed and key: as saved (`run`), else as its `song.json` says,
+    /// else the original. Sent only when they differ from what the engine has (it keeps
+    /// them across song changes), so a plain setlist sends nothing.
+    fn restore_tempo(&mut self, out: &mut Output) {
+        let Some(song) = self.songs.get(&self.current) else {
+            return;
+        };
+        let (speed, pitch) = match self.saved.as_ref().and_then(|s| s.tempo(&song.name)) {
+            Some(t) => (t.speed_pct, t.pitch_st),
+            None => (song.speed_pct, song.pitch_st),
+        };
+        let speed = if speed.is_finite() {
+            speed.clamp(MIN_SPEED_PCT, MAX_SPEED_PCT)
+        } else {
+            100.0
+        };
+        let pitch = if pitch.is_finite() {
+            pitch.clamp(MIN_PITCH_ST, MAX_PITCH_ST)
+        } else {
+            0.0
+        };
+        if speed != self.speed_pct {
+            self.speed_pct = speed;
+            out.send(Command::Speed {
+                factor: speed / 100.0,
+            });
+        }
+        if pitch != self.pitch_st {
+            self.pitch_st = pitch;
+            out.send(Command::Pitch { st: pitch });
         }
     }
 
@@ -668,6 +805,13 @@ impl Controller {
             },
             self.master_db
         );
+        line.push_str(&format!(
+            " speed_pct={:.1} pitch_st={:+.2}",
+            view.speed_pct, view.pitch_st
+        ));
+        if view.ramp_pass > 0 {
+            line.push_str(&format!(" ramp_pass={}", view.ramp_pass));
+        }
         for m in &self.mix {
             line.push_str(&format!(
                 " {}=mute:{},solo:{},gain_db:{:.1}",
@@ -675,6 +819,30 @@ impl Controller {
             ));
         }
         line
+    }
+}
+
+/// `80 %`, `97.5 %`.
+fn pct_text(pct: f32) -> String {
+    format!("{} %", (pct * 100.0).round() / 100.0)
+}
+
+/// `+3 st`, `-1.5 st`, `0 st`.
+fn st_text(st: f32) -> String {
+    let st = (st * 1000.0).round() / 1000.0;
+    if st > 0.0 {
+        format!("+{st} st")
+    } else {
+        format!("{} st", if st == 0.0 { 0.0 } else { st })
+    }
+}
+
+/// What a reply adds when a value was clamped to its range, in words.
+fn range_note(clamped: bool, range: &str) -> String {
+    if clamped {
+        format!(" (limited to {range})")
+    } else {
+        String::new()
     }
 }
 

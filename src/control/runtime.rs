@@ -17,9 +17,11 @@ use crate::rt::engine::{Engine, EngineHandle};
 use crate::rt::ramp::db_to_gain;
 use crate::rt::run::{spawn_audio_thread, AudioThread, NoObserver};
 use crate::rt::status::Transport;
+use crate::rt::stretch::StretchConfig;
 use crate::rt::thread as rt_thread;
 use crate::storage::config::Config;
 use crate::storage::state::{SaveTimer, SavedState, StateStore};
+use crate::stretch_worker::{StretchWorker, StretchWorkerHandle};
 use crate::telemetry::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
 use crate::telemetry::stats::{underrun_free_s, MonitorStats, StatsLine};
 use std::path::Path;
@@ -89,10 +91,19 @@ pub struct Session {
     /// Where last song and stem settings are written (`run` only); the controller holds
     /// the settings themselves.
     state: Option<(StateStore, SaveTimer)>,
+    /// The stretcher's worker thread (speed and pitch); joined when the session ends.
+    stretch_worker: Option<StretchWorkerHandle>,
 }
 
-/// `stembox play`: one song from its start; with `once`, to its end and exit.
-pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Result<(), AppError> {
+/// `stembox play`: one song from its start; with `once`, to its end and exit. `tempo`:
+/// speed in percent and key change in semitones (`--speed`, `--pitch`), if given.
+pub fn play(
+    cfg: Config,
+    song_name: &str,
+    once: bool,
+    stats_json: bool,
+    tempo: Option<(f32, f32)>,
+) -> Result<(), AppError> {
     let songs = setlist(&cfg)?;
     let index = find_song(&songs, song_name).map_err(|e| {
         AppError::usage(format!(
@@ -105,7 +116,7 @@ pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Resul
                 .join(", ")
         ))
     })?;
-    let mut session = Session::start(cfg, songs, index, !once, once, stats_json, None)?;
+    let mut session = Session::start(cfg, songs, index, !once, once, stats_json, None, tempo)?;
     if once {
         session.wait_for_song_end()
     } else {
@@ -137,7 +148,7 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
         timer.changed(Instant::now());
     }
     let state = Some((store, saved, timer));
-    let mut session = Session::start(cfg, songs, first, true, false, stats_json, state)?;
+    let mut session = Session::start(cfg, songs, first, true, false, stats_json, state, None)?;
     session.open_leds();
     session.spawn_console();
     session.spawn_input()?;
@@ -146,7 +157,9 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
 }
 
 impl Session {
-    /// Opens the device, loads song `index`, starts the audio thread playing it.
+    /// Opens the device, loads song `index`, starts the audio thread playing it (at
+    /// `tempo`, speed % and semitones, when given).
+    #[allow(clippy::too_many_arguments)]
     fn start(
         cfg: Config,
         songs: Vec<SongEntry>,
@@ -155,6 +168,7 @@ impl Session {
         once: bool,
         stats_json: bool,
         state: Option<(StateStore, SavedState, SaveTimer)>,
+        tempo: Option<(f32, f32)>,
     ) -> Result<Session, AppError> {
         install_signal_handlers();
         let start_ns = now_ns();
@@ -166,11 +180,37 @@ impl Session {
         let (pcm, granted) = open_device(&cfg)?;
         let song = Arc::new(load_with_progress(&songs[index], granted.rate)?);
         let master_db = cfg.audio.master_gain_db;
-        let (engine, mut handle) = Engine::new(
+        let (mut engine, mut handle) = Engine::new(
             granted.rate,
             granted.channels as usize,
             db_to_gain(master_db),
         );
+        // The stretcher (speed and pitch) on the engine's output; bypassed at 100 %/0 st.
+        let stretch_period = (granted.period_frames as usize).min(crate::rt::MAX_PERIOD_FRAMES);
+        let (pipe, worker) = StretchWorker::new(StretchConfig::new(
+            granted.rate,
+            granted.channels as usize,
+            stretch_period,
+        ));
+        if let Some((speed_pct, pitch_st)) = tempo {
+            let ms = |f: usize| f as f64 * 1000.0 / granted.rate as f64;
+            say(&format!(
+                "stretch speed_pct={speed_pct} pitch_st={pitch_st} block_ms={:.0} latency_ms={:.1}",
+                ms(StretchConfig::new(granted.rate, 1, stretch_period).block_frames),
+                ms(pipe.latency_at_unity_frames()),
+            ));
+        }
+        // `play --once` renders: the device may not be paced (a `file` PCM runs far faster
+        // than real time), so the stretcher runs in step with the engine there.
+        let stretch_worker = if once {
+            engine.attach_stretch(pipe, Some(worker));
+            None
+        } else {
+            engine.attach_stretch(pipe, None);
+            let spawned = worker.spawn();
+            let handle = spawned.map_err(|e| AppError::runtime(format!("stretch thread: {e}")))?;
+            Some(handle)
+        };
         if !handle.switch_song(song.clone(), 0, true) {
             return Err(AppError::runtime("engine queue refused the first song"));
         }
@@ -207,10 +247,23 @@ impl Session {
             quit: false,
             state,
             leds: None,
+            stretch_worker,
         };
         // Saved stem settings go in before the first period: the song is never heard
         // with them missing.
         session.execute(restore);
+        if let Some((speed_pct, pitch_st)) = tempo {
+            // Through the controller like any speed or key change, before the first period.
+            for action in [
+                Action::Speed(Some(speed_pct)),
+                Action::Pitch(Some(pitch_st)),
+            ] {
+                let view = session.view();
+                let mut out = session.controller.act(action, &view);
+                out.reply = None;
+                session.execute(out);
+            }
+        }
         let cfg = &session.cfg;
         let granted = &session.granted;
         let cpu = (cfg.rt.cpu >= 0).then_some(cfg.rt.cpu as usize);
@@ -372,6 +425,10 @@ impl Session {
                 warn(&e);
             }
         }
+        // Only once the audio thread is gone: stop and join the stretcher's worker.
+        if let Some(worker) = self.stretch_worker.take() {
+            worker.stop();
+        }
         self.engine.collect_garbage();
         self.note_xruns();
         self.save_state_if_due(true);
@@ -443,6 +500,9 @@ impl Session {
             counting_in: st.counting_in.load(Relaxed),
             command_slots: self.engine.commands.slots(),
             song_slots: self.engine.songs.slots(),
+            speed_pct: (st.speed() * 100.0) as f32,
+            pitch_st: st.pitch_st(),
+            ramp_pass: st.ramp_pass.load(Relaxed),
         }
     }
 

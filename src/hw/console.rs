@@ -19,7 +19,8 @@
 //!   systemd without a tty), and says so; Ctrl-D on a terminal is ignored.
 
 use crate::hw::input::keymap::{
-    parse_gain_db, parse_loop_points, parse_section_ref, parse_song_ref,
+    parse_gain_db, parse_loop_points, parse_pitch_st, parse_ramp, parse_section_ref,
+    parse_song_ref, parse_speed_pct,
 };
 use crate::model::action::Action;
 use std::any::TypeId;
@@ -36,7 +37,8 @@ use std::time::{Duration, Instant};
 pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> | mute <stem> | \
 unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | section <n|name> | \
 next section | prev section | loop <a_s> <b_s> | loop a | loop b | loop on | loop off | \
-volume up | volume down | countin | status | stats | stats reset | quit";
+volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] | \
+countin | status | stats | stats reset | quit";
 
 /// Longest line accepted; anything longer is noise on the serial line.
 pub const MAX_LINE_BYTES: usize = 512;
@@ -255,6 +257,37 @@ pub fn parse_line(line: &str) -> Result<Option<Action>, ConsoleError> {
             }
             let db = parse_gain_db(db).map_err(|e| ConsoleError(format!("gain: {e}")))?;
             Action::Gain(name.to_string(), db)
+        }
+        "speed" => match rest_lower.as_str() {
+            "" => Action::Speed(None),
+            "up" | "+" => Action::SpeedUp,
+            "down" | "-" => Action::SpeedDown,
+            _ => Action::Speed(Some(
+                parse_speed_pct(rest).map_err(|e| ConsoleError(format!("speed: {e}")))?,
+            )),
+        },
+        "pitch" | "key" => match rest_lower.as_str() {
+            "" => Action::Pitch(None),
+            "up" => Action::PitchUp,
+            "down" => Action::PitchDown,
+            _ => Action::Pitch(Some(
+                parse_pitch_st(rest).map_err(|e| ConsoleError(format!("pitch: {e}")))?,
+            )),
+        },
+        "loop" if rest_lower.starts_with("ramp") => {
+            let args: Vec<&str> = rest["ramp".len()..].split_whitespace().collect();
+            if args
+                .last()
+                .is_some_and(|w| w.eq_ignore_ascii_case("countin"))
+            {
+                return err("loop ramp: a count-in before each pass is not built yet");
+            }
+            if !rest_lower["ramp".len()..].starts_with(char::is_whitespace) && !args.is_empty() {
+                return err("usage: loop ramp <start_pct> <step_pct> [<end_pct>]");
+            }
+            let (start, step, end) =
+                parse_ramp(&args).map_err(|e| ConsoleError(format!("loop ramp: {e}")))?;
+            Action::LoopRamp(start, step, end)
         }
         "loop" => match rest_lower.as_str() {
             "off" => Action::LoopOff,
@@ -620,11 +653,63 @@ mod tests {
     }
 
     #[test]
+    fn speed_pitch_and_loop_ramp_lines() {
+        assert_eq!(ok("speed"), Action::Speed(None));
+        assert_eq!(ok("SPEED 80"), Action::Speed(Some(80.0)));
+        assert_eq!(ok("speed 92.5%"), Action::Speed(Some(92.5)));
+        assert_eq!(ok("speed up"), Action::SpeedUp);
+        assert_eq!(ok("speed -"), Action::SpeedDown);
+        assert_eq!(ok("pitch"), Action::Pitch(None));
+        assert_eq!(ok("pitch -3"), Action::Pitch(Some(-3.0)));
+        assert_eq!(ok("pitch +0.5"), Action::Pitch(Some(0.5)));
+        assert_eq!(ok("pitch down"), Action::PitchDown);
+        assert_eq!(ok("loop ramp 70 5"), Action::LoopRamp(70.0, 5.0, 100.0));
+        assert_eq!(ok("loop ramp 60 10 90"), Action::LoopRamp(60.0, 10.0, 90.0));
+        for (line, says) in [
+            ("speed 200", "outside 50..=150"),
+            ("speed 10", "outside 50..=150"),
+            ("speed NaN", "outside 50..=150"),
+            ("speed 1e40", "outside 50..=150"),
+            ("speed fast", "not a speed"),
+            ("speed 80 90", "not a speed"),
+            ("pitch 24", "outside -12..=12"),
+            ("pitch -inf", "outside -12..=12"),
+            ("pitch Bb", "not a number of semitones"),
+            ("loop ramp", "needs <start_pct>"),
+            ("loop ramp 70", "needs <start_pct>"),
+            ("loop ramp 70 0", "more than 0"),
+            ("loop ramp 70 nan", "more than 0"),
+            ("loop ramp 90 5 80", "below its start"),
+            ("loop ramp 70 5 100 countin", "not built yet"),
+            ("loop rampage", "usage: loop ramp"),
+        ] {
+            let e = bad(line);
+            assert!(e.contains(says), "{line}: {e}");
+        }
+    }
+
+    #[test]
     fn help_is_one_line_and_lists_every_command_word() {
         assert!(!HELP.contains('\n'));
         for word in [
-            "play", "pause", "stop", "next", "prev", "song", "mute", "unmute", "solo", "gain",
-            "section", "loop", "status", "stats", "quit",
+            "play",
+            "pause",
+            "stop",
+            "next",
+            "prev",
+            "song",
+            "mute",
+            "unmute",
+            "solo",
+            "gain",
+            "section",
+            "loop",
+            "status",
+            "stats",
+            "quit",
+            "speed",
+            "pitch",
+            "loop ramp",
         ] {
             assert!(HELP.contains(word), "{word}");
         }

@@ -19,6 +19,21 @@ pub const MAX_VOLUME_DB: f32 = 24.0;
 /// Master volume step of `volume_up` / `volume_down`.
 pub const VOLUME_STEP_DB: f32 = 2.0;
 
+/// Slowest speed a command may ask for, in percent of the original.
+pub const MIN_SPEED_PCT: f32 = 50.0;
+/// Fastest speed a command may ask for, in percent.
+pub const MAX_SPEED_PCT: f32 = 150.0;
+/// Step of `speed_up` / `speed_down`, in percent.
+pub const SPEED_STEP_PCT: f32 = 5.0;
+/// Lowest key change, in semitones.
+pub const MIN_PITCH_ST: f32 = -12.0;
+/// Highest key change, in semitones.
+pub const MAX_PITCH_ST: f32 = 12.0;
+/// Step of `pitch_up` / `pitch_down`, in semitones.
+pub const PITCH_STEP_ST: f32 = 1.0;
+/// The plain `loop_ramp` action: from 70 % up by 5 % a pass to 100 %.
+pub const DEFAULT_RAMP: (f32, f32, f32) = (70.0, 5.0, 100.0);
+
 /// `db` clamped to `min..=max`, and whether it had to be.
 pub fn clamp_db(db: f32, min: f32, max: f32) -> (f32, bool) {
     let c = db.clamp(min, max);
@@ -69,6 +84,16 @@ pub enum Action {
     LoopOff,
     VolumeUp,
     VolumeDown,
+    /// Speed in percent (time-stretched, same key); `None` asks for the current values.
+    Speed(Option<f32>),
+    SpeedUp,
+    SpeedDown,
+    /// Key change in semitones (same tempo); `None` asks for the current values.
+    Pitch(Option<f32>),
+    PitchUp,
+    PitchDown,
+    /// Tempo-ramp loop on the current loop: start %, step % per pass, end %.
+    LoopRamp(f32, f32, f32),
     CountInToggle,
     Status,
     Stats,

@@ -39,6 +39,9 @@ pub struct Song {
     pub bpm: Option<f32>,
     pub beats_per_bar: u32,
     pub sections: Vec<Section>,
+    /// `song.json`'s default speed (percent) and key change (semitones).
+    pub speed_pct: f32,
+    pub pitch_st: f32,
 }
 
 impl Stem {
@@ -83,6 +86,8 @@ impl Song {
             bpm: None,
             beats_per_bar: 4,
             sections: Vec::new(),
+            speed_pct: 100.0,
+            pitch_st: 0.0,
         }
     }
 

@@ -109,6 +109,10 @@ pub struct SongMeta {
     pub stems: Vec<StemMeta>,
     /// Sorted by `at_s`.
     pub sections: Vec<SectionMeta>,
+    /// Default speed in percent (50..=150) for practising this song.
+    pub speed_pct: Option<f32>,
+    /// Default key change in semitones (-12..=12), e.g. for a singer.
+    pub pitch_st: Option<f32>,
     /// Things ignored on the way (unknown keys, repeated stems), one line each.
     pub warnings: Vec<String>,
 }
@@ -351,6 +355,8 @@ fn wants(path: &[Segment]) -> Option<&'static str> {
         [.., Segment::Map { key }] => match key.as_str() {
             "title" | "name" | "bus" => Some("a string"),
             "bpm" => Some("a number"),
+            "speed_pct" => Some("a number of percent (50..150)"),
+            "pitch_st" => Some("a number of semitones (-12..12)"),
             "time_signature" => Some("a string like \"4/4\""),
             "sections" => Some("an array of {\"name\", \"at_s\" or \"bar\"} objects"),
             "gain_db" => Some("a number of dB"),
@@ -367,7 +373,15 @@ fn wants(path: &[Segment]) -> Option<&'static str> {
 /// The keys an object at `parent` takes, for the unknown-key warning.
 fn known_keys(parent: &[Segment]) -> &'static [&'static str] {
     match parent {
-        [] => &["title", "bpm", "time_signature", "stems", "sections"],
+        [] => &[
+            "title",
+            "bpm",
+            "time_signature",
+            "stems",
+            "sections",
+            "speed_pct",
+            "pitch_st",
+        ],
         [stems, Segment::Map { .. }] if is_key(stems, "stems") => {
             &["gain_db", "pan", "mute", "bus"]
         }
@@ -390,6 +404,10 @@ struct SongFile {
     time_signature: Option<TimeSignature>,
     stems: StemsFile,
     sections: Vec<SectionFile>,
+    #[serde(deserialize_with = "speed_pct")]
+    speed_pct: Option<f32>,
+    #[serde(deserialize_with = "pitch_st")]
+    pitch_st: Option<f32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -470,6 +488,22 @@ fn bpm<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
         d,
         |b| b > 0.0 && b <= 1000.0,
         |b| format!("{b} is outside 0 < bpm <= 1000"),
+    )
+}
+
+fn speed_pct<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+    checked(
+        d,
+        |p: f32| (50.0..=150.0).contains(&p),
+        |p| format!("{p} % is outside 50..=150 %"),
+    )
+}
+
+fn pitch_st<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+    checked(
+        d,
+        |p: f32| (-12.0..=12.0).contains(&p),
+        |p| format!("{p} semitones is outside -12..=12"),
     )
 }
 
@@ -614,6 +648,8 @@ fn resolve(
         time_signature: file.time_signature,
         stems,
         sections,
+        speed_pct: file.speed_pct,
+        pitch_st: file.pitch_st,
         warnings,
     })
 }
@@ -709,6 +745,24 @@ mod tests {
     }
 
     #[test]
+    fn speed_and_key_defaults_in_range_only() {
+        let m = parse(r#"{"speed_pct": 80, "pitch_st": -2.5}"#).unwrap();
+        assert_eq!((m.speed_pct, m.pitch_st), (Some(80.0), Some(-2.5)));
+        let m = parse(r#"{"speed_pct": null}"#).unwrap();
+        assert_eq!((m.speed_pct, m.pitch_st), (None, None));
+        for (bad, why) in [
+            (r#"{"speed_pct": 49}"#, "outside 50..=150"),
+            (r#"{"speed_pct": 1e30}"#, "outside 50..=150"),
+            (r#"{"speed_pct": "fast"}"#, "percent"),
+            (r#"{"pitch_st": 13}"#, "outside -12..=12"),
+            (r#"{"pitch_st": [1]}"#, "semitones"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_and_repeated_stems_are_warnings() {
         let m = parse(
             r#"{"tittle": "x", "bpm": 100, "stems": {"a": {"gian_db": 1}, "a": {"mute": true}},
@@ -719,7 +773,7 @@ mod tests {
         assert_eq!(m.stems.len(), 1);
         assert_eq!(m.stem("a").unwrap().mute, Some(true));
         let w = m.warnings.join("\n");
-        assert!(w.contains("unknown key `tittle` ignored (known: title, bpm, time_signature, stems, sections) at line 1, column 12"), "{w}");
+        assert!(w.contains("unknown key `tittle` ignored (known: title, bpm, time_signature, stems, sections, speed_pct, pitch_st) at line 1, column 12"), "{w}");
         assert!(w.contains("unknown key `stems.a.gian_db`"), "{w}");
         assert!(w.contains("unknown key `sections[0].colour`"), "{w}");
         assert!(w.contains("unknown key `extra`"), "{w}");

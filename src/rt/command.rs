@@ -53,6 +53,24 @@ pub enum Command {
     Loop {
         region: Option<(u64, u64)>,
     },
+    /// Playback speed as a factor (1.0 = original; clamped to 0.5..=1.5, not finite = 1.0),
+    /// without changing the pitch. The song is mixed in song time and time-stretched.
+    Speed {
+        factor: f32,
+    },
+    /// Key change in semitones (clamped to -12..=12, not finite = 0), without changing the
+    /// tempo. Speed 1.0 and pitch 0 together bypass the stretcher (bit-exact output).
+    Pitch {
+        st: f32,
+    },
+    /// Tempo-ramp loop on the current A-B loop: the next pass (from A) plays at
+    /// `start` (speed factor), each wrap raises the speed by `step` until `end`, then it
+    /// holds. Ignored without a loop. A `Speed`, a new loop or `Loop { region: None }` ends it.
+    LoopRamp {
+        start: f32,
+        step: f32,
+        end: f32,
+    },
 }
 
 // Commands are copied through a lock-free queue on every control action: keep them small.

@@ -11,8 +11,10 @@ use super::command::{
 };
 use super::ramp::{ms_to_frames, Ramp};
 use super::status::{EngineStatus, Transport};
+use super::stretch::StretchPipe;
 use super::{FADE_MS, GAIN_RAMP_MS, MAX_CHANNELS, MAX_PERIOD_FRAMES, MAX_STEMS};
 use crate::model::song::Song;
+use crate::stretch_worker::StretchWorker;
 use core::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -118,13 +120,26 @@ struct Crossfade {
     left_frames: u32,
 }
 
-/// A count-in in progress.
+/// A count-in in progress. Its clicks are generated in the output domain at the effective
+/// tempo (`beat_frames` is already divided by the speed), never time-stretched.
 #[derive(Clone, Copy, Debug)]
 struct CountIn {
     /// Frames since the count-in started.
     frame: u32,
     beat_frames: u32,
     beats: u8,
+    /// The song was started before the clicks ended: when stretched, it starts the pipe's
+    /// latency early so that its first frame is heard as the count-in ends.
+    started: bool,
+}
+
+/// A tempo-ramp loop in progress (speeds as factors).
+#[derive(Clone, Copy, Debug)]
+struct TempoRamp {
+    step: f64,
+    end: f64,
+    /// The pass now being mixed, from 1.
+    pass: u32,
 }
 
 /// Commands held back while a song switch fades out (one song's worth of settings).
@@ -143,6 +158,15 @@ fn click_sample(beat: u32, t: u32, rate_hz: u32) -> f32 {
     };
     let secs = t as f32 / rate_hz as f32;
     amp * (core::f32::consts::TAU * freq * secs).sin() * (-secs / 0.005).exp()
+}
+
+/// `factor` clamped to the stretcher's range; not finite means the original speed.
+fn clamp_speed(factor: f64) -> f64 {
+    if factor.is_finite() {
+        factor.clamp(super::stretch::MIN_SPEED, super::stretch::MAX_SPEED)
+    } else {
+        1.0
+    }
 }
 
 /// The mixer. Built on the control thread, then moved to the audio thread.
@@ -174,6 +198,23 @@ pub struct Engine {
     /// Crossfade weights for a loop wrap.
     w_in: Box<[f32; MAX_PERIOD_FRAMES]>,
     status: Arc<EngineStatus>,
+    /// Speed (factor) and pitch (semitones) asked for.
+    speed: f64,
+    pitch_st: f32,
+    ramp: Option<TempoRamp>,
+    /// Set by a loop wrap that changed the ramp's speed: the stretched path commits what it
+    /// mixed before the wrap, then sets the new speed, so the step lands on the wrap.
+    speed_changed_at_wrap: bool,
+    /// The stretch pipeline's audio end (absent: speed and pitch are ignored).
+    stretch: Option<StretchPipe>,
+    /// Offline rendering only (`play --once`): the stretcher runs here, after the period's
+    /// input is committed, instead of on its worker thread; see [`Engine::attach_stretch`].
+    inline_worker: Option<StretchWorker>,
+    /// The stretch pipe's latency in output frames, as of this period (0 when bypassed).
+    latency_out_frames: u32,
+    /// A song ended while stretched: its last frames are still in the pipe, so the end is
+    /// published (`songs_ended`) only after this many more output frames.
+    end_tail_frames: Option<u32>,
 }
 
 impl Engine {
@@ -213,6 +254,14 @@ impl Engine {
             held: heapless::Vec::new(),
             w_in: Box::new([0.0; MAX_PERIOD_FRAMES]),
             status: status.clone(),
+            speed: 1.0,
+            pitch_st: 0.0,
+            ramp: None,
+            speed_changed_at_wrap: false,
+            stretch: None,
+            inline_worker: None,
+            latency_out_frames: 0,
+            end_tail_frames: None,
         };
         let handle = EngineHandle {
             commands: cmd_tx,
@@ -221,6 +270,24 @@ impl Engine {
             status,
         };
         (engine, handle)
+    }
+
+    /// Gives the engine the stretch pipeline's audio end, made with
+    /// `StretchWorker::new(StretchConfig::new(rate, channels, period))` with `channels` equal
+    /// to the engine's. Control thread, before the engine moves to the audio thread.
+    ///
+    /// Where the stretcher runs, and why: on the engine's summed output (after stem gains,
+    /// pan, mute/solo and master), so one stretcher serves 16 stems (see `crate::rt::stretch`).
+    ///
+    /// `inline_worker`: `None` for playback (the worker runs on its own thread, spawned by
+    /// the control thread, and the audio thread only copies samples). `Some` only for an
+    /// offline render to a device that is not paced (a `file` PCM runs thousands of times
+    /// faster than real time, so a worker thread could never keep up): the stretcher's
+    /// bursty work then runs inside `process`, which keeps the output exact at the cost of
+    /// a worst period of one stretcher block.
+    pub fn attach_stretch(&mut self, pipe: StretchPipe, inline_worker: Option<StretchWorker>) {
+        self.stretch = Some(pipe);
+        self.inline_worker = inline_worker;
     }
 
     pub fn channels(&self) -> usize {
@@ -247,7 +314,84 @@ impl Engine {
         self.flush_held();
         self.apply_commands();
 
-        let mut done = self.count_in_clicks(out, frames);
+        match self.stretch.take() {
+            Some(mut pipe) if !pipe.is_bypassed() => {
+                self.process_stretched(&mut pipe, out, frames);
+                self.stretch = Some(pipe);
+            }
+            pipe => {
+                // Speed 100 %, pitch 0: mixed straight into the period, bit-exact.
+                self.stretch = pipe;
+                self.latency_out_frames = 0;
+                let done = self.count_in_clicks(out, frames);
+                self.mix_song(out, done, frames);
+            }
+        }
+        if let Some(left) = self.end_tail_frames {
+            let left = left.saturating_sub(frames as u32);
+            self.end_tail_frames = (left > 0).then_some(left);
+            if left == 0 {
+                self.status.songs_ended.fetch_add(1, Relaxed);
+            }
+        }
+        for s in out.iter_mut() {
+            *s = s.clamp(-1.0, 1.0);
+        }
+        self.publish();
+    }
+
+    /// One period through the stretcher: mix song frames (in song time, in pieces of at
+    /// most [`MAX_PERIOD_FRAMES`]) into the pipe until it has enough, pull one period of
+    /// output, and lay the count-in's clicks over it (generated at the effective tempo).
+    fn process_stretched(&mut self, pipe: &mut StretchPipe, out: &mut [f32], frames: usize) {
+        let ch = self.channels;
+        // A count-in starts the song the pipe's latency early, so that it is heard on time.
+        let lead_out = (pipe.latency_song_frames() / self.speed.max(0.5)) as u32;
+        self.latency_out_frames = lead_out;
+        self.start_song_under_count_in(lead_out);
+        // Priming mixes up to CATCHUP_PERIODS extra periods; never more per period.
+        let mut budget = frames * (super::stretch::CATCHUP_PERIODS + 1);
+        while budget > 0 {
+            let want = pipe.input_frames_wanted(frames).min(budget);
+            if want == 0 {
+                break;
+            }
+            let buf = pipe.input_buffer(want);
+            let n = buf.len() / ch;
+            buf.fill(0.0);
+            let mut mixed = 0;
+            while mixed < n {
+                let mut piece = (n - mixed).min(MAX_PERIOD_FRAMES);
+                if let (Some(_), Some(lp)) = (&self.ramp, &self.looping) {
+                    // Stop at the wrap, so a ramp step lands exactly on it.
+                    if self.pos < lp.b && self.transport == Transport::Playing {
+                        piece = piece.min((lp.b - self.pos) as usize);
+                    }
+                }
+                self.mix_song(&mut buf[mixed * ch..(mixed + piece) * ch], 0, piece);
+                mixed += piece;
+                if self.speed_changed_at_wrap {
+                    break;
+                }
+            }
+            pipe.commit_input(mixed);
+            budget -= mixed.min(budget);
+            if self.speed_changed_at_wrap {
+                self.speed_changed_at_wrap = false;
+                pipe.set_target(self.speed, self.pitch_st);
+            }
+        }
+        if let Some(worker) = self.inline_worker.as_mut() {
+            worker.run_pending();
+        }
+        pipe.pull(out);
+        self.count_in_overlay(out, frames);
+    }
+
+    /// Mixes the song from frame `done` of `out` to `frames`, splitting at loop wraps,
+    /// fades and the song's end. Song time: the speed plays no part here.
+    fn mix_song(&mut self, out: &mut [f32], mut done: usize, frames: usize) {
+        let ch = self.channels;
         while done < frames && self.transport == Transport::Playing {
             let Some(song) = self.song.as_ref() else {
                 self.transport = Transport::Stopped;
@@ -298,18 +442,89 @@ impl Engine {
                         left_frames: self.fade_frames,
                     });
                     self.pos = lp.a;
+                    self.ramp_step();
                 }
             }
         }
-        for s in out.iter_mut() {
-            *s = s.clamp(-1.0, 1.0);
+    }
+
+    /// A loop wrapped: the ramp, if any, goes one pass on and one step faster.
+    fn ramp_step(&mut self) {
+        let Some(r) = self.ramp.as_mut() else {
+            return;
+        };
+        r.pass = r.pass.saturating_add(1);
+        let next = (self.speed + r.step).min(r.end);
+        if next != self.speed {
+            self.speed = next;
+            self.speed_changed_at_wrap = true;
         }
-        self.publish();
+    }
+
+    /// Sends the speed and pitch asked for to the pipe (from a command, between periods).
+    fn retarget_stretch(&mut self) {
+        self.speed_changed_at_wrap = false;
+        if let Some(pipe) = self.stretch.as_mut() {
+            pipe.set_target(self.speed, self.pitch_st);
+        }
+    }
+
+    /// When stretched, the song under a count-in starts `lead_out` output frames before the
+    /// last click ends (the pipe's latency), so its first frame is heard on the beat.
+    fn start_song_under_count_in(&mut self, lead_out: u32) {
+        let Some(ci) = self.count_in.as_mut() else {
+            return;
+        };
+        let total = ci.beat_frames * ci.beats as u32;
+        if !ci.started && total - ci.frame <= lead_out {
+            ci.started = true;
+            self.start_at_current_pos();
+        }
+    }
+
+    /// Adds the count-in's clicks to `out` (the stretched path's output), and ends the
+    /// count-in after its last beat; the song was started by `start_song_under_count_in`.
+    fn count_in_overlay(&mut self, out: &mut [f32], frames: usize) {
+        let Some(ci) = self.count_in.as_mut() else {
+            return;
+        };
+        let ch = self.channels;
+        let total = ci.beat_frames * ci.beats as u32;
+        let n = ((total - ci.frame) as usize).min(frames);
+        let click_frames = ms_to_frames(CLICK_MS, self.rate_hz);
+        let master = self.master.current();
+        for f in 0..n {
+            let t = ci.frame + f as u32;
+            let (beat, in_beat) = (t / ci.beat_frames, t % ci.beat_frames);
+            if in_beat < click_frames {
+                let v = click_sample(beat, in_beat, self.rate_hz) * master;
+                for s in &mut out[f * ch..f * ch + ch.min(2)] {
+                    *s += v;
+                }
+            }
+        }
+        ci.frame += n as u32;
+        if ci.frame >= total {
+            let started = ci.started;
+            self.count_in = None;
+            if !started {
+                self.start_at_current_pos();
+            }
+        }
     }
 
     /// Writes the count-in's clicks into the start of `out`; returns the frames it used.
     /// When the count-in ends inside the period, the song starts right after it.
     fn count_in_clicks(&mut self, out: &mut [f32], frames: usize) -> usize {
+        let Some(ci) = self.count_in.as_ref() else {
+            return 0;
+        };
+        if ci.started {
+            // Started under the stretcher, which was switched out meanwhile: the song
+            // plays, the clicks lie over it.
+            self.count_in_overlay(out, frames);
+            return 0;
+        }
         let Some(ci) = self.count_in.as_mut() else {
             return 0;
         };
@@ -451,10 +666,13 @@ impl Engine {
                     && self.count_in.is_none()
                     && beats > 0
                 {
+                    // The clicks follow the effective tempo (bpm x speed).
+                    let beat_frames = (beat_frames as f64 / self.speed).round() as u32;
                     self.count_in = Some(CountIn {
                         frame: 0,
                         beat_frames: beat_frames.max(1),
                         beats,
+                        started: false,
                     });
                 }
             }
@@ -509,7 +727,48 @@ impl Engine {
                 self.update_stem(stem, |s| s.pan = pan.clamp(-1.0, 1.0))
             }
             Command::MasterGain { gain } => self.master.set_target(gain.max(0.0)),
-            Command::Loop { region } => self.set_loop(region),
+            Command::Loop { region } => {
+                self.ramp = None;
+                self.set_loop(region)
+            }
+            Command::Speed { factor } => {
+                self.ramp = None;
+                self.speed = clamp_speed(factor as f64);
+                self.retarget_stretch();
+            }
+            Command::Pitch { st } => {
+                self.pitch_st = if st.is_finite() {
+                    st.clamp(super::stretch::MIN_PITCH_ST, super::stretch::MAX_PITCH_ST)
+                } else {
+                    0.0
+                };
+                self.retarget_stretch();
+            }
+            Command::LoopRamp { start, step, end } => self.start_ramp(start, step, end),
+        }
+    }
+
+    /// Starts a tempo ramp on the current loop: the next pass from A at `start`.
+    fn start_ramp(&mut self, start: f32, step: f32, end: f32) {
+        let Some(lp) = self.looping else {
+            return;
+        };
+        let start = clamp_speed(start as f64);
+        let end = clamp_speed(end as f64);
+        let step = if step.is_finite() {
+            step.max(0.0) as f64
+        } else {
+            0.0
+        };
+        self.ramp = Some(TempoRamp {
+            step,
+            end: end.max(start),
+            pass: 1,
+        });
+        self.speed = start;
+        self.retarget_stretch();
+        if self.pos != lp.a {
+            self.apply(Command::Seek { frame: lp.a });
         }
     }
 
@@ -604,6 +863,7 @@ impl Engine {
         }
         self.any_solo = false;
         self.looping = None;
+        self.ramp = None;
         self.xfade = None;
         self.count_in = None;
         self.fresh = true;
@@ -669,7 +929,12 @@ impl Engine {
         self.transport = Transport::Stopped;
         self.pos = 0;
         self.xfade = None;
-        self.status.songs_ended.fetch_add(1, Relaxed);
+        if self.latency_out_frames > 0 {
+            // Stretched: the song's last frames are heard one pipe latency from now.
+            self.end_tail_frames = Some(self.latency_out_frames);
+        } else {
+            self.status.songs_ended.fetch_add(1, Relaxed);
+        }
         // What was waiting for the fade-out happens now: nothing is left to fade.
         match core::mem::replace(&mut self.pending, Pending::None) {
             Pending::Switch { start_frame, play } => self.switch(start_frame, play),
@@ -709,9 +974,40 @@ impl Engine {
         }
     }
 
+    /// The song frame being heard now: the mix head less the stretch pipe's latency,
+    /// folded back into the loop when the head has wrapped and the ear has not yet.
+    fn heard_pos(&self) -> u64 {
+        let lat = self
+            .stretch
+            .as_ref()
+            .map_or(0.0, |p| p.latency_song_frames());
+        if lat <= 0.0 {
+            return self.pos;
+        }
+        let lat = lat.round() as u64;
+        match &self.looping {
+            Some(lp) if self.pos >= lp.a && self.pos - lp.a < lat => {
+                lp.b.saturating_sub(lat - (self.pos - lp.a))
+            }
+            _ => self.pos.saturating_sub(lat),
+        }
+    }
+
     fn publish(&self) {
         let s = &self.status;
-        s.pos_frames.store(self.pos, Relaxed);
+        s.pos_frames.store(self.heard_pos(), Relaxed);
+        s.speed_pct_x100
+            .store((self.speed * 10_000.0).round() as u32, Relaxed);
+        s.pitch_milli_st
+            .store((self.pitch_st * 1000.0).round() as i32 as u32, Relaxed);
+        s.stretching.store(
+            self.stretch.as_ref().is_some_and(|p| !p.is_bypassed()),
+            Relaxed,
+        );
+        s.ramp_pass.store(self.ramp.map_or(0, |r| r.pass), Relaxed);
+        if let Some(p) = &self.stretch {
+            s.stretch_underruns.store(p.stats().underruns, Relaxed);
+        }
         s.transport.store(self.transport as u8, Relaxed);
         s.looping.store(self.looping.is_some(), Relaxed);
         s.counting_in.store(self.count_in.is_some(), Relaxed);

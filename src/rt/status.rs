@@ -50,9 +50,32 @@ pub struct EngineStatus {
     pub looping: AtomicBool,
     /// Whether a count-in is clicking.
     pub counting_in: AtomicBool,
+    /// Speed in force, in hundredths of a percent (10_000 = 100 %).
+    pub speed_pct_x100: AtomicU32,
+    /// Pitch in force, in thousandths of a semitone (signed, as the bits of an i32).
+    pub pitch_milli_st: AtomicU32,
+    /// Whether the stretcher is in the audible path (not bypassed).
+    pub stretching: AtomicBool,
+    /// Tempo-ramp loop: the pass now being mixed (1 = first), 0 when no ramp runs.
+    pub ramp_pass: AtomicU32,
+    /// Stretcher periods where the worker had not delivered in time.
+    pub stretch_underruns: AtomicU64,
 }
 
 impl EngineStatus {
+    /// Speed in force, as a factor (1.0 before the engine's first period).
+    pub fn speed(&self) -> f64 {
+        match self.speed_pct_x100.load(Relaxed) {
+            0 => 1.0,
+            v => v as f64 / 10_000.0,
+        }
+    }
+
+    /// Pitch in force, in semitones.
+    pub fn pitch_st(&self) -> f32 {
+        self.pitch_milli_st.load(Relaxed) as i32 as f32 / 1000.0
+    }
+
     pub fn transport(&self) -> Transport {
         Transport::from_u8(self.transport.load(Relaxed))
     }

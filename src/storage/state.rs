@@ -53,12 +53,55 @@ fn gain_in_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error
     Ok(g)
 }
 
+/// A song's speed and key as the musician left them (`"tempo"` in the file, beside
+/// `"songs"`): speed in percent (50..=150), key change in semitones (-12..=12). A value
+/// outside those (a hand-edited file) makes the file invalid, like a gain out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SongTempo {
+    #[serde(deserialize_with = "speed_in_range")]
+    pub speed_pct: f32,
+    #[serde(deserialize_with = "pitch_in_range")]
+    pub pitch_st: f32,
+}
+
+impl Default for SongTempo {
+    fn default() -> Self {
+        SongTempo {
+            speed_pct: 100.0,
+            pitch_st: 0.0,
+        }
+    }
+}
+
+fn speed_in_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = f32::deserialize(d)?;
+    if !(50.0..=150.0).contains(&v) {
+        return Err(serde::de::Error::custom("speed_pct out of range 50..150"));
+    }
+    Ok(v)
+}
+
+fn pitch_in_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = f32::deserialize(d)?;
+    if !(-12.0..=12.0).contains(&v) {
+        return Err(serde::de::Error::custom("pitch_st out of range -12..12"));
+    }
+    Ok(v)
+}
+
+fn no_tempo(t: &&BTreeMap<String, SongTempo>) -> bool {
+    t.is_empty()
+}
+
 /// The file as written: the version first, so a reader sees it before anything else.
 #[derive(Serialize)]
 struct FileOut<'a> {
     version: u32,
     last_song: &'a Option<String>,
     songs: &'a BTreeMap<String, BTreeMap<String, StemSetting>>,
+    #[serde(skip_serializing_if = "no_tempo")]
+    tempo: &'a BTreeMap<String, SongTempo>,
 }
 
 /// The file as read.
@@ -69,6 +112,8 @@ struct FileIn {
     last_song: Option<String>,
     #[serde(default)]
     songs: BTreeMap<String, BTreeMap<String, StemSetting>>,
+    #[serde(default)]
+    tempo: BTreeMap<String, SongTempo>,
 }
 
 impl Default for StemSetting {
@@ -88,6 +133,8 @@ pub struct SavedState {
     pub last_song: Option<String>,
     /// Song folder name -> stem name -> settings.
     pub songs: BTreeMap<String, BTreeMap<String, StemSetting>>,
+    /// Song folder name -> speed and key (only songs played at another speed or key).
+    pub tempo: BTreeMap<String, SongTempo>,
 }
 
 impl SavedState {
@@ -107,12 +154,31 @@ impl SavedState {
             .insert(stem.to_string(), setting);
     }
 
+    /// The saved speed and key of a song, if any.
+    pub fn tempo(&self, song: &str) -> Option<SongTempo> {
+        self.tempo.get(song).copied()
+    }
+
+    /// Remembers a song's speed and key; the original (100 %, 0 st) removes the entry.
+    pub fn set_tempo(&mut self, song: &str, speed_pct: f32, pitch_st: f32) {
+        let t = SongTempo {
+            speed_pct,
+            pitch_st,
+        };
+        if t == SongTempo::default() {
+            self.tempo.remove(song);
+        } else {
+            self.tempo.insert(song.to_string(), t);
+        }
+    }
+
     /// The file's text (compact JSON, keys sorted, so equal states give equal files).
     pub fn to_json(&self) -> String {
         let file = FileOut {
             version: STATE_VERSION,
             last_song: &self.last_song,
             songs: &self.songs,
+            tempo: &self.tempo,
         };
         // Only maps with string keys, strings, bools and numbers: this cannot fail.
         let mut s = serde_json::to_string(&file).unwrap_or_default();
@@ -128,6 +194,7 @@ impl SavedState {
             Some(STATE_VERSION) => Ok(SavedState {
                 last_song: raw.last_song,
                 songs: raw.songs,
+                tempo: raw.tempo,
             }),
             Some(v) => Err(format!(
                 "format version {v}, this stembox reads version {STATE_VERSION}"
@@ -341,6 +408,29 @@ mod tests {
             },
         );
         s
+    }
+
+    #[test]
+    fn tempo_round_trips_and_hostile_values_reject_the_file() {
+        let mut s = SavedState::default();
+        s.set_tempo("01-a", 80.0, -2.5);
+        s.set_tempo("02-b", 100.0, 0.0);
+        let back = SavedState::from_json(s.to_json().as_bytes()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.tempo("02-b"), None, "the original is not stored");
+        assert!(!SavedState::default().to_json().contains("tempo"));
+        for bad in [
+            r#"{"version":1,"tempo":{"a":{"speed_pct":10}}}"#,
+            r#"{"version":1,"tempo":{"a":{"speed_pct":1e39}}}"#,
+            r#"{"version":1,"tempo":{"a":{"pitch_st":-13}}}"#,
+            r#"{"version":1,"tempo":{"a":{"pitch_st":"C"}}}"#,
+            r#"{"version":1,"tempo":{"a":"fast"}}"#,
+        ] {
+            assert!(SavedState::from_json(bad.as_bytes()).is_err(), "{bad}");
+        }
+        // A missing field is the original.
+        let ok = SavedState::from_json(br#"{"version":1,"tempo":{"a":{"pitch_st":3}}}"#).unwrap();
+        assert_eq!(ok.tempo("a").unwrap().speed_pct, 100.0);
     }
 
     #[test]

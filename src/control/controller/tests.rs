@@ -50,6 +50,9 @@ fn view(transport: Transport) -> EngineView {
         counting_in: false,
         command_slots: 256,
         song_slots: 4,
+        speed_pct: 100.0,
+        pitch_st: 0.0,
+        ramp_pass: 0,
     }
 }
 
@@ -1118,7 +1121,7 @@ fn status_shows_song_transport_position_loop_volume_and_mix() {
         v,
         &[],
         "status song=01-a title=\"01-a\" transport=playing pos_s=0.5 loop=0.250-0.750 volume_db=-2.0 \
-         drums=mute:0,solo:0,gain_db:0.0 bass=mute:1,solo:0,gain_db:0.0",
+         speed_pct=100.0 pitch_st=+0.00 drums=mute:0,solo:0,gain_db:0.0 bass=mute:1,solo:0,gain_db:0.0",
     );
     let out = c.act(Action::Status, &view(Paused));
     assert!(
@@ -1202,4 +1205,247 @@ fn led_inputs_follow_transport_count_in_and_loop() {
     };
     assert_eq!(leds(&c, looping).1, LoopLed::On);
     assert_eq!(leds(&c, view(Playing)).1, LoopLed::Off);
+}
+
+fn tempo_view(speed_pct: f32, pitch_st: f32) -> EngineView {
+    EngineView {
+        speed_pct,
+        pitch_st,
+        ..view(Playing)
+    }
+}
+
+#[test]
+fn speed_sets_clamps_in_words_and_refuses_nan() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Speed(Some(80.0)),
+        view(Playing),
+        &[Command::Speed { factor: 0.8 }],
+        "ok speed 80 %",
+    );
+    check(
+        &mut c,
+        Action::Speed(Some(400.0)),
+        view(Playing),
+        &[Command::Speed { factor: 1.5 }],
+        "ok speed 150 % (limited to 50..150 %)",
+    );
+    check(
+        &mut c,
+        Action::Speed(Some(-3.0)),
+        view(Playing),
+        &[Command::Speed { factor: 0.5 }],
+        "ok speed 50 % (limited to 50..150 %)",
+    );
+    check(
+        &mut c,
+        Action::Speed(Some(f32::NAN)),
+        view(Playing),
+        &[],
+        "error: speed must be a number of percent (50..150)",
+    );
+    check(
+        &mut c,
+        Action::Speed(Some(f32::INFINITY)),
+        view(Playing),
+        &[Command::Speed { factor: 1.5 }],
+        "ok speed 150 % (limited to 50..150 %)",
+    );
+}
+
+#[test]
+fn speed_steps_from_what_the_engine_plays_and_stop_at_the_limits() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::SpeedDown,
+        tempo_view(100.0, 0.0),
+        &[Command::Speed { factor: 0.95 }],
+        "ok speed 95 %",
+    );
+    check(
+        &mut c,
+        Action::SpeedUp,
+        tempo_view(85.0, 0.0),
+        &[Command::Speed { factor: 0.9 }],
+        "ok speed 90 %",
+    );
+    check(
+        &mut c,
+        Action::SpeedUp,
+        tempo_view(150.0, 0.0),
+        &[Command::Speed { factor: 1.5 }],
+        "ok speed 150 % (limited to 50..150 %)",
+    );
+    check(
+        &mut c,
+        Action::SpeedDown,
+        tempo_view(50.0, 0.0),
+        &[Command::Speed { factor: 0.5 }],
+        "ok speed 50 % (limited to 50..150 %)",
+    );
+}
+
+#[test]
+fn pitch_sets_steps_clamps_and_refuses_nan() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Pitch(Some(-1.5)),
+        view(Playing),
+        &[Command::Pitch { st: -1.5 }],
+        "ok pitch -1.5 st",
+    );
+    check(
+        &mut c,
+        Action::PitchUp,
+        view(Playing),
+        &[Command::Pitch { st: -0.5 }],
+        "ok pitch -0.5 st",
+    );
+    check(
+        &mut c,
+        Action::PitchDown,
+        view(Playing),
+        &[Command::Pitch { st: -1.5 }],
+        "ok pitch -1.5 st",
+    );
+    check(
+        &mut c,
+        Action::Pitch(Some(30.0)),
+        view(Playing),
+        &[Command::Pitch { st: 12.0 }],
+        "ok pitch +12 st (limited to -12..12 st)",
+    );
+    check(
+        &mut c,
+        Action::PitchUp,
+        view(Playing),
+        &[Command::Pitch { st: 12.0 }],
+        "ok pitch +12 st (limited to -12..12 st)",
+    );
+    check(
+        &mut c,
+        Action::Pitch(Some(f32::NAN)),
+        view(Playing),
+        &[],
+        "error: pitch must be a number of semitones (-12..12)",
+    );
+}
+
+#[test]
+fn speed_and_pitch_alone_answer_what_the_engine_plays() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Speed(None),
+        tempo_view(80.0, 3.0),
+        &[],
+        "speed 80 % pitch +3 st",
+    );
+    let ramping = EngineView {
+        ramp_pass: 3,
+        ..tempo_view(75.0, 0.0)
+    };
+    check(
+        &mut c,
+        Action::Pitch(None),
+        ramping,
+        &[],
+        "speed 75 % pitch 0 st (loop ramp pass 3)",
+    );
+    let out = c.act(Action::Status, &ramping);
+    assert!(
+        reply(&out).contains(" speed_pct=75.0 pitch_st=+0.00 ramp_pass=3 "),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn loop_ramp_needs_a_loop_and_clamps_in_words() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::LoopRamp(70.0, 5.0, 100.0),
+        view(Playing),
+        &[],
+        "error: no loop playing (set loop a and b, or loop <a_s> <b_s>, first)",
+    );
+    let looping = EngineView {
+        looping: true,
+        ..view(Playing)
+    };
+    check(
+        &mut c,
+        Action::LoopRamp(70.0, 5.0, 100.0),
+        looping,
+        &[Command::LoopRamp {
+            start: 0.7,
+            step: 0.05,
+            end: 1.0,
+        }],
+        "ok loop ramp 70 % +5 % per pass to 100 %",
+    );
+    check(
+        &mut c,
+        Action::LoopRamp(20.0, 10.0, 300.0),
+        looping,
+        &[Command::LoopRamp {
+            start: 0.5,
+            step: 0.1,
+            end: 1.5,
+        }],
+        "ok loop ramp 50 % +10 % per pass to 150 % (limited to 50..150 %)",
+    );
+    for (s, st, e) in [
+        (f32::NAN, 5.0, 100.0),
+        (70.0, 0.0, 100.0),
+        (70.0, -5.0, 100.0),
+        (70.0, 5.0, f32::INFINITY),
+    ] {
+        let out = c.act(Action::LoopRamp(s, st, e), &looping);
+        assert!(out.commands().is_empty(), "{s} {st} {e}");
+        assert!(reply(&out).starts_with("error: loop ramp"), "{out:?}");
+    }
+}
+
+#[test]
+fn speed_and_key_are_saved_per_song_and_restored_on_the_way_back() {
+    let (mut c, _) = Controller::new(
+        setup(Some(SavedState::default())),
+        0,
+        song("01-a", &["drums"], 1),
+    );
+    c.song_loaded(1, song("02-b", &["bass"], 1), &view(Playing));
+    let out = c.act(Action::Speed(Some(80.0)), &view(Playing));
+    assert!(out.effects.state_changed);
+    c.act(Action::Pitch(Some(2.0)), &view(Playing));
+    let t = c.saved_state().unwrap().tempo("01-a").unwrap();
+    assert_eq!((t.speed_pct, t.pitch_st), (80.0, 2.0));
+    // Song 2 has nothing saved: back to the original.
+    let out = c.act(Action::NextSong, &view(Playing));
+    assert!(out.commands().contains(&Command::Speed { factor: 1.0 }));
+    assert!(out.commands().contains(&Command::Pitch { st: 0.0 }));
+    // And back: song 1's values come back.
+    let out = c.act(Action::PrevSong, &view(Playing));
+    assert!(out.commands().contains(&Command::Speed { factor: 0.8 }));
+    assert!(out.commands().contains(&Command::Pitch { st: 2.0 }));
+    // The original speed and key remove the entry.
+    c.act(Action::Speed(Some(100.0)), &view(Playing));
+    c.act(Action::Pitch(Some(0.0)), &view(Playing));
+    assert_eq!(c.saved_state().unwrap().tempo("01-a"), None);
+}
+
+#[test]
+fn song_json_speed_and_key_apply_when_nothing_is_saved() {
+    let mut s = Arc::try_unwrap(song("01-a", &["drums"], 1)).expect("unique");
+    s.speed_pct = 85.0;
+    s.pitch_st = -1.0;
+    let (_, out) = Controller::new(setup(None), 0, Arc::new(s));
+    assert_eq!(
+        out.commands(),
+        [Command::Speed { factor: 0.85 }, Command::Pitch { st: -1.0 }]
+    );
 }

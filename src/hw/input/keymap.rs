@@ -38,6 +38,14 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
     ("volume_up", Action::VolumeUp),
     ("volume_down", Action::VolumeDown),
     ("count_in", Action::CountInToggle),
+    ("speed_up", Action::SpeedUp),
+    ("speed_down", Action::SpeedDown),
+    ("pitch_up", Action::PitchUp),
+    ("pitch_down", Action::PitchDown),
+    (
+        "loop_ramp",
+        Action::LoopRamp(DEFAULT_RAMP.0, DEFAULT_RAMP.1, DEFAULT_RAMP.2),
+    ),
     ("status", Action::Status),
     ("stats", Action::Stats),
     ("stats_reset", Action::StatsReset),
@@ -46,8 +54,12 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
 
 /// Action names that take arguments after a `:`.
 const ARG_ACTIONS: &str = "song:<n|name>, section:<n|name>, toggle_mute:<stem>, mute:<stem>, \
-                           unmute:<stem>, solo:<stem>, gain:<stem>:<dB>, loop:<a_s>:<b_s>";
+                           unmute:<stem>, solo:<stem>, gain:<stem>:<dB>, loop:<a_s>:<b_s>, speed:<pct>, \
+                           pitch:<st>, loop_ramp:<start_pct>:<step_pct>[:<end_pct>]";
 
+use crate::model::action::{
+    DEFAULT_RAMP, MAX_PITCH_ST, MAX_SPEED_PCT, MIN_PITCH_ST, MIN_SPEED_PCT,
+};
 pub use crate::model::action::{MAX_GAIN_DB, MIN_GAIN_DB};
 
 /// One list of every action name, for error messages and `check`.
@@ -109,6 +121,13 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
             let (a_s, b_s) = parse_loop_points(a, b)?;
             Ok(Action::Loop(a_s, b_s))
         }
+        "speed" => parse_speed_pct(arg).map(|p| Action::Speed(Some(p))),
+        "pitch" => parse_pitch_st(arg).map(|st| Action::Pitch(Some(st))),
+        "loop_ramp" => {
+            let parts: Vec<&str> = arg.split(':').collect();
+            let (start, step, end) = parse_ramp(&parts)?;
+            Ok(Action::LoopRamp(start, step, end))
+        }
         _ => Err(format!(
             "unknown action \"{text}\" (known: {})",
             action_names()
@@ -134,6 +153,9 @@ pub fn action_name(action: &Action) -> String {
         Action::Solo(s) => format!("solo:{s}"),
         Action::Gain(s, db) => format!("gain:{s}:{db}"),
         Action::Loop(a, b) => format!("loop:{a}:{b}"),
+        Action::Speed(Some(p)) => format!("speed:{p}"),
+        Action::Pitch(Some(st)) => format!("pitch:{st}"),
+        Action::LoopRamp(a, s, e) => format!("loop_ramp:{a}:{s}:{e}"),
         _ => "help".to_string(),
     }
 }
@@ -191,6 +213,69 @@ pub fn parse_gain_db(text: &str) -> Result<f32, String> {
         ));
     }
     Ok(db)
+}
+
+/// A speed in percent within [`MIN_SPEED_PCT`]..=[`MAX_SPEED_PCT`] (`80`, `80%`, `97.5`).
+pub fn parse_speed_pct(text: &str) -> Result<f32, String> {
+    let t = text.trim();
+    let t = t.strip_suffix('%').unwrap_or(t).trim();
+    let pct: f32 = t
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a speed in percent (e.g. 80)"))?;
+    if !pct.is_finite() || !(MIN_SPEED_PCT..=MAX_SPEED_PCT).contains(&pct) {
+        return Err(format!(
+            "speed {text} % is outside {MIN_SPEED_PCT}..={MAX_SPEED_PCT} %"
+        ));
+    }
+    Ok(pct)
+}
+
+/// A key change in semitones within [`MIN_PITCH_ST`]..=[`MAX_PITCH_ST`] (`-2`, `+1.5`,
+/// `3st`).
+pub fn parse_pitch_st(text: &str) -> Result<f32, String> {
+    let t = text.trim();
+    let t = t.strip_suffix("st").unwrap_or(t).trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let st: f32 = t
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a number of semitones (e.g. -2 or 1.5)"))?;
+    if !st.is_finite() || !(MIN_PITCH_ST..=MAX_PITCH_ST).contains(&st) {
+        return Err(format!(
+            "pitch {text} st is outside {MIN_PITCH_ST}..={MAX_PITCH_ST} semitones"
+        ));
+    }
+    Ok(st)
+}
+
+/// A tempo ramp: start %, step % (more than 0, at most 100), optional end % (default 100,
+/// not below the start).
+pub fn parse_ramp(parts: &[&str]) -> Result<(f32, f32, f32), String> {
+    let usage = "a tempo ramp needs <start_pct> <step_pct> [<end_pct>], e.g. 70 5 100";
+    let (start, step, end) = match parts {
+        [a, s] => (*a, *s, None),
+        [a, s, e] => (*a, *s, Some(*e)),
+        _ => return Err(usage.into()),
+    };
+    let start = parse_speed_pct(start)?;
+    let step_pct: f32 = step
+        .trim()
+        .strip_suffix('%')
+        .unwrap_or(step.trim())
+        .parse()
+        .map_err(|_| format!("ramp step \"{step}\" is not a percentage ({usage})"))?;
+    if !(step_pct > 0.0 && step_pct <= 100.0) {
+        return Err(format!(
+            "ramp step {step} % must be more than 0 and at most 100"
+        ));
+    }
+    let end = match end {
+        Some(e) => parse_speed_pct(e)?,
+        None => DEFAULT_RAMP.2.max(start),
+    };
+    if end < start {
+        return Err(format!("ramp end {end} % is below its start {start} %"));
+    }
+    Ok((start, step_pct, end))
 }
 
 /// Loop start and end in seconds: both finite, start >= 0, end after start.
@@ -408,6 +493,61 @@ mod tests {
             Ok(Action::Section(SectionRef::Name("chorus".into())))
         );
         assert_eq!(parse_action("loop:1.5:4"), Ok(Action::Loop(1.5, 4.0)));
+    }
+
+    #[test]
+    fn speed_pitch_and_ramp_actions_parse_and_refuse_hostile_values() {
+        assert_eq!(parse_action("speed:80"), Ok(Action::Speed(Some(80.0))));
+        assert_eq!(parse_action("speed:97.5%"), Ok(Action::Speed(Some(97.5))));
+        assert_eq!(parse_action("pitch:-2"), Ok(Action::Pitch(Some(-2.0))));
+        assert_eq!(parse_action("pitch:+1.5st"), Ok(Action::Pitch(Some(1.5))));
+        assert_eq!(
+            parse_action("loop_ramp:60:10"),
+            Ok(Action::LoopRamp(60.0, 10.0, 100.0))
+        );
+        assert_eq!(
+            parse_action("loop_ramp:60:10:120"),
+            Ok(Action::LoopRamp(60.0, 10.0, 120.0))
+        );
+        assert_eq!(
+            parse_action("loop_ramp"),
+            Ok(Action::LoopRamp(70.0, 5.0, 100.0))
+        );
+        for bad in [
+            "speed:",
+            "speed:49",
+            "speed:151",
+            "speed:NaN",
+            "speed:inf",
+            "speed:-80",
+            "speed:fast",
+            "pitch:",
+            "pitch:13",
+            "pitch:-12.01",
+            "pitch:nan",
+            "pitch:C#",
+            "loop_ramp:",
+            "loop_ramp:60",
+            "loop_ramp:60:0",
+            "loop_ramp:60:-5",
+            "loop_ramp:60:nan",
+            "loop_ramp:60:500",
+            "loop_ramp:90:5:80",
+            "loop_ramp:40:5",
+            "loop_ramp:60:5:100:3",
+        ] {
+            assert!(parse_action(bad).is_err(), "{bad}");
+        }
+        // The names read back.
+        for a in [
+            Action::Speed(Some(85.0)),
+            Action::Pitch(Some(-3.5)),
+            Action::LoopRamp(60.0, 10.0, 110.0),
+            Action::SpeedUp,
+            Action::PitchDown,
+        ] {
+            assert_eq!(parse_action(&action_name(&a)), Ok(a.clone()), "{a:?}");
+        }
     }
 
     #[test]

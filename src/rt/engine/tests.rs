@@ -545,3 +545,118 @@ fn a_stem_shorter_than_its_song_plays_as_silence_after_its_end() {
     }
     assert_eq!(h.status.songs_ended.load(Relaxed), 1);
 }
+
+/// An engine with a stretcher whose worker runs inside `process` (as in an offline render).
+fn stretched_engine(s: &Arc<Song>, period: usize) -> (Engine, EngineHandle) {
+    let (mut e, h) = engine_with(s, false);
+    let (pipe, worker) = crate::stretch_worker::StretchWorker::new(
+        crate::rt::stretch::StretchConfig::new(RATE, 2, period),
+    );
+    e.attach_stretch(pipe, Some(worker));
+    (e, h)
+}
+
+/// Output frames where a click starts (a jump from silence), left channel.
+fn click_starts(out: &[f32]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut quiet = usize::MAX / 2;
+    for (f, fr) in out.chunks_exact(2).enumerate() {
+        if fr[0].abs() > 1e-3 {
+            if quiet > 100 {
+                starts.push(f);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    starts
+}
+
+#[test]
+fn count_in_clicks_follow_the_effective_tempo_when_stretched() {
+    let silent = song(vec![stem("x", vec![0.0; 4 * RATE as usize * 2])]);
+    let (mut e, mut h) = stretched_engine(&silent, 256);
+    h.send(Command::Speed { factor: 0.5 }).unwrap();
+    // Let the pipe switch the stretcher in (silence in, silence out).
+    render(&mut e, RATE as usize, 256);
+    assert!(h.status.stretching.load(Relaxed));
+    // 4 beats of 6,000 song frames at half speed: 12,000 output frames apart.
+    h.send(Command::CountIn {
+        beat_frames: 6_000,
+        beats: 4,
+    })
+    .unwrap();
+    let out = render(&mut e, 60_000, 256);
+    let starts = click_starts(&out);
+    // (A click's sine starts at 0, so its first audible sample is frame 1 of the beat.)
+    assert_eq!(starts, [1, 12_001, 24_001, 36_001], "{starts:?}");
+    // The song was started under the count-in, the pipe's latency early.
+    assert_eq!(h.status.transport(), Transport::Playing);
+}
+
+#[test]
+fn speed_and_pitch_hostile_values_are_clamped_or_mean_the_original() {
+    let s = three_stems(48_000);
+    let (mut e, mut h) = stretched_engine(&s, 256);
+    for (cmd, speed, pitch) in [
+        (Command::Speed { factor: f32::NAN }, 1.0, 0.0),
+        (Command::Speed { factor: 9.0 }, 1.5, 0.0),
+        (Command::Speed { factor: -1.0 }, 0.5, 0.0),
+        (Command::Pitch { st: f32::INFINITY }, 0.5, 0.0),
+        (Command::Pitch { st: -40.0 }, 0.5, -12.0),
+        (
+            Command::Speed {
+                factor: f32::INFINITY,
+            },
+            1.0,
+            -12.0,
+        ),
+    ] {
+        h.send(cmd).unwrap();
+        render(&mut e, 256, 256);
+        assert_eq!(h.status.speed(), speed, "{cmd:?}");
+        assert_eq!(h.status.pitch_st(), pitch, "{cmd:?}");
+    }
+    // A ramp without a loop is ignored.
+    h.send(Command::LoopRamp {
+        start: 0.7,
+        step: 0.1,
+        end: 1.0,
+    })
+    .unwrap();
+    render(&mut e, 256, 256);
+    assert_eq!(h.status.ramp_pass.load(Relaxed), 0);
+}
+
+#[test]
+fn a_ramp_steps_once_per_wrap_and_holds_at_its_end() {
+    let s = three_stems(96_000);
+    let (mut e, mut h) = stretched_engine(&s, 256);
+    h.send(Command::Play).unwrap();
+    h.send(Command::Loop {
+        region: Some((4_800, 14_400)),
+    })
+    .unwrap();
+    h.send(Command::LoopRamp {
+        start: 0.6,
+        step: 0.15,
+        end: 0.9,
+    })
+    .unwrap();
+    render(&mut e, 256, 256);
+    let mut seen = Vec::new();
+    for _ in 0..600 {
+        render(&mut e, 256, 256);
+        let pass = h.status.ramp_pass.load(Relaxed);
+        let speed = (h.status.speed() * 100.0).round() as u32;
+        if seen.last() != Some(&(pass, speed)) {
+            seen.push((pass, speed));
+        }
+    }
+    assert_eq!(
+        &seen[..4],
+        &[(1, 60), (2, 75), (3, 90), (4, 90)],
+        "{seen:?}"
+    );
+}
