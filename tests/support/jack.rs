@@ -353,8 +353,12 @@ impl Stembox {
     /// Sends one console command.
     pub fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
+        if let Err(e) = writeln!(stdin, "{line}").and_then(|_| stdin.flush()) {
+            // The process is gone: say what it said last.
+            std::thread::sleep(Duration::from_millis(200));
+            self.drain();
+            panic!("cannot send {line:?}: {e}\n{}", self.transcript());
+        }
     }
 
     /// Takes every line already printed (periodic stats lines pile up while a test sleeps).
