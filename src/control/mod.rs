@@ -3,6 +3,7 @@
 
 mod check;
 pub mod controller;
+mod reopen;
 mod runtime;
 
 use crate::cli::{Args, Mode};

@@ -6,6 +6,7 @@
 //! engine hands back and prints the stats lines.
 
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
+use super::reopen::Backoff;
 use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
 use crate::hw::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
 use crate::model::action::Action;
@@ -93,6 +94,37 @@ pub struct Session {
     state: Option<(StateStore, SaveTimer)>,
     /// The stretcher's worker thread (speed and pitch); joined when the session ends.
     stretch_worker: Option<StretchWorkerHandle>,
+    /// The output device is gone and the audio thread ended: its engine (song, position,
+    /// mixer) waits here until the device is back.
+    lost: Option<LostDevice>,
+    /// Times the device was lost since start (a device absent at start counts).
+    device_losses: u32,
+    /// An audio thread was started on a reopened device and has not played yet.
+    reopened: Option<Reopened>,
+    /// Audio threads started so far (real-time warnings are said for the first only).
+    audio_spawns: u32,
+}
+
+/// A reopened device until its first period: if it fails before that, the loss goes on
+/// with the same schedule and is not announced again.
+struct Reopened {
+    /// The engine's period count when the thread started.
+    at_spawn: u64,
+    /// What to say once it has played.
+    line: String,
+    backoff: Backoff,
+    since: Instant,
+}
+
+/// What the runtime keeps while the output device is away.
+struct LostDevice {
+    engine: Engine,
+    backoff: Backoff,
+    /// When the loss was noticed, for the `reopened` line.
+    since: Instant,
+    /// A device that came back with another rate or channel count is refused (songs are
+    /// resampled to the rate the engine was built for); said once per loss.
+    told_mismatch: bool,
 }
 
 /// `stembox play`: one song from its start; with `once`, to its end and exit. `tempo`:
@@ -156,6 +188,50 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
     session.control_loop()
 }
 
+/// Opens the output device for the appliance, waiting for it as long as it takes (a USB
+/// interface that enumerates after stembox starts): the error is said once, then attempts
+/// follow the [`Backoff`] schedule, quietly, until one succeeds or SIGTERM/SIGINT ends the
+/// wait (exit 0: nothing was playing). The third value says whether it had to wait.
+fn open_device_waiting(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted, bool), AppError> {
+    let mut backoff: Option<Backoff> = None;
+    loop {
+        match open_device(cfg) {
+            Ok((pcm, granted)) => return Ok((pcm, granted, backoff.is_some())),
+            Err(e) => match backoff.as_mut() {
+                None => {
+                    say(&format!("{e}; waiting for the device"));
+                    backoff = Some(Backoff::new(Instant::now()));
+                }
+                Some(b) => b.failed(Instant::now()),
+            },
+        }
+        while let Some(left) = backoff
+            .as_ref()
+            .map(|b| b.wait(Instant::now()))
+            .filter(|w| !w.is_zero())
+        {
+            if SIG_TERM.load(Relaxed) {
+                return Err(AppError {
+                    code: 0,
+                    message: format!(
+                        "stopped while waiting for audio device \"{}\"",
+                        cfg.audio.device.as_str()
+                    ),
+                });
+            }
+            std::thread::sleep(left.min(TICK));
+        }
+    }
+}
+
+/// The one line said when the device is lost: `reason` is the loop's error as
+/// [`describe`](crate::rt::device::describe) made it (`audio device "X": stopped: ...`).
+fn lost_line(device: &str, reason: &str) -> String {
+    let prefix = format!("audio device \"{device}\": ");
+    let detail = reason.strip_prefix(&prefix).unwrap_or(reason);
+    format!("audio device \"{device}\" lost: {detail}; reopening")
+}
+
 impl Session {
     /// Opens the device, loads song `index`, starts the audio thread playing it (at
     /// `tempo`, speed % and semitones, when given).
@@ -177,7 +253,15 @@ impl Session {
                 warn(&w);
             }
         }
-        let (pcm, granted) = open_device(&cfg)?;
+        // The appliance (`run`, the only mode with a state file) waits for a device that is
+        // not there yet (a USB interface that enumerates late); `play` fails at once.
+        let appliance = state.is_some();
+        let (pcm, granted, absent) = if appliance {
+            open_device_waiting(&cfg)?
+        } else {
+            let (pcm, granted) = open_device(&cfg)?;
+            (pcm, granted, false)
+        };
         let song = Arc::new(load_with_progress(&songs[index], granted.rate)?);
         let master_db = cfg.audio.master_gain_db;
         let (mut engine, mut handle) = Engine::new(
@@ -248,6 +332,10 @@ impl Session {
             state,
             leds: None,
             stretch_worker,
+            lost: None,
+            device_losses: absent as u32,
+            reopened: None,
+            audio_spawns: 0,
         };
         // Saved stem settings go in before the first period: the song is never heard
         // with them missing.
@@ -264,25 +352,8 @@ impl Session {
                 session.execute(out);
             }
         }
-        let cfg = &session.cfg;
-        let granted = &session.granted;
-        let cpu = (cfg.rt.cpu >= 0).then_some(cfg.rt.cpu as usize);
-        let prio = cfg.rt.priority;
-        let spawned = if cfg.audio.enable_latency_monitor {
-            let shared = Arc::new(MonitorShared::new());
-            let rt = MonitorRt::new(shared.clone(), granted.period_frames, granted.rate);
-            let base = shared.reset_window();
-            session.monitor = Some((shared, base));
-            spawn_audio_thread(pcm, granted.clone(), engine, rt, prio, cpu, once)
-        } else {
-            spawn_audio_thread(pcm, granted.clone(), engine, NoObserver, prio, cpu, once)
-        };
-        let audio = spawned
-            .map_err(|e| AppError::runtime(format!("cannot start the audio thread: {e}")))?;
-        for w in &audio.rt_warnings {
-            warn(w);
-        }
-        session.audio = Some(audio);
+        let granted = session.granted.clone();
+        session.spawn_audio(pcm, granted, engine, once)?;
         session.wait_until_running()?;
         session.report_access();
         if neighbours {
@@ -291,6 +362,149 @@ impl Session {
             session.execute(preload);
         }
         Ok(session)
+    }
+
+    /// Starts the audio thread on `pcm` with `engine` (at start, and on a reopened device:
+    /// the latency monitor goes on in the same window). Control thread.
+    fn spawn_audio(
+        &mut self,
+        pcm: alsa::pcm::PCM,
+        granted: Granted,
+        engine: Engine,
+        once: bool,
+    ) -> Result<(), AppError> {
+        let cpu = (self.cfg.rt.cpu >= 0).then_some(self.cfg.rt.cpu as usize);
+        let prio = self.cfg.rt.priority;
+        let spawned = if self.cfg.audio.enable_latency_monitor {
+            let shared = match &self.monitor {
+                Some((shared, _)) => shared.clone(),
+                None => {
+                    let shared = Arc::new(MonitorShared::new());
+                    let base = shared.reset_window();
+                    self.monitor = Some((shared.clone(), base));
+                    shared
+                }
+            };
+            let rt = MonitorRt::new(shared, granted.period_frames, granted.rate);
+            spawn_audio_thread(pcm, granted, engine, rt, prio, cpu, once)
+        } else {
+            spawn_audio_thread(pcm, granted, engine, NoObserver, prio, cpu, once)
+        };
+        let audio = spawned
+            .map_err(|e| AppError::runtime(format!("cannot start the audio thread: {e}")))?;
+        // The same refusals on every reopen: said the first time only.
+        if self.audio_spawns == 0 {
+            for w in &audio.rt_warnings {
+                warn(w);
+            }
+        }
+        self.audio_spawns += 1;
+        self.audio = Some(audio);
+        Ok(())
+    }
+
+    /// The audio thread ended by itself: a device error it cannot recover from (ENODEV,
+    /// EBADFD, EIO, a stall). Outside `play --once` that is a lost device, not the end: the
+    /// engine comes back from the thread with the song, position and mixer, and waits for
+    /// the device to be reopened. Says so once per loss (a reopened device that fails
+    /// again before playing a period is the same loss). Control thread.
+    fn audio_thread_ended(&mut self) -> Result<(), AppError> {
+        let exit = self.audio.take().and_then(|a| a.join());
+        let Some(exit) = exit else {
+            return Err(AppError::runtime("the audio thread panicked"));
+        };
+        let reason = match exit.result {
+            Err(e) => e,
+            Ok(()) => return Err(AppError::runtime("the audio thread stopped")),
+        };
+        drop(exit.pcm);
+        let now = Instant::now();
+        let mut backoff = Backoff::new(now);
+        let mut since = now;
+        match self.reopened.take() {
+            // Reopened, but it never ran: the same loss goes on, with its schedule.
+            Some(r) if self.engine.status.periods.load(Relaxed) == r.at_spawn => {
+                backoff = r.backoff;
+                backoff.failed(now);
+                since = r.since;
+            }
+            _ => {
+                self.device_losses = self.device_losses.saturating_add(1);
+                say(&lost_line(&self.granted.device, &reason));
+            }
+        }
+        self.lost = Some(LostDevice {
+            engine: exit.engine,
+            backoff,
+            since,
+            told_mismatch: false,
+        });
+        Ok(())
+    }
+
+    /// Tries to reopen the lost device when its backoff says so; on success the audio
+    /// thread starts again with the kept engine, fading in where it stopped. Control thread.
+    fn try_reopen(&mut self) -> Result<(), AppError> {
+        let now = Instant::now();
+        let Some(lost) = self.lost.as_mut() else {
+            return Ok(());
+        };
+        if !lost.backoff.due(now) {
+            return Ok(());
+        }
+        let (pcm, granted) = match open_device(&self.cfg) {
+            Ok(opened) => opened,
+            Err(_) => {
+                lost.backoff.failed(Instant::now());
+                return Ok(());
+            }
+        };
+        if granted.rate != self.granted.rate || granted.channels != self.granted.channels {
+            if !lost.told_mismatch {
+                warn(&format!(
+                    "audio device \"{}\" came back at {} Hz, {} channels instead of {} Hz, {} \
+                     channels; waiting for it as it was (restart stembox to use it so)",
+                    granted.device,
+                    granted.rate,
+                    granted.channels,
+                    self.granted.rate,
+                    self.granted.channels
+                ));
+                lost.told_mismatch = true;
+            }
+            lost.backoff.failed(Instant::now());
+            return Ok(());
+        }
+        let Some(mut lost) = self.lost.take() else {
+            return Ok(());
+        };
+        lost.engine.fade_in_after_gap();
+        let at_spawn = self.engine.status.periods.load(Relaxed);
+        let tries = lost.backoff.failures() + 1;
+        let line = format!(
+            "audio device \"{}\" reopened after {:.1} s ({tries} tries); playing on at {:.1} s",
+            granted.device,
+            lost.since.elapsed().as_secs_f64(),
+            self.controller.seconds(self.pos_frames())
+        );
+        self.reopened = Some(Reopened {
+            at_spawn,
+            line,
+            backoff: lost.backoff,
+            since: lost.since,
+        });
+        self.granted = granted.clone();
+        self.spawn_audio(pcm, granted, lost.engine, false)
+    }
+
+    /// Says `reopened` once the reopened device has really played a period.
+    fn note_reopened(&mut self) {
+        if let Some(r) = &self.reopened {
+            if self.engine.status.periods.load(Relaxed) > r.at_spawn {
+                say(&r.line);
+                self.reopened = None;
+            }
+        }
     }
 
     /// Says what the device granted and how the loop reaches its buffer: direct mmap is
@@ -399,11 +613,20 @@ impl Session {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.housekeeping(&mut next_stats);
-            if self.audio.as_ref().is_none_or(|a| a.is_finished()) {
-                let e = self.audio_failure();
+            let ended = match &self.audio {
+                Some(a) => a.is_finished(),
+                None => self.lost.is_none(),
+            };
+            let kept_going = if ended {
+                self.audio_thread_ended()
+            } else {
+                self.try_reopen()
+            };
+            if let Err(e) = kept_going {
                 self.print_stats();
                 return Err(e);
             }
+            self.note_reopened();
         }
         self.shutdown();
         Ok(())
@@ -509,7 +732,13 @@ impl Session {
     /// Carries out one action and answers in one line.
     pub fn act(&mut self, action: Action) {
         let view = self.view();
-        let out = self.controller.act(action, &view);
+        let is_status = matches!(action, Action::Status);
+        let mut out = self.controller.act(action, &view);
+        if is_status && self.lost.is_some() {
+            if let Some(reply) = out.reply.as_mut() {
+                reply.push_str(" device=lost");
+            }
+        }
         self.execute(out);
     }
 
@@ -687,6 +916,8 @@ impl Session {
             xruns: st.xruns.load(Relaxed) as u64,
             suspends: st.suspends.load(Relaxed) as u64,
             underrun_free_s: underrun_free_s(now, self.start_ns, self.last_xrun_ns),
+            device_lost: self.lost.is_some(),
+            device_losses: self.device_losses as u64,
             monitor: self
                 .monitor
                 .as_ref()

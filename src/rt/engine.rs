@@ -304,6 +304,22 @@ impl Engine {
         self.transport != Transport::Playing
     }
 
+    /// The output was interrupted (an xrun recovery, a device reopened) and the next block
+    /// starts after a gap of silence: without this the waveform would resume mid-swing, a
+    /// click. While playing, the transport fade snaps to 0 and ramps back to 1 over
+    /// [`FADE_MS`]; a pause, stop or song change that was fading out simply completes in
+    /// the silence. Nothing changes when not playing. Audio thread (after a recovery) or
+    /// whichever thread holds the engine while no audio thread runs.
+    pub fn fade_in_after_gap(&mut self) {
+        if self.transport != Transport::Playing {
+            return;
+        }
+        self.fade.snap(0.0);
+        if self.pending == Pending::None {
+            self.fade.set_target(1.0);
+        }
+    }
+
     /// Fills `out` (interleaved, `frames * channels` samples, at most [`MAX_PERIOD_FRAMES`]
     /// frames) with the next block. Audio thread; never allocates, frees or blocks.
     pub fn process(&mut self, out: &mut [f32]) {

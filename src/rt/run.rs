@@ -279,7 +279,7 @@ where
         let avail = match device.avail() {
             Ok(a) => a,
             Err(e) => {
-                recover(device, ch, e, status, observer)?;
+                recover(device, ch, e, engine, observer)?;
                 continue;
             }
         };
@@ -295,10 +295,10 @@ where
                     // Nothing to wait for: find out why from the state.
                     if let Some(errno) = state_errno(device.state()) {
                         let e = alsa::Error::new("state", errno);
-                        recover(device, ch, e, status, observer)?;
+                        recover(device, ch, e, engine, observer)?;
                     }
                 }
-                Err(e) => recover(device, ch, e, status, observer)?,
+                Err(e) => recover(device, ch, e, engine, observer)?,
             }
             continue;
         }
@@ -315,7 +315,7 @@ where
                 Ok(0) => break,
                 Ok(n) => left -= n.min(left),
                 Err(e) => {
-                    recover(device, ch, e, status, observer)?;
+                    recover(device, ch, e, engine, observer)?;
                     break;
                 }
             }
@@ -345,19 +345,25 @@ fn prefill_and_start<D: PlaybackDevice>(device: &mut D, ch: usize) -> alsa::Resu
 /// EPIPE (underrun): count, prepare, prefill, start. ESTRPIPE (suspend): resume, or prepare
 /// when the driver cannot resume. Anything else (ENODEV: device gone; EBADFD: device in a
 /// state playback cannot come back from; EIO; ...) is returned as fatal.
+///
+/// Where the buffer was dropped (prepare), the engine is told: the next period follows a
+/// gap of silence and fades in rather than restarting mid-waveform. A resume keeps the
+/// buffer, so the waveform goes on where it was and needs no fade.
 fn recover<D: PlaybackDevice, O: LoopObserver>(
     device: &mut D,
     ch: usize,
     err: alsa::Error,
-    status: &EngineStatus,
+    engine: &mut Engine,
     observer: &mut O,
 ) -> alsa::Result<()> {
     observer.recovery_begin();
+    let status = engine.status();
     match err.errno() {
         libc::EPIPE => {
             status.xruns.fetch_add(1, Relaxed);
             device.prepare()?;
             prefill_and_start(device, ch)?;
+            engine.fade_in_after_gap();
         }
         libc::ESTRPIPE => {
             status.suspends.fetch_add(1, Relaxed);
@@ -378,6 +384,7 @@ fn recover<D: PlaybackDevice, O: LoopObserver>(
             }
             if device.state() == State::Prepared {
                 prefill_and_start(device, ch)?;
+                engine.fade_in_after_gap();
             }
         }
         _ => return Err(err),

@@ -33,13 +33,46 @@ pub fn blocked_signals() -> libc::sigset_t {
     }
 }
 
-/// Locks all current and future pages in RAM so the audio path never page-faults
-/// (songs are decoded into RAM ahead of time; this keeps them there). Main thread.
+/// Locks memory so the audio path never page-faults, without locking more than is used.
+/// Main thread, before the other threads start; `Err` is a warning to print.
+///
+/// `MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT` (Linux >= 4.4): what is mapped now (code,
+/// libraries, the heap so far) and every later mapping stay in RAM, but a page is locked
+/// when it is first touched, not when it is mapped. Plain `MCL_FUTURE` populates every new
+/// mapping in full at once: each thread's 8 MB stack, glibc's 64 MB malloc arenas, and a
+/// buffer reserved from a file header that claims more than it holds; on a 1-2 GB board a
+/// big decode then becomes an OOM kill. With `MCL_ONFAULT` only what the process really
+/// writes is resident and locked, which is what it would use anyway; what the audio thread
+/// reads (the loop's buffers, built before it starts, and the songs, written by the loader
+/// before they are handed over) has been touched before the audio thread needs it, so it
+/// does not fault there. Locking only the audio thread's own ranges was the alternative;
+/// it would leave the song buffers (the bulk, allocated by the loader) to be tracked one
+/// by one, for nothing: without swap, anonymous pages stay in RAM anyway, and the locked
+/// file-backed pages (our code and alsa-lib's) are what eviction under memory pressure
+/// would otherwise take. `tests/page_faults.rs` counts the audio thread's faults.
+///
+/// On a kernel without `MCL_ONFAULT` (EINVAL) only the current pages are locked (with a
+/// warning): locking every future mapping up front is the failure this avoids.
 pub fn lock_memory() -> Result<(), String> {
     // SAFETY: plain syscall wrapper with constant flags.
-    let r = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    let r = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) };
     if r == 0 {
-        Ok(())
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EINVAL) {
+        return Err(format!(
+            "cannot lock memory (mlockall: {e}); raise LimitMEMLOCK / `ulimit -l`, or run as root"
+        ));
+    }
+    // SAFETY: as above.
+    let r = unsafe { libc::mlockall(libc::MCL_CURRENT) };
+    if r == 0 {
+        Err(
+            "this kernel has no MCL_ONFAULT (Linux < 4.4): locked the current pages only; \
+             songs loaded later are not locked"
+                .into(),
+        )
     } else {
         Err(format!(
             "cannot lock memory (mlockall: {}); raise LimitMEMLOCK / `ulimit -l`, or run as root",

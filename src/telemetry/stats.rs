@@ -97,6 +97,10 @@ pub struct StatsLine {
     pub underrun_free_s: u64,
     /// `Some` exactly when `audio.enable_latency_monitor` is on.
     pub monitor: Option<MonitorStats>,
+    /// The output device is gone and being reopened.
+    pub device_lost: bool,
+    /// Times the device was lost (or absent at start) since start.
+    pub device_losses: u64,
 }
 
 /// Seconds without an underrun at `now_ns`: since the last xrun (`last_xrun_ns`, 0 = none),
@@ -194,6 +198,12 @@ impl StatsLine {
         }
         v.push(("suspends", Value::Int(self.suspends)));
         v.push(("underrun_free_s", Value::Int(self.underrun_free_s)));
+        // Only once the device was ever lost, so the everyday line stays as it was.
+        if self.device_lost || self.device_losses > 0 {
+            let state = if self.device_lost { "lost" } else { "ok" };
+            v.push(("device", Value::Word(state)));
+            v.push(("device_losses", Value::Int(self.device_losses)));
+        }
         v
     }
 
@@ -279,7 +289,27 @@ mod tests {
             suspends: 0,
             underrun_free_s: 12,
             monitor,
+            device_lost: false,
+            device_losses: 0,
         }
+    }
+
+    #[test]
+    fn device_keys_appear_once_the_device_was_lost() {
+        let mut l = line(None);
+        assert!(!l.to_text().contains("device"), "{}", l.to_text());
+        l.device_lost = true;
+        l.device_losses = 1;
+        assert!(l.to_text().ends_with(" device=lost device_losses=1"));
+        assert!(l
+            .to_json()
+            .ends_with(r#","device":"lost","device_losses":1}"#));
+        l.device_lost = false;
+        l.device_losses = u64::MAX;
+        let text = l.to_text();
+        assert!(text.ends_with(&format!(" device=ok device_losses={}", u64::MAX)));
+        let pairs = parse_text(&text).unwrap();
+        assert_eq!(pairs[pairs.len() - 2], ("device".into(), "ok".into()));
     }
 
     fn timing() -> MonitorStats {

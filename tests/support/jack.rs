@@ -98,14 +98,19 @@ impl Jackd {
     /// Starts `jackd --no-realtime -d dummy -r 48000 -p PERIOD` under a unique server name,
     /// with affinity {HOUSE_CPU}, and waits until clients can connect.
     pub fn start(dir: &Path, period_frames: u32) -> Jackd {
-        static SERIAL: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "stembox-test-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::Relaxed)
-        );
+        Jackd::start_named(dir, period_frames, &unique_server_name())
+    }
+
+    /// Starts jackd under `name` (to bring a killed server back under the same name, as a
+    /// replugged sound card comes back under its ALSA name). Its log is appended to.
+    pub fn start_named(dir: &Path, period_frames: u32, name: &str) -> Jackd {
+        let name = name.to_string();
         let log = dir.join("jackd.log");
-        let out = std::fs::File::create(&log).unwrap();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let mut cmd = Command::new(jackd_path().expect("jackd"));
         cmd.args(["-n", &name, "--no-realtime", "-d", "dummy"])
             .args(["-r", &RATE.to_string(), "-p", &period_frames.to_string()])
@@ -158,6 +163,22 @@ impl Jackd {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Kills the server with SIGKILL, as a sound card is yanked: no goodbye to clients.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A jack server name no other test uses.
+pub fn unique_server_name() -> String {
+    static SERIAL: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "stembox-test-{}-{}",
+        std::process::id(),
+        SERIAL.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl Drop for Jackd {
@@ -284,11 +305,16 @@ pub struct Stembox {
 impl Stembox {
     /// Starts `stembox <args>` with HOME = `home`, talking to `jackd`, affinity {HOUSE_CPU}.
     pub fn spawn(bin: &str, home: &Path, jackd: &Jackd, args: &[&str]) -> Stembox {
+        Stembox::spawn_for_server(bin, home, &jackd.name, args)
+    }
+
+    /// Starts `stembox <args>` for the jack server `server`, running or not.
+    pub fn spawn_for_server(bin: &str, home: &Path, server: &str, args: &[&str]) -> Stembox {
         let stderr = home.join("stembox.stderr");
         let mut cmd = Command::new(bin);
         cmd.args(args)
             .env("HOME", home)
-            .env("JACK_DEFAULT_SERVER", &jackd.name)
+            .env("JACK_DEFAULT_SERVER", server)
             .env("JACK_NO_START_SERVER", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -481,6 +507,7 @@ pub fn starve_cpu(cpu: usize, duration: Duration) -> Result<(), String> {
 }
 
 /// The `key=value` pairs of a text stats line as a lookup.
+#[derive(Debug)]
 pub struct Stats(pub Vec<(String, String)>);
 
 impl Stats {

@@ -660,3 +660,44 @@ fn a_ramp_steps_once_per_wrap_and_holds_at_its_end() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn fade_in_after_gap_ramps_a_playing_song_up_from_silence_and_spares_the_rest() {
+    let s = song(vec![ramp_stem("x", 48_000, |_| 0.5)]);
+    let fade = ms_to_frames(FADE_MS, RATE) as usize;
+    let (mut e, _h) = engine_with(&s, true);
+    render(&mut e, 1000, 100);
+    e.fade_in_after_gap();
+    let out = render(&mut e, 2 * fade, 64);
+    let left: Vec<f32> = out.iter().step_by(2).copied().collect();
+    assert!(
+        left[0] > 0.0 && left[0] <= 0.5 / fade as f32 + 1e-6,
+        "{}",
+        left[0]
+    );
+    assert!(left[..fade].windows(2).all(|w| w[1] > w[0]), "rises");
+    assert!(
+        left[fade..].iter().all(|&x| x == 0.5),
+        "then the song as is"
+    );
+    assert_eq!(e.status().pos_frames.load(Relaxed), 1000 + 2 * fade as u64);
+
+    // Paused: nothing to fade, and resuming later fades in as it always does.
+    let (mut e, mut h) = engine_with(&s, true);
+    render(&mut e, 1000, 100);
+    h.send(Command::Pause).unwrap();
+    render(&mut e, 1000, 100);
+    e.fade_in_after_gap();
+    assert_eq!(h.status.transport(), Transport::Paused);
+    assert!(render(&mut e, 100, 100).iter().all(|&x| x == 0.0));
+
+    // A stop that was fading out when the gap came completes in the silence.
+    let (mut e, mut h) = engine_with(&s, true);
+    render(&mut e, 1000, 100);
+    h.send(Command::Stop).unwrap();
+    render(&mut e, 10, 10);
+    e.fade_in_after_gap();
+    assert!(render(&mut e, 100, 100).iter().all(|&x| x == 0.0));
+    assert_eq!(h.status.transport(), Transport::Stopped);
+    assert_eq!(h.status.pos_frames.load(Relaxed), 0);
+}

@@ -136,6 +136,34 @@ fn assert_ramp(left: &[i16], at: usize, first: i16, n: usize) {
     }
 }
 
+/// Frames of the transport fade-in after a recovery ([`FADE_MS`](crate::rt::FADE_MS)).
+fn fade_frames() -> usize {
+    crate::rt::ramp::ms_to_frames(crate::rt::FADE_MS, RATE) as usize
+}
+
+/// After a gap the ramp comes back faded in: frame `k` of the fade is the ramp value times
+/// the fade's gain `(k + 1) / fade` (within one LSB of rounding), starting near silence
+/// rather than at full level; from then on it is the plain ramp, bit-exact.
+fn assert_faded_in_ramp(left: &[i16], at: usize, first: i16, n: usize) {
+    let fade = fade_frames();
+    assert!(n > fade, "the record must outlast the fade");
+    for k in 0..fade {
+        let full = (first as i32 + k as i32) as f32;
+        let want = full * (k + 1) as f32 / fade as f32;
+        let got = left[at + k] as f32;
+        assert!(
+            (got - want).abs() <= 1.0,
+            "fade frame {k}: got {got}, want {want} (full {full})"
+        );
+    }
+    assert!(
+        (left[at] as i32).abs() <= (first as i32 / fade as i32) + 1,
+        "the first frame after the gap starts near silence: {}",
+        left[at]
+    );
+    assert_ramp(left, at + fade, first + fade as i16, n - fade);
+}
+
 fn assert_silence(left: &[i16], at: usize, n: usize) {
     assert!(
         left[at..at + n].iter().all(|&v| v == 0),
@@ -191,7 +219,7 @@ fn assert_xrun_recovered(o: &Outcome, at_frame: usize, lost_frames: usize) {
     assert_ramp(&left, BUFFER, 1, at_frame - BUFFER);
     assert_silence(&left, at_frame, BUFFER);
     let after = at_frame + BUFFER;
-    assert_ramp(
+    assert_faded_in_ramp(
         &left,
         after,
         last + 1 + lost_frames as i16,
@@ -205,6 +233,22 @@ fn xrun_seen_by_avail_is_counted_and_recovered_with_a_silence_prefill() {
     let at = o.frame_of(Call::Prepare);
     assert_eq!(at, BUFFER + 9 * PERIOD as usize);
     assert_xrun_recovered(&o, at, 0);
+}
+
+#[test]
+fn after_an_xrun_the_output_fades_back_in_from_silence_and_a_clean_run_is_untouched() {
+    // The ramp song's first frames after the gap are far below the song's level and rise
+    // every frame; the clean run (same song, no fault) is the song itself, bit-exact.
+    let o = run(&[(10, Fault::Xrun)], 60);
+    let at = o.frame_of(Call::Prepare) + BUFFER;
+    let left = o.left();
+    let full = left[at - BUFFER - 1] + 1;
+    assert!(left[at] < full / 100, "{} vs {full}", left[at]);
+    assert!(left[at..at + fade_frames()]
+        .windows(2)
+        .all(|w| w[1] >= w[0]));
+    assert_eq!(left[at + fade_frames()], full + fade_frames() as i16);
+    assert_clean_playback(&run(&[], 60));
 }
 
 #[test]
@@ -262,7 +306,7 @@ fn assert_suspend_restarted(o: &Outcome, resumes: u64) {
     let at = o.frame_of(Call::Prepare);
     let left = o.left();
     assert_silence(&left, at, BUFFER);
-    assert_ramp(
+    assert_faded_in_ramp(
         &left,
         at + BUFFER,
         left[at - 1] + 1,
