@@ -173,19 +173,26 @@ impl StateStore {
                 path.display()
             )),
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+        match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return fresh("not found (first start?)".into())
             }
-            Err(e) => return fresh(format!("cannot read: {e}")),
-        };
-        if bytes.len() > MAX_STATE_BYTES {
-            return fresh(format!(
-                "{} bytes, more than {MAX_STATE_BYTES}",
-                bytes.len()
-            ));
+            _ => {}
         }
+        // A FIFO, a device or a huge file is refused at once, never waited for or slurped.
+        let bytes = match crate::storage::fsread::read_regular_file(
+            &path,
+            "state",
+            MAX_STATE_BYTES as u64,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                return Loaded {
+                    state: SavedState::default(),
+                    warning: Some(format!("{e}; starting with defaults")),
+                }
+            }
+        };
         match SavedState::from_json(&bytes) {
             Ok(state) => Loaded {
                 state,

@@ -1,0 +1,201 @@
+//! Issue 13, reliability: special files as the JSON files, signals, the state file, loop
+//! points and answers under a burst of commands. Each test drives the real binary.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const RATE: u32 = 48_000;
+/// Peak RSS allowed for a run that refuses a file: the failures this guards against grow
+/// until killed.
+const SMALL_RSS_KB: u64 = 120 * 1024;
+
+/// A library with songs of `seconds` seconds each (one stereo `drums` stem).
+fn library(dir: &Path, songs: &[(&str, usize)]) -> PathBuf {
+    let lib = dir.join("lib");
+    for (i, (name, seconds)) in songs.iter().enumerate() {
+        let s = lib.join(name);
+        std::fs::create_dir_all(&s).unwrap();
+        GenStem::noise("drums", RATE, 2, Enc::I16, seconds * RATE as usize, 0.2, i as u32 + 1)
+            .write_wav(&s.join("drums.wav"));
+    }
+    lib
+}
+
+/// A config playing into the `null` PCM (paced by nothing: runs as fast as it can).
+fn config_json(lib: &Path, state: &Path, extra: &str) -> String {
+    format!(
+        r#"{{"library": "{}", "audio": {{"device": "null", "period_frames": 256, "periods": 3}}, "state_dir": "{}", "rt": {{"mlock": false}}, "stats": {{"interval_s": 0}}{extra}}}"#,
+        lib.display(),
+        state.display()
+    )
+}
+
+/// `stembox run` with stdin and stdout as pipes; stdout lines read on a thread.
+struct Appliance {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Appliance {
+    fn start(cfg: &Path) -> Appliance {
+        let mut child = Command::new(stembox())
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Appliance {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    fn pid(&self) -> libc::pid_t {
+        self.child.id() as libc::pid_t
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on our own child, not reaped yet.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+    }
+
+    fn expect(&mut self, want: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self
+                .lines
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if want(&l) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("line not seen; stdout so far: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the exit; kills the child if it does not come.
+    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
+    /// Exit status (killed after `timeout`), the rest of stdout and all of stderr.
+    fn finish(mut self, timeout: Duration) -> (Option<std::process::ExitStatus>, Vec<String>, String) {
+        self.stdin = None;
+        let status = self.wait(timeout);
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(l);
+        }
+        (status, self.seen, self.stderr.join().unwrap())
+    }
+}
+
+/// Each JSON file stembox reads, as a FIFO with no writer and as a link to /dev/zero:
+/// a one-line error (or warning) naming the file, at once, in bounded memory.
+#[test]
+fn json_files_that_are_fifos_or_devices_are_refused_without_hanging() {
+    for special in ["fifo", "zero"] {
+        let dir = temp_dir(&format!("rel-special-{special}"));
+        let lib = library(&dir, &[("01-a", 1)]);
+        let state = dir.join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let make = |p: &Path| {
+            if special == "fifo" {
+                make_fifo(p)
+            } else {
+                std::os::unix::fs::symlink("/dev/zero", p).unwrap()
+            }
+        };
+        let why = if special == "fifo" {
+            "is a FIFO (named pipe), not a regular file"
+        } else {
+            "is a character device, not a regular file"
+        };
+
+        // config.json itself.
+        let cfg = dir.join("special-config.json");
+        make(&cfg);
+        let m = run_measured(
+            &["check", "--config", cfg.to_str().unwrap()],
+            Duration::from_secs(10),
+        );
+        assert!(!m.timed_out, "{special}: config hung");
+        assert_eq!(m.code, Some(2), "{special}: {}", m.stderr);
+        assert!(m.stderr.contains(&format!("config {}: {why}", cfg.display())), "{}", m.stderr);
+        assert_eq!(m.stderr.lines().count(), 1, "{}", m.stderr);
+        assert!(m.max_rss_kb < SMALL_RSS_KB, "{} KB", m.max_rss_kb);
+
+        let cfg = write_config(&dir, &config_json(&lib, &state, ""));
+        let cfg_s = cfg.to_str().unwrap();
+        // song.json and setlist.json: `check` names them and fails.
+        for file in [lib.join("01-a/song.json"), lib.join("setlist.json")] {
+            make(&file);
+            let m = run_measured(&["check", "--config", cfg_s], Duration::from_secs(10));
+            let all = format!("{}{}", m.stdout, m.stderr);
+            assert!(!m.timed_out, "{special} {}: check hung", file.display());
+            assert_eq!(m.code, Some(1), "{all}");
+            assert!(all.contains(&format!("{}: {why}", file.display())), "{all}");
+            assert!(m.max_rss_kb < SMALL_RSS_KB, "{} KB", m.max_rss_kb);
+            std::fs::remove_file(&file).unwrap();
+        }
+
+        // state.json: `run` warns, starts with defaults and plays.
+        make(&state.join("state.json"));
+        let mut app = Appliance::start(&cfg);
+        app.expect(|l| l == "ready");
+        app.send("quit");
+        let (status, _, err) = app.finish(Duration::from_secs(10));
+        assert!(status.is_some_and(|s| s.success()), "{special}: {err}");
+        assert!(
+            err.contains(&format!("{}: {why}", state.join("state.json").display()))
+                && err.contains("starting with defaults"),
+            "{err}"
+        );
+    }
+}
