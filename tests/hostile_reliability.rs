@@ -199,3 +199,69 @@ fn json_files_that_are_fifos_or_devices_are_refused_without_hanging() {
         );
     }
 }
+
+/// The stems' settings as `status` shows them, e.g. `drums=mute:1,solo:0,gain_db:-3.0`.
+fn status_of(app: &mut Appliance) -> String {
+    app.send("status");
+    app.expect(|l| l.starts_with("status "))
+}
+
+/// One bad entry in state.json costs only itself; a save that fails (a file where the
+/// state folder should be) is warned about once, retried, and succeeds once the way is
+/// clear.
+#[test]
+fn state_keeps_good_entries_and_retries_a_failed_save() {
+    let dir = temp_dir("rel-state");
+    let lib = library(&dir, &[("01-a", 2), ("02-b", 2)]);
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("state.json"),
+        r#"{"version":1,"last_song":"02-b","songs":{"01-a":{"drums":{"gain_db":1e9}},"02-b":{"drums":{"mute":true,"gain_db":-6}}}}"#,
+    )
+    .unwrap();
+    let cfg = write_config(&dir, &config_json(&lib, &state, ""));
+    let mut app = Appliance::start(&cfg);
+    app.expect(|l| l == "ready");
+    let st = status_of(&mut app);
+    assert!(
+        st.contains("song=02-b") && st.contains("drums=mute:1,solo:0,gain_db:-6.0"),
+        "{st}"
+    );
+    app.send("quit");
+    let (status, _, err) = app.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+    assert!(
+        err.contains("ignored 1 bad entry: song \"01-a\" stem \"drums\": gain_db out of range")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+
+    // The state folder blocked by a file: every save fails until it is removed.
+    let blocked = dir.join("blocked");
+    std::fs::write(&blocked, b"in the way").unwrap();
+    let cfg = write_config(&dir, &config_json(&lib, &blocked, ""));
+    let mut app = Appliance::start(&cfg);
+    app.expect(|l| l == "ready");
+    app.send("mute drums");
+    app.expect(|l| l.starts_with("ok drums mute=1"));
+    // Saves are tried 2 s after the last change, then every 2 s: three or four tries.
+    std::thread::sleep(Duration::from_millis(7_500));
+    std::fs::remove_file(&blocked).unwrap();
+    app.expect(|l| l.contains("saved after") && l.contains("failed tries"));
+    let saved = std::fs::read_to_string(blocked.join("state.json")).unwrap();
+    assert!(saved.contains(r#""drums":{"mute":true"#), "{saved}");
+    // Blocked again, and the exit is the last try.
+    std::fs::remove_dir_all(&blocked).unwrap();
+    std::fs::write(&blocked, b"in the way").unwrap();
+    app.send("unmute drums");
+    app.expect(|l| l.starts_with("ok drums mute=0"));
+    app.send("quit");
+    let (status, out, err) = app.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+    let tries: Vec<&str> = err.lines().filter(|l| l.contains("cannot create")).collect();
+    println!("{err}\n{out:#?}");
+    assert_eq!(tries.len(), 2, "one warning while running, one at exit: {err}");
+    assert!(tries[0].contains("will try again"), "{err}");
+    assert!(tries[1].contains("not saved at exit"), "{err}");
+}

@@ -89,6 +89,8 @@ pub struct Session {
     /// Where last song and stem settings are written (`run` only); the controller holds
     /// the settings themselves.
     state: Option<(StateStore, SaveTimer)>,
+    /// Saves that failed in a row (state partition full or read-only): warned about once.
+    failed_saves: u32,
 }
 
 /// `stembox play`: one song from its start; with `once`, to its end and exit.
@@ -205,6 +207,7 @@ impl Session {
             seen_xruns: 0,
             stats_json,
             quit: false,
+            failed_saves: 0,
             state,
             leds: None,
         };
@@ -378,17 +381,42 @@ impl Session {
         self.print_stats();
     }
 
-    /// Writes the state file when changes have settled (or now, at exit).
+    /// Writes the state file when changes have settled (or now, at exit). A failed save
+    /// stays pending and is tried again later and at exit; it is warned about once, and
+    /// once more at exit if the changes are still not saved then.
     fn save_state_if_due(&mut self, now: bool) {
         let (Some((store, timer)), Some(saved)) = (&mut self.state, self.controller.saved_state())
         else {
             return;
         };
-        if timer.pending() && (now || timer.due(Instant::now())) {
-            if let Err(e) = store.save(saved) {
-                warn(&e);
+        let t = Instant::now();
+        if !(timer.pending() && (now || timer.due(t))) {
+            return;
+        }
+        match store.save(saved) {
+            Ok(()) => {
+                timer.saved();
+                if self.failed_saves > 0 {
+                    say(&format!(
+                        "state {}: saved after {} failed tries",
+                        store.path().display(),
+                        self.failed_saves
+                    ));
+                }
+                self.failed_saves = 0;
             }
-            timer.saved();
+            Err(e) => {
+                timer.retry_later(t);
+                self.failed_saves += 1;
+                if now {
+                    warn(&format!(
+                        "state not saved at exit (try {}); the latest settings are lost: {e}",
+                        self.failed_saves
+                    ));
+                } else if self.failed_saves == 1 {
+                    warn(&format!("{e}; will try again"));
+                }
+            }
         }
     }
 
