@@ -585,14 +585,30 @@ impl Session {
         }
     }
 
-    /// Reads console commands from stdin on the console thread (`crate::hw::console`).
-    /// End of stdin (as under systemd) ends only the console thread.
+    /// Reads console commands from stdin on the console thread (`crate::hw::console`);
+    /// answers go through the non-blocking queue of `say`. At end of input the console
+    /// stops only when stdin is not a terminal (a pipe, `/dev/null` under systemd): Ctrl-D
+    /// on a terminal must not leave the box deaf until a restart.
     fn spawn_console(&mut self) {
+        use crate::hw::console::{run_console_with, AtEndOfInput, QueuedStdout};
+        use std::io::IsTerminal;
         let tx = self.events_tx.clone();
-        let input = std::io::BufReader::new(std::io::stdin());
-        let spawned = crate::hw::console::spawn_console(input, std::io::stdout(), move |a| {
-            tx.send(Event::Console(a)).is_ok()
-        });
+        let at_end = if std::io::stdin().is_terminal() {
+            AtEndOfInput::KeepReading
+        } else {
+            AtEndOfInput::Stop
+        };
+        let spawned = std::thread::Builder::new()
+            .name("console".into())
+            .spawn(move || {
+                let input = std::io::BufReader::new(std::io::stdin());
+                run_console_with(
+                    input,
+                    QueuedStdout::default(),
+                    move |a| tx.send(Event::Console(a)).is_ok(),
+                    at_end,
+                );
+            });
         if let Err(e) = spawned {
             warn(&format!("cannot start the console thread: {e}"));
         }
@@ -655,6 +671,7 @@ impl Session {
             xruns: st.xruns.load(Relaxed) as u64,
             suspends: st.suspends.load(Relaxed) as u64,
             underrun_free_s: underrun_free_s(now, self.start_ns, self.last_xrun_ns),
+            console_dropped: crate::hw::console::dropped_lines(),
             monitor: self
                 .monitor
                 .as_ref()
