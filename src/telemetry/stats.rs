@@ -376,7 +376,7 @@ mod tests {
             let text = l.to_text();
             assert_eq!(
                 text.matches(' ').count(),
-                1 + 5 + TIMING_KEYS.len() + 1,
+                1 + 5 + TIMING_KEYS.len() + 2,
                 "{text}"
             );
             let pairs = parse_text(&text).unwrap();
