@@ -20,8 +20,16 @@ fn library(dir: &Path, songs: &[(&str, usize)]) -> PathBuf {
     for (i, (name, seconds)) in songs.iter().enumerate() {
         let s = lib.join(name);
         std::fs::create_dir_all(&s).unwrap();
-        GenStem::noise("drums", RATE, 2, Enc::I16, seconds * RATE as usize, 0.2, i as u32 + 1)
-            .write_wav(&s.join("drums.wav"));
+        GenStem::noise(
+            "drums",
+            RATE,
+            2,
+            Enc::I16,
+            seconds * RATE as usize,
+            0.2,
+            i as u32 + 1,
+        )
+        .write_wav(&s.join("drums.wav"));
     }
     lib
 }
@@ -126,13 +134,28 @@ impl Appliance {
     }
 
     /// Exit status (killed after `timeout`), the rest of stdout and all of stderr.
-    fn finish(mut self, timeout: Duration) -> (Option<std::process::ExitStatus>, Vec<String>, String) {
+    fn finish(
+        mut self,
+        timeout: Duration,
+    ) -> (Option<std::process::ExitStatus>, Vec<String>, String) {
         self.stdin = None;
         let status = self.wait(timeout);
         while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
             self.seen.push(l);
         }
-        (status, self.seen, self.stderr.join().unwrap())
+        let seen = std::mem::take(&mut self.seen);
+        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        (status, seen, stderr.join().unwrap())
+    }
+}
+
+impl Drop for Appliance {
+    /// A failed assertion must not leave a player running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -167,7 +190,12 @@ fn json_files_that_are_fifos_or_devices_are_refused_without_hanging() {
         );
         assert!(!m.timed_out, "{special}: config hung");
         assert_eq!(m.code, Some(2), "{special}: {}", m.stderr);
-        assert!(m.stderr.contains(&format!("config {}: {why}", cfg.display())), "{}", m.stderr);
+        assert!(
+            m.stderr
+                .contains(&format!("config {}: {why}", cfg.display())),
+            "{}",
+            m.stderr
+        );
         assert_eq!(m.stderr.lines().count(), 1, "{}", m.stderr);
         assert!(m.max_rss_kb < SMALL_RSS_KB, "{} KB", m.max_rss_kb);
 
@@ -259,9 +287,131 @@ fn state_keeps_good_entries_and_retries_a_failed_save() {
     app.send("quit");
     let (status, out, err) = app.finish(Duration::from_secs(10));
     assert!(status.is_some_and(|s| s.success()), "{err}");
-    let tries: Vec<&str> = err.lines().filter(|l| l.contains("cannot create")).collect();
+    let tries: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cannot create"))
+        .collect();
     println!("{err}\n{out:#?}");
-    assert_eq!(tries.len(), 2, "one warning while running, one at exit: {err}");
+    assert_eq!(
+        tries.len(),
+        2,
+        "one warning while running, one at exit: {err}"
+    );
     assert!(tries[0].contains("will try again"), "{err}");
     assert!(tries[1].contains("not saved at exit"), "{err}");
+}
+
+/// A 44.1 kHz song of `stems` stereo stems of `seconds` each: decoded and resampled to
+/// 48 kHz at load, which takes seconds in a debug build.
+fn long_song(lib: &Path, name: &str, stems: usize, seconds: usize) {
+    let s = lib.join(name);
+    std::fs::create_dir_all(&s).unwrap();
+    const NAMES: [&str; 8] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+    for (k, name) in NAMES.iter().enumerate().take(stems) {
+        GenStem::noise(
+            name,
+            44_100,
+            2,
+            Enc::I16,
+            seconds * 44_100,
+            0.2,
+            k as u32 + 7,
+        )
+        .write_wav(&s.join(format!("s{k}.wav")));
+    }
+}
+
+/// SIGTERM and SIGINT while a long song is being decoded (before `ready`, and while a
+/// neighbour loads during playback): exit 0 within 1 s, with the final stats line and the
+/// state saved.
+#[test]
+fn sigterm_and_sigint_stop_within_a_second_even_during_a_long_decode() {
+    let dir = temp_dir("rel-term");
+    let lib = dir.join("lib");
+    long_song(&lib, "01-long", 4, 60);
+    let state = dir.join("state");
+    let cfg = write_config(
+        &dir,
+        &config_json(&lib, &state, r#", "memory": {"budget_mb": 1024}"#),
+    );
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut app = Appliance::start(&cfg);
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        app.signal(sig);
+        app.wait(Duration::from_secs(5));
+        let took = t0.elapsed();
+        let (status, out, err) = app.finish(Duration::from_secs(5));
+        println!(
+            "signal {sig}: exit after {} ms\n{out:#?}\n{err}",
+            took.as_millis()
+        );
+        assert!(status.is_some_and(|s| s.success()), "{status:?} {err}");
+        assert!(took < Duration::from_secs(1), "{} ms", took.as_millis());
+        assert!(out.iter().any(|l| l.starts_with("stats ")), "{out:#?}");
+        assert!(!err.contains("called off"), "{err}");
+        // The first song's name is remembered even though it never played.
+        let saved = std::fs::read_to_string(state.join("state.json")).unwrap();
+        assert!(saved.contains(r#""last_song":"01-long""#), "{saved}");
+        std::fs::remove_dir_all(&state).unwrap();
+    }
+
+    // Playing a short song while the long one loads as its neighbour.
+    let short = lib.join("00-short");
+    std::fs::create_dir_all(&short).unwrap();
+    GenStem::noise("drums", RATE, 2, Enc::I16, RATE as usize, 0.2, 3)
+        .write_wav(&short.join("drums.wav"));
+    let mut app = Appliance::start(&cfg);
+    app.expect(|l| l == "ready");
+    app.send("mute drums");
+    app.expect(|l| l.starts_with("ok drums mute=1"));
+    let t0 = Instant::now();
+    app.signal(libc::SIGTERM);
+    app.wait(Duration::from_secs(5));
+    let took = t0.elapsed();
+    let (status, out, err) = app.finish(Duration::from_secs(5));
+    println!(
+        "while a neighbour loads: exit after {} ms\n{err}",
+        took.as_millis()
+    );
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+    assert!(took < Duration::from_secs(1), "{} ms", took.as_millis());
+    assert!(
+        out.last().is_some_and(|l| l.starts_with("stats ")),
+        "{out:#?}"
+    );
+    let saved = std::fs::read_to_string(state.join("state.json")).unwrap();
+    assert!(
+        saved.contains(r#""00-short":{"drums":{"mute":true"#),
+        "{saved}"
+    );
+}
+
+/// SIGQUIT, SIGUSR2, SIGALRM and SIGPIPE do nothing harmful: the player keeps answering
+/// and playing, and `quit` still ends it with 0.
+#[test]
+fn stray_signals_are_harmless() {
+    let dir = temp_dir("rel-stray");
+    let lib = library(&dir, &[("01-a", 30)]);
+    let cfg = write_config(&dir, &config_json(&lib, &dir.join("state"), ""));
+    let mut app = Appliance::start(&cfg);
+    app.expect(|l| l == "ready");
+    for sig in [libc::SIGQUIT, libc::SIGUSR2, libc::SIGALRM, libc::SIGPIPE] {
+        app.signal(sig);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            app.child.try_wait().unwrap().is_none(),
+            "signal {sig} ended the process"
+        );
+        // (The null device is not paced: the song may have ended; the player answers.)
+        let st = status_of(&mut app);
+        assert!(
+            st.starts_with("status song=01-a "),
+            "after signal {sig}: {st}"
+        );
+    }
+    app.send("quit");
+    let (status, _, err) = app.finish(Duration::from_secs(5));
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+    assert!(!err.contains("core dumped"), "{err}");
 }

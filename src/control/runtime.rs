@@ -47,22 +47,69 @@ const TICK: Duration = Duration::from_millis(50);
 // Set from signal handlers (async-signal-safe: plain atomic stores).
 static SIG_TERM: AtomicBool = AtomicBool::new(false);
 static SIG_USR1: AtomicU32 = AtomicU32::new(0);
+static SIG_HUP: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_term(_: libc::c_int) {
     SIG_TERM.store(true, Relaxed);
+    // A song being decoded stops at its next packet: the exit never waits for a long load.
+    crate::loader::cancel_loads();
 }
 
 extern "C" fn on_usr1(_: libc::c_int) {
     SIG_USR1.fetch_add(1, Relaxed);
 }
 
-fn install_signal_handlers() {
+extern "C" fn on_hup(_: libc::c_int) {
+    SIG_HUP.fetch_add(1, Relaxed);
+}
+
+/// SIGTERM/SIGINT: fade out, save, final stats, exit 0. SIGUSR1: a stats line. SIGHUP (a
+/// serial hang-up, or `systemctl reload`): reload config and library. SIGQUIT, SIGUSR2,
+/// SIGALRM and SIGPIPE are ignored: none of them may kill a box on stage (a broken
+/// console pipe shows up as a write error, counted in `console_dropped`).
+pub(crate) fn install_signal_handlers() {
     // SAFETY: the handlers only store to atomics, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, on_hup as *const () as libc::sighandler_t);
+        for sig in [libc::SIGQUIT, libc::SIGUSR2, libc::SIGALRM, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
     }
+}
+
+/// SIGTERM or SIGINT arrived before the player was running (the first song was still
+/// being decoded): save what is pending, print the final stats line, and exit 0 like a
+/// normal stop.
+fn stopped_before_ready(
+    start_ns: u64,
+    song: &str,
+    state: Option<(StateStore, SavedState, SaveTimer)>,
+) -> Result<(), AppError> {
+    say(&format!("stopping: signal received while loading {song}"));
+    if let Some((store, saved, timer)) = state {
+        if timer.pending() {
+            if let Err(e) = store.save(&saved) {
+                warn(&format!("state not saved at exit: {e}"));
+            }
+        }
+    }
+    let now = now_ns();
+    let line = StatsLine {
+        uptime_s: (now - start_ns) / 1_000_000_000,
+        song: None,
+        pos_s: 0.0,
+        transport: Transport::Stopped,
+        xruns: 0,
+        suspends: 0,
+        underrun_free_s: underrun_free_s(now, start_ns, 0),
+        console_dropped: crate::hw::console::dropped_lines(),
+        monitor: None,
+    };
+    say(&line.to_text());
+    Ok(())
 }
 
 /// The running app.
@@ -95,6 +142,7 @@ pub struct Session {
 
 /// `stembox play`: one song from its start; with `once`, to its end and exit.
 pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Result<(), AppError> {
+    install_signal_handlers();
     let songs = setlist(&cfg)?;
     let index = find_song(&songs, song_name).map_err(|e| {
         AppError::usage(format!(
@@ -107,7 +155,14 @@ pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Resul
                 .join(", ")
         ))
     })?;
-    let mut session = Session::start(cfg, songs, index, !once, once, stats_json, None)?;
+    let start_ns = now_ns();
+    let mut session = match Session::start(cfg, songs.clone(), index, !once, once, stats_json, None)
+    {
+        Err(_) if SIG_TERM.load(Relaxed) => {
+            return stopped_before_ready(start_ns, &songs[index].name, None)
+        }
+        r => r?,
+    };
     if once {
         session.wait_for_song_end()
     } else {
@@ -120,6 +175,8 @@ pub fn play(cfg: Config, song_name: &str, once: bool, stats_json: bool) -> Resul
 
 /// `stembox run`: the appliance.
 pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
+    install_signal_handlers();
+    let start_ns = now_ns();
     let songs = setlist(&cfg)?;
     let store = StateStore::new(Path::new(cfg.state_dir.as_str()));
     let loaded = store.load();
@@ -139,7 +196,12 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
         timer.changed(Instant::now());
     }
     let state = Some((store, saved, timer));
-    let mut session = Session::start(cfg, songs, first, true, false, stats_json, state)?;
+    let kept = state.clone();
+    let name = songs[first].name.clone();
+    let mut session = match Session::start(cfg, songs, first, true, false, stats_json, state) {
+        Err(_) if SIG_TERM.load(Relaxed) => return stopped_before_ready(start_ns, &name, kept),
+        r => r?,
+    };
     session.open_leds();
     session.spawn_console();
     session.spawn_input()?;
@@ -158,7 +220,6 @@ impl Session {
         stats_json: bool,
         state: Option<(StateStore, SavedState, SaveTimer)>,
     ) -> Result<Session, AppError> {
-        install_signal_handlers();
         let start_ns = now_ns();
         if cfg.rt.mlock {
             if let Err(w) = rt_thread::lock_memory() {
@@ -324,6 +385,10 @@ impl Session {
         if SIG_USR1.swap(0, Relaxed) > 0 {
             self.print_stats();
         }
+        if SIG_HUP.swap(0, Relaxed) > 0 {
+            // A serial hang-up must not kill the box; a live reload is not built yet.
+            warn("SIGHUP: reloading config and library is not supported yet; carrying on with the running ones (restart to apply changes)");
+        }
         if let Some(t) = *next_stats {
             if Instant::now() >= t {
                 self.print_stats();
@@ -454,7 +519,10 @@ impl Session {
                 self.execute(out);
             }
             Event::Loaded(index, Err(e)) => {
-                warn(&e);
+                // A load called off by SIGTERM is no news: the stop is under way.
+                if !crate::loader::loads_cancelled() {
+                    warn(&e);
+                }
                 let out = self.controller.song_failed(index);
                 self.execute(out);
             }

@@ -146,11 +146,8 @@ pub fn load_song_json(path: &Path) -> Result<Option<SongMeta>, String> {
             return Ok(None);
         }
     }
-    let bytes = crate::storage::fsread::read_regular_file(
-        path,
-        "song.json",
-        MAX_SONG_JSON_BYTES as u64,
-    )?;
+    let bytes =
+        crate::storage::fsread::read_regular_file(path, "song.json", MAX_SONG_JSON_BYTES as u64)?;
     parse_song_json(&bytes)
         .map(Some)
         .map_err(|e| format!("{}: {e}; playing the song with defaults", path.display()))

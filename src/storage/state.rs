@@ -211,19 +211,17 @@ impl StateStore {
             _ => {}
         }
         // A FIFO, a device or a huge file is refused at once, never waited for or slurped.
-        let bytes = match crate::storage::fsread::read_regular_file(
-            &path,
-            "state",
-            MAX_STATE_BYTES as u64,
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                return Loaded {
-                    state: SavedState::default(),
-                    warning: Some(format!("{e}; starting with defaults")),
+        let bytes =
+            match crate::storage::fsread::read_regular_file(&path, "state", MAX_STATE_BYTES as u64)
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    return Loaded {
+                        state: SavedState::default(),
+                        warning: Some(format!("{e}; starting with defaults")),
+                    }
                 }
-            }
-        };
+            };
         match SavedState::from_json_keeping_good(&bytes) {
             Ok((state, bad)) if bad.is_empty() => Loaded {
                 state,

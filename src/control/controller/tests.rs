@@ -878,15 +878,45 @@ fn loop_between_seconds() {
     let outside = |a: &str, b: &str| {
         format!("error: loop {a} {b} ends after the song (32.000 s long); both points must be inside it")
     };
-    check(&mut c, Action::Loop(500.0, 600.0), view(Stopped), &[], &outside("500.000", "600.000"));
-    check(&mut c, Action::Loop(31.0, 32.001), view(Stopped), &[], &outside("31.000", "32.001"));
-    check(&mut c, Action::Loop(0.0, f64::INFINITY), view(Stopped), &[], &outside("0.000", "inf"));
+    check(
+        &mut c,
+        Action::Loop(500.0, 600.0),
+        view(Stopped),
+        &[],
+        &outside("500.000", "600.000"),
+    );
+    check(
+        &mut c,
+        Action::Loop(31.0, 32.001),
+        view(Stopped),
+        &[],
+        &outside("31.000", "32.001"),
+    );
+    check(
+        &mut c,
+        Action::Loop(0.0, f64::INFINITY),
+        view(Stopped),
+        &[],
+        &outside("0.000", "inf"),
+    );
     check(&mut c, Action::Loop(1.0, f64::NAN), view(Stopped), &[], bad);
-    check(&mut c, Action::Loop(f64::INFINITY, f64::INFINITY), view(Stopped), &[], bad);
+    check(
+        &mut c,
+        Action::Loop(f64::INFINITY, f64::INFINITY),
+        view(Stopped),
+        &[],
+        bad,
+    );
     let end = [Command::Loop {
         region: Some((31 * 48_000, 32 * 48_000)),
     }];
-    check(&mut c, Action::Loop(31.0, 32.0), view(Stopped), &end, "ok loop 31.000 32.000");
+    check(
+        &mut c,
+        Action::Loop(31.0, 32.0),
+        view(Stopped),
+        &end,
+        "ok loop 31.000 32.000",
+    );
 }
 
 #[test]
