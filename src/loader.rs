@@ -238,7 +238,7 @@ fn codec_name(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> 
     symphonia::default::get_codecs()
         .get_audio_decoder(params.codec)
         .map(|d| d.codec.info.short_name.to_string())
-        .unwrap_or_else(|| format!("{:?}", params.codec))
+        .unwrap_or_else(|| "an unsupported codec".to_string())
 }
 
 /// What a stem's header says, checked against its file: read before decoding to estimate a

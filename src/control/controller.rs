@@ -647,9 +647,10 @@ impl Controller {
     fn status_line(&self, view: &EngineView) -> String {
         let song = self.current_song();
         let mut line = format!(
-            "status song={} title={:?} transport={} pos_s={:.1} loop={} volume_db={:.1}",
+            "status song={} title={} transport={} pos_s={:.1} loop={} volume_db={:.1}",
             song.map_or("-", |s| s.name.as_str()),
-            song.map_or("", |s| s.title.as_str()),
+            // JSON string quoting, not Rust's debug text.
+            serde_json::to_string(song.map_or("", |s| s.title.as_str())).unwrap_or_default(),
             view.transport.name(),
             self.seconds(view.pos_frames),
             match (view.looping, self.loop_region) {

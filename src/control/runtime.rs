@@ -711,9 +711,9 @@ impl Session {
         let period_us = g.period_frames as u64 * 1_000_000 / g.rate as u64;
         let buffer_us = g.buffer_frames as u64 * 1_000_000 / g.rate as u64;
         say(&format!(
-            "button key={:?} gesture={:?} press_to_queue_us={} heard_within_us={}",
-            b.key,
-            b.gesture,
+            "button key={:?} gesture={} press_to_queue_us={} heard_within_us={}",
+            b.key, // evdev's name, e.g. KEY_SPACE: the word the key map uses
+            crate::hw::input::keymap::gesture_name(b.gesture),
             queued.saturating_sub(b.pressed_at).as_micros(),
             to_queue_us + period_us + buffer_us
         ));
