@@ -17,10 +17,10 @@ use crate::model::library::{SongEntry, StemFile};
 use crate::model::song::{Section, Song, Stem};
 use crate::rt::MAX_STEMS;
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
+use rubato::{Fft, FixedSync, Indexing, Resampler};
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
@@ -238,7 +238,7 @@ fn codec_name(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> 
     symphonia::default::get_codecs()
         .get_audio_decoder(params.codec)
         .map(|d| d.codec.info.short_name.to_string())
-        .unwrap_or_else(|| format!("{:?}", params.codec))
+        .unwrap_or_else(|| "an unsupported codec".to_string())
 }
 
 /// What a stem's header says, checked against its file: read before decoding to estimate a
@@ -369,6 +369,9 @@ pub fn decode_stem_within(
     let mut nonfinite_samples = 0;
     let mut charged_bytes = 0u64;
     loop {
+        if loads_cancelled() {
+            return Err(load_err(path, "loading called off (stembox is stopping)"));
+        }
         let packet = match opened.reader.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => break,
@@ -450,6 +453,22 @@ pub fn decode_stem_within(
     })
 }
 
+/// Set once the process is stopping (SIGTERM/SIGINT): every decode in progress ends at its
+/// next packet, so a long song being loaded never holds up the exit.
+static CANCEL_LOADS: AtomicBool = AtomicBool::new(false);
+
+/// Calls off every load in progress and to come: decodes stop at their next packet with a
+/// "loading called off" error. Async-signal-safe (one atomic store): the SIGTERM handler
+/// calls it. Any thread.
+pub fn cancel_loads() {
+    CANCEL_LOADS.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`cancel_loads`] was called.
+pub fn loads_cancelled() -> bool {
+    CANCEL_LOADS.load(Ordering::Relaxed)
+}
+
 /// Resamples interleaved stereo from `from_hz` to `to_hz` (rubato FFT resampler; output
 /// length exactly `ceil(frames * to / from)`, the resampler's delay trimmed).
 pub fn resample_stereo(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, String> {
@@ -461,13 +480,49 @@ pub fn resample_stereo(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f3
         Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 2, FixedSync::Input)
             .map_err(|e| format!("resampler {from_hz} -> {to_hz} Hz: {e}"))?;
     let adapter = InterleavedSlice::new(input, 2, frames).map_err(|e| e.to_string())?;
-    let out = resampler
-        .process_all(&adapter, frames, None)
-        .map_err(|e| format!("resampling {from_hz} -> {to_hz} Hz: {e}"))?;
-    // Exact integer length: rubato's float ratio can round one frame over.
+    // What rubato's `process_all` does, one chunk at a time so that a stop (SIGTERM) ends
+    // a long resample at the next chunk; the resampler's delay is cut off at the end.
     let want = (frames as u64 * to_hz as u64).div_ceil(from_hz as u64) as usize;
-    let mut data = out.take_data();
-    data.resize(want * 2, 0.0);
+    let delay = resampler.output_delay();
+    let capacity = resampler.process_all_needed_output_len(frames);
+    let mut data = vec![0.0f32; capacity * 2];
+    let mut out = InterleavedSlice::new_mut(&mut data, 2, capacity).map_err(|e| e.to_string())?;
+    let mut at = Indexing {
+        input_offset: 0,
+        output_offset: 0,
+        active_channels_mask: None,
+        partial_len: None,
+    };
+    let fail = |e: rubato::ResampleError| format!("resampling {from_hz} -> {to_hz} Hz: {e}");
+    let called_off = || "loading called off (stembox is stopping)".to_string();
+    let mut left = frames;
+    while left > resampler.input_frames_next() {
+        if loads_cancelled() {
+            return Err(called_off());
+        }
+        let (used, made) = resampler
+            .process_into_buffer(&adapter, &mut out, Some(&at))
+            .map_err(fail)?;
+        left -= used;
+        at.input_offset += used;
+        at.output_offset += made;
+    }
+    // The last partial chunk, then silence until the delayed tail is out.
+    at.partial_len = Some(left);
+    while at.output_offset < delay + want {
+        if loads_cancelled() {
+            return Err(called_off());
+        }
+        let (used, made) = resampler
+            .process_into_buffer(&adapter, &mut out, Some(&at))
+            .map_err(fail)?;
+        let _ = used; // past the end of the input: silence, as in `process_all`
+        at.output_offset += made;
+        at.partial_len = Some(0);
+    }
+    // Exact integer length: rubato's float ratio can round one frame over.
+    data.truncate((delay + want) * 2);
+    data.drain(..delay * 2);
     Ok(data)
 }
 
@@ -579,7 +634,7 @@ fn load_song_noting(
                 .name(format!("stembox-load{w}"))
                 .spawn_scoped(scope, move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= stems.len() {
+                    if i >= stems.len() || loads_cancelled() {
                         break;
                     }
                     let r = load_stem(&stems[i], device_rate, budget);
@@ -612,6 +667,14 @@ fn load_song_noting(
     });
     if let Some(e) = first_error {
         return Err(e);
+    }
+    if loads_cancelled() {
+        return Err(LoadError {
+            message: format!(
+                "song {}: loading called off (stembox is stopping)",
+                entry.name
+            ),
+        });
     }
     let frames = results
         .iter()
@@ -763,6 +826,32 @@ mod tests {
             assert_eq!(out[i * 2], -out[i * 2 + 1]);
         }
         assert!(max_err < 1e-3, "max error {max_err}");
+    }
+
+    #[test]
+    fn chunked_resampling_is_exactly_rubatos_process_all() {
+        for (from, to) in [(44_100, 48_000), (48_000, 44_100), (22_050, 48_000)] {
+            for frames in [0usize, 1, 10, 1023, 1024, 1025, 5_000, 48_000] {
+                let input: Vec<f32> = (0..frames * 2)
+                    .map(|i| ((i * 7919) % 2003) as f32 / 2003.0 - 0.5)
+                    .collect();
+                let mut r = Fft::<f32>::new(from, to, 1024, 2, FixedSync::Input).unwrap();
+                let a = InterleavedSlice::new(&input[..], 2, frames).unwrap();
+                let mut want = r.process_all(&a, frames, None).unwrap().take_data();
+                want.resize(
+                    (frames as u64 * to as u64).div_ceil(from as u64) as usize * 2,
+                    0.0,
+                );
+                let got = resample_stereo(&input, from as u32, to as u32).unwrap();
+                assert_eq!(got.len(), want.len(), "{from}->{to} {frames}");
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{from}->{to} {frames}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -215,6 +215,7 @@ fn monitor_off_prints_no_timing_keys() {
             "xruns",
             "suspends",
             "underrun_free_s",
+            "console_dropped",
         ] {
             assert!(s.has(key), "no {key}: {line}");
         }

@@ -401,8 +401,14 @@ impl Controller {
             }
             Action::Loop(a_s, b_s) => {
                 let rate = self.rate as f64;
+                let song_s = self.current_song().map_or(0.0, |s| s.duration_s());
                 if !(a_s >= 0.0 && b_s > a_s) {
                     out.reply("error: loop needs 0 <= A < B (seconds)");
+                } else if b_s > song_s {
+                    out.reply(format!(
+                        "error: loop {a_s:.3} {b_s:.3} ends after the song ({song_s:.3} s long); \
+                         both points must be inside it"
+                    ));
                 } else {
                     self.set_loop(((a_s * rate) as u64, (b_s * rate) as u64), out);
                 }
@@ -794,9 +800,10 @@ impl Controller {
     fn status_line(&self, view: &EngineView) -> String {
         let song = self.current_song();
         let mut line = format!(
-            "status song={} title={:?} transport={} pos_s={:.1} loop={} volume_db={:.1}",
+            "status song={} title={} transport={} pos_s={:.1} loop={} volume_db={:.1}",
             song.map_or("-", |s| s.name.as_str()),
-            song.map_or("", |s| s.title.as_str()),
+            // JSON string quoting, not Rust's debug text.
+            serde_json::to_string(song.map_or("", |s| s.title.as_str())).unwrap_or_default(),
             view.transport.name(),
             self.seconds(view.pos_frames),
             match (view.looping, self.loop_region) {

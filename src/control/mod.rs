@@ -52,6 +52,10 @@ impl fmt::Display for AppError {
 
 /// Runs the mode `args` asks for; returns the exit code. Main thread.
 pub fn main_with(args: Args) -> i32 {
+    if matches!(args.mode, Mode::Run | Mode::Play { .. }) {
+        // Before anything slow (config, library scan): a stop must never kill us unsaved.
+        runtime::install_signal_handlers();
+    }
     let result = match &args.mode {
         Mode::Help => {
             print!("{}", crate::cli::HELP);

@@ -50,22 +50,71 @@ const TICK: Duration = Duration::from_millis(50);
 // Set from signal handlers (async-signal-safe: plain atomic stores).
 static SIG_TERM: AtomicBool = AtomicBool::new(false);
 static SIG_USR1: AtomicU32 = AtomicU32::new(0);
+static SIG_HUP: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_term(_: libc::c_int) {
     SIG_TERM.store(true, Relaxed);
+    // A song being decoded stops at its next packet: the exit never waits for a long load.
+    crate::loader::cancel_loads();
 }
 
 extern "C" fn on_usr1(_: libc::c_int) {
     SIG_USR1.fetch_add(1, Relaxed);
 }
 
-fn install_signal_handlers() {
+extern "C" fn on_hup(_: libc::c_int) {
+    SIG_HUP.fetch_add(1, Relaxed);
+}
+
+/// SIGTERM/SIGINT: fade out, save, final stats, exit 0. SIGUSR1: a stats line. SIGHUP (a
+/// serial hang-up, or `systemctl reload`): reload config and library. SIGQUIT, SIGUSR2,
+/// SIGALRM and SIGPIPE are ignored: none of them may kill a box on stage (a broken
+/// console pipe shows up as a write error, counted in `console_dropped`).
+pub(crate) fn install_signal_handlers() {
     // SAFETY: the handlers only store to atomics, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, on_hup as *const () as libc::sighandler_t);
+        for sig in [libc::SIGQUIT, libc::SIGUSR2, libc::SIGALRM, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
     }
+}
+
+/// SIGTERM or SIGINT arrived before the player was running (the first song was still
+/// being decoded): save what is pending, print the final stats line, and exit 0 like a
+/// normal stop.
+fn stopped_before_ready(
+    start_ns: u64,
+    song: &str,
+    state: Option<(StateStore, SavedState, SaveTimer)>,
+) -> Result<(), AppError> {
+    say(&format!("stopping: signal received while loading {song}"));
+    if let Some((store, saved, timer)) = state {
+        if timer.pending() {
+            if let Err(e) = store.save(&saved) {
+                warn(&format!("state not saved at exit: {e}"));
+            }
+        }
+    }
+    let now = now_ns();
+    let line = StatsLine {
+        uptime_s: (now - start_ns) / 1_000_000_000,
+        song: None,
+        pos_s: 0.0,
+        transport: Transport::Stopped,
+        xruns: 0,
+        suspends: 0,
+        underrun_free_s: underrun_free_s(now, start_ns, 0),
+        device_lost: false,
+        device_losses: 0,
+        console_dropped: crate::hw::console::dropped_lines(),
+        monitor: None,
+    };
+    say(&line.to_text());
+    Ok(())
 }
 
 /// The running app.
@@ -103,6 +152,8 @@ pub struct Session {
     reopened: Option<Reopened>,
     /// Audio threads started so far (real-time warnings are said for the first only).
     audio_spawns: u32,
+    /// Saves that failed in a row (state partition full or read-only): warned about once.
+    failed_saves: u32,
 }
 
 /// A reopened device until its first period: if it fails before that, the loss goes on
@@ -136,6 +187,7 @@ pub fn play(
     stats_json: bool,
     tempo: Option<(f32, f32)>,
 ) -> Result<(), AppError> {
+    install_signal_handlers();
     let songs = setlist(&cfg)?;
     let index = find_song(&songs, song_name).map_err(|e| {
         AppError::usage(format!(
@@ -148,7 +200,22 @@ pub fn play(
                 .join(", ")
         ))
     })?;
-    let mut session = Session::start(cfg, songs, index, !once, once, stats_json, None, tempo)?;
+    let start_ns = now_ns();
+    let mut session = match Session::start(
+        cfg,
+        songs.clone(),
+        index,
+        !once,
+        once,
+        stats_json,
+        None,
+        tempo,
+    ) {
+        Err(_) if SIG_TERM.load(Relaxed) => {
+            return stopped_before_ready(start_ns, &songs[index].name, None)
+        }
+        r => r?,
+    };
     if once {
         session.wait_for_song_end()
     } else {
@@ -161,6 +228,8 @@ pub fn play(
 
 /// `stembox run`: the appliance.
 pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
+    install_signal_handlers();
+    let start_ns = now_ns();
     let songs = setlist(&cfg)?;
     let store = StateStore::new(Path::new(cfg.state_dir.as_str()));
     let loaded = store.load();
@@ -180,7 +249,13 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
         timer.changed(Instant::now());
     }
     let state = Some((store, saved, timer));
-    let mut session = Session::start(cfg, songs, first, true, false, stats_json, state, None)?;
+    let kept = state.clone();
+    let name = songs[first].name.clone();
+    let mut session = match Session::start(cfg, songs, first, true, false, stats_json, state, None)
+    {
+        Err(_) if SIG_TERM.load(Relaxed) => return stopped_before_ready(start_ns, &name, kept),
+        r => r?,
+    };
     session.open_leds();
     session.spawn_console();
     session.spawn_input()?;
@@ -246,7 +321,6 @@ impl Session {
         state: Option<(StateStore, SavedState, SaveTimer)>,
         tempo: Option<(f32, f32)>,
     ) -> Result<Session, AppError> {
-        install_signal_handlers();
         let start_ns = now_ns();
         if cfg.rt.mlock {
             if let Err(w) = rt_thread::lock_memory() {
@@ -329,6 +403,7 @@ impl Session {
             seen_xruns: 0,
             stats_json,
             quit: false,
+            failed_saves: 0,
             state,
             leds: None,
             stretch_worker,
@@ -588,6 +663,10 @@ impl Session {
         if SIG_USR1.swap(0, Relaxed) > 0 {
             self.print_stats();
         }
+        if SIG_HUP.swap(0, Relaxed) > 0 {
+            // A serial hang-up must not kill the box; a live reload is not built yet.
+            warn("SIGHUP: reloading config and library is not supported yet; carrying on with the running ones (restart to apply changes)");
+        }
         if let Some(t) = *next_stats {
             if Instant::now() >= t {
                 self.print_stats();
@@ -658,17 +737,42 @@ impl Session {
         self.print_stats();
     }
 
-    /// Writes the state file when changes have settled (or now, at exit).
+    /// Writes the state file when changes have settled (or now, at exit). A failed save
+    /// stays pending and is tried again later and at exit; it is warned about once, and
+    /// once more at exit if the changes are still not saved then.
     fn save_state_if_due(&mut self, now: bool) {
         let (Some((store, timer)), Some(saved)) = (&mut self.state, self.controller.saved_state())
         else {
             return;
         };
-        if timer.pending() && (now || timer.due(Instant::now())) {
-            if let Err(e) = store.save(saved) {
-                warn(&e);
+        let t = Instant::now();
+        if !(timer.pending() && (now || timer.due(t))) {
+            return;
+        }
+        match store.save(saved) {
+            Ok(()) => {
+                timer.saved();
+                if self.failed_saves > 0 {
+                    say(&format!(
+                        "state {}: saved after {} failed tries",
+                        store.path().display(),
+                        self.failed_saves
+                    ));
+                }
+                self.failed_saves = 0;
             }
-            timer.saved();
+            Err(e) => {
+                timer.retry_later(t);
+                self.failed_saves += 1;
+                if now {
+                    warn(&format!(
+                        "state not saved at exit (try {}); the latest settings are lost: {e}",
+                        self.failed_saves
+                    ));
+                } else if self.failed_saves == 1 {
+                    warn(&format!("{e}; will try again"));
+                }
+            }
         }
     }
 
@@ -706,7 +810,10 @@ impl Session {
                 self.execute(out);
             }
             Event::Loaded(index, Err(e)) => {
-                warn(&e);
+                // A load called off by SIGTERM is no news: the stop is under way.
+                if !crate::loader::loads_cancelled() {
+                    warn(&e);
+                }
                 let out = self.controller.song_failed(index);
                 self.execute(out);
             }
@@ -846,14 +953,30 @@ impl Session {
         }
     }
 
-    /// Reads console commands from stdin on the console thread (`crate::hw::console`).
-    /// End of stdin (as under systemd) ends only the console thread.
+    /// Reads console commands from stdin on the console thread (`crate::hw::console`);
+    /// answers go through the non-blocking queue of `say`. At end of input the console
+    /// stops only when stdin is not a terminal (a pipe, `/dev/null` under systemd): Ctrl-D
+    /// on a terminal must not leave the box deaf until a restart.
     fn spawn_console(&mut self) {
+        use crate::hw::console::{run_console_with, AtEndOfInput, QueuedStdout};
+        use std::io::IsTerminal;
         let tx = self.events_tx.clone();
-        let input = std::io::BufReader::new(std::io::stdin());
-        let spawned = crate::hw::console::spawn_console(input, std::io::stdout(), move |a| {
-            tx.send(Event::Console(a)).is_ok()
-        });
+        let at_end = if std::io::stdin().is_terminal() {
+            AtEndOfInput::KeepReading
+        } else {
+            AtEndOfInput::Stop
+        };
+        let spawned = std::thread::Builder::new()
+            .name("console".into())
+            .spawn(move || {
+                let input = std::io::BufReader::new(std::io::stdin());
+                run_console_with(
+                    input,
+                    QueuedStdout::default(),
+                    move |a| tx.send(Event::Console(a)).is_ok(),
+                    at_end,
+                );
+            });
         if let Err(e) = spawned {
             warn(&format!("cannot start the console thread: {e}"));
         }
@@ -888,9 +1011,9 @@ impl Session {
         let period_us = g.period_frames as u64 * 1_000_000 / g.rate as u64;
         let buffer_us = g.buffer_frames as u64 * 1_000_000 / g.rate as u64;
         say(&format!(
-            "button key={:?} gesture={:?} press_to_queue_us={} heard_within_us={}",
-            b.key,
-            b.gesture,
+            "button key={:?} gesture={} press_to_queue_us={} heard_within_us={}",
+            b.key, // evdev's name, e.g. KEY_SPACE: the word the key map uses
+            crate::hw::input::keymap::gesture_name(b.gesture),
             queued.saturating_sub(b.pressed_at).as_micros(),
             to_queue_us + period_us + buffer_us
         ));
@@ -918,6 +1041,7 @@ impl Session {
             underrun_free_s: underrun_free_s(now, self.start_ns, self.last_xrun_ns),
             device_lost: self.lost.is_some(),
             device_losses: self.device_losses as u64,
+            console_dropped: crate::hw::console::dropped_lines(),
             monitor: self
                 .monitor
                 .as_ref()

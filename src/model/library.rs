@@ -89,10 +89,10 @@ pub fn scan_song(dir: &Path, name: String) -> Result<SongEntry, LibraryError> {
     for entry in read.flatten() {
         let path = entry.path();
         if entry.file_name() == "song.json" {
-            // Only a regular file: a FIFO here would hang its reader in open().
-            if path.is_file() {
-                meta_path = Some(path);
-            }
+            // Listed whatever it is: its reader (`fsread::read_regular_file`) refuses a
+            // FIFO, a device or a directory at once with a message naming the file, rather
+            // than the file being silently left out.
+            meta_path = Some(path);
         } else if is_stem_file(&path) && !path.is_dir() {
             // Whatever a stem name points at is listed, not silently left out: the loader
             // opens it with `fsread::open_regular_file`, which refuses a FIFO, a device

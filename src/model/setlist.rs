@@ -136,26 +136,23 @@ impl Setlist {
 pub fn load_order(library: &Path, folders: &[String]) -> (Setlist, Vec<String>) {
     let path = library.join("setlist.json");
     let mut notes = Vec::new();
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
+    // A FIFO, a device or a huge file is refused at once, never waited for or slurped.
+    let bytes = match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return (Setlist::folder_order(folders.len()), notes)
         }
-        Err(e) => {
-            notes.push(format!(
-                "{}: cannot read: {e}; using folder order",
-                path.display()
-            ));
-            return (Setlist::folder_order(folders.len()), notes);
-        }
+        _ => match crate::storage::fsread::read_regular_file(
+            &path,
+            "setlist",
+            MAX_SETLIST_BYTES as u64,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                notes.push(format!("{e}; using folder order"));
+                return (Setlist::folder_order(folders.len()), notes);
+            }
+        },
     };
-    if bytes.len() > MAX_SETLIST_BYTES {
-        notes.push(format!(
-            "{}: larger than {MAX_SETLIST_BYTES} bytes; using folder order",
-            path.display()
-        ));
-        return (Setlist::folder_order(folders.len()), notes);
-    }
     match Setlist::from_json(folders, &bytes) {
         Ok(s) => {
             for name in &s.unknown {

@@ -144,18 +144,14 @@ impl SongMeta {
 /// Reads `<song>/song.json`. `Ok(None)` when there is none; `Err` names the file and key.
 /// Loader thread.
 pub fn load_song_json(path: &Path) -> Result<Option<SongMeta>, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
-    };
-    if bytes.len() > MAX_SONG_JSON_BYTES {
-        return Err(format!(
-            "{}: {} bytes, the limit is {MAX_SONG_JSON_BYTES}",
-            path.display(),
-            bytes.len()
-        ));
+    // A FIFO, a device or a huge file is refused at once, never waited for or slurped.
+    if let Err(e) = std::fs::symlink_metadata(path) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return Ok(None);
+        }
     }
+    let bytes =
+        crate::storage::fsread::read_regular_file(path, "song.json", MAX_SONG_JSON_BYTES as u64)?;
     parse_song_json(&bytes)
         .map(Some)
         .map_err(|e| format!("{}: {e}; playing the song with defaults", path.display()))

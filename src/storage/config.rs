@@ -315,20 +315,10 @@ pub fn leaf_paths() -> std::vec::Vec<std::string::String> {
     out
 }
 
+/// Reads the config file: a regular file only (a FIFO or `/dev/zero` is refused at once,
+/// see [`crate::storage::fsread`]) of at most [`MAX_CONFIG_BYTES`].
 fn read_limited(path: &Path) -> Result<std::vec::Vec<u8>, std::string::String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let mut bytes = std::vec::Vec::new();
-    // Read one byte more than allowed so a too-big file (or a device) is caught, not slurped.
-    file.take(MAX_CONFIG_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() > MAX_CONFIG_BYTES {
-        return Err(format!(
-            "the file is larger than {MAX_CONFIG_BYTES} bytes; a config is a few hundred"
-        ));
-    }
-    Ok(bytes)
+    crate::storage::fsread::read_regular_file(path, "config", MAX_CONFIG_BYTES as u64)
 }
 
 impl Config {
@@ -338,8 +328,9 @@ impl Config {
     /// key "audio.rate": expected a number, found a string at line 3, column 13`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let name = one_line(&path.display().to_string());
-        let bytes = read_limited(path).map_err(|why| ConfigError {
-            message: format!("config {name}: {why}"),
+        // The message names the file already ("config PATH: ...").
+        let bytes = read_limited(path).map_err(|message| ConfigError {
+            message: one_line(&message),
         })?;
         Config::from_json(&bytes).map_err(|e| ConfigError {
             message: format!("config {name}: {}", e.message),

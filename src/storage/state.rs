@@ -110,10 +110,12 @@ struct FileIn {
     version: Option<u32>,
     #[serde(default)]
     last_song: Option<String>,
+    /// Read loosely, so that one bad entry (a hand edit, a future format) costs only
+    /// itself: each stem's settings are checked on their own in [`SavedState::from_json`].
     #[serde(default)]
-    songs: BTreeMap<String, BTreeMap<String, StemSetting>>,
+    songs: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     #[serde(default)]
-    tempo: BTreeMap<String, SongTempo>,
+    tempo: BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for StemSetting {
@@ -188,19 +190,60 @@ impl SavedState {
 
     /// Parses the file's text. Errors say what is wrong, for the warning.
     pub fn from_json(bytes: &[u8]) -> Result<SavedState, String> {
+        Self::from_json_keeping_good(bytes).map(|(s, _)| s)
+    }
+
+    /// Parses the file's text, keeping every good stem entry: a bad one (gain out of
+    /// range, a wrong type) is left out and named in the second value, one item each.
+    /// Only a file that is not a stembox state file at all is an error.
+    pub fn from_json_keeping_good(bytes: &[u8]) -> Result<(SavedState, Vec<String>), String> {
         let raw: FileIn =
             serde_json::from_slice(bytes).map_err(|e| format!("not a stembox state file ({e})"))?;
         match raw.version {
-            Some(STATE_VERSION) => Ok(SavedState {
-                last_song: raw.last_song,
-                songs: raw.songs,
-                tempo: raw.tempo,
-            }),
-            Some(v) => Err(format!(
-                "format version {v}, this stembox reads version {STATE_VERSION}"
-            )),
-            None => Err("no \"version\" key; not a stembox state file".into()),
+            Some(STATE_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "format version {v}, this stembox reads version {STATE_VERSION}"
+                ))
+            }
+            None => return Err("no \"version\" key; not a stembox state file".into()),
         }
+        let mut songs: BTreeMap<String, BTreeMap<String, StemSetting>> = BTreeMap::new();
+        let mut bad = Vec::new();
+        for (song, stems) in raw.songs {
+            for (stem, value) in stems {
+                match serde_json::from_value::<StemSetting>(value) {
+                    Ok(setting) => {
+                        songs.entry(song.clone()).or_default().insert(stem, setting);
+                    }
+                    Err(e) => bad.push(format!(
+                        "song \"{}\" stem \"{}\": {e}",
+                        crate::hw::console::escape_for_console(&song),
+                        crate::hw::console::escape_for_console(&stem)
+                    )),
+                }
+            }
+        }
+        let mut tempo = BTreeMap::new();
+        for (song, value) in raw.tempo {
+            match serde_json::from_value::<SongTempo>(value) {
+                Ok(t) => {
+                    tempo.insert(song, t);
+                }
+                Err(e) => bad.push(format!(
+                    "song \"{}\" tempo: {e}",
+                    crate::hw::console::escape_for_console(&song)
+                )),
+            }
+        }
+        Ok((
+            SavedState {
+                last_song: raw.last_song,
+                songs,
+                tempo,
+            },
+            bad,
+        ))
     }
 }
 
@@ -240,24 +283,47 @@ impl StateStore {
                 path.display()
             )),
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+        match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return fresh("not found (first start?)".into())
             }
-            Err(e) => return fresh(format!("cannot read: {e}")),
-        };
-        if bytes.len() > MAX_STATE_BYTES {
-            return fresh(format!(
-                "{} bytes, more than {MAX_STATE_BYTES}",
-                bytes.len()
-            ));
+            _ => {}
         }
-        match SavedState::from_json(&bytes) {
-            Ok(state) => Loaded {
+        // A FIFO, a device or a huge file is refused at once, never waited for or slurped.
+        let bytes =
+            match crate::storage::fsread::read_regular_file(&path, "state", MAX_STATE_BYTES as u64)
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    return Loaded {
+                        state: SavedState::default(),
+                        warning: Some(format!("{e}; starting with defaults")),
+                    }
+                }
+            };
+        match SavedState::from_json_keeping_good(&bytes) {
+            Ok((state, bad)) if bad.is_empty() => Loaded {
                 state,
                 warning: None,
             },
+            Ok((state, bad)) => {
+                // One line however many: name the first few, count the rest.
+                const NAMED: usize = 3;
+                let more = match bad.len().saturating_sub(NAMED) {
+                    0 => String::new(),
+                    n => format!(" (and {n} more)"),
+                };
+                Loaded {
+                    state,
+                    warning: Some(format!(
+                        "state {}: ignored {} bad entr{}: {}{more}; the other settings are kept",
+                        path.display(),
+                        bad.len(),
+                        if bad.len() == 1 { "y" } else { "ies" },
+                        bad[..bad.len().min(NAMED)].join("; "),
+                    )),
+                }
+            }
             Err(e) => fresh(format!("ignored: {e}")),
         }
     }
@@ -342,6 +408,13 @@ impl SaveTimer {
         self.last_change = None;
     }
 
+    /// A save failed at `now`: try again once `quiet` has passed (or later changes have
+    /// settled), not on every tick; the changes stay pending.
+    pub fn retry_later(&mut self, now: Instant) {
+        self.first_change = Some(now);
+        self.last_change = Some(now);
+    }
+
     pub fn pending(&self) -> bool {
         self.first_change.is_some()
     }
@@ -411,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn tempo_round_trips_and_hostile_values_reject_the_file() {
+    fn tempo_round_trips_and_a_hostile_value_costs_only_its_entry() {
         let mut s = SavedState::default();
         s.set_tempo("01-a", 80.0, -2.5);
         s.set_tempo("02-b", 100.0, 0.0);
@@ -426,7 +499,17 @@ mod tests {
             r#"{"version":1,"tempo":{"a":{"pitch_st":"C"}}}"#,
             r#"{"version":1,"tempo":{"a":"fast"}}"#,
         ] {
-            assert!(SavedState::from_json(bad.as_bytes()).is_err(), "{bad}");
+            let with_good = bad.replace(
+                r#""tempo":{"#,
+                r#""songs":{"b":{"x":{"mute":true}}},"tempo":{"c":{"pitch_st":2},"#,
+            );
+            let (state, dropped) = SavedState::from_json_keeping_good(with_good.as_bytes())
+                .unwrap_or_else(|e| panic!("{with_good}: {e}"));
+            assert_eq!(state.tempo("a"), None, "{bad}");
+            assert_eq!(state.tempo("c").unwrap().pitch_st, 2.0, "{bad}");
+            assert!(state.stem("b", "x").unwrap().mute, "{bad}");
+            assert_eq!(dropped.len(), 1, "{bad}: {dropped:?}");
+            assert!(dropped[0].contains("song \"a\" tempo"), "{dropped:?}");
         }
         // A missing field is the original.
         let ok = SavedState::from_json(br#"{"version":1,"tempo":{"a":{"pitch_st":3}}}"#).unwrap();
@@ -524,9 +607,8 @@ mod tests {
             b"{\"version\":2,\"songs\":{}}",
             b"{\"songs\":{}}",
             b"[]",
-            b"{\"version\":1,\"songs\":{\"a\":{\"b\":{\"gain_db\":1e9}}}}",
-            b"{\"version\":1,\"songs\":{\"a\":{\"b\":{\"mute\":\"yes\"}}}}",
             b"{\"version\":1,\"songs\":[]}",
+            b"{\"version\":1,\"songs\":{\"a\":[]}}",
         ] {
             std::fs::write(store.path(), junk).unwrap();
             let l = store.load();
@@ -547,6 +629,45 @@ mod tests {
         std::fs::write(dir.join(TEMP_FILE), b"{\"vers").unwrap();
         store.save(&sample()).unwrap();
         assert_eq!(store.load().state, sample());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bad_entry_costs_only_itself() {
+        let dir = temp_dir("bad-entry");
+        let store = StateStore::new(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            store.path(),
+            br#"{"version":1,"last_song":"s","songs":{
+                "s":{"drums":{"gain_db":-3},"bass":{"gain_db":1e9},"keys":{"mute":"yes"},
+                     "vox":{"gain_db":null},"pad":[1]},
+                "t":{"click":{"mute":true}},
+                "evil\u001b[2J":{"x":{"gain_db":-1e300}}}}"#,
+        )
+        .unwrap();
+        let l = store.load();
+        let w = l.warning.expect("a warning");
+        println!("{w}");
+        assert_eq!(l.state.last_song.as_deref(), Some("s"));
+        assert_eq!(l.state.stem("s", "drums").unwrap().gain_db, -3.0);
+        assert!(l.state.stem("t", "click").unwrap().mute);
+        for gone in ["bass", "keys", "vox", "pad"] {
+            assert_eq!(l.state.stem("s", gone), None, "{gone}");
+        }
+        assert!(l.state.song("evil\u{1b}[2J").is_none());
+        assert!(
+            w.contains("ignored 5 bad entries")
+                && w.contains("song \"s\" stem \"bass\": gain_db out of range")
+                && w.contains("(and 2 more)")
+                && w.contains("the other settings are kept")
+                && !w.contains('\n')
+                && !w.contains('\u{1b}'),
+            "{w}"
+        );
+        // The next save writes the good entries only.
+        store.save(&l.state).unwrap();
+        assert_eq!(store.load().warning, None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -632,5 +753,13 @@ mod tests {
         assert!(t.pending());
         t.saved();
         assert!(!t.due(s(60_000)));
+        // A failed save is retried after the quiet time, not on every tick after the
+        // maximum delay has passed.
+        let mut t = SaveTimer::default();
+        t.changed(s(0));
+        assert!(t.due(s(20_000)));
+        t.retry_later(s(20_000));
+        assert!(t.pending() && !t.due(s(20_050)) && !t.due(s(21_999)));
+        assert!(t.due(s(22_000)));
     }
 }

@@ -13,7 +13,7 @@
 //! keys and values, one object per line, with `"song": null` when no song is loaded.
 //!
 //! With the monitor off the line carries only what needs no timing: `uptime_s song pos_s
-//! transport xruns suspends underrun_free_s`. With it on, [`TIMING_KEYS`] are added after
+//! transport xruns suspends underrun_free_s console_dropped`. With it on, [`TIMING_KEYS`] are added after
 //! `xruns`, matching the example in DESIGN.md.
 
 use crate::rt::status::Transport;
@@ -95,6 +95,9 @@ pub struct StatsLine {
     pub suspends: u64,
     /// Seconds since the last xrun, or since start when there was none ([`underrun_free_s`]).
     pub underrun_free_s: u64,
+    /// Console lines dropped because nobody read stdout
+    /// ([`crate::hw::console::dropped_lines`]).
+    pub console_dropped: u64,
     /// `Some` exactly when `audio.enable_latency_monitor` is on.
     pub monitor: Option<MonitorStats>,
     /// The output device is gone and being reopened.
@@ -198,6 +201,7 @@ impl StatsLine {
         }
         v.push(("suspends", Value::Int(self.suspends)));
         v.push(("underrun_free_s", Value::Int(self.underrun_free_s)));
+        v.push(("console_dropped", Value::Int(self.console_dropped)));
         // Only once the device was ever lost, so the everyday line stays as it was.
         if self.device_lost || self.device_losses > 0 {
             let state = if self.device_lost { "lost" } else { "ok" };
@@ -288,6 +292,7 @@ mod tests {
             xruns: 0,
             suspends: 0,
             underrun_free_s: 12,
+            console_dropped: 3,
             monitor,
             device_lost: false,
             device_losses: 0,
@@ -334,7 +339,7 @@ mod tests {
         assert_eq!(
             line(None).to_text(),
             "stats uptime_s=12 song=03-intro pos_s=41.2 transport=playing xruns=0 suspends=0 \
-             underrun_free_s=12"
+             underrun_free_s=12 console_dropped=3"
         );
     }
 
@@ -345,7 +350,7 @@ mod tests {
             "stats uptime_s=12 song=03-intro pos_s=41.2 transport=playing xruns=0 late=0 \
              cb_us_p50=18 cb_us_p99=31 cb_us_p999=40 cb_us_max=44 wake_us_p99=12 wake_us_p999=40 wake_us_max=57 \
              load_pct=2.1 load_max_pct=3.3 recovery_us_max=0 periods=9000 suspends=0 \
-             underrun_free_s=12"
+             underrun_free_s=12 console_dropped=3"
         );
     }
 
@@ -356,11 +361,11 @@ mod tests {
         l.transport = Transport::Stopped;
         assert_eq!(
             l.to_json(),
-            r#"{"uptime_s":12,"song":null,"pos_s":41.2,"transport":"stopped","xruns":0,"suspends":0,"underrun_free_s":12}"#
+            r#"{"uptime_s":12,"song":null,"pos_s":41.2,"transport":"stopped","xruns":0,"suspends":0,"underrun_free_s":12,"console_dropped":3}"#
         );
         assert_eq!(
             line(Some(timing())).to_json(),
-            r#"{"uptime_s":12,"song":"03-intro","pos_s":41.2,"transport":"playing","xruns":0,"late":0,"cb_us_p50":18,"cb_us_p99":31,"cb_us_p999":40,"cb_us_max":44,"wake_us_p99":12,"wake_us_p999":40,"wake_us_max":57,"load_pct":2.1,"load_max_pct":3.3,"recovery_us_max":0,"periods":9000,"suspends":0,"underrun_free_s":12}"#
+            r#"{"uptime_s":12,"song":"03-intro","pos_s":41.2,"transport":"playing","xruns":0,"late":0,"cb_us_p50":18,"cb_us_p99":31,"cb_us_p999":40,"cb_us_max":44,"wake_us_p99":12,"wake_us_p999":40,"wake_us_max":57,"load_pct":2.1,"load_max_pct":3.3,"recovery_us_max":0,"periods":9000,"suspends":0,"underrun_free_s":12,"console_dropped":3}"#
         );
     }
 
@@ -401,7 +406,7 @@ mod tests {
             let text = l.to_text();
             assert_eq!(
                 text.matches(' ').count(),
-                1 + 5 + TIMING_KEYS.len() + 1,
+                1 + 5 + TIMING_KEYS.len() + 2,
                 "{text}"
             );
             let pairs = parse_text(&text).unwrap();
@@ -424,7 +429,7 @@ mod tests {
             .collect();
         let mut want = vec!["uptime_s", "song", "pos_s", "transport", "xruns"];
         want.extend(TIMING_KEYS);
-        want.extend(["suspends", "underrun_free_s"]);
+        want.extend(["suspends", "underrun_free_s", "console_dropped"]);
         assert_eq!(keys, want);
     }
 

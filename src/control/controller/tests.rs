@@ -63,9 +63,9 @@ fn at(transport: Transport, pos_frames: u64) -> EngineView {
     }
 }
 
-/// A controller on song 1 of 3 (stems drums, bass), nothing saved.
+/// A controller on song 1 of 3 (8 s, stems drums, bass), nothing saved.
 fn ctl() -> Controller {
-    Controller::new(setup(None), 0, song("01-a", &["drums", "bass"], 1)).0
+    Controller::new(setup(None), 0, song("01-a", &["drums", "bass"], 8)).0
 }
 
 fn reply(out: &Output) -> &str {
@@ -881,7 +881,7 @@ fn a_loop_shorter_than_two_crossfades_is_refused() {
 
 #[test]
 fn loop_between_seconds() {
-    let mut c = ctl();
+    let mut c = Controller::new(setup(None), 0, song("01-a", &["drums"], 32)).0;
     let ok = [Command::Loop {
         region: Some((24_000, 120_000)),
     }];
@@ -897,6 +897,49 @@ fn loop_between_seconds() {
     check(&mut c, Action::Loop(-1.0, 1.0), view(Stopped), &[], bad);
     check(&mut c, Action::Loop(1.0, 1.0), view(Stopped), &[], bad);
     check(&mut c, Action::Loop(f64::NAN, 1.0), view(Stopped), &[], bad);
+    // Points outside the 32 s song are refused in words; the end of the song is inside.
+    let outside = |a: &str, b: &str| {
+        format!("error: loop {a} {b} ends after the song (32.000 s long); both points must be inside it")
+    };
+    check(
+        &mut c,
+        Action::Loop(500.0, 600.0),
+        view(Stopped),
+        &[],
+        &outside("500.000", "600.000"),
+    );
+    check(
+        &mut c,
+        Action::Loop(31.0, 32.001),
+        view(Stopped),
+        &[],
+        &outside("31.000", "32.001"),
+    );
+    check(
+        &mut c,
+        Action::Loop(0.0, f64::INFINITY),
+        view(Stopped),
+        &[],
+        &outside("0.000", "inf"),
+    );
+    check(&mut c, Action::Loop(1.0, f64::NAN), view(Stopped), &[], bad);
+    check(
+        &mut c,
+        Action::Loop(f64::INFINITY, f64::INFINITY),
+        view(Stopped),
+        &[],
+        bad,
+    );
+    let end = [Command::Loop {
+        region: Some((31 * 48_000, 32 * 48_000)),
+    }];
+    check(
+        &mut c,
+        Action::Loop(31.0, 32.0),
+        view(Stopped),
+        &end,
+        "ok loop 31.000 32.000",
+    );
 }
 
 #[test]
