@@ -119,7 +119,16 @@ fn a_stdout_nobody_reads_never_blocks_control_or_sigterm() {
     // Commands are still carried out: this one must reach the saved state.
     writeln!(stdin, "mute drums").unwrap();
     stdin.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The control thread saves it a couple of seconds after the change; a loaded machine
+    // may take longer to work through the flood, so wait for the file, not for a clock.
+    let state_path = dir.join("state").join("state.json");
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until
+        && !std::fs::read_to_string(&state_path)
+            .is_ok_and(|s| s.contains("\"drums\":{\"mute\":true"))
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let flood_ms = t0.elapsed().as_millis();
     let t1 = Instant::now();
     // SAFETY: kill(2) on our own child.
