@@ -150,6 +150,7 @@ fn stretched_periods_speed_changes_and_a_ramp_wrap_never_allocate() {
             start: 0.5,
             step: 0.25,
             end: 1.0,
+            count_in: stembox::rt::command::CountInBar::NONE,
         })
         .unwrap();
     run(&mut engine, 1_200);

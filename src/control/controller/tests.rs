@@ -1411,7 +1411,7 @@ fn loop_ramp_needs_a_loop_and_clamps_in_words() {
     let mut c = ctl();
     check(
         &mut c,
-        Action::LoopRamp(70.0, 5.0, 100.0),
+        Action::LoopRamp(70.0, 5.0, 100.0, false),
         view(Playing),
         &[],
         "error: no loop playing (set loop a and b, or loop <a_s> <b_s>, first)",
@@ -1422,23 +1422,25 @@ fn loop_ramp_needs_a_loop_and_clamps_in_words() {
     };
     check(
         &mut c,
-        Action::LoopRamp(70.0, 5.0, 100.0),
+        Action::LoopRamp(70.0, 5.0, 100.0, false),
         looping,
         &[Command::LoopRamp {
             start: 0.7,
             step: 0.05,
             end: 1.0,
+            count_in: CountInBar::NONE,
         }],
         "ok loop ramp 70 % +5 % per pass to 100 %",
     );
     check(
         &mut c,
-        Action::LoopRamp(20.0, 10.0, 300.0),
+        Action::LoopRamp(20.0, 10.0, 300.0, false),
         looping,
         &[Command::LoopRamp {
             start: 0.5,
             step: 0.1,
             end: 1.5,
+            count_in: CountInBar::NONE,
         }],
         "ok loop ramp 50 % +10 % per pass to 150 % (limited to 50..150 %)",
     );
@@ -1448,7 +1450,7 @@ fn loop_ramp_needs_a_loop_and_clamps_in_words() {
         (70.0, -5.0, 100.0),
         (70.0, 5.0, f32::INFINITY),
     ] {
-        let out = c.act(Action::LoopRamp(s, st, e), &looping);
+        let out = c.act(Action::LoopRamp(s, st, e, false), &looping);
         assert!(out.commands().is_empty(), "{s} {st} {e}");
         assert!(reply(&out).starts_with("error: loop ramp"), "{out:?}");
     }

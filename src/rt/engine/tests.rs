@@ -1,4 +1,5 @@
 use super::*;
+use crate::rt::command::CountInBar;
 use crate::model::song::Stem;
 
 const RATE: u32 = 48_000;
@@ -623,6 +624,7 @@ fn speed_and_pitch_hostile_values_are_clamped_or_mean_the_original() {
         start: 0.7,
         step: 0.1,
         end: 1.0,
+        count_in: CountInBar::NONE,
     })
     .unwrap();
     render(&mut e, 256, 256);
@@ -642,6 +644,7 @@ fn a_ramp_steps_once_per_wrap_and_holds_at_its_end() {
         start: 0.6,
         step: 0.15,
         end: 0.9,
+        count_in: CountInBar::NONE,
     })
     .unwrap();
     render(&mut e, 256, 256);
