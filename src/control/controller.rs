@@ -903,7 +903,10 @@ fn mix_of(song: &Song) -> Vec<StemMix> {
 /// A song's count-in: beat length in frames at 100 % (bpm from `song.json`, 120 when
 /// unknown, clamped to 20..=400; not finite = 120), beats (its bar, 1..=16), and the bpm used.
 fn count_in_bar(bpm: Option<f32>, beats_per_bar: u32, rate: u32) -> (u32, u8, f32) {
-    let bpm = bpm.filter(|b| b.is_finite()).unwrap_or(120.0).clamp(20.0, 400.0);
+    let bpm = bpm
+        .filter(|b| b.is_finite())
+        .unwrap_or(120.0)
+        .clamp(20.0, 400.0);
     let beat_frames = (60.0 * rate as f32 / bpm) as u32;
     (beat_frames, beats_per_bar.clamp(1, 16) as u8, bpm)
 }

@@ -663,8 +663,14 @@ mod tests {
         assert_eq!(ok("pitch -3"), Action::Pitch(Some(-3.0)));
         assert_eq!(ok("pitch +0.5"), Action::Pitch(Some(0.5)));
         assert_eq!(ok("pitch down"), Action::PitchDown);
-        assert_eq!(ok("loop ramp 70 5"), Action::LoopRamp(70.0, 5.0, 100.0, false));
-        assert_eq!(ok("loop ramp 60 10 90"), Action::LoopRamp(60.0, 10.0, 90.0, false));
+        assert_eq!(
+            ok("loop ramp 70 5"),
+            Action::LoopRamp(70.0, 5.0, 100.0, false)
+        );
+        assert_eq!(
+            ok("loop ramp 60 10 90"),
+            Action::LoopRamp(60.0, 10.0, 90.0, false)
+        );
         assert_eq!(
             ok("loop ramp 60 10 90 countin"),
             Action::LoopRamp(60.0, 10.0, 90.0, true)
@@ -690,7 +696,7 @@ mod tests {
             ("loop ramp 90 5 80", "below its start"),
             ("loop ramp countin", "needs <start_pct>"),
             ("loop ramp 70 countin", "needs <start_pct>"),
-            ("loop ramp 70 5 countin 100", "not a percentage"),
+            ("loop ramp 70 5 countin 100", "needs <start_pct>"),
             ("loop ramp 70 5 100 countin countin", "needs <start_pct>"),
             ("loop ramp nan 5 countin", "speed"),
             ("loop ramp 70 -5 countin", "more than 0"),

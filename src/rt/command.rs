@@ -108,6 +108,13 @@ impl CountInBar {
 // Commands are copied through a lock-free queue on every control action: keep them small.
 const _: () = assert!(core::mem::size_of::<Command>() <= 24);
 
+/// Commands in flight at once; far more than a button box or console can produce per period.
+pub const COMMAND_QUEUE_CAPACITY: usize = 256;
+/// Songs in flight to the audio thread (the next song, plus one change of mind).
+pub const SONG_QUEUE_CAPACITY: usize = 4;
+/// Songs waiting to be dropped by the control thread.
+pub const GARBAGE_QUEUE_CAPACITY: usize = 8;
+
 #[cfg(test)]
 mod tests {
     use super::CountInBar;
@@ -124,10 +131,3 @@ mod tests {
         assert_eq!(CountInBar::NONE.beats(), 0);
     }
 }
-
-/// Commands in flight at once; far more than a button box or console can produce per period.
-pub const COMMAND_QUEUE_CAPACITY: usize = 256;
-/// Songs in flight to the audio thread (the next song, plus one change of mind).
-pub const SONG_QUEUE_CAPACITY: usize = 4;
-/// Songs waiting to be dropped by the control thread.
-pub const GARBAGE_QUEUE_CAPACITY: usize = 8;

@@ -104,7 +104,10 @@ enum Pending {
     },
     /// A count-in ramp's tail has faded out: go to `frame` (the loop's A), take the ramp's
     /// next step if `step`, and count in the pass.
-    RampCountIn { frame: u64, step: bool },
+    RampCountIn {
+        frame: u64,
+        step: bool,
+    },
 }
 
 /// The loop region.
@@ -793,12 +796,7 @@ impl Engine {
                 step,
                 end,
                 count_in,
-            } => self.start_ramp(
-                start,
-                step,
-                end,
-                (count_in.beat_frames(), count_in.beats()),
-            ),
+            } => self.start_ramp(start, step, end, (count_in.beat_frames(), count_in.beats())),
         }
     }
 
@@ -816,11 +814,7 @@ impl Engine {
         } else {
             0.0
         };
-        let (count_in_beat_frames, count_in_beats) = if count_in.0 > 0 {
-            count_in
-        } else {
-            (0, 0)
-        };
+        let (count_in_beat_frames, count_in_beats) = if count_in.0 > 0 { count_in } else { (0, 0) };
         self.ramp = Some(TempoRamp {
             step,
             end: end.max(start),

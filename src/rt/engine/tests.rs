@@ -1,6 +1,6 @@
 use super::*;
-use crate::rt::command::CountInBar;
 use crate::model::song::Stem;
+use crate::rt::command::CountInBar;
 
 const RATE: u32 = 48_000;
 
@@ -732,7 +732,11 @@ fn a_countin_ramp_counts_in_each_pass_then_plays_a_sample_accurately() {
     for group in [1, 5] {
         let t0 = starts[group] - 1 - 6_000;
         for beat in 1..4 {
-            assert_eq!(starts[group + beat - 1], t0 + 1 + beat * 6_000, "{starts:?}");
+            assert_eq!(
+                starts[group + beat - 1],
+                t0 + 1 + beat * 6_000,
+                "{starts:?}"
+            );
         }
         let peak = out[t0 * 2..(t0 + click) * 2]
             .iter()
