@@ -173,6 +173,13 @@ fn click_sample(beat: u32, t: u32, rate_hz: u32) -> f32 {
     amp * (core::f32::consts::TAU * freq * secs).sin() * (-secs / 0.005).exp()
 }
 
+/// A count-in's beat length at `speed` (from `beat_frames` at 100 %), at least 1 frame and
+/// short enough that `beats` of them plus a pipe latency fit the count-in's u32 frame count.
+fn count_in_beat_frames(beat_frames: u32, speed: f64, beats: u8) -> u32 {
+    let max = u32::MAX / 4 / (beats.max(1) as u32);
+    ((beat_frames as f64 / speed).round() as u32).clamp(1, max)
+}
+
 /// `factor` clamped to the stretcher's range; not finite means the original speed.
 fn clamp_speed(factor: f64) -> f64 {
     if factor.is_finite() {
@@ -713,11 +720,10 @@ impl Engine {
                     && beats > 0
                 {
                     // The clicks follow the effective tempo (bpm x speed).
-                    let beat_frames = (beat_frames as f64 / self.speed).round() as u32;
                     self.count_in = Some(CountIn {
                         frame: 0,
                         lead: 0,
-                        beat_frames: beat_frames.max(1),
+                        beat_frames: count_in_beat_frames(beat_frames, self.speed, beats),
                         beats,
                         started: false,
                     });
@@ -932,11 +938,10 @@ impl Engine {
             self.start_at_current_pos();
             return;
         }
-        let beat_frames = (r.count_in_beat_frames as f64 / self.speed).round() as u32;
         self.count_in = Some(CountIn {
             frame: 0,
             lead: self.latency_out_frames,
-            beat_frames: beat_frames.max(1),
+            beat_frames: count_in_beat_frames(r.count_in_beat_frames, self.speed, r.count_in_beats),
             beats: r.count_in_beats,
             started: false,
         });

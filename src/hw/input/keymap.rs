@@ -522,6 +522,14 @@ mod tests {
             parse_action("loop_ramp"),
             Ok(Action::LoopRamp(70.0, 5.0, 100.0, false))
         );
+        assert_eq!(
+            parse_action("loop_ramp:60:10:countin"),
+            Ok(Action::LoopRamp(60.0, 10.0, 100.0, true))
+        );
+        assert_eq!(
+            parse_action("loop_ramp:60:10:90:CountIn"),
+            Ok(Action::LoopRamp(60.0, 10.0, 90.0, true))
+        );
         for bad in [
             "speed:",
             "speed:49",
@@ -544,6 +552,13 @@ mod tests {
             "loop_ramp:90:5:80",
             "loop_ramp:40:5",
             "loop_ramp:60:5:100:3",
+            "loop_ramp:countin",
+            "loop_ramp:60:countin",
+            "loop_ramp:60:5:countin:100",
+            "loop_ramp:60:5:100:countin:countin",
+            "loop_ramp:nan:5:countin",
+            "loop_ramp:60:0:countin",
+            "loop_ramp:60:5:100:count",
         ] {
             assert!(parse_action(bad).is_err(), "{bad}");
         }

@@ -791,3 +791,40 @@ fn a_countin_ramp_counts_in_at_each_new_pass_tempo_when_stretched() {
     let gaps: Vec<usize> = starts.chunks(2).take(3).map(|p| p[1] - p[0]).collect();
     assert_eq!(gaps, [12_000, 8_000, 6_000], "{starts:?}");
 }
+
+#[test]
+fn a_countin_ramp_survives_hostile_count_ins_and_speeds() {
+    let s = three_stems(40_000);
+    for (count_in, start, step, end) in [
+        (CountInBar::new(u32::MAX, 255), 0.5, 0.25, 1.0),
+        (CountInBar::new(0, 255), f32::NAN, f32::INFINITY, -3.0),
+        (CountInBar::new(1, 1), 9.0, -1.0, f32::NAN),
+    ] {
+        let (mut e, mut h) = stretched_engine(&s, 256);
+        h.send(Command::Play).unwrap();
+        h.send(Command::Loop {
+            region: Some((4_800, 14_400)),
+        })
+        .unwrap();
+        render(&mut e, 1_024, 256);
+        h.send(Command::LoopRamp {
+            start,
+            step,
+            end,
+            count_in,
+        })
+        .unwrap();
+        let out = render(&mut e, 96_000, 256);
+        assert!(out.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+        let speed = h.status.speed();
+        assert!((0.5..=1.5).contains(&speed), "{speed}");
+        assert!(h.status.ramp_pass.load(Relaxed) >= 1);
+        // Whatever the count-in, a pause calls it off and play plays from where it holds.
+        h.send(Command::Pause).unwrap();
+        render(&mut e, 2_048, 256);
+        assert!(!h.status.counting_in.load(Relaxed));
+        h.send(Command::Play).unwrap();
+        render(&mut e, 2_048, 256);
+        assert_eq!(h.status.transport(), Transport::Playing);
+    }
+}
