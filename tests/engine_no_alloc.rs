@@ -150,6 +150,20 @@ fn stretched_periods_speed_changes_and_a_ramp_wrap_never_allocate() {
             start: 0.5,
             step: 0.25,
             end: 1.0,
+            count_in: stembox::rt::command::CountInBar::NONE,
+        })
+        .unwrap();
+    run(&mut engine, 1_200);
+    assert!(handle.status.ramp_pass.load(Relaxed) >= 4);
+    assert_eq!(handle.status.speed(), 1.0);
+    // The same with a count-in before each pass: the tail fades out at B, clicks at the new
+    // tempo, then A; wraps through the stretched and the bypassed path.
+    handle
+        .send(Command::LoopRamp {
+            start: 0.5,
+            step: 0.25,
+            end: 1.0,
+            count_in: stembox::rt::command::CountInBar::new(2_000, 2),
         })
         .unwrap();
     run(&mut engine, 1_200);

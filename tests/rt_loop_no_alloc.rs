@@ -112,6 +112,7 @@ fn command_for(p: u64) -> Option<Command> {
             start: 0.6,
             step: 0.2,
             end: 1.2,
+            count_in: stembox::rt::command::CountInBar::NONE,
         },
         45 => Command::Speed { factor: 1.0 },
         46 => Command::Pitch { st: 0.0 },

@@ -12,7 +12,7 @@ use crate::model::action::{
 };
 use crate::model::setlist::Setlist;
 use crate::model::song::Song;
-use crate::rt::command::Command;
+use crate::rt::command::{Command, CountInBar};
 use crate::rt::ramp::db_to_gain;
 use crate::rt::status::Transport;
 use crate::storage::state::{SavedState, StemSetting};
@@ -314,9 +314,8 @@ impl Controller {
             }
             Action::Play => match self.current_song() {
                 Some(song) if self.count_in && view.transport != Transport::Playing => {
-                    let bpm = song.bpm.unwrap_or(120.0).clamp(20.0, 400.0);
-                    let beat_frames = (60.0 * self.rate as f32 / bpm) as u32;
-                    let beats = song.beats_per_bar.clamp(1, 16) as u8;
+                    let (beat_frames, beats, bpm) =
+                        count_in_bar(song.bpm, song.beats_per_bar, self.rate);
                     out.send(Command::CountIn { beat_frames, beats });
                     out.reply(format!("ok play (count-in {beats} beats at {bpm:.0} bpm)"));
                 }
@@ -446,7 +445,9 @@ impl Controller {
             Action::Pitch(Some(st)) => self.set_pitch(st, out),
             Action::PitchUp => self.set_pitch(self.pitch_st + PITCH_STEP_ST, out),
             Action::PitchDown => self.set_pitch(self.pitch_st - PITCH_STEP_ST, out),
-            Action::LoopRamp(start, step, end) => self.loop_ramp(start, step, end, view, out),
+            Action::LoopRamp(start, step, end, count_in) => {
+                self.loop_ramp(start, step, end, count_in, view, out)
+            }
             Action::CountInToggle => {
                 self.count_in = !self.count_in;
                 out.reply(format!(
@@ -515,7 +516,15 @@ impl Controller {
     }
 
     /// Starts a tempo ramp on the loop that is playing.
-    fn loop_ramp(&mut self, start: f32, step: f32, end: f32, view: &EngineView, out: &mut Output) {
+    fn loop_ramp(
+        &mut self,
+        start: f32,
+        step: f32,
+        end: f32,
+        count_in: bool,
+        view: &EngineView,
+        out: &mut Output,
+    ) {
         if !view.looping {
             out.reply("error: no loop playing (set loop a and b, or loop <a_s> <b_s>, first)");
             return;
@@ -527,16 +536,29 @@ impl Controller {
         let s = start.clamp(MIN_SPEED_PCT, MAX_SPEED_PCT);
         let e = end.clamp(MIN_SPEED_PCT, MAX_SPEED_PCT).max(s);
         let st = step.min(MAX_SPEED_PCT - MIN_SPEED_PCT);
+        let bar = match (count_in, self.current_song()) {
+            (true, Some(song)) => {
+                let (beat_frames, beats, _) = count_in_bar(song.bpm, song.beats_per_bar, self.rate);
+                CountInBar::new(beat_frames, beats)
+            }
+            _ => CountInBar::NONE,
+        };
         out.send(Command::LoopRamp {
             start: s / 100.0,
             step: st / 100.0,
             end: e / 100.0,
+            count_in: bar,
         });
         out.reply(format!(
-            "ok loop ramp {} +{} per pass to {}{}",
+            "ok loop ramp {} +{} per pass to {}{}{}",
             pct_text(s),
             pct_text(st),
             pct_text(e),
+            if bar.beats() > 0 {
+                format!(", a {}-beat count-in before each pass", bar.beats())
+            } else {
+                String::new()
+            },
             range_note(s != start || e != end || st != step, "50..150 %")
         ));
     }
@@ -876,6 +898,17 @@ fn mix_of(song: &Song) -> Vec<StemMix> {
             },
         })
         .collect()
+}
+
+/// A song's count-in: beat length in frames at 100 % (bpm from `song.json`, 120 when
+/// unknown, clamped to 20..=400; not finite = 120), beats (its bar, 1..=16), and the bpm used.
+fn count_in_bar(bpm: Option<f32>, beats_per_bar: u32, rate: u32) -> (u32, u8, f32) {
+    let bpm = bpm
+        .filter(|b| b.is_finite())
+        .unwrap_or(120.0)
+        .clamp(20.0, 400.0);
+    let beat_frames = (60.0 * rate as f32 / bpm) as u32;
+    (beat_frames, beats_per_bar.clamp(1, 16) as u8, bpm)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> | mute <stem> | \
 unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | section <n|name> | \
 next section | prev section | loop <a_s> <b_s> | loop a | loop b | loop on | loop off | \
-volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] | \
+volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] [countin] | \
 countin | status | stats | stats reset | quit";
 
 /// Longest line accepted; anything longer is noise on the serial line.
@@ -275,19 +275,19 @@ pub fn parse_line(line: &str) -> Result<Option<Action>, ConsoleError> {
             )),
         },
         "loop" if rest_lower.starts_with("ramp") => {
-            let args: Vec<&str> = rest["ramp".len()..].split_whitespace().collect();
-            if args
-                .last()
-                .is_some_and(|w| w.eq_ignore_ascii_case("countin"))
-            {
-                return err("loop ramp: a count-in before each pass is not built yet");
-            }
+            let mut args: Vec<&str> = rest["ramp".len()..].split_whitespace().collect();
             if !rest_lower["ramp".len()..].starts_with(char::is_whitespace) && !args.is_empty() {
-                return err("usage: loop ramp <start_pct> <step_pct> [<end_pct>]");
+                return err("usage: loop ramp <start_pct> <step_pct> [<end_pct>] [countin]");
+            }
+            let count_in = args
+                .last()
+                .is_some_and(|w| w.eq_ignore_ascii_case("countin"));
+            if count_in {
+                args.pop();
             }
             let (start, step, end) =
                 parse_ramp(&args).map_err(|e| ConsoleError(format!("loop ramp: {e}")))?;
-            Action::LoopRamp(start, step, end)
+            Action::LoopRamp(start, step, end, count_in)
         }
         "loop" => match rest_lower.as_str() {
             "off" => Action::LoopOff,
@@ -663,8 +663,22 @@ mod tests {
         assert_eq!(ok("pitch -3"), Action::Pitch(Some(-3.0)));
         assert_eq!(ok("pitch +0.5"), Action::Pitch(Some(0.5)));
         assert_eq!(ok("pitch down"), Action::PitchDown);
-        assert_eq!(ok("loop ramp 70 5"), Action::LoopRamp(70.0, 5.0, 100.0));
-        assert_eq!(ok("loop ramp 60 10 90"), Action::LoopRamp(60.0, 10.0, 90.0));
+        assert_eq!(
+            ok("loop ramp 70 5"),
+            Action::LoopRamp(70.0, 5.0, 100.0, false)
+        );
+        assert_eq!(
+            ok("loop ramp 60 10 90"),
+            Action::LoopRamp(60.0, 10.0, 90.0, false)
+        );
+        assert_eq!(
+            ok("loop ramp 60 10 90 countin"),
+            Action::LoopRamp(60.0, 10.0, 90.0, true)
+        );
+        assert_eq!(
+            ok("loop ramp 70 5 COUNTIN"),
+            Action::LoopRamp(70.0, 5.0, 100.0, true)
+        );
         for (line, says) in [
             ("speed 200", "outside 50..=150"),
             ("speed 10", "outside 50..=150"),
@@ -680,7 +694,12 @@ mod tests {
             ("loop ramp 70 0", "more than 0"),
             ("loop ramp 70 nan", "more than 0"),
             ("loop ramp 90 5 80", "below its start"),
-            ("loop ramp 70 5 100 countin", "not built yet"),
+            ("loop ramp countin", "needs <start_pct>"),
+            ("loop ramp 70 countin", "needs <start_pct>"),
+            ("loop ramp 70 5 countin 100", "needs <start_pct>"),
+            ("loop ramp 70 5 100 countin countin", "needs <start_pct>"),
+            ("loop ramp nan 5 countin", "speed"),
+            ("loop ramp 70 -5 countin", "more than 0"),
             ("loop rampage", "usage: loop ramp"),
         ] {
             let e = bad(line);

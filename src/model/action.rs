@@ -92,8 +92,9 @@ pub enum Action {
     Pitch(Option<f32>),
     PitchUp,
     PitchDown,
-    /// Tempo-ramp loop on the current loop: start %, step % per pass, end %.
-    LoopRamp(f32, f32, f32),
+    /// Tempo-ramp loop on the current loop: start %, step % per pass, end %, and whether
+    /// each pass starts with a one-bar count-in.
+    LoopRamp(f32, f32, f32, bool),
     CountInToggle,
     Status,
     Stats,

@@ -66,11 +66,43 @@ pub enum Command {
     /// Tempo-ramp loop on the current A-B loop: the next pass (from A) plays at
     /// `start` (speed factor), each wrap raises the speed by `step` until `end`, then it
     /// holds. Ignored without a loop. A `Speed`, a new loop or `Loop { region: None }` ends it.
+    /// With a `count_in` of some beats each pass (the first too) starts with a count-in
+    /// instead of the wrap crossfade: the tail fades out at B, then the clicks (beat length
+    /// at 100 %, divided by the new pass's speed), then A.
     LoopRamp {
         start: f32,
         step: f32,
         end: f32,
+        count_in: CountInBar,
     },
+}
+
+/// A count-in's beat length (frames at 100 %) and beats, packed into 32 bits so that
+/// [`Command::LoopRamp`] stays within the command size: 24 bits of beat frames (up to 87 s
+/// a beat at 192 kHz; bpm is at least 20) and 8 bits of beats. 0 beats: no count-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CountInBar(u32);
+
+impl CountInBar {
+    /// No count-in.
+    pub const NONE: CountInBar = CountInBar(0);
+    const FRAMES_MASK: u32 = (1 << 24) - 1;
+
+    /// `beat_frames` is clamped to 1..=2^24-1; 0 `beats` means no count-in.
+    pub fn new(beat_frames: u32, beats: u8) -> CountInBar {
+        if beats == 0 {
+            return CountInBar::NONE;
+        }
+        CountInBar((beats as u32) << 24 | beat_frames.clamp(1, Self::FRAMES_MASK))
+    }
+
+    pub fn beat_frames(self) -> u32 {
+        self.0 & Self::FRAMES_MASK
+    }
+
+    pub fn beats(self) -> u8 {
+        (self.0 >> 24) as u8
+    }
 }
 
 // Commands are copied through a lock-free queue on every control action: keep them small.
@@ -82,3 +114,20 @@ pub const COMMAND_QUEUE_CAPACITY: usize = 256;
 pub const SONG_QUEUE_CAPACITY: usize = 4;
 /// Songs waiting to be dropped by the control thread.
 pub const GARBAGE_QUEUE_CAPACITY: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::CountInBar;
+
+    #[test]
+    fn count_in_bar_packs_and_clamps() {
+        let c = CountInBar::new(24_000, 4);
+        assert_eq!((c.beat_frames(), c.beats()), (24_000, 4));
+        let c = CountInBar::new(u32::MAX, 255);
+        assert_eq!((c.beat_frames(), c.beats()), ((1 << 24) - 1, 255));
+        let c = CountInBar::new(0, 3);
+        assert_eq!((c.beat_frames(), c.beats()), (1, 3));
+        assert_eq!(CountInBar::new(24_000, 0), CountInBar::NONE);
+        assert_eq!(CountInBar::NONE.beats(), 0);
+    }
+}

@@ -102,6 +102,12 @@ enum Pending {
         start_frame: u64,
         play: bool,
     },
+    /// A count-in ramp's tail has faded out: go to `frame` (the loop's A), take the ramp's
+    /// next step if `step`, and count in the pass.
+    RampCountIn {
+        frame: u64,
+        step: bool,
+    },
 }
 
 /// The loop region.
@@ -126,6 +132,9 @@ struct Crossfade {
 struct CountIn {
     /// Frames since the count-in started.
     frame: u32,
+    /// Silent frames before the first click: a count-in ramp waits for the faded tail that
+    /// is still in the stretch pipe (its latency) to be heard first. 0 otherwise.
+    lead: u32,
     beat_frames: u32,
     beats: u8,
     /// The song was started before the clicks ended: when stretched, it starts the pipe's
@@ -140,6 +149,10 @@ struct TempoRamp {
     end: f64,
     /// The pass now being mixed, from 1.
     pass: u32,
+    /// Count-in before each pass: beat length at 100 % and beats (0: none, the wrap is
+    /// crossfaded).
+    count_in_beat_frames: u32,
+    count_in_beats: u8,
 }
 
 /// Commands held back while a song switch fades out (one song's worth of settings).
@@ -158,6 +171,13 @@ fn click_sample(beat: u32, t: u32, rate_hz: u32) -> f32 {
     };
     let secs = t as f32 / rate_hz as f32;
     amp * (core::f32::consts::TAU * freq * secs).sin() * (-secs / 0.005).exp()
+}
+
+/// A count-in's beat length at `speed` (from `beat_frames` at 100 %), at least 1 frame and
+/// short enough that `beats` of them plus a pipe latency fit the count-in's u32 frame count.
+fn count_in_beat_frames(beat_frames: u32, speed: f64, beats: u8) -> u32 {
+    let max = u32::MAX / 4 / (beats.max(1) as u32);
+    ((beat_frames as f64 / speed).round() as u32).clamp(1, max)
 }
 
 /// `factor` clamped to the stretcher's range; not finite means the original speed.
@@ -415,6 +435,11 @@ impl Engine {
             };
             let song_frames = song.frames();
             if self.pos >= song_frames {
+                if let Pending::RampCountIn { .. } = self.pending {
+                    // The loop ends at the song's end: nothing is left of the tail to fade.
+                    self.complete_pending();
+                    continue;
+                }
                 // A switch or seek waiting for its fade still happens; then mixing goes on.
                 self.end_of_song();
                 continue;
@@ -451,7 +476,15 @@ impl Engine {
                 }
             }
             if let Some(lp) = &self.looping {
-                if self.pos == lp.b {
+                let count_in = self.ramp.is_some_and(|r| r.count_in_beats > 0);
+                if self.pos == lp.b && count_in && self.pending == Pending::None {
+                    // Count-in ramp: the tail past B fades out (as a pause does); then the
+                    // next pass is counted in (`complete_pending`).
+                    self.fade_out_then(Pending::RampCountIn {
+                        frame: lp.a,
+                        step: true,
+                    });
+                } else if self.pos == lp.b {
                     // Wrap: the tail past B fades out while A fades in.
                     self.xfade = Some(Crossfade {
                         tail_pos: lp.b,
@@ -491,7 +524,7 @@ impl Engine {
         let Some(ci) = self.count_in.as_mut() else {
             return;
         };
-        let total = ci.beat_frames * ci.beats as u32;
+        let total = ci.lead + ci.beat_frames * ci.beats as u32;
         if !ci.started && total - ci.frame <= lead_out {
             ci.started = true;
             self.start_at_current_pos();
@@ -505,12 +538,14 @@ impl Engine {
             return;
         };
         let ch = self.channels;
-        let total = ci.beat_frames * ci.beats as u32;
+        let total = ci.lead + ci.beat_frames * ci.beats as u32;
         let n = ((total - ci.frame) as usize).min(frames);
         let click_frames = ms_to_frames(CLICK_MS, self.rate_hz);
         let master = self.master.current();
         for f in 0..n {
-            let t = ci.frame + f as u32;
+            let Some(t) = (ci.frame + f as u32).checked_sub(ci.lead) else {
+                continue;
+            };
             let (beat, in_beat) = (t / ci.beat_frames, t % ci.beat_frames);
             if in_beat < click_frames {
                 let v = click_sample(beat, in_beat, self.rate_hz) * master;
@@ -545,14 +580,16 @@ impl Engine {
             return 0;
         };
         let ch = self.channels;
-        let total = ci.beat_frames * ci.beats as u32;
+        let total = ci.lead + ci.beat_frames * ci.beats as u32;
         let n = ((total - ci.frame) as usize).min(frames);
         let click_frames = ms_to_frames(CLICK_MS, self.rate_hz);
         for f in 0..n {
-            let t = ci.frame + f as u32;
-            let (beat, in_beat) = (t / ci.beat_frames, t % ci.beat_frames);
             // The click follows the master volume like everything else.
             let master = self.master.next_gain();
+            let Some(t) = (ci.frame + f as u32).checked_sub(ci.lead) else {
+                continue;
+            };
+            let (beat, in_beat) = (t / ci.beat_frames, t % ci.beat_frames);
             if in_beat < click_frames {
                 let v = click_sample(beat, in_beat, self.rate_hz) * master;
                 for s in &mut out[f * ch..f * ch + ch.min(2)] {
@@ -683,10 +720,10 @@ impl Engine {
                     && beats > 0
                 {
                     // The clicks follow the effective tempo (bpm x speed).
-                    let beat_frames = (beat_frames as f64 / self.speed).round() as u32;
                     self.count_in = Some(CountIn {
                         frame: 0,
-                        beat_frames: beat_frames.max(1),
+                        lead: 0,
+                        beat_frames: count_in_beat_frames(beat_frames, self.speed, beats),
                         beats,
                         started: false,
                     });
@@ -760,12 +797,19 @@ impl Engine {
                 };
                 self.retarget_stretch();
             }
-            Command::LoopRamp { start, step, end } => self.start_ramp(start, step, end),
+            Command::LoopRamp {
+                start,
+                step,
+                end,
+                count_in,
+            } => self.start_ramp(start, step, end, (count_in.beat_frames(), count_in.beats())),
         }
     }
 
     /// Starts a tempo ramp on the current loop: the next pass from A at `start`.
-    fn start_ramp(&mut self, start: f32, step: f32, end: f32) {
+    /// With a count-in (`count_in`: beat frames at 100 %, beats; 0 beats for none) the first
+    /// pass is counted in too, playing or not.
+    fn start_ramp(&mut self, start: f32, step: f32, end: f32, count_in: (u32, u8)) {
         let Some(lp) = self.looping else {
             return;
         };
@@ -776,14 +820,27 @@ impl Engine {
         } else {
             0.0
         };
+        let (count_in_beat_frames, count_in_beats) = if count_in.0 > 0 { count_in } else { (0, 0) };
         self.ramp = Some(TempoRamp {
             step,
             end: end.max(start),
             pass: 1,
+            count_in_beat_frames,
+            count_in_beats,
         });
         self.speed = start;
         self.retarget_stretch();
-        if self.pos != lp.a {
+        if count_in_beats > 0 && self.song.is_some() {
+            self.count_in = None;
+            if self.transport == Transport::Playing {
+                self.fade_out_then(Pending::RampCountIn {
+                    frame: lp.a,
+                    step: false,
+                });
+            } else {
+                self.ramp_count_in(lp.a, false);
+            }
+        } else if self.pos != lp.a {
             self.apply(Command::Seek { frame: lp.a });
         }
     }
@@ -860,7 +917,34 @@ impl Engine {
                 self.fade.set_target(1.0);
             }
             Pending::Switch { start_frame, play } => self.switch(start_frame, play),
+            Pending::RampCountIn { frame, step } => self.ramp_count_in(frame, step),
         }
+    }
+
+    /// A count-in ramp's pass begins: hold at `frame` (A), take the ramp's step if `step`,
+    /// and count in at the new pass's effective tempo. When stretched, the clicks wait for
+    /// the faded tail still in the pipe (its latency as of this period).
+    fn ramp_count_in(&mut self, frame: u64, step: bool) {
+        self.transport = Transport::Paused;
+        self.pos = frame;
+        self.xfade = None;
+        if step {
+            self.ramp_step();
+        }
+        let Some(r) = self.ramp else {
+            return;
+        };
+        if r.count_in_beats == 0 || self.song.is_none() {
+            self.start_at_current_pos();
+            return;
+        }
+        self.count_in = Some(CountIn {
+            frame: 0,
+            lead: self.latency_out_frames,
+            beat_frames: count_in_beat_frames(r.count_in_beat_frames, self.speed, r.count_in_beats),
+            beats: r.count_in_beats,
+            started: false,
+        });
     }
 
     fn switch(&mut self, start_frame: u64, play: bool) {
@@ -962,6 +1046,7 @@ impl Engine {
                 self.pos = frame;
                 self.transport = Transport::Paused;
             }
+            Pending::RampCountIn { frame, step } => self.ramp_count_in(frame, step),
             Pending::None | Pending::Pause | Pending::Stop => {}
         }
     }

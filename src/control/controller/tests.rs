@@ -5,6 +5,7 @@
 use super::*;
 use crate::model::action::{SectionRef, SongRef};
 use crate::model::song::{Section, Stem};
+use crate::rt::command::CountInBar;
 use crate::rt::status::Transport::{Paused, Playing, Stopped};
 
 const RATE: u32 = 48_000;
@@ -1411,7 +1412,7 @@ fn loop_ramp_needs_a_loop_and_clamps_in_words() {
     let mut c = ctl();
     check(
         &mut c,
-        Action::LoopRamp(70.0, 5.0, 100.0),
+        Action::LoopRamp(70.0, 5.0, 100.0, false),
         view(Playing),
         &[],
         "error: no loop playing (set loop a and b, or loop <a_s> <b_s>, first)",
@@ -1422,25 +1423,40 @@ fn loop_ramp_needs_a_loop_and_clamps_in_words() {
     };
     check(
         &mut c,
-        Action::LoopRamp(70.0, 5.0, 100.0),
+        Action::LoopRamp(70.0, 5.0, 100.0, false),
         looping,
         &[Command::LoopRamp {
             start: 0.7,
             step: 0.05,
             end: 1.0,
+            count_in: CountInBar::NONE,
         }],
         "ok loop ramp 70 % +5 % per pass to 100 %",
     );
     check(
         &mut c,
-        Action::LoopRamp(20.0, 10.0, 300.0),
+        Action::LoopRamp(20.0, 10.0, 300.0, false),
         looping,
         &[Command::LoopRamp {
             start: 0.5,
             step: 0.1,
             end: 1.5,
+            count_in: CountInBar::NONE,
         }],
         "ok loop ramp 50 % +10 % per pass to 150 % (limited to 50..150 %)",
+    );
+    // With a count-in: one bar at the song's tempo (120 bpm, 4 beats when unknown).
+    check(
+        &mut c,
+        Action::LoopRamp(70.0, 5.0, 100.0, true),
+        looping,
+        &[Command::LoopRamp {
+            start: 0.7,
+            step: 0.05,
+            end: 1.0,
+            count_in: CountInBar::new(RATE / 2, 4),
+        }],
+        "ok loop ramp 70 % +5 % per pass to 100 %, a 4-beat count-in before each pass",
     );
     for (s, st, e) in [
         (f32::NAN, 5.0, 100.0),
@@ -1448,9 +1464,11 @@ fn loop_ramp_needs_a_loop_and_clamps_in_words() {
         (70.0, -5.0, 100.0),
         (70.0, 5.0, f32::INFINITY),
     ] {
-        let out = c.act(Action::LoopRamp(s, st, e), &looping);
-        assert!(out.commands().is_empty(), "{s} {st} {e}");
-        assert!(reply(&out).starts_with("error: loop ramp"), "{out:?}");
+        for count_in in [false, true] {
+            let out = c.act(Action::LoopRamp(s, st, e, count_in), &looping);
+            assert!(out.commands().is_empty(), "{s} {st} {e}");
+            assert!(reply(&out).starts_with("error: loop ramp"), "{out:?}");
+        }
     }
 }
 

@@ -44,7 +44,7 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
     ("pitch_down", Action::PitchDown),
     (
         "loop_ramp",
-        Action::LoopRamp(DEFAULT_RAMP.0, DEFAULT_RAMP.1, DEFAULT_RAMP.2),
+        Action::LoopRamp(DEFAULT_RAMP.0, DEFAULT_RAMP.1, DEFAULT_RAMP.2, false),
     ),
     ("status", Action::Status),
     ("stats", Action::Stats),
@@ -55,7 +55,7 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
 /// Action names that take arguments after a `:`.
 const ARG_ACTIONS: &str = "song:<n|name>, section:<n|name>, toggle_mute:<stem>, mute:<stem>, \
                            unmute:<stem>, solo:<stem>, gain:<stem>:<dB>, loop:<a_s>:<b_s>, speed:<pct>, \
-                           pitch:<st>, loop_ramp:<start_pct>:<step_pct>[:<end_pct>]";
+                           pitch:<st>, loop_ramp:<start_pct>:<step_pct>[:<end_pct>][:countin]";
 
 use crate::model::action::{
     DEFAULT_RAMP, MAX_PITCH_ST, MAX_SPEED_PCT, MIN_PITCH_ST, MIN_SPEED_PCT,
@@ -125,8 +125,16 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         "pitch" => parse_pitch_st(arg).map(|st| Action::Pitch(Some(st))),
         "loop_ramp" => {
             let parts: Vec<&str> = arg.split(':').collect();
-            let (start, step, end) = parse_ramp(&parts)?;
-            Ok(Action::LoopRamp(start, step, end))
+            let count_in = parts
+                .last()
+                .is_some_and(|w| w.trim().eq_ignore_ascii_case("countin"));
+            let parts = if count_in {
+                &parts[..parts.len() - 1]
+            } else {
+                &parts[..]
+            };
+            let (start, step, end) = parse_ramp(parts)?;
+            Ok(Action::LoopRamp(start, step, end, count_in))
         }
         _ => Err(format!(
             "unknown action \"{text}\" (known: {})",
@@ -155,7 +163,8 @@ pub fn action_name(action: &Action) -> String {
         Action::Loop(a, b) => format!("loop:{a}:{b}"),
         Action::Speed(Some(p)) => format!("speed:{p}"),
         Action::Pitch(Some(st)) => format!("pitch:{st}"),
-        Action::LoopRamp(a, s, e) => format!("loop_ramp:{a}:{s}:{e}"),
+        Action::LoopRamp(a, s, e, false) => format!("loop_ramp:{a}:{s}:{e}"),
+        Action::LoopRamp(a, s, e, true) => format!("loop_ramp:{a}:{s}:{e}:countin"),
         _ => "help".to_string(),
     }
 }
@@ -503,15 +512,23 @@ mod tests {
         assert_eq!(parse_action("pitch:+1.5st"), Ok(Action::Pitch(Some(1.5))));
         assert_eq!(
             parse_action("loop_ramp:60:10"),
-            Ok(Action::LoopRamp(60.0, 10.0, 100.0))
+            Ok(Action::LoopRamp(60.0, 10.0, 100.0, false))
         );
         assert_eq!(
             parse_action("loop_ramp:60:10:120"),
-            Ok(Action::LoopRamp(60.0, 10.0, 120.0))
+            Ok(Action::LoopRamp(60.0, 10.0, 120.0, false))
         );
         assert_eq!(
             parse_action("loop_ramp"),
-            Ok(Action::LoopRamp(70.0, 5.0, 100.0))
+            Ok(Action::LoopRamp(70.0, 5.0, 100.0, false))
+        );
+        assert_eq!(
+            parse_action("loop_ramp:60:10:countin"),
+            Ok(Action::LoopRamp(60.0, 10.0, 100.0, true))
+        );
+        assert_eq!(
+            parse_action("loop_ramp:60:10:90:CountIn"),
+            Ok(Action::LoopRamp(60.0, 10.0, 90.0, true))
         );
         for bad in [
             "speed:",
@@ -535,6 +552,13 @@ mod tests {
             "loop_ramp:90:5:80",
             "loop_ramp:40:5",
             "loop_ramp:60:5:100:3",
+            "loop_ramp:countin",
+            "loop_ramp:60:countin",
+            "loop_ramp:60:5:countin:100",
+            "loop_ramp:60:5:100:countin:countin",
+            "loop_ramp:nan:5:countin",
+            "loop_ramp:60:0:countin",
+            "loop_ramp:60:5:100:count",
         ] {
             assert!(parse_action(bad).is_err(), "{bad}");
         }
@@ -542,7 +566,8 @@ mod tests {
         for a in [
             Action::Speed(Some(85.0)),
             Action::Pitch(Some(-3.5)),
-            Action::LoopRamp(60.0, 10.0, 110.0),
+            Action::LoopRamp(60.0, 10.0, 110.0, false),
+            Action::LoopRamp(60.0, 10.0, 110.0, true),
             Action::SpeedUp,
             Action::PitchDown,
         ] {

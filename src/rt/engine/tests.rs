@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::song::Stem;
+use crate::rt::command::CountInBar;
 
 const RATE: u32 = 48_000;
 
@@ -623,6 +624,7 @@ fn speed_and_pitch_hostile_values_are_clamped_or_mean_the_original() {
         start: 0.7,
         step: 0.1,
         end: 1.0,
+        count_in: CountInBar::NONE,
     })
     .unwrap();
     render(&mut e, 256, 256);
@@ -642,6 +644,7 @@ fn a_ramp_steps_once_per_wrap_and_holds_at_its_end() {
         start: 0.6,
         step: 0.15,
         end: 0.9,
+        count_in: CountInBar::NONE,
     })
     .unwrap();
     render(&mut e, 256, 256);
@@ -700,4 +703,128 @@ fn fade_in_after_gap_ramps_a_playing_song_up_from_silence_and_spares_the_rest() 
     assert!(render(&mut e, 100, 100).iter().all(|&x| x == 0.0));
     assert_eq!(h.status.transport(), Transport::Stopped);
     assert_eq!(h.status.pos_frames.load(Relaxed), 0);
+}
+
+#[test]
+fn a_countin_ramp_counts_in_each_pass_then_plays_a_sample_accurately() {
+    let s = three_stems(40_000);
+    let (mut e, mut h) = engine_with(&s, true);
+    let fade = ms_to_frames(FADE_MS, RATE) as usize;
+    h.send(Command::Loop {
+        region: Some((4_800, 14_400)),
+    })
+    .unwrap();
+    render(&mut e, 4_000, 64);
+    h.send(Command::LoopRamp {
+        start: 1.0,
+        step: 0.1,
+        end: 1.0,
+        count_in: CountInBar::new(6_000, 4),
+    })
+    .unwrap();
+    let out = render(&mut e, 3 * (24_000 + 9_600 + 2_000), 64);
+    let starts = click_starts(&out);
+    // The song, then counted-in passes: 4 clicks 6,000 apart, then the pass from A. The
+    // accented first click follows the faded tail too closely to stand out of silence
+    // here, so each group is found by its beats 2..4 and the first is checked by level.
+    assert!(starts.len() >= 9, "{starts:?}");
+    let click = ms_to_frames(CLICK_MS, RATE) as usize;
+    for group in [1, 5] {
+        let t0 = starts[group] - 1 - 6_000;
+        for beat in 1..4 {
+            assert_eq!(
+                starts[group + beat - 1],
+                t0 + 1 + beat * 6_000,
+                "{starts:?}"
+            );
+        }
+        let peak = out[t0 * 2..(t0 + click) * 2]
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(peak > 0.4 && peak <= 0.5, "accent {peak}");
+        // The pass starts at A right after the last beat (fading in like any count-in).
+        assert!(out[(t0 + 24_000 - 10) * 2..(t0 + 24_000) * 2]
+            .iter()
+            .all(|&v| v == 0.0));
+        for f in fade..fade + 500 {
+            assert_eq!(
+                out[(t0 + 24_000 + f) * 2],
+                expected_sum(&s, 4_800 + f, 0),
+                "group {group} frame {f}"
+            );
+        }
+    }
+    assert!(h.status.ramp_pass.load(Relaxed) >= 2);
+}
+
+#[test]
+fn a_countin_ramp_counts_in_at_each_new_pass_tempo_when_stretched() {
+    let silent = song(vec![stem("x", vec![0.0; 20 * RATE as usize * 2])]);
+    let (mut e, mut h) = stretched_engine(&silent, 256);
+    h.send(Command::Play).unwrap();
+    h.send(Command::Loop {
+        region: Some((4_800, 14_400)),
+    })
+    .unwrap();
+    render(&mut e, 2_560, 256);
+    h.send(Command::LoopRamp {
+        start: 0.5,
+        step: 0.25,
+        end: 1.0,
+        count_in: CountInBar::new(6_000, 2),
+    })
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for _ in 0..400 {
+        out.extend(render(&mut e, 256, 256));
+        let pass = h.status.ramp_pass.load(Relaxed);
+        let speed = (h.status.speed() * 100.0).round() as u32;
+        if seen.last() != Some(&(pass, speed)) {
+            seen.push((pass, speed));
+        }
+    }
+    assert_eq!(&seen[..3], &[(1, 50), (2, 75), (3, 100)], "{seen:?}");
+    let starts = click_starts(&out);
+    // Two clicks a pass, at 6,000 / speed frames: 12,000, then 8,000, then 6,000.
+    assert!(starts.len() >= 6, "{starts:?}");
+    let gaps: Vec<usize> = starts.chunks(2).take(3).map(|p| p[1] - p[0]).collect();
+    assert_eq!(gaps, [12_000, 8_000, 6_000], "{starts:?}");
+}
+
+#[test]
+fn a_countin_ramp_survives_hostile_count_ins_and_speeds() {
+    let s = three_stems(40_000);
+    for (count_in, start, step, end) in [
+        (CountInBar::new(u32::MAX, 255), 0.5, 0.25, 1.0),
+        (CountInBar::new(0, 255), f32::NAN, f32::INFINITY, -3.0),
+        (CountInBar::new(1, 1), 9.0, -1.0, f32::NAN),
+    ] {
+        let (mut e, mut h) = stretched_engine(&s, 256);
+        h.send(Command::Play).unwrap();
+        h.send(Command::Loop {
+            region: Some((4_800, 14_400)),
+        })
+        .unwrap();
+        render(&mut e, 1_024, 256);
+        h.send(Command::LoopRamp {
+            start,
+            step,
+            end,
+            count_in,
+        })
+        .unwrap();
+        let out = render(&mut e, 96_000, 256);
+        assert!(out.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+        let speed = h.status.speed();
+        assert!((0.5..=1.5).contains(&speed), "{speed}");
+        assert!(h.status.ramp_pass.load(Relaxed) >= 1);
+        // Whatever the count-in, a pause calls it off and play plays from where it holds.
+        h.send(Command::Pause).unwrap();
+        render(&mut e, 2_048, 256);
+        assert!(!h.status.counting_in.load(Relaxed));
+        h.send(Command::Play).unwrap();
+        render(&mut e, 2_048, 256);
+        assert_eq!(h.status.transport(), Transport::Playing);
+    }
 }
