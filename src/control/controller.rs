@@ -139,7 +139,7 @@ struct StemMix {
 }
 
 /// The state machine; see the module doc.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Controller {
     rate: u32,
     buffer_frames: u32,
@@ -289,6 +289,27 @@ impl Controller {
         let mut out = Output::default();
         self.act_into(action, view, &mut out);
         out
+    }
+
+    /// Carries out one action whose engine commands must all reach the engine: `admit` is
+    /// offered them and queues all or none. If it refuses, the controller goes back to the
+    /// state it had before the action and answers `error: engine busy, try again` (no `ok`
+    /// for a command that was dropped, no state the engine will never hear of).
+    pub fn act_admitted(
+        &mut self,
+        action: Action,
+        view: &EngineView,
+        admit: impl FnOnce(&[ToEngine]) -> bool,
+    ) -> Output {
+        let before = self.clone();
+        let out = self.act(action, view);
+        if out.engine.is_empty() || admit(&out.engine) {
+            return out;
+        }
+        *self = before;
+        let mut busy = Output::default();
+        busy.reply("error: engine busy, try again");
+        busy
     }
 
     fn act_into(&mut self, action: Action, view: &EngineView, out: &mut Output) {

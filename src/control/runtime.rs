@@ -6,6 +6,7 @@
 //! engine hands back and prints the stats lines.
 
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
+use super::pending::Pending;
 use super::reopen::Backoff;
 use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
 use crate::hw::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
@@ -154,6 +155,9 @@ pub struct Session {
     audio_spawns: u32,
     /// Saves that failed in a row (state partition full or read-only): warned about once.
     failed_saves: u32,
+    /// Engine commands the command queue had no room for yet, flushed in order every tick
+    /// and before new commands (nothing answered `ok` is dropped).
+    pending: Pending,
 }
 
 /// A reopened device until its first period: if it fails before that, the loss goes on
@@ -404,6 +408,7 @@ impl Session {
             stats_json,
             quit: false,
             failed_saves: 0,
+            pending: Pending::new(),
             state,
             leds: None,
             stretch_worker,
@@ -654,6 +659,7 @@ impl Session {
     /// xruns, save state, stats on schedule and on SIGUSR1, quit on SIGTERM/SIGINT.
     fn housekeeping(&mut self, next_stats: &mut Option<Instant>) {
         self.engine.collect_garbage();
+        self.flush_pending();
         self.note_xruns();
         self.save_state_if_due(false);
         self.update_leds();
@@ -820,6 +826,15 @@ impl Session {
         }
     }
 
+    /// Sends what waits, in order, while the engine's queues have room.
+    fn flush_pending(&mut self) {
+        let engine = &mut self.engine;
+        self.pending.flush(|e| match e {
+            ToEngine::Command(cmd) => engine.send(*cmd).is_ok(),
+            ToEngine::Switch { song, play } => engine.switch_song(song.clone(), 0, *play),
+        });
+    }
+
     /// What the controller needs to know of the engine, now.
     fn view(&self) -> EngineView {
         let st = &self.engine.status;
@@ -828,7 +843,8 @@ impl Session {
             pos_frames: st.pos_frames.load(Relaxed),
             looping: st.looping.load(Relaxed),
             counting_in: st.counting_in.load(Relaxed),
-            command_slots: self.engine.commands.slots(),
+            // What a switch needs: a slot now, or a place in line behind what waits.
+            command_slots: self.engine.commands.slots() + self.pending.ordered_room(),
             song_slots: self.engine.songs.slots(),
             speed_pct: (st.speed() * 100.0) as f32,
             pitch_st: st.pitch_st(),
@@ -838,9 +854,21 @@ impl Session {
 
     /// Carries out one action and answers in one line.
     pub fn act(&mut self, action: Action) {
+        self.flush_pending();
         let view = self.view();
         let is_status = matches!(action, Action::Status);
-        let mut out = self.controller.act(action, &view);
+        let pending = &mut self.pending;
+        let mut out = self
+            .controller
+            .act_admitted(action, &view, |e| pending.admit(e));
+        // Admitted: the commands are in line already; send what fits now.
+        let had_commands = !std::mem::take(&mut out.engine).is_empty();
+        self.flush_pending();
+        if had_commands && !self.pending.is_empty() {
+            if let Some(reply) = out.reply.as_mut().filter(|r| r.starts_with("ok")) {
+                reply.push_str(" (queued)");
+            }
+        }
         if is_status && self.lost.is_some() {
             if let Some(reply) = out.reply.as_mut() {
                 reply.push_str(" device=lost");
@@ -850,20 +878,14 @@ impl Session {
     }
 
     /// Carries out what the controller asked for, in order: engine, effects, reply.
+    /// Engine commands go in line behind what waits (never dropped: a song loaded or failed
+    /// is not refused for a full queue, so these may go past the bound by a few).
     fn execute(&mut self, out: Output) {
-        for e in out.engine {
-            match e {
-                ToEngine::Command(cmd) => {
-                    if self.engine.send(cmd).is_err() {
-                        warn("engine command queue full; command dropped");
-                    }
-                }
-                ToEngine::Switch { song, play } => {
-                    if !self.engine.switch_song(song, 0, play) {
-                        warn("engine queues full; song change dropped");
-                    }
-                }
+        if !out.engine.is_empty() {
+            for e in out.engine {
+                self.pending.push_past_bound(e);
             }
+            self.flush_pending();
         }
         let fx = out.effects;
         for index in fx.load {

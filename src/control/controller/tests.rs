@@ -1510,3 +1510,94 @@ fn song_json_speed_and_key_apply_when_nothing_is_saved() {
         [Command::Speed { factor: 0.85 }, Command::Pitch { st: -1.0 }]
     );
 }
+
+// --- a full engine queue: no `ok` for a command that was not queued ---
+
+/// What the runtime's pending buffer looks like with no room for another ordered command.
+fn full_pending() -> crate::control::pending::Pending {
+    let mut p = crate::control::pending::Pending::new();
+    while p.push(ToEngine::Command(Command::Seek { frame: 0 })) {}
+    p
+}
+
+#[test]
+fn a_refused_command_is_answered_busy_and_leaves_the_controller_as_it_was() {
+    let mut c = ctl();
+    let full = EngineView {
+        command_slots: 0,
+        ..view(Playing)
+    };
+    let status_before = reply(&c.act(Action::Status, &full)).to_string();
+    let out = c.act_admitted(Action::Mute("bass".into()), &full, |_| false);
+    assert_eq!(reply(&out), "error: engine busy, try again");
+    assert!(out.engine.is_empty());
+    assert_eq!(out.effects, Effects::default());
+    assert_eq!(reply(&c.act(Action::Status, &full)), status_before);
+    // The mute was not remembered: asked again with room, it is sent (mute only sends a
+    // change, so a remembered lost mute would never reach the engine).
+    check(
+        &mut c,
+        Action::Mute("bass".into()),
+        view(Playing),
+        &[Command::StemMute {
+            stem: 1,
+            mute: true,
+        }],
+        "ok bass mute=1 solo=0 gain_db=0.0",
+    );
+}
+
+#[test]
+fn hostile_values_refused_for_room_change_nothing() {
+    let mut c = ctl();
+    let v = view(Playing);
+    let before = reply(&c.act(Action::Status, &v)).to_string();
+    for action in [
+        Action::Gain("bass".into(), f32::NAN),
+        Action::Gain("bass".into(), 1e30),
+        Action::Gain("drums".into(), f32::NEG_INFINITY),
+        Action::VolumeUp,
+        Action::Speed(Some(f32::INFINITY)),
+        Action::Pitch(Some(-1e9)),
+        Action::Pause,
+        Action::Stop,
+    ] {
+        let out = c.act_admitted(action.clone(), &v, |_| false);
+        assert!(
+            !reply(&out).starts_with("ok"),
+            "{action:?} answered {:?}",
+            out.reply
+        );
+    }
+    assert_eq!(reply(&c.act(Action::Status, &v)), before);
+}
+
+#[test]
+fn a_full_pending_buffer_still_takes_setters_but_refuses_transport() {
+    let mut c = ctl();
+    let mut p = full_pending();
+    let full = EngineView {
+        command_slots: 0,
+        ..view(Playing)
+    };
+    let out = c.act_admitted(Action::Mute("drums".into()), &full, |e| p.admit(e));
+    assert_eq!(reply(&out), "ok drums mute=1 solo=0 gain_db=0.0");
+    let out = c.act_admitted(Action::Pause, &full, |e| p.admit(e));
+    assert_eq!(reply(&out), "error: engine busy, try again");
+    // The stem is muted in the controller as in the buffer: asking again sends nothing.
+    let out = c.act_admitted(Action::Mute("drums".into()), &full, |e| p.admit(e));
+    assert!(out.engine.is_empty());
+}
+
+#[test]
+fn commands_that_were_admitted_come_out_unchanged() {
+    let mut c = ctl();
+    let mut seen = Vec::new();
+    let out = c.act_admitted(Action::Pause, &view(Playing), |e| {
+        seen.extend_from_slice(e);
+        true
+    });
+    assert_eq!(reply(&out), "ok pause");
+    assert_eq!(out.commands(), vec![Command::Pause]);
+    assert_eq!(seen, vec![ToEngine::Command(Command::Pause)]);
+}
