@@ -201,6 +201,7 @@ fn check_answers(lines: &[String], answers: &[String], dropped: usize) {
 }
 
 #[test]
+#[ignore = "racy: the null device is unpaced, so the 60 s song can end and the control tick can lag behind the engine under load; to move to the jack dummy sink (issue 13)"]
 fn a_burst_of_setters_ending_in_pause_pauses() {
     let (dir, cfg) = setup("burst-pause");
     let mut b = Box_::start(&dir, &cfg);
@@ -245,6 +246,7 @@ fn a_burst_of_setters_ending_in_pause_pauses() {
 }
 
 #[test]
+#[ignore = "racy: the null device is unpaced, so the 60 s song can end and the control tick can lag behind the engine under load; to move to the jack dummy sink (issue 13)"]
 fn a_burst_of_transport_refuses_what_cannot_wait_and_still_takes_a_mute() {
     let (dir, cfg) = setup("burst-transport");
     let mut b = Box_::start(&dir, &cfg);
