@@ -80,28 +80,9 @@ fn render(song: &str, tag: &str, extra: &[&str]) -> (Vec<f64>, String) {
     (left, stdout)
 }
 
-/// Rising zero crossings (interpolated) over `x`: the frequency in Hz.
+/// The tone's frequency in Hz (rising zero crossings, interpolated).
 fn frequency(x: &[f64]) -> f64 {
-    let (mut first, mut last, mut count) = (None, 0.0, 0u64);
-    for i in 1..x.len() {
-        let (a, b) = (x[i - 1], x[i]);
-        if a < 0.0 && b >= 0.0 {
-            let t = (i - 1) as f64 + a / (a - b);
-            if first.is_none() {
-                first = Some(t);
-            } else {
-                count += 1;
-            }
-            last = t;
-        }
-    }
-    let first = first.expect("no zero crossing");
-    assert!(count > 100, "too few crossings");
-    count as f64 * RATE as f64 / (last - first)
-}
-
-fn cents(measured: f64, expected: f64) -> f64 {
-    1200.0 * (measured / expected).log2()
+    zero_crossing_hz(x, RATE, 101)
 }
 
 /// First and one past the last sample louder than -40 dBFS.

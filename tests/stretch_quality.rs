@@ -7,7 +7,10 @@
 //! pushes and the pull) so they are deterministic; one runs it on its own thread, paced
 //! like a sound card, and checks that it stays ahead.
 
+mod common;
+
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use common::{cents, zero_crossing_hz};
 use std::f64::consts::TAU;
 use stembox::rt::stretch::{StretchConfig, StretchPipe, StretchState};
 use stembox::stretch_worker::StretchWorker;
@@ -91,28 +94,7 @@ impl Driver {
 
 /// Frequency from positive-going zero crossings, linearly interpolated.
 fn frequency(x: &[f32]) -> f64 {
-    let mut first = None;
-    let mut last = 0.0;
-    let mut count = 0u64;
-    for i in 1..x.len() {
-        let (a, b) = (x[i - 1] as f64, x[i] as f64);
-        if a < 0.0 && b >= 0.0 {
-            let t = (i - 1) as f64 + a / (a - b);
-            if first.is_none() {
-                first = Some(t);
-            } else {
-                count += 1;
-            }
-            last = t;
-        }
-    }
-    let first = first.expect("no zero crossing");
-    assert!(count > 10, "too few crossings");
-    count as f64 * RATE as f64 / (last - first)
-}
-
-fn cents(measured: f64, expected: f64) -> f64 {
-    1200.0 * (measured / expected).log2()
+    zero_crossing_hz(x, RATE, 11)
 }
 
 fn rms(x: &[f32]) -> f64 {

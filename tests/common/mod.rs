@@ -330,3 +330,30 @@ pub fn make_fifo(path: &Path) {
     // SAFETY: c is a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
 }
+
+/// Frequency in Hz of a steady tone in `x` (one channel at `rate`), from its rising zero
+/// crossings, linearly interpolated between samples; at least `min_crossings` of them.
+pub fn zero_crossing_hz<T: Copy + Into<f64>>(x: &[T], rate: u32, min_crossings: u64) -> f64 {
+    let (mut first, mut last, mut count) = (None, 0.0, 0u64);
+    for w in x.windows(2).enumerate() {
+        let (i, pair) = w;
+        let (a, b): (f64, f64) = (pair[0].into(), pair[1].into());
+        if a < 0.0 && b >= 0.0 {
+            let t = i as f64 + a / (a - b);
+            if first.is_none() {
+                first = Some(t);
+            } else {
+                count += 1;
+            }
+            last = t;
+        }
+    }
+    let first = first.expect("no zero crossing");
+    assert!(count >= min_crossings, "too few crossings: {count}");
+    count as f64 * rate as f64 / (last - first)
+}
+
+/// How far `measured` is from `expected`, in cents.
+pub fn cents(measured: f64, expected: f64) -> f64 {
+    1200.0 * (measured / expected).log2()
+}
