@@ -11,7 +11,8 @@
 //! decoding (the headers may lie), so an excess is a one-line error naming the stem,
 //! never an allocation failure that takes the box down. Sample rates outside
 //! [`MIN_STEM_RATE_HZ`]..=[`MAX_STEM_RATE_HZ`] are refused (a resampler for 1 Hz or
-//! 4294967295 Hz would need gigabytes), and NaN or infinite float samples become silence.
+//! 4294967295 Hz would need gigabytes), NaN or infinite float samples become silence, and
+//! samples beyond +24 dBFS are clamped there.
 
 use crate::model::library::{SongEntry, StemFile};
 use crate::model::song::{Section, Song, Stem};
@@ -73,7 +74,7 @@ pub struct DecodedStem {
     pub stereo: Vec<f32>,
     /// Packets that failed to decode and were skipped (corrupt data).
     pub bad_packets: usize,
-    /// NaN or infinite samples, replaced by silence.
+    /// NaN or infinite samples (replaced by silence) and samples beyond +24 dBFS (clamped).
     pub nonfinite_samples: usize,
 }
 
@@ -83,6 +84,8 @@ impl DecodedStem {
     }
 }
 
+/// Largest sample magnitude kept from a (float) stem: +24 dBFS. Beyond it a file is garbage.
+pub const MAX_SAMPLE_ABS: f32 = 16.0;
 /// Lowest stem sample rate accepted: below it a header is lying or the file is not music.
 pub const MIN_STEM_RATE_HZ: u32 = 1_000;
 /// Highest stem sample rate accepted (DXD is 352.8 kHz; 768 kHz is the highest in use).
@@ -398,10 +401,16 @@ pub fn decode_stem_within(
         channels = buf.spec().channels().count();
         buf.copy_to_vec_interleaved::<f32>(&mut packet_buf);
         // A float stem may carry NaN or infinities; on a FLOAT_LE device they would reach
-        // the card as they are (and poison every mix they are summed into).
+        // the card as they are (and poison every mix they are summed into). Absurdly large
+        // finite values (a float file of garbage: 1e38) overflow the resampler's FFT into
+        // the same; no real stem goes past +24 dBFS, so anything beyond is counted with them
+        // and clamped there.
         for s in packet_buf.iter_mut() {
             if !s.is_finite() {
                 *s = 0.0;
+                nonfinite_samples += 1;
+            } else if s.abs() > MAX_SAMPLE_ABS {
+                *s = s.clamp(-MAX_SAMPLE_ABS, MAX_SAMPLE_ABS);
                 nonfinite_samples += 1;
             }
         }
@@ -783,7 +792,7 @@ fn load_stem(
     let mut notes = Vec::new();
     if decoded.nonfinite_samples > 0 {
         notes.push(format!(
-            "{}: {} NaN or infinite samples replaced by silence",
+            "{}: {} NaN or infinite samples replaced by silence (or beyond +24 dBFS, clamped)",
             file.path.display(),
             decoded.nonfinite_samples
         ));
@@ -803,6 +812,31 @@ fn load_stem(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fuzzer finding: finite but absurd float samples (1e38) overflowed rubato's FFT
+    /// into NaN, and rubato panics on that. They are clamped at load like NaN is silenced.
+    #[test]
+    fn absurd_float_samples_are_clamped_before_the_resampler() {
+        let path = std::env::temp_dir().join(format!("stembox-huge-{}.wav", std::process::id()));
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 44_100,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for i in 0..4410 {
+            w.write_sample(if i % 2 == 0 { 1e38f32 } else { -3e38 })
+                .unwrap();
+        }
+        w.finalize().unwrap();
+        let stem = decode_stem(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(stem.nonfinite_samples, 4410);
+        assert!(stem.stereo.iter().all(|s| s.abs() <= MAX_SAMPLE_ABS));
+        let out = resample_stereo(&stem.stereo, 44_100, 48_000).unwrap();
+        assert!(out.iter().all(|s| s.is_finite()));
+    }
 
     #[test]
     fn resampling_keeps_a_tone_at_its_frequency_and_length() {

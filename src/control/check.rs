@@ -231,7 +231,7 @@ fn decode_problems(path: &Path, info: &StemInfo) -> Vec<String> {
     }
     if stem.nonfinite_samples > 0 {
         problems.push(format!(
-            "{}: {} samples are NaN or infinite (play replaces them with silence)",
+            "{}: {} samples are NaN, infinite or beyond +24 dBFS (play silences or clamps them)",
             path.display(),
             stem.nonfinite_samples
         ));
