@@ -23,14 +23,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const PERIOD: u32 = 256;
 
-fn jack_missing() -> bool {
-    if jackd_path().is_none() {
-        eprintln!("SKIP: jackd not installed (apt-get install jackd2 libasound2-plugins)");
-        return true;
-    }
-    false
-}
-
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_stembox")
 }

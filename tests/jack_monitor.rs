@@ -24,14 +24,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const PERIOD: u32 = 64;
 const PERIOD_US: f64 = PERIOD as f64 * 1e6 / RATE as f64;
 
-fn jack_missing() -> bool {
-    if jackd_path().is_none() {
-        eprintln!("SKIP: jackd not installed (apt-get install jackd2 libasound2-plugins)");
-        return true;
-    }
-    false
-}
-
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_stembox")
 }

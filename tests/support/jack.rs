@@ -23,6 +23,15 @@ pub const HOUSE_CPU: usize = 0;
 /// CPU the audio thread is pinned to, and the one [`starve_cpu`] takes.
 pub const AUDIO_CPU: usize = 1;
 
+/// True (and says so) when jackd is not installed: the one reason a jack test skips.
+pub fn jack_missing() -> bool {
+    if jackd_path().is_none() {
+        eprintln!("SKIP: jackd not installed (apt-get install jackd2 libasound2-plugins)");
+        return true;
+    }
+    false
+}
+
 /// `jackd` on PATH, or `None` (the only reason the jack tests skip).
 pub fn jackd_path() -> Option<PathBuf> {
     find_on_path("jackd")
