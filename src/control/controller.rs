@@ -343,8 +343,7 @@ impl Controller {
             }
             Action::Play => match self.current_song() {
                 Some(song) if self.count_in && view.transport != Transport::Playing => {
-                    let (beat_frames, beats, bpm) =
-                        count_in_bar(song.bpm, song.beats_per_bar, self.rate);
+                    let (beat_frames, beats, bpm) = count_in_at(song, view.pos_frames, self.rate);
                     out.send(Command::CountIn { beat_frames, beats });
                     out.reply(format!("ok play (count-in {beats} beats at {bpm:.0} bpm)"));
                 }
@@ -621,7 +620,8 @@ impl Controller {
         let st = step.min(MAX_SPEED_PCT - MIN_SPEED_PCT);
         let bar = match (count_in, self.current_song()) {
             (true, Some(song)) => {
-                let (beat_frames, beats, _) = count_in_bar(song.bpm, song.beats_per_bar, self.rate);
+                let a = self.loop_region.map_or(view.pos_frames, |(a, _)| a);
+                let (beat_frames, beats, _) = count_in_at(song, a, self.rate);
                 CountInBar::new(beat_frames, beats)
             }
             _ => CountInBar::NONE,
@@ -996,6 +996,22 @@ fn count_in_bar(bpm: Option<f32>, beats_per_bar: u32, rate: u32) -> (u32, u8, f3
         .clamp(20.0, 400.0);
     let beat_frames = (60.0 * rate as f32 / bpm) as u32;
     (beat_frames, beats_per_bar.clamp(1, 16) as u8, bpm)
+}
+
+/// The count-in before `frame` of `song`: one bar of the tempo map where it starts (a beat
+/// is the time signature's lower note, so 6/8 counts six eighths), else [`count_in_bar`].
+fn count_in_at(song: &Song, frame: u64, rate: u32) -> (u32, u8, f32) {
+    match &song.tempo_map {
+        Some(map) if map.rate() == rate => {
+            let seg = map.segment_at(frame as f64);
+            (
+                (seg.beat_frames.round() as u32).max(1),
+                seg.time_signature.beats_per_bar.clamp(1, 16) as u8,
+                seg.bpm as f32,
+            )
+        }
+        _ => count_in_bar(song.bpm, song.beats_per_bar, rate),
+    }
 }
 
 #[cfg(test)]

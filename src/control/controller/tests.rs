@@ -1716,3 +1716,53 @@ fn a_refused_click_leaves_the_controller_as_it_was() {
         "ok click on",
     );
 }
+
+#[test]
+fn count_in_counts_the_bar_of_the_tempo_map_where_play_starts() {
+    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::{TempoChange, TempoMap};
+    let sig = |s| TimeSignature::parse(s).unwrap();
+    let mut s = Arc::try_unwrap(song("01-a", &["drums"], 20)).expect("unique");
+    // One bar of 6/8 at 120 (1.5 s), then 3/4 at 90.
+    s.set_tempo_map(Some(
+        TempoMap::new(
+            &[
+                TempoChange {
+                    bar: 1,
+                    bpm: 120.0,
+                    time_signature: sig("6/8"),
+                },
+                TempoChange {
+                    bar: 2,
+                    bpm: 90.0,
+                    time_signature: sig("3/4"),
+                },
+            ],
+            RATE,
+        )
+        .unwrap(),
+    ));
+    let (mut c, _) = Controller::new(setup(None), 0, Arc::new(s));
+    c.act(Action::CountInToggle, &view(Stopped));
+    // Six eighths of 12,000 frames: the bar is 1.5 s, not six quarters.
+    check(
+        &mut c,
+        Action::Play,
+        view(Stopped),
+        &[Command::CountIn {
+            beat_frames: 12_000,
+            beats: 6,
+        }],
+        "ok play (count-in 6 beats at 120 bpm)",
+    );
+    check(
+        &mut c,
+        Action::Play,
+        at(Paused, 5 * RATE as u64),
+        &[Command::CountIn {
+            beat_frames: 32_000,
+            beats: 3,
+        }],
+        "ok play (count-in 3 beats at 90 bpm)",
+    );
+}
