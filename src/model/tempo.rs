@@ -601,4 +601,75 @@ mod tests {
         )
         .is_ok());
     }
+
+    /// Thousands of generated lists, hostile values included: each is refused or gives a
+    /// map whose queries agree with one another.
+    #[test]
+    fn generated_maps_are_refused_or_consistent() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let bpms = [
+            f64::NAN,
+            -1.0,
+            0.0,
+            19.99,
+            20.0,
+            33.3,
+            97.0,
+            120.0,
+            399.9,
+            400.0,
+            1e9,
+        ];
+        let units = [0, 1, 2, 3, 4, 8, 16, 32, 64];
+        let (mut ok, mut refused) = (0, 0);
+        for _ in 0..3_000 {
+            let n = (next() % 6) as usize;
+            let mut bar = 1u32;
+            let changes: Vec<TempoChange> = (0..n)
+                .map(|i| {
+                    if i > 0 {
+                        // Mostly forward, sometimes the same bar or back.
+                        bar = (bar as i64 + (next() % 12) as i64 - 1).max(0) as u32;
+                    }
+                    TempoChange {
+                        bar,
+                        bpm: bpms[(next() % bpms.len() as u64) as usize],
+                        time_signature: TimeSignature {
+                            beats_per_bar: (next() % 34) as u32,
+                            beat_unit: units[(next() % units.len() as u64) as usize],
+                        },
+                    }
+                })
+                .collect();
+            let Ok(map) = TempoMap::new(&changes, 44_100) else {
+                refused += 1;
+                continue;
+            };
+            ok += 1;
+            let mut last: Option<Beat> = None;
+            for b in map.beats(0.0, 44_100.0 * 120.0) {
+                assert!(b.frame.is_finite());
+                assert_eq!(map.beat_at_or_after(b.frame), b);
+                assert_eq!(map.frame_of_beat(b.bar, b.beat), b.frame);
+                assert!((map.frame_of_quarter(map.quarter_at(b.frame)) - b.frame).abs() < 1e-6);
+                if let Some(l) = last {
+                    assert!(b.frame > l.frame);
+                    assert!(map.beat_at_or_after(l.frame + 1e-3) == b);
+                    if b.is_downbeat {
+                        assert_eq!((b.bar, b.beat), (l.bar + 1, 1));
+                    } else {
+                        assert_eq!((b.bar, b.beat), (l.bar, l.beat + 1));
+                    }
+                }
+                last = Some(b);
+            }
+        }
+        assert!(ok > 100 && refused > 100, "{ok} maps, {refused} refused");
+    }
 }
