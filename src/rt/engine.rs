@@ -294,6 +294,9 @@ pub struct Engine {
     /// The play head jumped (song switch, seek, stop): before mixing on, wait silent at
     /// the new position until every stem has decoded past it.
     load_wait: bool,
+    /// Offline rendering only (`play --once`): wait for the loader instead of playing
+    /// silence where the song is not decoded yet; see [`Engine::wait_for_loader`].
+    waits_for_loader: bool,
 }
 
 impl Engine {
@@ -343,6 +346,7 @@ impl Engine {
             end_tail_frames: None,
             load_short: false,
             load_wait: false,
+            waits_for_loader: false,
         };
         let handle = EngineHandle {
             commands: cmd_tx,
@@ -401,6 +405,27 @@ impl Engine {
         }
     }
 
+    /// Offline rendering (`play --once`, whose device may take periods far faster than real
+    /// time, e.g. a `file` PCM): before a period that would reach audio the loader has not
+    /// decoded yet, the engine sleeps until it has, so the render never plays a hole. This
+    /// breaks the audio thread's never-wait rule on purpose and only here; the appliance
+    /// (`run`) never calls it. On a real card a wait that long is an xrun, counted as such.
+    pub fn wait_for_loader(&mut self) {
+        self.waits_for_loader = true;
+    }
+
+    /// See [`Engine::wait_for_loader`]: up to 4 periods of song time ahead (the stretched
+    /// path mixes ahead and up to twice as fast).
+    fn wait_for_decode(&self, frames: usize) {
+        let Some(song) = self.song.as_ref() else {
+            return;
+        };
+        let want = (self.pos + frames as u64 * 4).min(song.frames());
+        while song.is_loading() && song.ready_frames() < want {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
     /// Fills `out` (interleaved, `frames * channels` samples, at most [`MAX_PERIOD_FRAMES`]
     /// frames) with the next block. Audio thread; never allocates, frees or blocks.
     pub fn process(&mut self, out: &mut [f32]) {
@@ -410,6 +435,9 @@ impl Engine {
         out.fill(0.0);
         self.flush_held();
         self.apply_commands();
+        if self.waits_for_loader {
+            self.wait_for_decode(frames);
+        }
 
         match self.stretch.take() {
             Some(mut pipe) if !pipe.is_bypassed() => {
