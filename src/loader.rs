@@ -28,7 +28,7 @@ use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 
 /// A stem or song that cannot be loaded; the message names the file.
@@ -190,10 +190,91 @@ struct Opened {
     file_bytes: u64,
 }
 
+/// A read speed limit for every stem file (bytes/s, 0: none), shared by all files read at
+/// once as an SD card's bandwidth is: for tests and benchmarks of a slow card. Set by
+/// [`set_read_limit_bytes_per_s`], else by the environment variable
+/// `STEMBOX_READ_LIMIT_BYTES_PER_S` (read once; anything but a whole number is ignored).
+static READ_LIMIT_BPS: AtomicU64 = AtomicU64::new(0);
+/// Start of the limiter's window and the bytes read since.
+static READ_CLOCK: std::sync::Mutex<Option<(std::time::Instant, u64)>> =
+    std::sync::Mutex::new(None);
+
+/// Limits the loader's reads of stem files to `bytes_per_s` in all (0: no limit), to play
+/// a slow SD card in tests and benchmarks. Any thread.
+pub fn set_read_limit_bytes_per_s(bytes_per_s: u64) {
+    READ_LIMIT_BPS.store(bytes_per_s, Ordering::Relaxed);
+}
+
+fn read_limit_bytes_per_s() -> u64 {
+    static FROM_ENV: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    match READ_LIMIT_BPS.load(Ordering::Relaxed) {
+        0 => *FROM_ENV
+            .get_or_init(|| parse_read_limit(std::env::var("STEMBOX_READ_LIMIT_BYTES_PER_S").ok())),
+        n => n,
+    }
+}
+
+/// `STEMBOX_READ_LIMIT_BYTES_PER_S`'s value: a whole number of bytes/s, else no limit.
+fn parse_read_limit(value: Option<String>) -> u64 {
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// A stem file read no faster than [`read_limit_bytes_per_s`] (all such files together):
+/// each read sleeps until the bytes read so far are due. Idle time earns at most 50 ms of
+/// credit, as a card's bandwidth cannot be saved up.
+struct ThrottledFile {
+    file: std::fs::File,
+}
+
+impl std::io::Read for ThrottledFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        let bps = read_limit_bytes_per_s().max(1);
+        let due = {
+            let mut clock = READ_CLOCK.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let (start, bytes) = clock.get_or_insert((now, 0));
+            let credit = std::time::Duration::from_millis(50);
+            let at = *start + std::time::Duration::from_secs_f64(*bytes as f64 / bps as f64);
+            if at + credit < now {
+                *start = now - credit;
+                *bytes = 0;
+            }
+            *bytes += n as u64;
+            *start + std::time::Duration::from_secs_f64(*bytes as f64 / bps as f64)
+        };
+        let now = std::time::Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for ThrottledFile {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl MediaSource for ThrottledFile {
+    fn is_seekable(&self) -> bool {
+        self.file.is_seekable()
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        self.file.byte_len()
+    }
+}
+
 fn open(path: &Path) -> Result<Opened, LoadError> {
     let (file, file_bytes) = crate::storage::fsread::open_regular_file(path, "stem")
         .map_err(|message| LoadError { message })?;
-    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+    let source: Box<dyn MediaSource> = match read_limit_bytes_per_s() {
+        0 => Box::new(file),
+        _ => Box::new(ThrottledFile { file }),
+    };
+    let mss = MediaSourceStream::new(source, MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
@@ -1306,6 +1387,23 @@ mod tests {
                     assert_eq!(m.to_bits(), lr[1].to_bits());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn read_limit_from_the_environment_takes_whole_numbers_only() {
+        assert_eq!(parse_read_limit(None), 0);
+        assert_eq!(parse_read_limit(Some(" 5000000 ".into())), 5_000_000);
+        for bad in [
+            "",
+            "-5",
+            "5e6",
+            "NaN",
+            "1.5",
+            "99999999999999999999999",
+            "fast",
+        ] {
+            assert_eq!(parse_read_limit(Some(bad.into())), 0, "{bad}");
         }
     }
 
