@@ -827,7 +827,8 @@ pub fn load_song_progressive(
 ) -> Result<Vec<String>, LoadError> {
     let finished = load_streaming(entry, device_rate, true, &mut |_| {}, on_playable)?;
     let mut warnings = finished.warnings;
-    if let Some(e) = finished.failed {
+    // A stop (SIGTERM) calling the decode off is no news: the process is ending.
+    if let Some(e) = finished.failed.filter(|_| !loads_cancelled()) {
         warnings.push(format!("{e} (the rest of that stem plays as silence)"));
     }
     Ok(warnings)
