@@ -1391,6 +1391,69 @@ mod tests {
         }
     }
 
+    /// A mono 16-bit FLAC of `frames` frames, sample i = ((i % 64) - 32) / 128, via `flac`.
+    fn write_flac(path: &Path, frames: usize) {
+        let wav = path.with_extension("wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+        for i in 0..frames {
+            w.write_sample(((i % 64) as i16 - 32) * 256).unwrap();
+        }
+        w.finalize().unwrap();
+        let ok = std::process::Command::new("flac")
+            .args(["--silent", "-f", "-o"])
+            .arg(path)
+            .arg(&wav)
+            .status()
+            .expect("flac tool");
+        assert!(ok.success());
+        std::fs::remove_file(wav).unwrap();
+    }
+
+    /// A FLAC cut short (its header promises more than the file holds): streamed into a
+    /// buffer sized from the header, the part that decodes is exact, the rest silence,
+    /// and the song ends where its longest stem really does. A stem whose header is
+    /// honest keeps the song at its length.
+    #[test]
+    fn a_header_that_promises_too_much_leaves_silence_and_the_song_is_trimmed() {
+        let dir = std::env::temp_dir().join(format!("stembox-trunc-{}", std::process::id()));
+        let song_dir = dir.join("01-cut");
+        std::fs::create_dir_all(&song_dir).unwrap();
+        let frames = 96_000;
+        let want = |i: usize| ((i % 64) as f32 - 32.0) / 128.0;
+        let cut = song_dir.join("a.flac");
+        write_flac(&cut, frames);
+        let bytes = std::fs::read(&cut).unwrap();
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let (songs, _) = crate::model::library::scan(&dir).unwrap();
+        let mut got = None;
+        let later = load_song_progressive(&songs[0], 48_000, &mut |s, _| got = Some(s)).unwrap();
+        let song = got.unwrap();
+        assert!(!song.is_loading());
+        let stem = &song.stems()[0];
+        assert_eq!(stem.channels(), 1);
+        let decoded = song.frames() as usize;
+        assert!(decoded > 10_000 && decoded < frames, "{decoded} {later:?}");
+        let s = stem.samples();
+        assert!((0..decoded).all(|i| s[i] == want(i)));
+        assert!(s[decoded..].iter().all(|&x| x == 0.0));
+        // With an honest stem beside it, the song keeps the honest length.
+        write_flac(&song_dir.join("b.flac"), frames);
+        let (songs, _) = crate::model::library::scan(&dir).unwrap();
+        let song = load_song(&songs[0], 48_000, &mut |_| {}).unwrap();
+        assert_eq!(song.frames() as usize, frames);
+        assert_eq!(song.stems()[1].samples().len(), frames);
+        assert!(song.stems()[0].samples()[decoded..]
+            .iter()
+            .all(|&x| x == 0.0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn read_limit_from_the_environment_takes_whole_numbers_only() {
         assert_eq!(parse_read_limit(None), 0);
