@@ -110,7 +110,13 @@ fn per_period_distribution(song: &Arc<stembox::model::song::Song>) {
         .stems()
         .iter()
         .chain(song.stems().iter())
-        .map(|s| stembox::model::song::Stem::new(s.name.clone(), s.samples().into()))
+        .map(|s| {
+            stembox::model::song::Stem::with_channels(
+                s.name.clone(),
+                s.channels(),
+                s.samples().into(),
+            )
+        })
         .collect();
     let doubled = Arc::new(stembox::model::song::Song::new(
         song.name.clone(),

@@ -16,18 +16,19 @@
 
 use crate::model::library::{SongEntry, StemFile};
 use crate::model::song::{Section, Song, Stem};
+use crate::model::stem_buffer::StemWriter;
 use crate::rt::MAX_STEMS;
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Indexing, Resampler};
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 
 /// A stem or song that cannot be loaded; the message names the file.
@@ -67,11 +68,11 @@ impl StemInfo {
     }
 }
 
-/// A decoded stem at its own rate: interleaved stereo f32.
+/// A decoded stem at its own rate: interleaved f32 at its file's channels (1 or 2).
 pub struct DecodedStem {
     pub rate: u32,
-    pub source_channels: usize,
-    pub stereo: Vec<f32>,
+    pub channels: usize,
+    pub samples: Vec<f32>,
     /// Packets that failed to decode and were skipped (corrupt data).
     pub bad_packets: usize,
     /// NaN or infinite samples (replaced by silence) and samples beyond +24 dBFS (clamped).
@@ -80,7 +81,7 @@ pub struct DecodedStem {
 
 impl DecodedStem {
     pub fn frames(&self) -> usize {
-        self.stereo.len() / 2
+        self.samples.len() / self.channels.max(1)
     }
 }
 
@@ -96,8 +97,11 @@ pub const MAX_STEM_RATE_HZ: u32 = 768_000;
 pub const MAX_FRAMES_PER_BYTE: u64 = 8192;
 /// The memory budget when nobody set one: the config's default `memory.budget_mb`.
 pub const DEFAULT_BUDGET_MB: u32 = 1024;
-/// Bytes of one decoded frame in RAM: stereo f32.
-const FRAME_BYTES: u64 = 8;
+/// Bytes of one decoded frame of one channel in RAM: f32.
+const SAMPLE_BYTES: u64 = 4;
+/// Seconds of every stem decoded before a song is handed over to play (progressive
+/// loading): enough that the decoders, running on ahead, stay in front of the play head.
+pub const PLAYABLE_LEAD_S: f64 = 0.5;
 const MIB: u64 = 1024 * 1024;
 
 static BUDGET_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_BUDGET_MB as u64 * MIB);
@@ -186,10 +190,91 @@ struct Opened {
     file_bytes: u64,
 }
 
+/// A read speed limit for every stem file (bytes/s, 0: none), shared by all files read at
+/// once as an SD card's bandwidth is: for tests and benchmarks of a slow card. Set by
+/// [`set_read_limit_bytes_per_s`], else by the environment variable
+/// `STEMBOX_READ_LIMIT_BYTES_PER_S` (read once; anything but a whole number is ignored).
+static READ_LIMIT_BPS: AtomicU64 = AtomicU64::new(0);
+/// Start of the limiter's window and the bytes read since.
+static READ_CLOCK: std::sync::Mutex<Option<(std::time::Instant, u64)>> =
+    std::sync::Mutex::new(None);
+
+/// Limits the loader's reads of stem files to `bytes_per_s` in all (0: no limit), to play
+/// a slow SD card in tests and benchmarks. Any thread.
+pub fn set_read_limit_bytes_per_s(bytes_per_s: u64) {
+    READ_LIMIT_BPS.store(bytes_per_s, Ordering::Relaxed);
+}
+
+fn read_limit_bytes_per_s() -> u64 {
+    static FROM_ENV: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    match READ_LIMIT_BPS.load(Ordering::Relaxed) {
+        0 => *FROM_ENV
+            .get_or_init(|| parse_read_limit(std::env::var("STEMBOX_READ_LIMIT_BYTES_PER_S").ok())),
+        n => n,
+    }
+}
+
+/// `STEMBOX_READ_LIMIT_BYTES_PER_S`'s value: a whole number of bytes/s, else no limit.
+fn parse_read_limit(value: Option<String>) -> u64 {
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// A stem file read no faster than [`read_limit_bytes_per_s`] (all such files together):
+/// each read sleeps until the bytes read so far are due. Idle time earns at most 50 ms of
+/// credit, as a card's bandwidth cannot be saved up.
+struct ThrottledFile {
+    file: std::fs::File,
+}
+
+impl std::io::Read for ThrottledFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        let bps = read_limit_bytes_per_s().max(1);
+        let due = {
+            let mut clock = READ_CLOCK.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let (start, bytes) = clock.get_or_insert((now, 0));
+            let credit = std::time::Duration::from_millis(50);
+            let at = *start + std::time::Duration::from_secs_f64(*bytes as f64 / bps as f64);
+            if at + credit < now {
+                *start = now - credit;
+                *bytes = 0;
+            }
+            *bytes += n as u64;
+            *start + std::time::Duration::from_secs_f64(*bytes as f64 / bps as f64)
+        };
+        let now = std::time::Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for ThrottledFile {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl MediaSource for ThrottledFile {
+    fn is_seekable(&self) -> bool {
+        self.file.is_seekable()
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        self.file.byte_len()
+    }
+}
+
 fn open(path: &Path) -> Result<Opened, LoadError> {
     let (file, file_bytes) = crate::storage::fsread::open_regular_file(path, "stem")
         .map_err(|message| LoadError { message })?;
-    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+    let source: Box<dyn MediaSource> = match read_limit_bytes_per_s() {
+        0 => Box::new(file),
+        _ => Box::new(ThrottledFile { file }),
+    };
+    let mss = MediaSourceStream::new(source, MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
@@ -267,28 +352,6 @@ impl HeaderClaim {
     }
 }
 
-fn read_claim(path: &Path) -> Result<HeaderClaim, LoadError> {
-    let opened = open(path)?;
-    let codec = codec_name(&opened.params);
-    let channels = opened.params.channels.as_ref().map_or(1, |c| c.count());
-    if channels > 2 {
-        return Err(load_err(
-            path,
-            format!("has {channels} channels; stems must be mono or stereo"),
-        ));
-    }
-    Ok(HeaderClaim {
-        rate: opened.params.sample_rate.unwrap_or(0),
-        claimed_frames: opened.num_frames,
-        plausible_frames: plausible_frames(
-            &codec,
-            channels,
-            opened.params.bits_per_sample,
-            opened.file_bytes,
-        ),
-    })
-}
-
 /// Reads a stem's header; decodes it to count frames only where the header has no length
 /// (within the memory budget). A header claiming more frames than the file can hold is
 /// reported as an error here: this is what `check` shows.
@@ -304,7 +367,7 @@ pub fn probe_stem(path: &Path) -> Result<StemInfo, LoadError> {
         _ => {
             drop(opened);
             let d = decode_stem(path)?;
-            (d.rate, d.source_channels, d.frames() as u64)
+            (d.rate, d.channels, d.frames() as u64)
         }
     };
     if !(1..=2).contains(&channels) {
@@ -333,8 +396,8 @@ pub fn probe_stem(path: &Path) -> Result<StemInfo, LoadError> {
     })
 }
 
-/// Decodes a whole stem into interleaved stereo f32 at its own rate, within the memory
-/// budget ([`memory_budget_bytes`]).
+/// Decodes a whole stem into interleaved f32 at its own rate and channels, within the
+/// memory budget ([`memory_budget_bytes`]).
 pub fn decode_stem(path: &Path) -> Result<DecodedStem, LoadError> {
     decode_stem_within(path, &Budget::new(memory_budget_bytes()), None)
 }
@@ -347,17 +410,12 @@ pub fn decode_stem_within(
     device_rate: Option<u32>,
 ) -> Result<DecodedStem, LoadError> {
     let mut opened = open(path)?;
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&opened.params, &AudioDecoderOptions::default())
-        .map_err(|e| load_err(path, format!("cannot decode: {e}")))?;
-    let mut rate = opened.params.sample_rate.unwrap_or(0);
-    let mut channels = opened.params.channels.as_ref().map_or(0, |c| c.count());
     // The first reservation trusts the header only as far as the file and the budget go;
     // beyond that the buffer grows with the samples that really arrive.
-    let codec = codec_name(&opened.params);
+    let header_channels = opened.params.channels.as_ref().map_or(1, |c| c.count());
     let most = plausible_frames(
-        &codec,
-        channels,
+        &codec_name(&opened.params),
+        header_channels,
         opened.params.bits_per_sample,
         opened.file_bytes,
     );
@@ -365,15 +423,84 @@ pub fn decode_stem_within(
         .num_frames
         .unwrap_or(0)
         .min(most)
-        .min(budget.limit_bytes / FRAME_BYTES);
-    let mut stereo: Vec<f32> = Vec::with_capacity(first_frames as usize * 2);
+        .min(budget.limit_bytes / (SAMPLE_BYTES * header_channels.clamp(1, 2) as u64));
+    let mut samples: Vec<f32> = Vec::with_capacity(first_frames as usize * header_channels);
+    let mut charged_bytes = 0u64;
+    let header_frames = opened.num_frames;
+    let counts = decode_packets(
+        path,
+        &mut opened,
+        &|| false,
+        &mut |packet, rate, channels| {
+            let frames_after = (samples.len() + packet.len()) as u64 / channels as u64;
+            let need = frames_at(frames_after, rate, device_rate.unwrap_or(rate))
+                * SAMPLE_BYTES
+                * channels as u64;
+            if need > charged_bytes {
+                if !budget.charge(need - charged_bytes) {
+                    return Err(load_err(
+                        path,
+                        format!(
+                            "decoding passed {} at {:.1} s of this stem (the song does not \
+                             fit in RAM; its header said {}); stem refused",
+                            budget_mb_text(budget.limit_bytes),
+                            frames_after as f64 / rate.max(1) as f64,
+                            header_frames.map_or("no length".into(), |n| format!("{n} frames")),
+                        ),
+                    ));
+                }
+                charged_bytes = need;
+            }
+            samples.extend_from_slice(packet);
+            Ok(())
+        },
+    )?;
+    Ok(DecodedStem {
+        rate: counts.rate,
+        channels: counts.channels,
+        samples,
+        bad_packets: counts.bad_packets,
+        nonfinite_samples: counts.nonfinite_samples,
+    })
+}
+
+/// Where [`decode_packets`] hands each packet: samples (interleaved), rate, channels.
+type PacketSink<'a> = dyn FnMut(&[f32], u32, usize) -> Result<(), LoadError> + 'a;
+
+/// What a decode found besides the samples.
+struct DecodeCounts {
+    rate: u32,
+    channels: usize,
+    bad_packets: usize,
+    nonfinite_samples: usize,
+}
+
+/// The seam where a stem file becomes samples: decodes `opened` packet by packet and hands
+/// each packet's samples to `sink` (interleaved at the file's channels, 1 or 2, with its
+/// rate), NaN silenced and absurd values clamped. Stops with an error at the next packet
+/// once `stop` says so or every load is called off. A file whose rate or channel count
+/// changes midway is refused (a stem is one stream).
+fn decode_packets(
+    path: &Path,
+    opened: &mut Opened,
+    stop: &dyn Fn() -> bool,
+    sink: &mut PacketSink<'_>,
+) -> Result<DecodeCounts, LoadError> {
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&opened.params, &AudioDecoderOptions::default())
+        .map_err(|e| load_err(path, format!("cannot decode: {e}")))?;
+    let mut first: Option<(u32, usize)> = None;
     let mut packet_buf: Vec<f32> = Vec::new();
     let mut bad_packets = 0;
     let mut nonfinite_samples = 0;
-    let mut charged_bytes = 0u64;
     loop {
-        if loads_cancelled() {
-            return Err(load_err(path, "loading called off (stembox is stopping)"));
+        if loads_cancelled() || stop() {
+            let why = if loads_cancelled() {
+                "stembox is stopping"
+            } else {
+                "the song was dropped"
+            };
+            return Err(load_err(path, format!("loading called off ({why})")));
         }
         let packet = match opened.reader.next_packet() {
             Ok(Some(p)) => p,
@@ -396,9 +523,29 @@ pub fn decode_stem_within(
             }
             Err(e) => return Err(load_err(path, format!("decode error: {e}"))),
         };
-        rate = buf.spec().rate();
+        let rate = buf.spec().rate();
         check_rate(path, rate)?;
-        channels = buf.spec().channels().count();
+        let channels = buf.spec().channels().count();
+        if !(1..=2).contains(&channels) {
+            return Err(load_err(
+                path,
+                format!("has {channels} channels; stems must be mono or stereo"),
+            ));
+        }
+        match first {
+            None => first = Some((rate, channels)),
+            Some(f) if f != (rate, channels) => {
+                return Err(load_err(
+                    path,
+                    format!(
+                        "changes from {} Hz/{} channels to {rate} Hz/{channels} midway; \
+                         a stem must be one stream",
+                        f.0, f.1
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
         buf.copy_to_vec_interleaved::<f32>(&mut packet_buf);
         // A float stem may carry NaN or infinities; on a FLOAT_LE device they would reach
         // the card as they are (and poison every mix they are summed into). Absurdly large
@@ -414,49 +561,18 @@ pub fn decode_stem_within(
                 nonfinite_samples += 1;
             }
         }
-        let frames_after = (stereo.len() + packet_buf.len() / channels.max(1) * 2) as u64 / 2;
-        let need = frames_at(frames_after, rate, device_rate.unwrap_or(rate)) * FRAME_BYTES;
-        if need > charged_bytes {
-            if !budget.charge(need - charged_bytes) {
-                return Err(load_err(
-                    path,
-                    format!(
-                        "decoding passed {} at {:.1} s of this stem (the song does not fit \
-                         in RAM; its header said {}); stem refused",
-                        budget_mb_text(budget.limit_bytes),
-                        frames_after as f64 / rate.max(1) as f64,
-                        opened
-                            .num_frames
-                            .map_or("no length".into(), |n| format!("{n} frames")),
-                    ),
-                ));
-            }
-            charged_bytes = need;
-        }
-        match channels {
-            1 => {
-                stereo.reserve(packet_buf.len() * 2);
-                for &s in &packet_buf {
-                    stereo.push(s);
-                    stereo.push(s);
-                }
-            }
-            2 => stereo.extend_from_slice(&packet_buf),
-            n => {
-                return Err(load_err(
-                    path,
-                    format!("has {n} channels; stems must be mono or stereo"),
-                ))
-            }
-        }
+        sink(&packet_buf, rate, channels)?;
     }
-    if rate == 0 {
+    let Some((rate, channels)) = first.or_else(|| {
+        let rate = opened.params.sample_rate?;
+        let channels = opened.params.channels.as_ref()?.count();
+        (1..=2).contains(&channels).then_some((rate, channels))
+    }) else {
         return Err(load_err(path, "unknown sample rate"));
-    }
-    Ok(DecodedStem {
+    };
+    Ok(DecodeCounts {
         rate,
-        source_channels: channels,
-        stereo,
+        channels,
         bad_packets,
         nonfinite_samples,
     })
@@ -481,58 +597,164 @@ pub fn loads_cancelled() -> bool {
 /// Resamples interleaved stereo from `from_hz` to `to_hz` (rubato FFT resampler; output
 /// length exactly `ceil(frames * to / from)`, the resampler's delay trimmed).
 pub fn resample_stereo(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, String> {
-    if from_hz == to_hz {
-        return Ok(input.to_vec());
-    }
-    let frames = input.len() / 2;
-    let mut resampler =
-        Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 2, FixedSync::Input)
-            .map_err(|e| format!("resampler {from_hz} -> {to_hz} Hz: {e}"))?;
-    let adapter = InterleavedSlice::new(input, 2, frames).map_err(|e| e.to_string())?;
-    // What rubato's `process_all` does, one chunk at a time so that a stop (SIGTERM) ends
-    // a long resample at the next chunk; the resampler's delay is cut off at the end.
-    let want = (frames as u64 * to_hz as u64).div_ceil(from_hz as u64) as usize;
-    let delay = resampler.output_delay();
-    let capacity = resampler.process_all_needed_output_len(frames);
-    let mut data = vec![0.0f32; capacity * 2];
-    let mut out = InterleavedSlice::new_mut(&mut data, 2, capacity).map_err(|e| e.to_string())?;
-    let mut at = Indexing {
-        input_offset: 0,
-        output_offset: 0,
-        active_channels_mask: None,
-        partial_len: None,
-    };
-    let fail = |e: rubato::ResampleError| format!("resampling {from_hz} -> {to_hz} Hz: {e}");
+    resample(input, 2, from_hz, to_hz)
+}
+
+/// [`resample_stereo`] for `channels` (1 or 2) interleaved channels.
+pub fn resample(
+    input: &[f32],
+    channels: usize,
+    from_hz: u32,
+    to_hz: u32,
+) -> Result<Vec<f32>, String> {
+    let mut r = ChunkResampler::new(channels, from_hz, to_hz)?;
+    let mut out = Vec::with_capacity(
+        frames_at((input.len() / channels) as u64, from_hz, to_hz) as usize * channels,
+    );
     let called_off = || "loading called off (stembox is stopping)".to_string();
-    let mut left = frames;
-    while left > resampler.input_frames_next() {
+    // A piece at a time, so that a stop (SIGTERM) ends a long resample soon.
+    for piece in input.chunks(channels * 65_536) {
         if loads_cancelled() {
             return Err(called_off());
         }
-        let (used, made) = resampler
-            .process_into_buffer(&adapter, &mut out, Some(&at))
-            .map_err(fail)?;
-        left -= used;
-        at.input_offset += used;
-        at.output_offset += made;
+        r.push(piece, &mut |s| out.extend_from_slice(s))?;
     }
-    // The last partial chunk, then silence until the delayed tail is out.
-    at.partial_len = Some(left);
-    while at.output_offset < delay + want {
-        if loads_cancelled() {
-            return Err(called_off());
+    r.finish(&mut |s| out.extend_from_slice(s))?;
+    Ok(out)
+}
+
+/// A resampler fed piece by piece as a stem decodes (progressive loading), with output
+/// exactly that of rubato's `process_all` on the whole input: the same FFT chunks in the
+/// same order, the resampler's delay cut off at the start, the output cut at
+/// `ceil(frames * to / from)` at the end. At equal rates it passes samples through.
+pub struct ChunkResampler {
+    channels: usize,
+    from_hz: u32,
+    to_hz: u32,
+    fft: Option<Fft<f32>>,
+    /// Input not yet resampled (less than one chunk after each push).
+    pending: Vec<f32>,
+    /// One chunk of output.
+    scratch: Vec<f32>,
+    /// Output frames still to drop (the resampler's delay).
+    delay_left: usize,
+    in_frames: u64,
+    out_frames: u64,
+}
+
+impl ChunkResampler {
+    pub fn new(channels: usize, from_hz: u32, to_hz: u32) -> Result<ChunkResampler, String> {
+        let fft = if from_hz == to_hz {
+            None
+        } else {
+            Some(
+                Fft::<f32>::new(
+                    from_hz as usize,
+                    to_hz as usize,
+                    1024,
+                    channels,
+                    FixedSync::Input,
+                )
+                .map_err(|e| format!("resampler {from_hz} -> {to_hz} Hz: {e}"))?,
+            )
+        };
+        let (delay_left, scratch) = match &fft {
+            Some(f) => (
+                f.output_delay(),
+                vec![0.0; f.output_frames_max() * channels],
+            ),
+            None => (0, Vec::new()),
+        };
+        Ok(ChunkResampler {
+            channels,
+            from_hz,
+            to_hz,
+            fft,
+            pending: Vec::new(),
+            scratch,
+            delay_left,
+            in_frames: 0,
+            out_frames: 0,
+        })
+    }
+
+    /// Takes `input` (whole frames, interleaved) and hands every finished piece of output
+    /// to `out`.
+    pub fn push(&mut self, input: &[f32], out: &mut dyn FnMut(&[f32])) -> Result<(), String> {
+        self.in_frames += (input.len() / self.channels) as u64;
+        if self.fft.is_none() {
+            self.out_frames += (input.len() / self.channels) as u64;
+            out(input);
+            return Ok(());
         }
-        let (used, made) = resampler
-            .process_into_buffer(&adapter, &mut out, Some(&at))
-            .map_err(fail)?;
-        let _ = used; // past the end of the input: silence, as in `process_all`
-        at.output_offset += made;
-        at.partial_len = Some(0);
+        self.pending.extend_from_slice(input);
+        loop {
+            let next = self.fft.as_ref().map_or(0, |f| f.input_frames_next());
+            if self.pending.len() / self.channels < next {
+                return Ok(());
+            }
+            let used = self.run_chunk(None, out)?;
+            self.pending.drain(..used * self.channels);
+        }
     }
-    // Exact integer length: rubato's float ratio can round one frame over.
-    data.truncate((delay + want) * 2);
-    data.drain(..delay * 2);
-    Ok(data)
+
+    /// The input ended: the last partial chunk, then silence until the delayed tail is out.
+    pub fn finish(&mut self, out: &mut dyn FnMut(&[f32])) -> Result<(), String> {
+        if self.fft.is_none() {
+            return Ok(());
+        }
+        let want = frames_at(self.in_frames, self.from_hz, self.to_hz);
+        let mut partial = self.pending.len() / self.channels;
+        while self.out_frames < want {
+            self.run_chunk(Some(partial), out)?;
+            self.pending.clear();
+            partial = 0;
+        }
+        Ok(())
+    }
+
+    /// One FFT chunk from the start of `pending`; returns the input frames it used.
+    fn run_chunk(
+        &mut self,
+        partial: Option<usize>,
+        out: &mut dyn FnMut(&[f32]),
+    ) -> Result<usize, String> {
+        let ch = self.channels;
+        let (from_hz, to_hz) = (self.from_hz, self.to_hz);
+        let fail = |e: rubato::ResampleError| format!("resampling {from_hz} -> {to_hz} Hz: {e}");
+        let Some(fft) = self.fft.as_mut() else {
+            return Ok(0);
+        };
+        let in_frames = self.pending.len() / ch;
+        let input =
+            InterleavedSlice::new(&self.pending[..], ch, in_frames).map_err(|e| e.to_string())?;
+        let cap = self.scratch.len() / ch;
+        let mut output =
+            InterleavedSlice::new_mut(&mut self.scratch[..], ch, cap).map_err(|e| e.to_string())?;
+        let at = Indexing {
+            input_offset: 0,
+            output_offset: 0,
+            active_channels_mask: None,
+            partial_len: partial,
+        };
+        let (used, made) = fft
+            .process_into_buffer(&input, &mut output, Some(&at))
+            .map_err(fail)?;
+        let skip = self.delay_left.min(made);
+        self.delay_left -= skip;
+        // Mid-stream the total is not known yet: all is kept. At the end the length is
+        // exact: rubato's float ratio can round one frame over.
+        let keep = match partial {
+            None => made - skip,
+            Some(_) => {
+                let want = frames_at(self.in_frames, from_hz, to_hz);
+                ((made - skip) as u64).min(want.saturating_sub(self.out_frames)) as usize
+            }
+        };
+        self.out_frames += keep as u64;
+        out(&self.scratch[skip * ch..(skip + keep) * ch]);
+        Ok(used)
+    }
 }
 
 /// Progress of a song load: stems finished out of all.
@@ -542,19 +764,79 @@ pub struct Progress {
     pub total: usize,
 }
 
-/// Loads a whole song at `device_rate`, stems in parallel on all cores, within the memory
-/// budget ([`set_memory_budget_mb`]). `progress` is called on the calling thread after each
-/// stem.
+/// Loads a whole song at `device_rate`, stems in parallel, within the memory budget
+/// ([`set_memory_budget_mb`]), and returns it once every stem is decoded. `progress` is
+/// called on the calling thread after each stem. Loader or control thread.
 pub fn load_song(
     entry: &SongEntry,
     device_rate: u32,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Song, LoadError> {
-    load_song_noting(entry, device_rate, progress, &mut Vec::new())
+    load_whole(entry, device_rate, false, progress).map(|(song, _)| song)
+}
+
+/// [`load_song`], then `song.json` (title, bpm, metre, stem gain/pan/mute, sections)
+/// applied. A bad `song.json` is a warning, and the song plays with defaults. Returns the
+/// song and the warnings, one line each.
+pub fn load_song_with_meta(
+    entry: &SongEntry,
+    device_rate: u32,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Song, Vec<String>), LoadError> {
+    load_whole(entry, device_rate, true, progress)
+}
+
+fn load_whole(
+    entry: &SongEntry,
+    device_rate: u32,
+    with_meta: bool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Song, Vec<String>), LoadError> {
+    let mut kept = None;
+    let mut warnings = Vec::new();
+    let finished = load_streaming(entry, device_rate, with_meta, progress, &mut |song, w| {
+        kept = Some(song);
+        warnings.extend(w);
+    })?;
+    if let Some(e) = finished.failed {
+        return Err(e);
+    }
+    warnings.extend(finished.warnings);
+    let song = kept.ok_or_else(|| LoadError {
+        message: format!("song {}: loading called off", entry.name),
+    })?;
+    // Nobody else was given the song: the decoders are done and gone.
+    let song = Arc::try_unwrap(song).map_err(|_| LoadError {
+        message: format!("song {}: still shared after loading", entry.name),
+    })?;
+    Ok((song, warnings))
+}
+
+/// Loads a song while it plays (progressive loading): `on_playable` gets it, with
+/// `song.json` applied and the warnings so far, as soon as every stem has
+/// [`PLAYABLE_LEAD_S`] decoded (or is finished); the stems go on decoding in parallel
+/// into the song's buffers, which the audio thread reads up to their watermarks. Returns
+/// when the decode has ended, with the warnings found after the hand-over (a stem that
+/// failed midway is one: the rest of it stays silent). An error means the song was never
+/// handed over. The decode stops early, and the song's memory is freed here, when every
+/// other holder has dropped the song. Loader thread.
+pub fn load_song_progressive(
+    entry: &SongEntry,
+    device_rate: u32,
+    on_playable: &mut dyn FnMut(Arc<Song>, Vec<String>),
+) -> Result<Vec<String>, LoadError> {
+    let finished = load_streaming(entry, device_rate, true, &mut |_| {}, on_playable)?;
+    let mut warnings = finished.warnings;
+    // A stop (SIGTERM) calling the decode off is no news: the process is ending.
+    if let Some(e) = finished.failed.filter(|_| !loads_cancelled()) {
+        warnings.push(format!("{e} (the rest of that stem plays as silence)"));
+    }
+    Ok(warnings)
 }
 
 fn over_budget(
     entry: &SongEntry,
+    bytes: u64,
     frames: u64,
     device_rate: u32,
     limit: u64,
@@ -566,20 +848,44 @@ fn over_budget(
             "song {}: needs {} MB decoded ({stems} stems x {:.0} s at {device_rate} Hz, \
              {how}), over {}; song refused (raise memory.budget_mb or shorten the song)",
             entry.name,
-            (frames * FRAME_BYTES * stems).div_ceil(MIB),
+            bytes.div_ceil(MIB),
             frames as f64 / device_rate.max(1) as f64,
             budget_mb_text(limit),
         ),
     }
 }
 
-/// [`load_song`], appending warnings (lying headers, corrupt packets, NaN samples).
-fn load_song_noting(
+/// How one stem of a song is loaded.
+enum StemPlan {
+    /// Streamed into the song's buffer: the header gives rate, channels and a plausible
+    /// length (FLAC, WAV, most others).
+    Stream {
+        opened: Box<Opened>,
+        rate: u32,
+        channels: usize,
+        frames: u64,
+    },
+    /// Decoded whole before the song can start: its header gives no (believable) length,
+    /// so its buffer cannot be sized up front (some MP3 and Ogg files).
+    Whole(Stem),
+}
+
+/// What a load found after the song was handed over.
+struct Finished {
+    warnings: Vec<String>,
+    failed: Option<LoadError>,
+}
+
+/// A stem decoder's result: frames decoded at the device rate, and warnings.
+type StreamResult = Result<(u64, Vec<String>), LoadError>;
+
+fn load_streaming(
     entry: &SongEntry,
     device_rate: u32,
+    with_meta: bool,
     progress: &mut dyn FnMut(Progress),
-    warnings: &mut Vec<String>,
-) -> Result<Song, LoadError> {
+    on_playable: &mut dyn FnMut(Arc<Song>, Vec<String>),
+) -> Result<Finished, LoadError> {
     if entry.stems.len() > MAX_STEMS {
         return Err(LoadError {
             message: format!(
@@ -595,134 +901,302 @@ fn load_song_noting(
         });
     }
     let limit = memory_budget_bytes();
-    // Before decoding anything: the size the headers give, believed only as far as the
-    // files can hold it. A song that cannot fit is refused here, in milliseconds.
-    let mut longest = 0u64;
-    for stem in &entry.stems {
-        let claim = read_claim(&stem.path)?;
+    let budget = Budget::new(limit);
+    let mut warnings = Vec::new();
+    // Headers first: the song's length and size, believed only as far as the files can
+    // hold it. A song that cannot fit is refused here, in milliseconds.
+    let mut plans = Vec::with_capacity(entry.stems.len());
+    for file in &entry.stems {
+        let opened = open(&file.path)?;
+        let codec = codec_name(&opened.params);
+        let channels = opened.params.channels.as_ref().map(|c| c.count());
+        if let Some(n @ 3..) = channels {
+            return Err(load_err(
+                &file.path,
+                format!("has {n} channels; stems must be mono or stereo"),
+            ));
+        }
+        let claim = HeaderClaim {
+            rate: opened.params.sample_rate.unwrap_or(0),
+            claimed_frames: opened.num_frames,
+            plausible_frames: plausible_frames(
+                &codec,
+                channels.unwrap_or(1),
+                opened.params.bits_per_sample,
+                opened.file_bytes,
+            ),
+        };
         if claim.lies() {
             warnings.push(format!(
                 "{}: header claims {} frames but the file can hold at most {}; its length \
                  is taken from the samples really there",
-                stem.path.display(),
+                file.path.display(),
                 claim.claimed_frames.unwrap_or(0),
                 claim.plausible_frames
             ));
         }
-        if let Some(n) = claim.expected_frames() {
-            longest = longest.max(frames_at(n, claim.rate, device_rate));
+        let frames = claim
+            .expected_frames()
+            .map(|n| frames_at(n, claim.rate, device_rate));
+        match (frames, channels) {
+            (Some(frames), Some(channels)) if claim.rate > 0 => plans.push(StemPlan::Stream {
+                opened: Box::new(opened),
+                rate: claim.rate,
+                channels,
+                frames,
+            }),
+            _ => {
+                drop(opened);
+                if !claim.lies() {
+                    warnings.push(format!(
+                        "{}: its header gives no length, so it is decoded whole before the \
+                         song can start",
+                        file.path.display()
+                    ));
+                }
+                let (stem, notes) = load_stem_whole(file, device_rate, &budget)?;
+                warnings.extend(notes);
+                plans.push(StemPlan::Whole(stem));
+            }
         }
     }
-    let stems_n = entry.stems.len() as u64;
-    if longest.saturating_mul(FRAME_BYTES * stems_n) > limit {
+    let frames = plans
+        .iter()
+        .map(|p| match p {
+            StemPlan::Stream { frames, .. } => *frames,
+            StemPlan::Whole(stem) => stem.audio().capacity_frames() as u64,
+        })
+        .max()
+        .unwrap_or(0);
+    // Every stem is held at the song's length (the short ones padded with silence).
+    let bytes: u64 = plans
+        .iter()
+        .map(|p| match p {
+            StemPlan::Stream { channels, .. } => *channels as u64,
+            StemPlan::Whole(stem) => stem.channels() as u64,
+        })
+        .map(|ch| ch.saturating_mul(frames).saturating_mul(SAMPLE_BYTES))
+        .fold(0u64, |a, b| a.saturating_add(b));
+    if bytes > limit {
         return Err(over_budget(
             entry,
-            longest,
+            bytes,
+            frames,
             device_rate,
             limit,
             "from the file headers",
         ));
     }
-    let budget = Budget::new(limit);
+    let mut streams: Vec<Option<(Box<Opened>, u32)>> = Vec::with_capacity(plans.len());
+    let stems: Vec<Stem> = entry
+        .stems
+        .iter()
+        .zip(plans)
+        .map(|(file, plan)| match plan {
+            StemPlan::Stream {
+                opened,
+                rate,
+                channels,
+                ..
+            } => {
+                streams.push(Some((opened, rate)));
+                Stem::loading(file.name.clone(), channels, frames as usize)
+            }
+            StemPlan::Whole(stem) => {
+                streams.push(None);
+                stem
+            }
+        })
+        .collect();
+    let mut song = Song::new(entry.name.clone(), device_rate, stems);
+    if with_meta {
+        read_meta(entry, &mut song, &mut warnings);
+    }
+    let song = Arc::new(song);
     let total = entry.stems.len();
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(total);
-    let next = AtomicUsize::new(0);
-    type StemResult = Result<(Vec<f32>, Vec<String>), LoadError>;
-    let (tx, rx) = mpsc::channel::<(usize, StemResult)>();
-    let mut results: Vec<Option<Vec<f32>>> = (0..total).map(|_| None).collect();
-    let mut first_error = None;
+    let mut done = streams.iter().filter(|s| s.is_none()).count();
+    if done > 0 {
+        progress(Progress { done, total });
+    }
+    let lead = ((PLAYABLE_LEAD_S * device_rate as f64) as u64).min(song.frames());
+    let stop = AtomicBool::new(false);
+    let handed = AtomicBool::new(false);
+    let mut first_error: Option<LoadError> = None;
+    // Where the song really ends: the longest stem as decoded.
+    let mut decoded_frames = song
+        .stems()
+        .iter()
+        .zip(&streams)
+        .filter(|(_, s)| s.is_none())
+        .map(|(stem, _)| stem.audio().capacity_frames() as u64)
+        .max()
+        .unwrap_or(0);
+    let (tx, rx) = mpsc::channel::<(usize, StreamResult)>();
     std::thread::scope(|scope| {
-        for w in 0..workers {
+        let mut running = 0;
+        for (i, stream) in streams.into_iter().enumerate() {
+            let Some((opened, rate)) = stream else {
+                continue;
+            };
             let tx = tx.clone();
-            let next = &next;
-            let stems = &entry.stems;
-            let budget = &budget;
+            let (song, stop, handed) = (&song, &stop, &handed);
+            let path = &entry.stems[i].path;
+            // One decoder per stem, so that every stem moves on together (the song is
+            // playable only as far as its slowest stem).
             let spawned = std::thread::Builder::new()
-                .name(format!("stembox-load{w}"))
-                .spawn_scoped(scope, move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= stems.len() || loads_cancelled() {
-                        break;
-                    }
-                    let r = load_stem(&stems[i], device_rate, budget);
-                    if tx.send((i, r)).is_err() {
-                        break;
-                    }
+                .name(format!("stembox-load{i}"))
+                .spawn_scoped(scope, move || {
+                    // The song was dropped by everybody else: stop, and free it here.
+                    let dropped = || {
+                        stop.load(Ordering::Relaxed)
+                            || (handed.load(Ordering::Acquire) && Arc::strong_count(song) == 1)
+                    };
+                    let r = match song.stems()[i].audio().writer() {
+                        Some(w) => stream_stem(path, *opened, rate, w, device_rate, &dropped),
+                        None => Err(load_err(path, "stem buffer already being written")),
+                    };
+                    let _ = tx.send((i, r));
                 });
-            if let Err(e) = spawned {
-                first_error.get_or_insert(LoadError {
-                    message: format!("cannot start a loader thread: {e}"),
-                });
+            match spawned {
+                Ok(_) => running += 1,
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(LoadError {
+                        message: format!("cannot start a loader thread: {e}"),
+                    });
+                }
             }
         }
         drop(tx);
-        for (done, (i, r)) in rx.into_iter().enumerate() {
-            let done = done + 1;
-            match r {
-                Ok((samples, notes)) => {
-                    results[i] = Some(samples);
-                    warnings.extend(notes);
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(1)) {
+                Ok((_, r)) => {
+                    running -= 1;
+                    done += 1;
+                    progress(Progress { done, total });
+                    match r {
+                        Ok((n, notes)) => {
+                            decoded_frames = decoded_frames.max(n);
+                            warnings.extend(notes);
+                        }
+                        Err(e) => {
+                            // Before the hand-over the others stop at their next packet
+                            // instead of decoding for nothing; after it they go on.
+                            if !handed.load(Ordering::Relaxed) {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            first_error.get_or_insert(e);
+                        }
+                    }
                 }
-                Err(e) => {
-                    // The others stop at their next packet instead of decoding for nothing.
-                    budget.used_bytes.store(u64::MAX, Ordering::Relaxed);
-                    first_error.get_or_insert(e);
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => running = 0,
             }
-            progress(Progress { done, total });
+            let ready = song.ready_frames() >= lead || running == 0;
+            if ready
+                && first_error.is_none()
+                && !loads_cancelled()
+                && !handed.load(Ordering::Relaxed)
+            {
+                on_playable(song.clone(), core::mem::take(&mut warnings));
+                handed.store(true, Ordering::Release);
+            }
+            if running == 0 {
+                break;
+            }
         }
     });
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    if loads_cancelled() {
-        return Err(LoadError {
+    if !handed.load(Ordering::Relaxed) {
+        return Err(first_error.unwrap_or_else(|| LoadError {
             message: format!(
                 "song {}: loading called off (stembox is stopping)",
                 entry.name
             ),
-        });
+        }));
     }
-    let frames = results
-        .iter()
-        .map(|r| r.as_ref().map_or(0, |s| s.len() / 2))
-        .max()
-        .unwrap_or(0);
-    // Stems are padded to the longest: that is what the song takes in the end.
-    if frames as u64 * FRAME_BYTES * stems_n > limit {
-        return Err(over_budget(
-            entry,
-            frames as u64,
-            device_rate,
-            limit,
-            "as decoded",
-        ));
+    if first_error.is_none() && Arc::strong_count(&song) > 1 {
+        // The headers may have promised more than the files hold: the song ends where
+        // its longest stem really does.
+        song.trim_frames(decoded_frames);
     }
-    let stems = entry
-        .stems
-        .iter()
-        .zip(results)
-        .map(|(file, samples)| {
-            let mut samples = samples.unwrap_or_default();
-            samples.resize(frames * 2, 0.0);
-            Stem::new(file.name.clone(), samples.into_boxed_slice())
-        })
-        .collect();
-    Ok(Song::new(entry.name.clone(), device_rate, stems))
+    Ok(Finished {
+        warnings,
+        failed: first_error,
+    })
 }
 
-/// [`load_song`], then `song.json` (title, bpm, metre, stem gain/pan/mute, sections)
-/// applied. A bad `song.json` is a warning, and the song plays with defaults. Returns the
-/// song and the warnings, one line each.
-pub fn load_song_with_meta(
-    entry: &SongEntry,
+/// Decodes one stem front to back into its buffer at the device rate, publishing as it
+/// goes. Frames beyond the buffer (a header that claimed too few) are dropped with a
+/// warning; a header that claimed too many leaves silence (the song is trimmed later).
+fn stream_stem(
+    path: &Path,
+    mut opened: Opened,
+    rate: u32,
+    mut writer: StemWriter<'_>,
     device_rate: u32,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(Song, Vec<String>), LoadError> {
-    let mut warnings = Vec::new();
-    let mut song = load_song_noting(entry, device_rate, progress, &mut warnings)?;
+    stop: &dyn Fn() -> bool,
+) -> StreamResult {
+    let channels = writer_channels(&opened);
+    let mut resampler =
+        ChunkResampler::new(channels, rate, device_rate).map_err(|e| load_err(path, e))?;
+    let mut dropped = 0u64;
+    let counts = {
+        let mut sink = |packet: &[f32], r: u32, c: usize| {
+            if (r, c) != (rate, channels) {
+                return Err(load_err(
+                    path,
+                    format!(
+                        "header says {rate} Hz/{channels} channels but the audio is \
+                         {r} Hz/{c} channels; stem refused"
+                    ),
+                ));
+            }
+            resampler
+                .push(packet, &mut |s| {
+                    dropped += (s.len() / channels - writer.append(s)) as u64;
+                })
+                .map_err(|e| load_err(path, e))
+        };
+        decode_packets(path, &mut opened, stop, &mut sink)?
+    };
+    resampler
+        .finish(&mut |s| {
+            dropped += (s.len() / channels - writer.append(s)) as u64;
+        })
+        .map_err(|e| load_err(path, e))?;
+    let mut notes = packet_notes(path, counts.bad_packets, counts.nonfinite_samples);
+    if dropped > 0 {
+        notes.push(format!(
+            "{}: decodes to {dropped} frames more than its header says; they are dropped",
+            path.display()
+        ));
+    }
+    Ok((writer.written_frames() as u64, notes))
+}
+
+fn writer_channels(opened: &Opened) -> usize {
+    opened.params.channels.as_ref().map_or(1, |c| c.count())
+}
+
+fn packet_notes(path: &Path, bad_packets: usize, nonfinite_samples: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    if nonfinite_samples > 0 {
+        notes.push(format!(
+            "{}: {nonfinite_samples} NaN or infinite samples replaced by silence (or beyond \
+             +24 dBFS, clamped)",
+            path.display(),
+        ));
+    }
+    if bad_packets > 0 {
+        notes.push(format!(
+            "{}: {bad_packets} damaged packets skipped",
+            path.display(),
+        ));
+    }
+    notes
+}
+
+fn read_meta(entry: &SongEntry, song: &mut Song, warnings: &mut Vec<String>) {
     let meta = match &entry.meta_path {
         Some(path) => match crate::model::songmeta::load_song_json(path) {
             Ok(m) => m,
@@ -737,9 +1211,8 @@ pub fn load_song_with_meta(
         let where_ = entry.meta_path.as_ref().map(|p| p.display().to_string());
         let where_ = where_.unwrap_or_default();
         warnings.extend(meta.warnings.iter().map(|w| format!("{where_}: {w}")));
-        apply_meta(&mut song, &meta, &where_, &mut warnings);
+        apply_meta(song, &meta, &where_, warnings);
     }
-    Ok((song, warnings))
 }
 
 fn apply_meta(
@@ -790,30 +1263,27 @@ fn apply_meta(
         .collect();
 }
 
-fn load_stem(
+/// A stem decoded whole and resampled, kept at its file's channels.
+fn load_stem_whole(
     file: &StemFile,
     device_rate: u32,
     budget: &Budget,
-) -> Result<(Vec<f32>, Vec<String>), LoadError> {
+) -> Result<(Stem, Vec<String>), LoadError> {
     let decoded = decode_stem_within(&file.path, budget, Some(device_rate))?;
-    let mut notes = Vec::new();
-    if decoded.nonfinite_samples > 0 {
-        notes.push(format!(
-            "{}: {} NaN or infinite samples replaced by silence (or beyond +24 dBFS, clamped)",
-            file.path.display(),
-            decoded.nonfinite_samples
-        ));
-    }
-    if decoded.bad_packets > 0 {
-        notes.push(format!(
-            "{}: {} damaged packets skipped",
-            file.path.display(),
-            decoded.bad_packets
-        ));
-    }
-    let samples = resample_stereo(&decoded.stereo, decoded.rate, device_rate)
-        .map_err(|e| load_err(&file.path, e))?;
-    Ok((samples, notes))
+    let notes = packet_notes(&file.path, decoded.bad_packets, decoded.nonfinite_samples);
+    let samples = resample(
+        &decoded.samples,
+        decoded.channels,
+        decoded.rate,
+        device_rate,
+    )
+    .map_err(|e| load_err(&file.path, e))?;
+    let stem = Stem::with_channels(
+        file.name.clone(),
+        decoded.channels,
+        samples.into_boxed_slice(),
+    );
+    Ok((stem, notes))
 }
 
 #[cfg(test)]
@@ -840,8 +1310,9 @@ mod tests {
         let stem = decode_stem(&path).unwrap();
         let _ = std::fs::remove_file(&path);
         assert_eq!(stem.nonfinite_samples, 4410);
-        assert!(stem.stereo.iter().all(|s| s.abs() <= MAX_SAMPLE_ABS));
-        let out = resample_stereo(&stem.stereo, 44_100, 48_000).unwrap();
+        assert_eq!(stem.channels, 1, "a mono file stays mono");
+        assert!(stem.samples.iter().all(|s| s.abs() <= MAX_SAMPLE_ABS));
+        let out = resample(&stem.samples, 1, 44_100, 48_000).unwrap();
         assert!(out.iter().all(|s| s.is_finite()));
     }
 
@@ -927,6 +1398,118 @@ mod tests {
                     "{from}->{to} {frames}"
                 );
             }
+        }
+    }
+
+    /// Progressive loading feeds the resampler a packet at a time: any cut of the input
+    /// gives exactly the output of the whole, and a mono channel resamples exactly as
+    /// the same channel inside a stereo pair.
+    #[test]
+    fn resampling_piece_by_piece_is_exactly_the_whole_and_mono_is_one_channel_of_stereo() {
+        for (from, to) in [(44_100u32, 48_000u32), (96_000, 48_000), (48_000, 48_000)] {
+            let frames = 20_000;
+            let mono: Vec<f32> = (0..frames)
+                .map(|i| ((i * 7919) % 2003) as f32 / 2003.0 - 0.5)
+                .collect();
+            let stereo: Vec<f32> = mono.iter().flat_map(|&s| [s, s]).collect();
+            let whole = resample_stereo(&stereo, from, to).unwrap();
+            for piece in [1usize, 7, 1024, 4096, 4608] {
+                let mut r = ChunkResampler::new(1, from, to).unwrap();
+                let mut got = Vec::new();
+                for p in mono.chunks(piece) {
+                    r.push(p, &mut |s| got.extend_from_slice(s)).unwrap();
+                }
+                r.finish(&mut |s| got.extend_from_slice(s)).unwrap();
+                assert_eq!(got.len() * 2, whole.len(), "{from}->{to} by {piece}");
+                for (i, (&m, lr)) in got.iter().zip(whole.chunks_exact(2)).enumerate() {
+                    assert_eq!(
+                        m.to_bits(),
+                        lr[0].to_bits(),
+                        "{from}->{to} by {piece} at {i}"
+                    );
+                    assert_eq!(m.to_bits(), lr[1].to_bits());
+                }
+            }
+        }
+    }
+
+    /// A mono 16-bit FLAC of `frames` frames, sample i = ((i % 64) - 32) / 128, via `flac`.
+    fn write_flac(path: &Path, frames: usize) {
+        let wav = path.with_extension("wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+        for i in 0..frames {
+            w.write_sample(((i % 64) as i16 - 32) * 256).unwrap();
+        }
+        w.finalize().unwrap();
+        let ok = std::process::Command::new("flac")
+            .args(["--silent", "-f", "-o"])
+            .arg(path)
+            .arg(&wav)
+            .status()
+            .expect("flac tool");
+        assert!(ok.success());
+        std::fs::remove_file(wav).unwrap();
+    }
+
+    /// A FLAC cut short (its header promises more than the file holds): streamed into a
+    /// buffer sized from the header, the part that decodes is exact, the rest silence,
+    /// and the song ends where its longest stem really does. A stem whose header is
+    /// honest keeps the song at its length.
+    #[test]
+    fn a_header_that_promises_too_much_leaves_silence_and_the_song_is_trimmed() {
+        let dir = std::env::temp_dir().join(format!("stembox-trunc-{}", std::process::id()));
+        let song_dir = dir.join("01-cut");
+        std::fs::create_dir_all(&song_dir).unwrap();
+        let frames = 96_000;
+        let want = |i: usize| ((i % 64) as f32 - 32.0) / 128.0;
+        let cut = song_dir.join("a.flac");
+        write_flac(&cut, frames);
+        let bytes = std::fs::read(&cut).unwrap();
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let (songs, _) = crate::model::library::scan(&dir).unwrap();
+        let mut got = None;
+        let later = load_song_progressive(&songs[0], 48_000, &mut |s, _| got = Some(s)).unwrap();
+        let song = got.unwrap();
+        assert!(!song.is_loading());
+        let stem = &song.stems()[0];
+        assert_eq!(stem.channels(), 1);
+        let decoded = song.frames() as usize;
+        assert!(decoded > 10_000 && decoded < frames, "{decoded} {later:?}");
+        let s = stem.samples();
+        assert!((0..decoded).all(|i| s[i] == want(i)));
+        assert!(s[decoded..].iter().all(|&x| x == 0.0));
+        // With an honest stem beside it, the song keeps the honest length.
+        write_flac(&song_dir.join("b.flac"), frames);
+        let (songs, _) = crate::model::library::scan(&dir).unwrap();
+        let song = load_song(&songs[0], 48_000, &mut |_| {}).unwrap();
+        assert_eq!(song.frames() as usize, frames);
+        assert_eq!(song.stems()[1].samples().len(), frames);
+        assert!(song.stems()[0].samples()[decoded..]
+            .iter()
+            .all(|&x| x == 0.0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn read_limit_from_the_environment_takes_whole_numbers_only() {
+        assert_eq!(parse_read_limit(None), 0);
+        assert_eq!(parse_read_limit(Some(" 5000000 ".into())), 5_000_000);
+        for bad in [
+            "",
+            "-5",
+            "5e6",
+            "NaN",
+            "1.5",
+            "99999999999999999999999",
+            "fast",
+        ] {
+            assert_eq!(parse_read_limit(Some(bad.into())), 0, "{bad}");
         }
     }
 

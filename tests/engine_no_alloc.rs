@@ -227,3 +227,53 @@ fn the_generated_click_never_allocates() {
     handle.send(Command::Click(true)).unwrap();
     run(&mut engine, 200);
 }
+
+/// Progressive loading: the engine plays a song whose stems (one mono, one stereo) a
+/// loader thread is still filling, reaches undecoded audio (load underruns), seeks past
+/// the watermark and waits there, and never allocates or frees doing it.
+#[test]
+fn playing_a_song_while_it_loads_never_allocates_or_frees() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let frames = 96_000;
+    let song = Arc::new(Song::new(
+        "loading",
+        48_000,
+        vec![
+            Stem::loading("mono", 1, frames),
+            Stem::loading("stereo", 2, frames),
+        ],
+    ));
+    let (mut engine, mut handle) = Engine::new(48_000, 2, 1.0);
+    assert!(handle.switch_song(song.clone(), 0, true));
+    let writer = {
+        let song = song.clone();
+        std::thread::spawn(move || {
+            let mut m = song.stems()[0].audio().writer().unwrap();
+            let mut s = song.stems()[1].audio().writer().unwrap();
+            let chunk: Vec<f32> = (0..4_096 * 2).map(|i| (i % 97) as f32 / 500.0).collect();
+            while m.remaining_frames() > 0 {
+                m.append(&chunk[..4_096]);
+                s.append(&chunk);
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+        })
+    };
+    let mut out = vec![0.0f32; 64 * 2];
+    let mut periods = 0;
+    while song.is_loading() || periods < 2_000 {
+        if periods == 300 {
+            handle.send(Command::Seek { frame: 90_000 }).unwrap();
+        }
+        assert_no_alloc(|| engine.process(&mut out));
+        periods += 1;
+        if periods % 50 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    writer.join().unwrap();
+    assert!(handle.status.load_underruns.load(Relaxed) > 0);
+    assert!(
+        handle.status.pos_frames.load(Relaxed) > 90_000
+            || handle.status.songs_ended.load(Relaxed) > 0
+    );
+}

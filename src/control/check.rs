@@ -87,7 +87,12 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
             .map(|i| (i.frames * rate as u64).div_ceil(i.rate.max(1) as u64))
             .max()
             .unwrap_or(0);
-        let ram = frames_at_rate * 2 * 4 * song.stems.len() as u64;
+        // Mono stems are held mono; an unreadable stem is counted as stereo.
+        let channels: u64 = infos
+            .iter()
+            .map(|(_, i)| i.as_ref().map_or(2, |i| i.channels.clamp(1, 2) as u64))
+            .sum();
+        let ram = frames_at_rate * 4 * channels;
         ram_per_song.push(ram);
         say(&format!(
             "song {:>2} {}: {} stems, {:.2} s, RAM {:.1} MB",

@@ -266,6 +266,16 @@ impl Controller {
         }
     }
 
+    /// The song waiting to be loaded before it is switched to (setlist index), if any.
+    pub fn pending_song(&self) -> Option<usize> {
+        self.pending_switch.map(|(i, _)| i)
+    }
+
+    /// Bytes of decoded audio all loaded songs hold (what `memory.budget_mb` limits).
+    pub fn loaded_ram_bytes(&self) -> usize {
+        self.songs.values().map(|s| s.ram_bytes()).sum()
+    }
+
     /// The loader finished setlist position `index`.
     pub fn song_loaded(&mut self, index: usize, song: Arc<Song>, view: &EngineView) -> Output {
         let mut out = Output::default();

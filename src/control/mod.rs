@@ -8,14 +8,14 @@ mod reopen;
 mod runtime;
 
 use crate::cli::{Args, Mode};
-use crate::loader::{self, Progress};
+use crate::loader;
 use crate::model::library::{self, SongEntry};
 use crate::model::song::Song;
 use crate::rt::alsa_pcm::{self, Granted, OutputRequest};
 use crate::storage::config::Config;
 use std::fmt;
-use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use runtime::Session;
@@ -125,33 +125,60 @@ pub fn find_song(songs: &[SongEntry], name: &str) -> Result<usize, String> {
     crate::model::setlist::Setlist::folder_order(names.len()).find(&names, &song)
 }
 
-/// Loads a song at `rate`, with progress on a terminal and one summary line.
-pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Song, AppError> {
+/// Loads a song at `rate` and returns it as soon as it is playable (its first
+/// [`loader::PLAYABLE_LEAD_S`] decoded, see [`loader::load_song_progressive`]); a thread
+/// named `stembox-load` goes on decoding the rest into it and prints what it finds. One
+/// summary line when playable, one when loaded. Control thread, at start.
+pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Arc<Song>, AppError> {
     let t0 = Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    let mut progress = |p: Progress| {
-        if tty {
-            eprint!("\rloading {}: {}/{} stems", entry.name, p.done, p.total);
-            let _ = std::io::stderr().flush();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let entry = entry.clone();
+    let spawned = std::thread::Builder::new()
+        .name("stembox-load".into())
+        .spawn(move || {
+            let mut handed = false;
+            let r = loader::load_song_progressive(&entry, rate, &mut |song, warnings| {
+                for w in &warnings {
+                    warn(w);
+                }
+                say(&format!(
+                    "playable {}: {} stems, {:.1} s, {:.1} MB in {:.3} s",
+                    song.name,
+                    song.stems().len(),
+                    song.duration_s(),
+                    song.ram_bytes() as f64 / 1e6,
+                    t0.elapsed().as_secs_f64()
+                ));
+                handed = true;
+                let _ = tx.send(Ok(song));
+            });
+            match r {
+                Ok(later) => {
+                    for w in &later {
+                        warn(w);
+                    }
+                    say(&format!(
+                        "loaded {} in {:.2} s",
+                        entry.name,
+                        t0.elapsed().as_secs_f64()
+                    ));
+                }
+                Err(e) if !handed => {
+                    let _ = tx.send(Err(AppError::runtime(e.to_string())));
+                }
+                Err(e) => warn(&e.to_string()),
+            }
+        })
+        .map_err(|e| AppError::runtime(format!("cannot start the loader thread: {e}")))?;
+    let got = rx.recv();
+    match got {
+        Ok(r) => r,
+        Err(_) => {
+            // The thread ended without a word: it panicked (a decoder bug).
+            let _ = spawned.join();
+            Err(AppError::runtime("the loader failed (panic)".to_string()))
         }
-    };
-    let loaded = loader::load_song_with_meta(entry, rate, &mut progress);
-    if tty {
-        eprintln!();
     }
-    let (song, warnings) = loaded.map_err(|e| AppError::runtime(e.to_string()))?;
-    for w in &warnings {
-        warn(w);
-    }
-    say(&format!(
-        "loaded {}: {} stems, {:.1} s, {:.1} MB in {:.2} s",
-        song.name,
-        song.stems().len(),
-        song.duration_s(),
-        song.ram_bytes() as f64 / 1e6,
-        t0.elapsed().as_secs_f64()
-    ));
-    Ok(song)
 }
 
 /// One line on the console (stdout): queued for the console's writer thread, so a console

@@ -113,6 +113,10 @@ fn stopped_before_ready(
         device_losses: 0,
         console_dropped: crate::hw::console::dropped_lines(),
         monitor: None,
+        load_underruns: 0,
+        load_ms: None,
+        song_ram_mb: 0.0,
+        ram_mb: 0.0,
     };
     say(&line.to_text());
     Ok(())
@@ -134,6 +138,11 @@ pub struct Session {
     loader_tx: Option<Sender<usize>>,
     input: Option<InputThread>,
     start_ns: u64,
+    /// A song asked for that was not loaded (setlist index), and when: `load_ms` runs
+    /// from here to its switch.
+    song_asked: Option<(usize, Instant)>,
+    /// `load_ms` of the current song (see [`StatsLine::load_ms`]).
+    load_ms: Option<u64>,
     last_xrun_ns: u64,
     seen_xruns: u32,
     stats_json: bool,
@@ -340,7 +349,7 @@ impl Session {
             let (pcm, granted) = open_device(&cfg)?;
             (pcm, granted, false)
         };
-        let song = Arc::new(load_with_progress(&songs[index], granted.rate)?);
+        let song = load_with_progress(&songs[index], granted.rate)?;
         let master_db = cfg.audio.master_gain_db;
         let (mut engine, mut handle) = Engine::new(
             granted.rate,
@@ -365,6 +374,7 @@ impl Session {
         // `play --once` renders: the device may not be paced (a `file` PCM runs far faster
         // than real time), so the stretcher runs in step with the engine there.
         let stretch_worker = if once {
+            engine.wait_for_loader();
             engine.attach_stretch(pipe, Some(worker));
             None
         } else {
@@ -403,6 +413,10 @@ impl Session {
             loader_tx: None,
             input: None,
             start_ns,
+            // The first song: from process start (near enough: session start) to now,
+            // when the engine has it.
+            song_asked: None,
+            load_ms: Some((now_ns() - start_ns) / 1_000_000),
             last_xrun_ns: 0,
             seen_xruns: 0,
             stats_json,
@@ -881,6 +895,7 @@ impl Session {
     /// Engine commands go in line behind what waits (never dropped: a song loaded or failed
     /// is not refused for a full queue, so these may go past the bound by a few).
     fn execute(&mut self, out: Output) {
+        self.time_song_load(&out);
         if !out.engine.is_empty() {
             for e in out.engine {
                 self.pending.push_past_bound(e);
@@ -940,31 +955,44 @@ impl Session {
             .spawn(move || {
                 for index in rx {
                     let entry = &songs[index];
+                    // The song goes to control as soon as it is playable; this thread goes
+                    // on decoding the rest of it into the song's buffers (one song at a
+                    // time, so the song playing gets the cores before the neighbours).
+                    let mut handed = false;
+                    let mut gone = false;
                     // A decoder bug must not leave the song change waiting for ever.
-                    let r = std::panic::catch_unwind(|| {
-                        crate::loader::load_song_with_meta(entry, rate, &mut |_| {})
-                    })
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        crate::loader::load_song_progressive(entry, rate, &mut |s, warnings| {
+                            handed = true;
+                            for w in warnings {
+                                warn(&w);
+                            }
+                            let r = if s.ram_bytes() > budget {
+                                Err(format!(
+                                    "song {} needs {} MB, over memory.budget_mb",
+                                    entry.name,
+                                    s.ram_bytes() / 1048576
+                                ))
+                            } else {
+                                Ok(s)
+                            };
+                            gone |= events.send(Event::Loaded(index, r)).is_err();
+                        })
+                    }))
                     .unwrap_or_else(|_| {
                         Err(crate::loader::LoadError {
                             message: format!("song {}: the decoder failed (panic)", entry.name),
                         })
-                    })
-                    .map_err(|e| e.to_string())
-                    .and_then(|(s, warnings)| {
-                        for w in warnings {
-                            warn(&w);
-                        }
-                        if s.ram_bytes() > budget {
-                            Err(format!(
-                                "song {} needs {} MB, over memory.budget_mb",
-                                entry.name,
-                                s.ram_bytes() / 1048576
-                            ))
-                        } else {
-                            Ok(Arc::new(s))
-                        }
                     });
-                    if events.send(Event::Loaded(index, r)).is_err() {
+                    match r {
+                        Ok(later) => later.iter().for_each(|w| warn(w)),
+                        Err(e) if !handed => {
+                            let r = Err(e.to_string());
+                            gone |= events.send(Event::Loaded(index, r)).is_err();
+                        }
+                        Err(e) => warn(&e.to_string()),
+                    }
+                    if gone {
                         break;
                     }
                 }
@@ -1064,10 +1092,43 @@ impl Session {
             device_lost: self.lost.is_some(),
             device_losses: self.device_losses as u64,
             console_dropped: crate::hw::console::dropped_lines(),
+            load_underruns: st.load_underruns.load(Relaxed),
+            load_ms: self.load_ms,
+            song_ram_mb: self
+                .controller
+                .current_song()
+                .map_or(0.0, |s| s.ram_bytes() as f64 / 1e6),
+            ram_mb: self.controller.loaded_ram_bytes() as f64 / 1e6,
             monitor: self
                 .monitor
                 .as_ref()
                 .map(|(shared, base)| MonitorStats::from_window(&shared.snapshot().since(base))),
+        }
+    }
+
+    /// `load_ms`: notes when a song not loaded is asked for (the controller holds it as
+    /// its pending switch), and when a switch goes to the engine, how long since the song
+    /// was asked for (a song already loaded: 0). Control thread, on every output.
+    fn time_song_load(&mut self, out: &Output) {
+        let now = Instant::now();
+        let switched = out
+            .engine
+            .iter()
+            .any(|e| matches!(e, ToEngine::Switch { .. }));
+        if switched {
+            let asked = match self.song_asked.take() {
+                Some((i, at)) if i == self.controller.current() => at,
+                _ => now,
+            };
+            self.load_ms = Some(now.duration_since(asked).as_millis() as u64);
+        }
+        match self.controller.pending_song() {
+            Some(i) if self.song_asked.map(|(j, _)| j) != Some(i) => {
+                self.song_asked = Some((i, now));
+            }
+            Some(_) => {}
+            None if !switched => self.song_asked = None,
+            None => {}
         }
     }
 

@@ -7,3 +7,4 @@ pub mod setlist;
 pub mod song;
 pub mod songmeta;
 pub mod tempo;
+pub mod stem_buffer;

@@ -1,9 +1,17 @@
 //! A decoded song: immutable audio shared by `Arc` between the loader, the control thread and
 //! the audio thread. Built off the audio thread; dropped off it too (see `rt`).
 //!
-//! The audio thread slices every stem by the play head, so a stem shorter than its song
-//! would panic it: [`Song::new`] pads short stems with silence, and the stems and their
-//! samples cannot be changed or replaced afterwards (only their mixer defaults can).
+//! A stem keeps the channels of its file (mono or stereo: a mono stem takes half the RAM;
+//! the engine plays it in both channels). Its samples live in a [`StemBuffer`] that may
+//! still be filling while the song plays (progressive loading): the audio thread reads
+//! only what is published and treats the rest as not there yet.
+//!
+//! The audio thread reads every stem by the play head up to the song's length:
+//! [`Song::new`] pads short stems with silence, and the stems cannot be changed or
+//! replaced afterwards (only their mixer defaults can).
+
+use crate::model::stem_buffer::StemBuffer;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// A named point in a song (from `song.json`).
 #[derive(Clone, Debug, PartialEq)]
@@ -17,9 +25,9 @@ pub struct Section {
 pub struct Stem {
     /// File stem name, e.g. `drums` for `drums.flac`.
     pub name: String,
-    /// Interleaved stereo at the song's rate, at least `frames * 2` samples of its song;
-    /// mono files are placed in both channels. Read with [`Stem::samples`].
-    samples: Box<[f32]>,
+    /// Interleaved at the stem's channels (1 or 2), at the song's rate, room for at least
+    /// the song's frames. Read with [`Stem::samples`].
+    audio: StemBuffer,
     /// Defaults from `song.json`.
     pub gain: f32,
     pub pan: f32,
@@ -33,8 +41,9 @@ pub struct Song {
     pub name: String,
     pub title: String,
     pub rate: u32,
-    /// Length in frames; every stem holds at least this many ([`Song::frames`]).
-    frames: u64,
+    /// Length in frames; every stem holds at least this many ([`Song::frames`]). Only
+    /// ever shrinks: the loader trims a song whose headers promised more than decoded.
+    frames: AtomicU64,
     stems: Vec<Stem>,
     pub bpm: Option<f32>,
     pub beats_per_bar: u32,
@@ -49,20 +58,46 @@ pub struct Song {
 }
 
 impl Stem {
-    /// A stem at unity gain, centred, not muted. `samples`: interleaved stereo.
+    /// A decoded stem at unity gain, centred, not muted. `samples`: interleaved stereo.
     pub fn new(name: impl Into<String>, samples: Box<[f32]>) -> Stem {
+        Stem::with_channels(name, 2, samples)
+    }
+
+    /// A decoded stem of `channels` (1: mono, 2: interleaved stereo).
+    pub fn with_channels(name: impl Into<String>, channels: usize, samples: Box<[f32]>) -> Stem {
+        Stem::from_audio(name, StemBuffer::complete(channels, samples))
+    }
+
+    /// A stem still to be decoded: `frames` of silence at `channels`, filled through
+    /// [`StemBuffer::writer`] (loader) while the song may already play.
+    pub fn loading(name: impl Into<String>, channels: usize, frames: usize) -> Stem {
+        Stem::from_audio(name, StemBuffer::silent(channels, frames))
+    }
+
+    fn from_audio(name: impl Into<String>, audio: StemBuffer) -> Stem {
         Stem {
             name: name.into(),
-            samples,
+            audio,
             gain: 1.0,
             pan: 0.0,
             muted: false,
         }
     }
 
-    /// Interleaved stereo samples, at least `frames * 2` of the song the stem is in.
+    /// 1 (mono: played in both channels) or 2 (interleaved stereo).
+    pub fn channels(&self) -> usize {
+        self.audio.channels()
+    }
+
+    /// The decoded samples so far, interleaved at [`Stem::channels`]: once the stem is
+    /// complete, at least the song's frames. Any thread (one atomic load).
     pub fn samples(&self) -> &[f32] {
-        &self.samples
+        self.audio.published()
+    }
+
+    /// The shared buffer (its watermark, its writer).
+    pub fn audio(&self) -> &StemBuffer {
+        &self.audio
     }
 }
 
@@ -72,15 +107,26 @@ impl Song {
     /// silence to the song's length. Not on the audio thread (may allocate).
     pub fn new(name: impl Into<String>, rate: u32, mut stems: Vec<Stem>) -> Song {
         let name = name.into();
-        let frames = stems.iter().map(|s| s.samples.len() / 2).max().unwrap_or(0);
+        let frames = stems
+            .iter()
+            .map(|s| s.audio.capacity_frames())
+            .max()
+            .unwrap_or(0);
         for stem in &mut stems {
-            if stem.samples.len() < frames * 2 {
-                let mut padded = core::mem::take(&mut stem.samples).into_vec();
-                padded.resize(frames * 2, 0.0);
-                stem.samples = padded.into_boxed_slice();
+            let ch = stem.channels();
+            if stem.audio.capacity_frames() < frames {
+                // Only finished stems are ever shorter (a loading song's stems are all
+                // allocated at its length), so the copy is the whole stem.
+                assert!(
+                    stem.audio.is_complete(),
+                    "a loading stem is shorter than its song"
+                );
+                let mut padded = stem.samples().to_vec();
+                padded.resize(frames * ch, 0.0);
+                stem.audio = StemBuffer::complete(ch, padded.into_boxed_slice());
             }
         }
-        let frames = frames as u64;
+        let frames = AtomicU64::new(frames as u64);
         Song {
             title: name.clone(),
             name,
@@ -103,9 +149,28 @@ impl Song {
         self.tempo_map = map.filter(|m| m.rate() == self.rate);
     }
 
-    /// Length in frames at [`Song::rate`].
+    /// Length in frames at [`Song::rate`] (Acquire: it may shrink once, when the loader
+    /// finds the files shorter than their headers said). Any thread.
     pub fn frames(&self) -> u64 {
-        self.frames
+        self.frames.load(Ordering::Acquire)
+    }
+
+    /// Shortens the song to `frames` (never lengthens it). Loader thread, once every stem
+    /// is decoded.
+    pub fn trim_frames(&self, frames: u64) {
+        self.frames.fetch_min(frames, Ordering::AcqRel);
+    }
+
+    /// Whether some stem is still being decoded.
+    pub fn is_loading(&self) -> bool {
+        self.stems.iter().any(|s| !s.audio.is_complete())
+    }
+
+    /// Frames from the start that every stem has decoded (the song's length once loaded).
+    /// Any thread.
+    pub fn ready_frames(&self) -> u64 {
+        let ready = self.stems.iter().map(|s| s.audio.ready_frames()).min();
+        (ready.unwrap_or(0) as u64).min(self.frames())
     }
 
     pub fn stems(&self) -> &[Stem] {
@@ -123,15 +188,13 @@ impl Song {
     }
 
     pub fn duration_s(&self) -> f64 {
-        self.frames as f64 / self.rate as f64
+        self.frames() as f64 / self.rate as f64
     }
 
-    /// Bytes of decoded audio this song holds in RAM.
+    /// Bytes of decoded audio this song holds in RAM (mono stems count once; a song still
+    /// loading counts all it will hold: its buffers are allocated up front).
     pub fn ram_bytes(&self) -> usize {
-        self.stems
-            .iter()
-            .map(|s| s.samples.len() * core::mem::size_of::<f32>())
-            .sum()
+        self.stems.iter().map(|s| s.audio.ram_bytes()).sum()
     }
 }
 
@@ -178,5 +241,46 @@ mod tests {
         let none = Song::new("none", 48_000, Vec::new());
         assert_eq!(none.frames(), 0);
         assert_eq!(none.duration_s(), 0.0);
+    }
+
+    #[test]
+    fn mono_stems_stay_mono_and_count_half_the_ram() {
+        let song = Song::new(
+            "m",
+            48_000,
+            vec![
+                Stem::with_channels("kick", 1, vec![0.5; 100].into_boxed_slice()),
+                Stem::new("keys", vec![0.25; 60].into_boxed_slice()),
+            ],
+        );
+        assert_eq!(song.frames(), 100);
+        assert_eq!(song.stems()[0].channels(), 1);
+        assert_eq!(song.stems()[0].samples().len(), 100);
+        // The stereo stem is padded to 100 frames of 2 channels.
+        assert_eq!(song.stems()[1].samples().len(), 200);
+        assert_eq!(song.ram_bytes(), (100 + 200) * 4);
+    }
+
+    #[test]
+    fn a_loading_song_is_ready_as_far_as_its_slowest_stem_and_can_be_trimmed() {
+        let song = Song::new(
+            "l",
+            48_000,
+            vec![Stem::loading("a", 1, 10), Stem::loading("b", 2, 10)],
+        );
+        assert!(song.is_loading());
+        assert_eq!(song.ready_frames(), 0);
+        let mut a = song.stems()[0].audio().writer().unwrap();
+        let mut b = song.stems()[1].audio().writer().unwrap();
+        a.append(&[0.1; 6]);
+        b.append(&[0.1; 8]);
+        assert_eq!(song.ready_frames(), 4);
+        // The files were shorter than their headers: the song ends where they did.
+        song.trim_frames(6);
+        song.trim_frames(1_000);
+        assert_eq!(song.frames(), 6);
+        drop((a, b));
+        assert!(!song.is_loading());
+        assert_eq!(song.ready_frames(), 6);
     }
 }

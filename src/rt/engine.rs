@@ -13,7 +13,7 @@ use super::ramp::{ms_to_frames, Ramp};
 use super::status::{EngineStatus, Transport};
 use super::stretch::StretchPipe;
 use super::{FADE_MS, GAIN_RAMP_MS, MAX_CHANNELS, MAX_PERIOD_FRAMES, MAX_STEMS};
-use crate::model::song::Song;
+use crate::model::song::{Song, Stem};
 use crate::stretch_worker::StretchWorker;
 use core::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -174,6 +174,59 @@ const DEFERRED_CAPACITY: usize = 3 * MAX_STEMS + 8;
 /// Count-in click: a decaying sine burst, higher and louder on beat 1.
 const CLICK_MS: u32 = 40;
 
+/// Where the mixer reads one stem: `seg` frames from frame `pos`, in the stem's own
+/// channels (a mono stem gives l = r = s, the same sums as a stereo copy of it). Frames
+/// past what is decoded (a stem still loading) or past the song's end read as silence;
+/// `short` says the first happened. The one place that knows a stem's sample layout.
+struct StemSource<'a> {
+    /// The decoded samples from `pos` on, at most `seg` frames.
+    src: &'a [f32],
+    channels: usize,
+    short: bool,
+}
+
+impl<'a> StemSource<'a> {
+    fn new(stem: &'a Stem, pos: usize, seg: usize) -> StemSource<'a> {
+        let all = stem.samples();
+        let channels = stem.channels();
+        let ready = all.len() / channels;
+        let start = pos.min(ready);
+        let end = (pos + seg).min(ready);
+        StemSource {
+            src: &all[start * channels..end * channels],
+            channels,
+            short: end < pos + seg && !stem.audio().is_complete(),
+        }
+    }
+
+    /// Frame `f` of the segment as (left, right).
+    #[inline]
+    fn frame(&self, f: usize) -> (f32, f32) {
+        let c = self.channels;
+        match self.src.get(f * c..f * c + c) {
+            Some(&[l, r]) => (l, r),
+            Some(&[s]) => (s, s),
+            _ => (0.0, 0.0),
+        }
+    }
+
+    /// Adds the segment to stereo `block` at steady gains.
+    #[inline]
+    fn add_steady(&self, block: &mut [f32], gl: f32, gr: f32) {
+        if self.channels == 1 {
+            for (o, &s) in block.chunks_exact_mut(2).zip(self.src) {
+                o[0] += s * gl;
+                o[1] += s * gr;
+            }
+        } else {
+            for (o, s) in block.chunks_exact_mut(2).zip(self.src.chunks_exact(2)) {
+                o[0] += s[0] * gl;
+                o[1] += s[1] * gr;
+            }
+        }
+    }
+}
+
 /// The click's sample `t` frames into beat `beat` at `rate_hz`.
 #[inline]
 fn click_sample(beat: u32, t: u32, rate_hz: u32) -> f32 {
@@ -249,6 +302,15 @@ pub struct Engine {
     /// A song ended while stretched: its last frames are still in the pipe, so the end is
     /// published (`songs_ended`) only after this many more output frames.
     end_tail_frames: Option<u32>,
+    /// This period reached a stem's undecoded part (progressive loading): counted once in
+    /// `load_underruns` at the period's end.
+    load_short: bool,
+    /// The play head jumped (song switch, seek, stop): before mixing on, wait silent at
+    /// the new position until every stem has decoded past it.
+    load_wait: bool,
+    /// Offline rendering only (`play --once`): wait for the loader instead of playing
+    /// silence where the song is not decoded yet; see [`Engine::wait_for_loader`].
+    waits_for_loader: bool,
 }
 
 impl Engine {
@@ -302,6 +364,9 @@ impl Engine {
             inline_worker: None,
             latency_out_frames: 0,
             end_tail_frames: None,
+            load_short: false,
+            load_wait: false,
+            waits_for_loader: false,
         };
         let handle = EngineHandle {
             commands: cmd_tx,
@@ -360,6 +425,27 @@ impl Engine {
         }
     }
 
+    /// Offline rendering (`play --once`, whose device may take periods far faster than real
+    /// time, e.g. a `file` PCM): before a period that would reach audio the loader has not
+    /// decoded yet, the engine sleeps until it has, so the render never plays a hole. This
+    /// breaks the audio thread's never-wait rule on purpose and only here; the appliance
+    /// (`run`) never calls it. On a real card a wait that long is an xrun, counted as such.
+    pub fn wait_for_loader(&mut self) {
+        self.waits_for_loader = true;
+    }
+
+    /// See [`Engine::wait_for_loader`]: up to 4 periods of song time ahead (the stretched
+    /// path mixes ahead and up to twice as fast).
+    fn wait_for_decode(&self, frames: usize) {
+        let Some(song) = self.song.as_ref() else {
+            return;
+        };
+        let want = (self.pos + frames as u64 * 4).min(song.frames());
+        while song.is_loading() && song.ready_frames() < want {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
     /// Fills `out` (interleaved, `frames * channels` samples, at most [`MAX_PERIOD_FRAMES`]
     /// frames) with the next block. Audio thread; never allocates, frees or blocks.
     pub fn process(&mut self, out: &mut [f32]) {
@@ -369,6 +455,9 @@ impl Engine {
         out.fill(0.0);
         self.flush_held();
         self.apply_commands();
+        if self.waits_for_loader {
+            self.wait_for_decode(frames);
+        }
 
         match self.stretch.take() {
             Some(mut pipe) if !pipe.is_bypassed() => {
@@ -392,6 +481,9 @@ impl Engine {
         }
         for s in out.iter_mut() {
             *s = s.clamp(-1.0, 1.0);
+        }
+        if core::mem::take(&mut self.load_short) {
+            self.status.load_underruns.fetch_add(1, Relaxed);
         }
         self.publish();
     }
@@ -463,6 +555,17 @@ impl Engine {
                 // A switch or seek waiting for its fade still happens; then mixing goes on.
                 self.end_of_song();
                 continue;
+            }
+            if self.load_wait {
+                // After a jump beyond what is decoded, the head waits there in silence
+                // (counted as a load underrun) rather than play a hole; the loader is
+                // decoding front to back and will reach it.
+                let want = (self.pos + (frames - done) as u64).min(song_frames);
+                if song.ready_frames() < want && song.is_loading() {
+                    self.load_short = true;
+                    break;
+                }
+                self.load_wait = false;
             }
             let mut seg = (frames - done) as u64;
             seg = seg.min(song_frames - self.pos);
@@ -644,35 +747,27 @@ impl Engine {
             }
             None => None,
         };
+        let mut short = false;
         for (stem, st) in song.stems().iter().zip(self.stems.iter_mut()) {
             let still = !st.left.is_moving() && !st.right.is_moving();
             if still && st.left.current() == 0.0 && st.right.current() == 0.0 {
                 continue;
             }
-            let src = &stem.samples()[pos * 2..(pos + seg) * 2];
+            let src = StemSource::new(stem, pos, seg);
+            short |= src.short;
             // The tail past the song's end is silence.
-            let tail = xfade.map(|t| {
-                let end = ((t + seg) * 2).min(stem.samples().len());
-                let start = (t * 2).min(end);
-                &stem.samples()[start..end]
-            });
+            let tail = xfade.map(|t| StemSource::new(stem, t, seg));
             if still && tail.is_none() && ch == 2 {
                 // The common case: steady gains, stereo out, no crossfade.
                 let (gl, gr) = (st.left.current(), st.right.current());
-                for (o, s) in block.chunks_exact_mut(2).zip(src.chunks_exact(2)) {
-                    o[0] += s[0] * gl;
-                    o[1] += s[1] * gr;
-                }
+                src.add_steady(block, gl, gr);
                 continue;
             }
             for f in 0..seg {
-                let (mut l, mut r) = (src[2 * f], src[2 * f + 1]);
-                if let Some(tail) = tail {
+                let (mut l, mut r) = src.frame(f);
+                if let Some(tail) = &tail {
                     let w = self.w_in[f];
-                    let (tl, tr) = (
-                        tail.get(2 * f).copied().unwrap_or(0.0),
-                        tail.get(2 * f + 1).copied().unwrap_or(0.0),
-                    );
+                    let (tl, tr) = tail.frame(f);
                     l = l * w + tl * (1.0 - w);
                     r = r * w + tr * (1.0 - w);
                 }
@@ -691,6 +786,7 @@ impl Engine {
             }
         }
         self.mix_click(block, seg);
+        self.load_short |= short;
         // Stems that were skipped as silent still have to keep their ramps in step.
         if !self.master.is_moving()
             && !self.fade.is_moving()
@@ -1006,6 +1102,7 @@ impl Engine {
             Pending::Switch { start_frame, play } => self.switch(start_frame, play),
             Pending::RampCountIn { frame, step } => self.ramp_count_in(frame, step),
         }
+        self.load_wait = true;
     }
 
     /// A count-in ramp's pass begins: hold at `frame` (A), take the ramp's step if `step`,
@@ -1056,6 +1153,7 @@ impl Engine {
         self.fresh = true;
         self.retarget_stems();
         self.pos = self.clamp_to_song(start_frame);
+        self.load_wait = true;
         self.status.song_serial.fetch_add(1, Relaxed);
         if play {
             self.start_at_current_pos();

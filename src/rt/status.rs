@@ -60,6 +60,9 @@ pub struct EngineStatus {
     pub ramp_pass: AtomicU32,
     /// Stretcher periods where the worker had not delivered in time.
     pub stretch_underruns: AtomicU64,
+    /// Periods where playback reached audio not yet decoded (progressive loading): the
+    /// missing stems played silence there, or the head waited after a jump.
+    pub load_underruns: AtomicU64,
 }
 
 impl EngineStatus {

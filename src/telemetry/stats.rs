@@ -104,6 +104,14 @@ pub struct StatsLine {
     pub device_lost: bool,
     /// Times the device was lost (or absent at start) since start.
     pub device_losses: u64,
+    /// Periods where playback reached audio not decoded yet (progressive loading).
+    pub load_underruns: u64,
+    /// Milliseconds from asking for the current song to the engine taking it, playable;
+    /// `None` (`-`) until a song was asked for since start.
+    pub load_ms: Option<u64>,
+    /// Decoded audio the current song holds, and all loaded songs together, in MB.
+    pub song_ram_mb: f64,
+    pub ram_mb: f64,
 }
 
 /// Seconds without an underrun at `now_ns`: since the last xrun (`last_xrun_ns`, 0 = none),
@@ -170,6 +178,8 @@ enum Value<'a> {
     Dec(f64),
     Song(Option<&'a str>),
     Word(&'static str),
+    /// A count that may not be known yet: `-` / `null`.
+    OptInt(Option<u64>),
 }
 
 impl StatsLine {
@@ -202,6 +212,10 @@ impl StatsLine {
         v.push(("suspends", Value::Int(self.suspends)));
         v.push(("underrun_free_s", Value::Int(self.underrun_free_s)));
         v.push(("console_dropped", Value::Int(self.console_dropped)));
+        v.push(("load_underruns", Value::Int(self.load_underruns)));
+        v.push(("load_ms", Value::OptInt(self.load_ms)));
+        v.push(("song_ram_mb", Value::Dec(self.song_ram_mb)));
+        v.push(("ram_mb", Value::Dec(self.ram_mb)));
         // Only once the device was ever lost, so the everyday line stays as it was.
         if self.device_lost || self.device_losses > 0 {
             let state = if self.device_lost { "lost" } else { "ok" };
@@ -224,6 +238,10 @@ impl StatsLine {
                 Value::Song(Some(name)) => out.push_str(&escape_song(name)),
                 Value::Song(None) => out.push('-'),
                 Value::Word(w) => out.push_str(w),
+                Value::OptInt(Some(n)) => {
+                    let _ = write!(out, "{n}");
+                }
+                Value::OptInt(None) => out.push('-'),
             }
         }
         out
@@ -245,6 +263,7 @@ impl StatsLine {
                             .serialize_entry(key, &one_decimal(*x).parse::<f64>().unwrap_or(0.0))?,
                         Value::Song(name) => map.serialize_entry(key, name)?,
                         Value::Word(w) => map.serialize_entry(key, w)?,
+                        Value::OptInt(n) => map.serialize_entry(key, n)?,
                     }
                 }
                 map.end()
@@ -296,6 +315,10 @@ mod tests {
             monitor,
             device_lost: false,
             device_losses: 0,
+            load_underruns: 2,
+            load_ms: Some(37),
+            song_ram_mb: 368.64,
+            ram_mb: 1105.9,
         }
     }
 
@@ -339,7 +362,8 @@ mod tests {
         assert_eq!(
             line(None).to_text(),
             "stats uptime_s=12 song=03-intro pos_s=41.2 transport=playing xruns=0 suspends=0 \
-             underrun_free_s=12 console_dropped=3"
+             underrun_free_s=12 console_dropped=3 load_underruns=2 load_ms=37 song_ram_mb=368.6 \
+             ram_mb=1105.9"
         );
     }
 
@@ -350,7 +374,8 @@ mod tests {
             "stats uptime_s=12 song=03-intro pos_s=41.2 transport=playing xruns=0 late=0 \
              cb_us_p50=18 cb_us_p99=31 cb_us_p999=40 cb_us_max=44 wake_us_p99=12 wake_us_p999=40 wake_us_max=57 \
              load_pct=2.1 load_max_pct=3.3 recovery_us_max=0 periods=9000 suspends=0 \
-             underrun_free_s=12 console_dropped=3"
+             underrun_free_s=12 console_dropped=3 load_underruns=2 load_ms=37 song_ram_mb=368.6 \
+             ram_mb=1105.9"
         );
     }
 
@@ -361,11 +386,11 @@ mod tests {
         l.transport = Transport::Stopped;
         assert_eq!(
             l.to_json(),
-            r#"{"uptime_s":12,"song":null,"pos_s":41.2,"transport":"stopped","xruns":0,"suspends":0,"underrun_free_s":12,"console_dropped":3}"#
+            r#"{"uptime_s":12,"song":null,"pos_s":41.2,"transport":"stopped","xruns":0,"suspends":0,"underrun_free_s":12,"console_dropped":3,"load_underruns":2,"load_ms":37,"song_ram_mb":368.6,"ram_mb":1105.9}"#
         );
         assert_eq!(
             line(Some(timing())).to_json(),
-            r#"{"uptime_s":12,"song":"03-intro","pos_s":41.2,"transport":"playing","xruns":0,"late":0,"cb_us_p50":18,"cb_us_p99":31,"cb_us_p999":40,"cb_us_max":44,"wake_us_p99":12,"wake_us_p999":40,"wake_us_max":57,"load_pct":2.1,"load_max_pct":3.3,"recovery_us_max":0,"periods":9000,"suspends":0,"underrun_free_s":12,"console_dropped":3}"#
+            r#"{"uptime_s":12,"song":"03-intro","pos_s":41.2,"transport":"playing","xruns":0,"late":0,"cb_us_p50":18,"cb_us_p99":31,"cb_us_p999":40,"cb_us_max":44,"wake_us_p99":12,"wake_us_p999":40,"wake_us_max":57,"load_pct":2.1,"load_max_pct":3.3,"recovery_us_max":0,"periods":9000,"suspends":0,"underrun_free_s":12,"console_dropped":3,"load_underruns":2,"load_ms":37,"song_ram_mb":368.6,"ram_mb":1105.9}"#
         );
     }
 
@@ -406,7 +431,7 @@ mod tests {
             let text = l.to_text();
             assert_eq!(
                 text.matches(' ').count(),
-                1 + 5 + TIMING_KEYS.len() + 2,
+                1 + 5 + TIMING_KEYS.len() + 2 + 4,
                 "{text}"
             );
             let pairs = parse_text(&text).unwrap();
@@ -430,7 +455,22 @@ mod tests {
         let mut want = vec!["uptime_s", "song", "pos_s", "transport", "xruns"];
         want.extend(TIMING_KEYS);
         want.extend(["suspends", "underrun_free_s", "console_dropped"]);
+        want.extend(["load_underruns", "load_ms", "song_ram_mb", "ram_mb"]);
         assert_eq!(keys, want);
+    }
+
+    #[test]
+    fn load_ms_unknown_is_a_dash_and_null() {
+        let mut l = line(None);
+        l.load_ms = None;
+        assert!(l.to_text().contains(" load_ms=- "), "{}", l.to_text());
+        assert!(l.to_json().contains(r#""load_ms":null"#));
+        // Hostile sizes do not break the line: NaN RAM is 0, huge counts print whole.
+        l.song_ram_mb = f64::NAN;
+        l.load_underruns = u64::MAX;
+        let pairs = parse_text(&l.to_text()).unwrap();
+        assert!(pairs.contains(&("load_underruns".into(), u64::MAX.to_string())));
+        assert!(serde_json::from_str::<serde_json::Value>(&l.to_json()).is_ok());
     }
 
     #[test]
