@@ -807,7 +807,10 @@ impl Session {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Console(action) => self.act(action),
+            Event::Console(action) => {
+                self.act(action);
+                crate::hw::console::console_action_done();
+            }
             Event::Button(b) => self.button(b),
             Event::Notice(line) => say(&line),
             Event::Loaded(index, Ok(song)) => {
@@ -983,6 +986,7 @@ impl Session {
         use crate::hw::console::{run_console_with, AtEndOfInput, QueuedStdout};
         use std::io::IsTerminal;
         let tx = self.events_tx.clone();
+        let mut pacer = crate::hw::console::OutputPacer::default();
         let at_end = if std::io::stdin().is_terminal() {
             AtEndOfInput::KeepReading
         } else {
@@ -995,7 +999,11 @@ impl Session {
                 run_console_with(
                     input,
                     QueuedStdout::default(),
-                    move |a| tx.send(Event::Console(a)).is_ok(),
+                    move |a| {
+                        // Answers are never dropped for a burst while someone reads them.
+                        pacer.before_send();
+                        tx.send(Event::Console(a)).is_ok()
+                    },
                     at_end,
                 );
             });
