@@ -205,6 +205,11 @@ impl Controller {
         self.songs.get(&self.current)
     }
 
+    /// Song folder names in setlist order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// The setlist position of the song in the engine.
     pub fn current(&self) -> usize {
         self.current

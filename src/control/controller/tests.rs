@@ -1674,7 +1674,11 @@ fn relist_while_a_called_song_loads_asks_for_it_again_or_says_it_is_gone() {
     let mut c = ctl();
     c.act(Action::Song(SongRef::Number(3)), &v);
     let out = c.relist(names(&["01-a", "02-b"]), usize::MAX);
-    assert!(reply(&out).ends_with("; the song being loaded, 03-c, is gone"), "{}", reply(&out));
+    assert!(
+        reply(&out).ends_with("; the song being loaded, 03-c, is gone"),
+        "{}",
+        reply(&out)
+    );
     assert!(!out.effects.load.contains(&2), "{:?}", out.effects.load);
 }
 
