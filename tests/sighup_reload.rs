@@ -93,7 +93,16 @@ fn sighup_reloads_library_and_config_while_playing_and_never_kills_the_box() {
         &jackd,
         &["run", "--config", cfg.to_str().unwrap()],
     );
+    // A SIGHUP while the first song is still being decoded (the handler is installed
+    // before that): taken once the box runs, on the same list.
+    std::thread::sleep(Duration::from_millis(150));
+    hup(&sb);
     sb.expect_line(WAIT, |l| l == "ready");
+    let line = sb.expect_line(WAIT, |l| l.starts_with("reloaded library"));
+    assert_eq!(
+        line,
+        "reloaded library: 2 songs (0 new, 0 gone); playing on 1 01-a"
+    );
     sb.send("play");
     sb.expect_line(WAIT, |l| l.starts_with("ok play"));
     let mut pos = plays_on(&mut sb, 0.0);
