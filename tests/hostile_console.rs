@@ -280,3 +280,93 @@ fn control_characters_in_names_and_input_are_escaped_in_answers() {
         "{text}"
     );
 }
+
+/// A paste of 2,000 commands (setters, `status`, and garbage the console answers itself)
+/// into a console that is read, slowly: every command gets its answer, none is dropped.
+/// The console reader stops taking input while the output queue is full (the pipe into
+/// stembox fills and the writer here blocks) instead of dropping answers.
+#[test]
+fn a_burst_of_2000_commands_that_is_read_slowly_gets_2000_answers() {
+    let (_dir, cfg) = setup("hostile-console-burst", "01-song");
+    let mut child = spawn_run(&cfg, Stdio::piped());
+    // Answers lost would leave the read below waiting for ever: after 60 s the box is
+    // killed, stdout ends and the test fails.
+    let pid = child.id() as libc::pid_t;
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = finished.clone();
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            if done.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: kill(2) on our own child, not yet waited for (the test is still reading).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut next_line = |out: &mut BufReader<_>| -> String {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "stdout ended (killed after 60 s: answers were lost)"
+        );
+        line.trim_end_matches('\n').to_string()
+    };
+    while next_line(&mut out) != "ready" {}
+    let mut stdin = child.stdin.take().unwrap();
+    const N: usize = 2_000;
+    let kinds = [
+        "status",
+        "mute drums",
+        "gain drums -3",
+        "gain drums nan",
+        "no-such-command \u{1b}[2J",
+        "volume 1e40",
+        "unmute drums",
+    ];
+    let text: String = (0..N)
+        .map(|i| format!("{}\n", kinds[i % kinds.len()]))
+        .collect();
+    // One writer thread pushes it all (it blocks while stembox holds input back).
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        stdin
+    });
+    let t0 = Instant::now();
+    let is_answer =
+        |l: &str| l.starts_with("ok") || l.starts_with("error") || l.starts_with("status ");
+    let mut answers = 0;
+    let mut other = Vec::new();
+    while answers < N {
+        let l = next_line(&mut out);
+        if is_answer(&l) {
+            answers += 1;
+            // A slow reader (a terminal at a low baud rate): 2 ms a line, slower than
+            // stembox answers, so the output queue fills.
+            std::thread::sleep(Duration::from_millis(2));
+        } else {
+            other.push(l);
+        }
+    }
+    let took = t0.elapsed();
+    let mut stdin = writer.join().unwrap();
+    writeln!(stdin, "stats").unwrap();
+    let stats = loop {
+        let l = next_line(&mut out);
+        if l.starts_with("stats ") {
+            break l;
+        }
+        assert!(!is_answer(&l), "an answer too many: {l}");
+    };
+    println!("{answers} answers to {N} commands in {took:?}; {stats}");
+    assert!(stats.contains(" console_dropped=0"), "{stats}");
+    assert!(other.iter().all(|l| !is_answer(l)), "{other:#?}");
+    finished.store(true, std::sync::atomic::Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = child.kill();
+    let _ = child.wait();
+}

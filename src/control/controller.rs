@@ -213,6 +213,11 @@ impl Controller {
         self.songs.get(&self.current)
     }
 
+    /// Song folder names in setlist order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// The setlist position of the song in the engine.
     pub fn current(&self) -> usize {
         self.current
@@ -274,6 +279,63 @@ impl Controller {
     /// Bytes of decoded audio all loaded songs hold (what `memory.budget_mb` limits).
     pub fn loaded_ram_bytes(&self) -> usize {
         self.songs.values().map(|s| s.ram_bytes()).sum()
+    }
+
+    /// A reloaded library (SIGHUP): `names` is the new setlist, `budget_bytes` the new
+    /// memory budget. The song in the engine plays on without a gap: its position moves to
+    /// where its folder now is; a folder that is gone keeps its place in the list (sorted
+    /// in by name) until the next reload, so `next` and `prev` go on from it. Decoded
+    /// neighbours are kept by name; loads still under way are forgotten (the runtime
+    /// starts a new loader and ignores the old one's results) and asked for again. The
+    /// reply says what changed. Control thread.
+    pub fn relist(&mut self, mut names: Vec<String>, budget_bytes: usize) -> Output {
+        let mut out = Output::default();
+        let current_name = self.names[self.current].clone();
+        let kept_gone = !names.contains(&current_name);
+        if kept_gone {
+            let at = names.partition_point(|n| n.as_str() < current_name.as_str());
+            names.insert(at, current_name.clone());
+        }
+        let new_index = |old: usize, names: &[String], old_names: &[String]| {
+            names.iter().position(|n| *n == old_names[old])
+        };
+        let old_names = std::mem::replace(&mut self.names, names);
+        let added = self.names.iter().filter(|n| !old_names.contains(n)).count();
+        let removed = old_names.iter().filter(|n| !self.names.contains(n)).count();
+        self.songs = std::mem::take(&mut self.songs)
+            .into_iter()
+            .filter_map(|(i, song)| new_index(i, &self.names, &old_names).map(|j| (j, song)))
+            .collect();
+        self.current = new_index(self.current, &self.names, &old_names).unwrap_or(0);
+        self.setlist = Setlist::folder_order(self.names.len());
+        self.budget_bytes = budget_bytes;
+        self.loading.clear();
+        let pending = self.pending_switch.take();
+        let mut pending_gone = None;
+        if let Some((want, play)) = pending {
+            match new_index(want, &self.names, &old_names) {
+                Some(j) => {
+                    self.pending_switch = Some((j, play));
+                    self.request_load(j, &mut out);
+                }
+                None => pending_gone = Some(old_names[want].clone()),
+            }
+        }
+        self.keep_neighbours_loaded(&mut out);
+        let mut reply = format!(
+            "reloaded library: {} songs ({added} new, {removed} gone); playing on {} {}",
+            self.names.len(),
+            self.current + 1,
+            current_name
+        );
+        if kept_gone {
+            reply.push_str(" (its folder is gone: it stays until the next song change and reload)");
+        }
+        if let Some(name) = pending_gone {
+            reply.push_str(&format!("; the song being loaded, {name}, is gone"));
+        }
+        out.reply(reply);
+        out
     }
 
     /// The loader finished setlist position `index`.

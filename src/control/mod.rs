@@ -71,7 +71,8 @@ pub fn main_with(args: Args) -> i32 {
         }
         Mode::Play { song, once, tempo } => load_config(&args.config)
             .and_then(|cfg| runtime::play(cfg, song, *once, args.stats_json, *tempo)),
-        Mode::Run => load_config(&args.config).and_then(|cfg| runtime::run(cfg, args.stats_json)),
+        Mode::Run => load_config(&args.config)
+            .and_then(|cfg| runtime::run(cfg, &args.config, args.stats_json)),
     };
     // Lines still queued for the console go out before the process ends (unless nobody
     // reads them: then exit anyway).

@@ -26,7 +26,7 @@ use crate::storage::state::{SaveTimer, SavedState, StateStore};
 use crate::stretch_worker::{StretchWorker, StretchWorkerHandle};
 use crate::telemetry::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
 use crate::telemetry::stats::{underrun_free_s, MonitorStats, StatsLine};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -41,8 +41,9 @@ pub enum Event {
     Button(ButtonEvent),
     /// A line worth showing from the input thread (device found, lost, ...).
     Notice(String),
-    /// The loader finished a song (setlist index).
-    Loaded(usize, Result<Arc<Song>, String>),
+    /// The loader finished a song: the loader's generation (a reload starts a new loader;
+    /// results of an older one are dropped), the setlist index, the song or why not.
+    Loaded(u32, usize, Result<Arc<Song>, String>),
 }
 
 /// How often the control thread wakes when nothing happens: garbage, stats, song end.
@@ -167,6 +168,10 @@ pub struct Session {
     /// Engine commands the command queue had no room for yet, flushed in order every tick
     /// and before new commands (nothing answered `ok` is dropped).
     pending: Pending,
+    /// The config file `run` was started with: SIGHUP reads it again. `None` in `play`.
+    config_path: Option<PathBuf>,
+    /// Generation of the running loader thread (see [`Event::Loaded`]).
+    loader_gen: u32,
 }
 
 /// A reopened device until its first period: if it fails before that, the loss goes on
@@ -239,8 +244,8 @@ pub fn play(
     }
 }
 
-/// `stembox run`: the appliance.
-pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
+/// `stembox run`: the appliance; `config_path` is read again on SIGHUP.
+pub fn run(cfg: Config, config_path: &Path, stats_json: bool) -> Result<(), AppError> {
     install_signal_handlers();
     let start_ns = now_ns();
     let songs = setlist(&cfg)?;
@@ -269,6 +274,7 @@ pub fn run(cfg: Config, stats_json: bool) -> Result<(), AppError> {
         Err(_) if SIG_TERM.load(Relaxed) => return stopped_before_ready(start_ns, &name, kept),
         r => r?,
     };
+    session.config_path = Some(config_path.to_path_buf());
     session.open_leds();
     session.spawn_console();
     session.spawn_input()?;
@@ -423,6 +429,8 @@ impl Session {
             quit: false,
             failed_saves: 0,
             pending: Pending::new(),
+            config_path: None,
+            loader_gen: 0,
             state,
             leds: None,
             stretch_worker,
@@ -684,14 +692,112 @@ impl Session {
             self.print_stats();
         }
         if SIG_HUP.swap(0, Relaxed) > 0 {
-            // A serial hang-up must not kill the box; a live reload is not built yet.
-            warn("SIGHUP: reloading config and library is not supported yet; carrying on with the running ones (restart to apply changes)");
+            self.reload(next_stats);
         }
         if let Some(t) = *next_stats {
             if Instant::now() >= t {
                 self.print_stats();
                 *next_stats = self.stats_interval().map(|d| t + d);
             }
+        }
+    }
+
+    /// SIGHUP: reads the config file again and rescans the library, on the control thread
+    /// (the audio thread never notices: the song in the engine plays on without a gap).
+    /// Everything is checked before anything changes: a config that does not load, a bad
+    /// key map or a library without songs is refused with one line and the running ones
+    /// stay. `audio`, `rt` and `state_dir` need the device reopened at another rate or the
+    /// process restarted: changes there are said to need a restart and the running values
+    /// stay. Applied: the library (a new loader), `buttons` (the input thread restarts),
+    /// `leds`, `stats` and `memory`.
+    fn reload(&mut self, next_stats: &mut Option<Instant>) {
+        let Some(path) = self.config_path.clone() else {
+            warn("SIGHUP: reloading is for `stembox run`; carrying on unchanged");
+            return;
+        };
+        let refused = |what: String| {
+            warn(&format!(
+                "SIGHUP: reload refused, the running config and library stay: {what}"
+            ))
+        };
+        let mut cfg = match Config::load(&path) {
+            Ok(cfg) => cfg,
+            Err(e) => return refused(e.to_string()),
+        };
+        let checked = crate::hw::input::keymap::KeyMap::from_config(&cfg.buttons.map)
+            .and_then(|_| crate::hw::input::gesture::GestureTiming::from_config(&cfg.buttons));
+        if let Err(e) = checked {
+            return refused(e.to_string());
+        }
+        if let Some(i) = cfg.buttons.devices.iter().position(|d| d.is_empty()) {
+            return refused(format!("buttons.devices[{i}]: empty path"));
+        }
+        let scanned = match setlist(&cfg) {
+            Ok(songs) => songs,
+            Err(e) => return refused(e.to_string()),
+        };
+        let mut needs_restart = Vec::new();
+        if cfg.audio != self.cfg.audio {
+            needs_restart.push("audio");
+            cfg.audio = self.cfg.audio.clone();
+        }
+        if cfg.rt != self.cfg.rt {
+            needs_restart.push("rt");
+            cfg.rt = self.cfg.rt.clone();
+        }
+        if cfg.state_dir != self.cfg.state_dir {
+            needs_restart.push("state_dir");
+            cfg.state_dir = self.cfg.state_dir.clone();
+        }
+        // From here on nothing is refused.
+        let buttons_changed = cfg.buttons != self.cfg.buttons;
+        let leds_changed = cfg.leds != self.cfg.leds;
+        crate::loader::set_memory_budget_mb(cfg.memory.budget_mb);
+        self.cfg = cfg;
+        *next_stats = self.stats_interval().map(|d| Instant::now() + d);
+        if leds_changed {
+            self.leds = None;
+            self.open_leds();
+        }
+        if buttons_changed {
+            if let Some(input) = self.input.take() {
+                input.stop();
+            }
+            if let Err(e) = self.spawn_input() {
+                warn(&format!("SIGHUP: buttons: {e}"));
+            }
+        }
+        // The library: a new loader over the new list; the old one ends after the song it
+        // decodes (its result is dropped by generation).
+        let old = std::mem::take(&mut self.songs);
+        let names = scanned.iter().map(|s| s.name.clone()).collect();
+        let budget = self.cfg.memory.budget_mb as usize * 1024 * 1024;
+        let out = self.controller.relist(names, budget);
+        // The controller's list, with the entry of a current song whose folder is gone.
+        self.songs = self
+            .controller
+            .names()
+            .iter()
+            .filter_map(|n| {
+                scanned
+                    .iter()
+                    .chain(old.iter())
+                    .find(|e| &e.name == n)
+                    .cloned()
+            })
+            .collect();
+        self.loader_gen = self.loader_gen.wrapping_add(1);
+        if self.loader_tx.take().is_some() {
+            self.spawn_loader();
+        }
+        self.execute(out);
+        if !needs_restart.is_empty() {
+            warn(&format!(
+                "SIGHUP: {} changed in {}: that needs a restart (the device is opened at \
+                 start); running on with the old values",
+                needs_restart.join(", "),
+                path.display()
+            ));
         }
     }
 
@@ -821,15 +927,22 @@ impl Session {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Console(action) => self.act(action),
+            Event::Console(action) => {
+                self.act(action);
+                crate::hw::console::console_action_done();
+            }
             Event::Button(b) => self.button(b),
             Event::Notice(line) => say(&line),
-            Event::Loaded(index, Ok(song)) => {
+            Event::Loaded(gen, _, _) if gen != self.loader_gen => {
+                // An earlier loader's work, from before a reload: its index means nothing
+                // now (the song, if any, is dropped here on the control thread).
+            }
+            Event::Loaded(_, index, Ok(song)) => {
                 let view = self.view();
                 let out = self.controller.song_loaded(index, song, &view);
                 self.execute(out);
             }
-            Event::Loaded(index, Err(e)) => {
+            Event::Loaded(_, index, Err(e)) => {
                 // A load called off by SIGTERM is no news: the stop is under way.
                 if !crate::loader::loads_cancelled() {
                     warn(&e);
@@ -950,6 +1063,7 @@ impl Session {
         let songs = self.songs.clone();
         let rate = self.granted.rate;
         let budget = self.cfg.memory.budget_mb as usize * 1024 * 1024;
+        let gen = self.loader_gen;
         let spawned = std::thread::Builder::new()
             .name("stembox-loader".into())
             .spawn(move || {
@@ -976,7 +1090,7 @@ impl Session {
                             } else {
                                 Ok(s)
                             };
-                            gone |= events.send(Event::Loaded(index, r)).is_err();
+                            gone |= events.send(Event::Loaded(gen, index, r)).is_err();
                         })
                     }))
                     .unwrap_or_else(|_| {
@@ -988,7 +1102,7 @@ impl Session {
                         Ok(later) => later.iter().for_each(|w| warn(w)),
                         Err(e) if !handed => {
                             let r = Err(e.to_string());
-                            gone |= events.send(Event::Loaded(index, r)).is_err();
+                            gone |= events.send(Event::Loaded(gen, index, r)).is_err();
                         }
                         Err(e) => warn(&e.to_string()),
                     }
@@ -1011,6 +1125,7 @@ impl Session {
         use crate::hw::console::{run_console_with, AtEndOfInput, QueuedStdout};
         use std::io::IsTerminal;
         let tx = self.events_tx.clone();
+        let mut pacer = crate::hw::console::OutputPacer::default();
         let at_end = if std::io::stdin().is_terminal() {
             AtEndOfInput::KeepReading
         } else {
@@ -1023,7 +1138,11 @@ impl Session {
                 run_console_with(
                     input,
                     QueuedStdout::default(),
-                    move |a| tx.send(Event::Console(a)).is_ok(),
+                    move |a| {
+                        // Answers are never dropped for a burst while someone reads them.
+                        pacer.before_send();
+                        tx.send(Event::Console(a)).is_ok()
+                    },
                     at_end,
                 );
             });

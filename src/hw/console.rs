@@ -11,6 +11,12 @@
 //!   ([`OUTPUT_QUEUE_LINES`]) that the `console-out` thread writes to stdout; when the queue
 //!   is full the line is dropped and counted ([`dropped_lines`], shown as
 //!   `console_dropped`). [`flush_output`] waits, within a timeout, for the queue at exit.
+//! - Input waits for output instead ([`OutputPacer`]): the console reader takes no next
+//!   command while the queue and the commands not yet answered would fill it, so a pasted
+//!   burst of thousands of commands gets every answer as long as someone reads them (the
+//!   paster's side of the line simply stalls). Output that makes no progress for
+//!   [`OUTPUT_STALL`] is nobody reading: then commands are read and carried out again at
+//!   once and their answers dropped, so a dead terminal never takes the console down.
 //! - Every line written is passed through [`escape_for_console`]: control characters from
 //!   typed input or from song folder names cannot move the cursor or split an answer.
 //! - An input line is read into at most [`MAX_LINE_BYTES`] + 1 bytes; the rest of a longer
@@ -47,6 +53,13 @@ pub const MAX_LINE_BYTES: usize = 512;
 /// seconds of a busy console (answers, stats, notices) at 115200 baud.
 pub const OUTPUT_QUEUE_LINES: usize = 256;
 
+/// Lines of output (queued plus answers still to come) at which the console reader waits
+/// before taking the next command: room is left for stats lines and notices.
+pub const PACE_LINES: u64 = (OUTPUT_QUEUE_LINES as u64) * 3 / 4;
+
+/// Output that has not moved for this long while the reader waits is nobody reading.
+pub const OUTPUT_STALL: Duration = Duration::from_millis(500);
+
 /// Escapes what a terminal would act on: C0 controls (newline, carriage return, tab, ESC,
 /// bell, ...), DEL and C1 controls become `\n`, `\r`, `\t` or `\x1b` / `\u{9b}`. A
 /// backslash stays as it is: JSON stats lines already carry escapes of their own. Text
@@ -79,6 +92,70 @@ struct Output {
 
 static OUTPUT: OnceLock<Output> = OnceLock::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Console actions the control thread has carried out (and answered): see
+/// [`console_action_done`].
+static ACTIONS_DONE: AtomicU64 = AtomicU64::new(0);
+/// Console actions handed to the control thread (by [`OutputPacer::before_send`]).
+static ACTIONS_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// The control thread has carried out a console action and queued its answer. Control
+/// thread, once per `Event::Console` it handles.
+pub fn console_action_done() {
+    ACTIONS_DONE.fetch_add(1, Relaxed);
+}
+
+/// Whether the console reader should wait before taking the next command. Pure: `backlog`
+/// lines queued and not yet written, `in_flight` commands sent and not yet answered,
+/// `stalled_for` how long lines have waited with none written. With nothing queued, the
+/// reader waits for the control thread to answer (it never blocks, so it will).
+pub fn should_wait_for_output(backlog: u64, in_flight: u64, stalled_for: Duration) -> bool {
+    backlog.saturating_add(in_flight) >= PACE_LINES && (backlog == 0 || stalled_for < OUTPUT_STALL)
+}
+
+/// Back-pressure from console output to console input: kept by the console reader, asked
+/// before each command is handed to the control thread. It waits (sleeping, on the console
+/// thread only) while the output queue would overflow, unless the output has stalled.
+#[derive(Debug, Default)]
+pub struct OutputPacer {
+    /// Lines written, as last seen, and since when (while lines wait) it has not moved.
+    progress: Option<(u64, Instant)>,
+}
+
+impl OutputPacer {
+    /// Waits until there is room for one more answer (or the output has stalled), then
+    /// counts the command as sent. Console thread, before handing a command over.
+    pub fn before_send(&mut self) {
+        self.wait_for_room();
+        ACTIONS_SENT.fetch_add(1, Relaxed);
+    }
+
+    /// Waits until there is room for one more line (or the output has stalled). Console
+    /// thread, before a command or an answer of its own.
+    pub fn wait_for_room(&mut self) {
+        let o = output();
+        loop {
+            let written = o.written.load(Relaxed);
+            let done = ACTIONS_DONE.load(Relaxed);
+            let backlog = o.queued.load(Relaxed).saturating_sub(written);
+            let in_flight = ACTIONS_SENT.load(Relaxed).saturating_sub(done);
+            // Stalled: lines wait and none has been written for a while (an empty queue is
+            // an idle writer, not a stalled one). Commands answered are no progress: with
+            // nobody reading, each answer would otherwise restart the wait.
+            let now = Instant::now();
+            let since = match self.progress {
+                Some((w, t)) if w == written && backlog > 0 => t,
+                _ => {
+                    self.progress = Some((written, now));
+                    now
+                }
+            };
+            if !should_wait_for_output(backlog, in_flight, now.duration_since(since)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
 
 fn output() -> &'static Output {
     OUTPUT.get_or_init(|| {
@@ -148,16 +225,19 @@ pub fn flush_output(timeout: Duration) -> bool {
 }
 
 /// A `Write` that sends each complete line through [`say`]: the console's answers share the
-/// queue (and its order) with the control thread's lines.
+/// queue (and its order) with the control thread's lines, and wait for room like commands
+/// do ([`OutputPacer`]).
 #[derive(Default)]
 pub struct QueuedStdout {
     partial: Vec<u8>,
+    pacer: OutputPacer,
 }
 
 impl Write for QueuedStdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         for &b in buf {
             if b == b'\n' {
+                self.pacer.wait_for_room();
                 say(&String::from_utf8_lossy(&self.partial));
                 self.partial.clear();
             } else if self.partial.len() < 64 * 1024 {
@@ -544,6 +624,33 @@ mod tests {
             }
             other => panic!("{line:?} should fail: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_reader_waits_for_output_room_only_while_output_moves() {
+        let moving = Duration::ZERO;
+        // Room left: read on.
+        assert!(!should_wait_for_output(0, 0, moving));
+        assert!(!should_wait_for_output(PACE_LINES - 1, 0, moving));
+        assert!(!should_wait_for_output(100, PACE_LINES - 101, moving));
+        // Queue plus answers to come would fill it: wait.
+        assert!(should_wait_for_output(PACE_LINES, 0, moving));
+        assert!(should_wait_for_output(100, PACE_LINES - 100, moving));
+        // Hostile counts (a counter that went backwards and wrapped) never overflow.
+        assert!(should_wait_for_output(u64::MAX, u64::MAX, moving));
+        // Nothing written or answered for a while: nobody reads; commands go on.
+        assert!(should_wait_for_output(
+            PACE_LINES,
+            0,
+            OUTPUT_STALL - Duration::from_millis(1)
+        ));
+        assert!(!should_wait_for_output(PACE_LINES, 0, OUTPUT_STALL));
+        assert!(!should_wait_for_output(u64::MAX, 5, Duration::MAX));
+        // Nothing queued but many commands unanswered: the control thread is behind, and
+        // that is waited for however long it takes (no line can be lost to it).
+        assert!(should_wait_for_output(0, PACE_LINES, Duration::MAX));
+        // The pause leaves room below the queue's size for stats lines and notices.
+        const { assert!(PACE_LINES + 32 <= OUTPUT_QUEUE_LINES as u64) };
     }
 
     #[test]

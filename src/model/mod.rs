@@ -6,5 +6,5 @@ pub mod library;
 pub mod setlist;
 pub mod song;
 pub mod songmeta;
-pub mod tempo;
 pub mod stem_buffer;
+pub mod tempo;

@@ -264,6 +264,11 @@ impl<R: Copy + Default + 'static> PlaybackDevice for AlsaDevice<'_, R> {
         }
     }
 
+    fn rest(&mut self, ms: u32) {
+        // nanosleep: no allocation, no lock; the device runs on with silence in its buffer.
+        std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+    }
+
     fn wait(&mut self, timeout_ms: u32) -> alsa::Result<bool> {
         self.pcm.wait(Some(timeout_ms))
     }

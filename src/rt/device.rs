@@ -9,7 +9,8 @@
 //!
 //! Every method is called on the audio thread, inside the loop, and must keep the rules of
 //! `crate::rt`: no allocation, no lock, no logging; the only blocking is in
-//! [`PlaybackDevice::wait`] and [`PlaybackDevice::pause_before_resume`].
+//! [`PlaybackDevice::wait`], [`PlaybackDevice::pause_before_resume`] and
+//! [`PlaybackDevice::rest`] (an unpaced device with nothing to play).
 
 use alsa::pcm::State;
 use std::fmt;
@@ -60,6 +61,13 @@ pub trait PlaybackDevice {
 
     /// Stops at once, dropping what is in the buffer (`snd_pcm_drop`; after the loop).
     fn stop(&mut self);
+
+    /// Sleeps `ms` instead of spinning: called only when the device does not pace the
+    /// loop (it takes periods as fast as they come: alsa-lib's `null` and `file` PCMs)
+    /// and the engine has nothing to play, so nobody hears the gap and nothing waits for
+    /// it. A card or jack always makes the loop wait in [`PlaybackDevice::wait`] and
+    /// never gets here.
+    fn rest(&mut self, ms: u32);
 }
 
 /// The errno alsa-lib would report for a device in `state` that is not running

@@ -90,6 +90,8 @@ pub struct Counts {
     /// Underruns the fake saw on its own: a period was played with less than a period in
     /// the buffer (the loop fell behind). 0 for a loop that keeps the buffer full.
     pub natural_xruns: u64,
+    /// [`PlaybackDevice::rest`] calls (the loop slept instead of spinning).
+    pub rests: u64,
 }
 
 /// The scripted device. `R` is the sample type of its buffer (`i16`, `i32`, `f32`).
@@ -123,6 +125,9 @@ pub struct FakeDevice<R: Copy + Default + 'static> {
     hook: Option<Box<dyn FnMut(u64) + Send>>,
     drained: bool,
     stopped: bool,
+    /// Plays what is committed at once, like alsa-lib's `null` PCM: the loop is never
+    /// made to wait.
+    unpaced: bool,
 }
 
 impl<R: Copy + Default + 'static> FakeDevice<R> {
@@ -158,6 +163,7 @@ impl<R: Copy + Default + 'static> FakeDevice<R> {
             hook: None,
             drained: false,
             stopped: false,
+            unpaced: false,
         }
     }
 
@@ -165,6 +171,13 @@ impl<R: Copy + Default + 'static> FakeDevice<R> {
     pub fn fault_at(mut self, period: u64, fault: Fault) -> Self {
         self.script.push((period, fault));
         self.script.sort_by_key(|&(p, _)| p);
+        self
+    }
+
+    /// A device that plays what is committed at once and never makes the loop wait
+    /// (alsa-lib's `null` or `file` PCM). Test thread.
+    pub fn unpaced(mut self) -> Self {
+        self.unpaced = true;
         self
     }
 
@@ -378,6 +391,11 @@ impl<R: Copy + Default + 'static> PlaybackDevice for FakeDevice<R> {
             .extend_from_slice(&self.area[offset * ch..offset * ch + keep]);
         self.appl += committed as u64;
         self.queued += committed as u64;
+        if self.unpaced && self.state == State::Running {
+            while self.queued >= self.period_frames {
+                self.play_period();
+            }
+        }
         Ok(committed)
     }
 
@@ -423,6 +441,10 @@ impl<R: Copy + Default + 'static> PlaybackDevice for FakeDevice<R> {
         };
         self.log(Call::Resume(result));
         result.map_err(|e| Self::err("snd_pcm_resume", e))
+    }
+
+    fn rest(&mut self, _ms: u32) {
+        self.counts.rests += 1;
     }
 
     fn pause_before_resume(&mut self) {

@@ -264,6 +264,12 @@ where
     let status = engine.status().clone();
     let status: &EngineStatus = &status;
     let mut silent_waits = 0u64;
+    // Periods written since the device last made the loop wait. A paced device (a card,
+    // jack) has room for at most a buffer's worth before the loop must wait for it; past
+    // twice that it plays as fast as it is fed (a `null` or `file` PCM), and with nothing
+    // to play the loop rests instead of spinning a core on silence.
+    let unpaced_after = 2 * (params.buffer_frames / period.max(1)) + 2;
+    let mut periods_unwaited = 0u64;
     let ended_at_start = status.songs_ended.load(Relaxed);
 
     prefill_and_start(device, ch)?;
@@ -284,6 +290,7 @@ where
             }
         };
         if avail < period {
+            periods_unwaited = 0;
             match device.wait(timeout_ms as u32) {
                 Ok(true) => silent_waits = 0,
                 Ok(false) => {
@@ -321,6 +328,10 @@ where
             }
         }
         observer.committed();
+        periods_unwaited = periods_unwaited.saturating_add(1);
+        if periods_unwaited > unpaced_after && engine.is_idle() {
+            device.rest(timeout_ms as u32);
+        }
     }
 }
 

@@ -1766,3 +1766,100 @@ fn count_in_counts_the_bar_of_the_tempo_map_where_play_starts() {
         "ok play (count-in 3 beats at 90 bpm)",
     );
 }
+
+// --- reload (SIGHUP) ---
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn relist_with_a_song_added_before_the_current_one_plays_on_without_a_command() {
+    let mut c = ctl();
+    let v = view(Playing);
+    let out = c.act(Action::NextSong, &v);
+    assert_eq!(reply(&out), "loading 02-b");
+    let out = c.song_loaded(1, song("02-b", &["drums"], 8), &v);
+    assert_eq!(switched_to(&out), Some(("02-b", true)));
+    let out = c.relist(names(&["00-new", "01-a", "02-b", "03-c"]), usize::MAX);
+    // Nothing for the engine: the song plays on, untouched.
+    assert!(out.engine.is_empty(), "{:?}", out.engine);
+    assert_eq!(
+        reply(&out),
+        "reloaded library: 4 songs (1 new, 0 gone); playing on 3 02-b"
+    );
+    assert_eq!(c.current(), 2);
+    assert_eq!(c.current_song().unwrap().name, "02-b");
+    // The decoded neighbour 01-a moved with its name; 03-c is asked for again at its
+    // new place (the old loader's work is forgotten).
+    assert!(out.effects.load.contains(&3), "{:?}", out.effects.load);
+    assert!(!out.effects.load.contains(&1), "{:?}", out.effects.load);
+    let out = c.act(Action::PrevSong, &v);
+    assert_eq!(reply(&out), "ok song 2 01-a");
+    let st = c.act(Action::Status, &v);
+    assert!(reply(&st).contains("song=01-a"), "{}", reply(&st));
+}
+
+#[test]
+fn relist_without_the_current_folder_keeps_it_in_place_until_it_is_left() {
+    let mut c = ctl();
+    let v = view(Playing);
+    let out = c.relist(names(&["00-x", "02-b", "03-c"]), usize::MAX);
+    assert!(out.engine.is_empty());
+    assert_eq!(
+        reply(&out),
+        "reloaded library: 4 songs (1 new, 0 gone); playing on 2 01-a (its folder is gone: it \
+         stays until the next song change and reload)"
+    );
+    assert_eq!(c.current(), 1);
+    assert_eq!(c.current_song().unwrap().name, "01-a");
+    // The next song is the one after it by name.
+    let out = c.act(Action::NextSong, &v);
+    assert_eq!(reply(&out), "loading 02-b");
+    // A second reload, now on 02-b, drops the gone folder.
+    c.song_loaded(2, song("02-b", &["drums"], 8), &v);
+    let out = c.relist(names(&["00-x", "02-b", "03-c"]), usize::MAX);
+    assert_eq!(
+        reply(&out),
+        "reloaded library: 3 songs (0 new, 1 gone); playing on 2 02-b"
+    );
+}
+
+#[test]
+fn relist_while_a_called_song_loads_asks_for_it_again_or_says_it_is_gone() {
+    let mut c = ctl();
+    let v = view(Playing);
+    c.act(Action::Song(SongRef::Number(3)), &v);
+    // Still there, at a new place: loaded again by the new loader, then switched to.
+    let out = c.relist(names(&["01-a", "02-b", "02-z", "03-c"]), usize::MAX);
+    assert!(out.effects.load.contains(&3), "{:?}", out.effects.load);
+    let out = c.song_loaded(3, song("03-c", &["drums"], 8), &v);
+    assert_eq!(switched_to(&out), Some(("03-c", true)));
+    // Gone while it loads: said, and no switch ever comes.
+    let mut c = ctl();
+    c.act(Action::Song(SongRef::Number(3)), &v);
+    let out = c.relist(names(&["01-a", "02-b"]), usize::MAX);
+    assert!(
+        reply(&out).ends_with("; the song being loaded, 03-c, is gone"),
+        "{}",
+        reply(&out)
+    );
+    assert!(!out.effects.load.contains(&2), "{:?}", out.effects.load);
+}
+
+#[test]
+fn relist_to_an_empty_or_hostile_list_keeps_the_current_song_alone() {
+    let mut c = ctl();
+    let out = c.relist(Vec::new(), 0);
+    assert!(out.engine.is_empty());
+    assert_eq!(c.current(), 0);
+    assert_eq!(c.current_song().unwrap().name, "01-a");
+    // With a zero budget no neighbour is preloaded; next is refused in words, not a panic.
+    assert!(out.effects.load.is_empty(), "{:?}", out.effects.load);
+    let out = c.act(Action::NextSong, &view(Playing));
+    assert!(out.reply.is_some());
+    // Names with control characters and unsorted input do not confuse the lookup.
+    let out = c.relist(names(&["zz", "\u{1b}[2J", "01-a", "01-a"]), usize::MAX);
+    assert_eq!(c.current_song().unwrap().name, "01-a");
+    assert!(out.reply.is_some());
+}

@@ -622,3 +622,66 @@ fn the_spawned_audio_thread_blocks_every_signal() {
         "only the audio thread"
     );
 }
+
+/// Runs the loop on an unpaced fake (it plays whatever is committed at once, like the
+/// `null` PCM) for `periods` periods with a song of `song_frames`.
+fn run_unpaced(periods: u64, song_frames: usize) -> Outcome {
+    let control = Arc::new(LoopControl::default());
+    let mut device = FakeDevice::<i16>::new(2, PERIOD, PERIODS, 1 << 16)
+        .unpaced()
+        .stop_after(periods, control.clone());
+    let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
+    assert!(handle.switch_song(ramp_song(song_frames), 0, true));
+    let mut observer = Counting::default();
+    let result =
+        run_device::<S16Le, _, _>(&mut device, params(), &mut engine, &mut observer, &control);
+    Outcome {
+        result,
+        device,
+        status: engine.status().clone(),
+        observer,
+        _handle: handle,
+    }
+}
+
+#[test]
+fn an_unpaced_device_with_nothing_to_play_rests_every_period_instead_of_spinning() {
+    // 2000 frames: the song ends inside period 32 of the mix; then 968 idle periods.
+    let o = run_unpaced(1_000, 2_000);
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert_eq!(o.status.songs_ended.load(Relaxed), 1);
+    // Only the prefilled buffer, before the device started, had to be waited for.
+    assert!(o.device.counts().waits <= 1, "{:?}", o.device.counts());
+    let rests = o.device.counts().rests;
+    // Every idle period rests but the first few (needed to tell it is unpaced), and none
+    // rests while the song plays.
+    assert!(
+        (900..=1_000 - 32).contains(&rests),
+        "{rests} rests in 1000 periods"
+    );
+    // Resting never cost a sample of the song.
+    assert_ramp(&o.left(), BUFFER, 1, 2_000);
+}
+
+#[test]
+fn an_unpaced_device_does_not_rest_while_a_song_plays() {
+    let o = run_unpaced(1_000, 1_000_000);
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert_eq!(o.device.counts().rests, 0);
+    assert_ramp(&o.left(), BUFFER, 1, 10_000);
+}
+
+#[test]
+fn a_paced_device_never_rests_even_when_idle() {
+    // A paced device (card, jack) makes the loop wait every period: resting there would
+    // only risk an underrun.
+    let o = run_song(&[], 1_000, 2_000, false);
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert_eq!(o.status.songs_ended.load(Relaxed), 1);
+    assert_eq!(o.device.counts().rests, 0);
+    // Also after an xrun refilled the whole buffer at once (a burst of writes, not
+    // an unpaced device).
+    let o = run_song(&[(100, Fault::Xrun)], 1_000, 2_000, false);
+    assert_eq!(o.xruns(), 1);
+    assert_eq!(o.device.counts().rests, 0);
+}
