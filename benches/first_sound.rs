@@ -76,11 +76,11 @@ fn write_stem(path: &Path, stem: usize, channels: u16) {
     std::fs::remove_file(wav).unwrap();
 }
 
-/// The library: short songs around `04-big` (stereo stems) and `05-big-mono`, so that
-/// neither is a neighbour of song 1.
+/// The library: short songs around `04-big` (stereo stems) and `06-big-mono`, so that
+/// neither is a neighbour of song 1 or of the other.
 fn make_library() -> PathBuf {
     let root = data_dir().join("first-sound-library");
-    for (song, channels) in [("04-big", 2u16), ("05-big-mono", 1)] {
+    for (song, channels) in [("04-big", 2u16), ("06-big-mono", 1)] {
         let dir = root.join(song);
         std::fs::create_dir_all(&dir).unwrap();
         for s in 0..STEMS {
@@ -91,7 +91,7 @@ fn make_library() -> PathBuf {
             }
         }
     }
-    for song in ["01-a", "02-b", "03-c", "06-d", "07-e", "08-f"] {
+    for song in ["01-a", "02-b", "03-c", "05-d", "07-e", "08-f"] {
         let dir = root.join(song);
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("stem0.wav");
@@ -166,6 +166,7 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 struct Appliance {
+    first_reply_ms: f64,
     switch_ms: f64,
     stats: String,
     rss_mb: f64,
@@ -176,7 +177,18 @@ struct Appliance {
 /// the RSS. `read_limit`: bytes/s of the simulated card (0: none).
 fn appliance(lib: &Path, n: usize, play_s: u64, read_limit: u64) -> Appliance {
     let dir = jack::temp_dir(&format!("first-sound-run-{n}-{read_limit}"));
-    let jackd = jack::Jackd::start(&dir, 256);
+    // Other jack tests on the machine may hold every server slot for a while.
+    let mut tries = 0;
+    let jackd = loop {
+        match std::panic::catch_unwind(|| jack::Jackd::start(&dir, 256)) {
+            Ok(j) => break j,
+            Err(_) if tries < 10 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    };
     jack::write_asoundrc(&dir, &dir.join("rec.raw"));
     let cfg = jack::write_config(
         &dir,
@@ -203,9 +215,13 @@ fn appliance(lib: &Path, n: usize, play_s: u64, read_limit: u64) -> Appliance {
     sb.drain();
     let t0 = Instant::now();
     sb.send(&format!("song {n}"));
-    sb.expect_line(Duration::from_secs(120), |l| {
-        l.starts_with(&format!("ok song {n} "))
-    });
+    // The first answer (`loading ...` when not loaded): the console's own delay.
+    let first = sb.expect_line(Duration::from_secs(120), |_| true);
+    let first_reply_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let ok = format!("ok song {n} ");
+    if !first.starts_with(&ok) {
+        sb.expect_line(Duration::from_secs(120), |l| l.starts_with(&ok));
+    }
     let switch_ms = t0.elapsed().as_secs_f64() * 1000.0;
     sb.send("play");
     std::thread::sleep(Duration::from_secs(play_s));
@@ -214,6 +230,7 @@ fn appliance(lib: &Path, n: usize, play_s: u64, read_limit: u64) -> Appliance {
     let _ = sb.quit(Duration::from_secs(20));
     jackd.kill();
     Appliance {
+        first_reply_ms,
         switch_ms,
         stats,
         rss_mb,
@@ -265,11 +282,11 @@ fn main() {
         once.iter().map(|s| (s * 1000.0).round()).collect::<Vec<_>>()
     );
     if jack::jackd_path().is_some() {
-        for (n, name) in [(4, "04-big"), (5, "05-big-mono")] {
+        for (n, name) in [(4, "04-big"), (6, "06-big-mono")] {
             let a = appliance(&lib, n, 8, 0);
             println!(
-                "song {n} ({name}) on a running appliance: ok after {:.0} ms; RSS while playing {:.0} MB; {}",
-                a.switch_ms, a.rss_mb, a.stats
+                "song {n} ({name}) on a running appliance: first reply after {:.0} ms, ok after {:.0} ms; RSS while playing {:.0} MB; {}",
+                a.first_reply_ms, a.switch_ms, a.rss_mb, a.stats
             );
         }
         for limit in [1_000_000u64, 2_000_000, 5_000_000, 40_000_000] {
@@ -295,7 +312,7 @@ fn main() {
         );
     }
     let (songs, _) = stembox::model::library::scan(&lib).unwrap();
-    for name in ["04-big", "05-big-mono"] {
+    for name in ["04-big", "06-big-mono"] {
         let entry = songs.iter().find(|s| s.name == name).unwrap();
         let bytes: u64 = entry
             .stems
