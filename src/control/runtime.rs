@@ -1067,48 +1067,35 @@ impl Session {
         let spawned = std::thread::Builder::new()
             .name("stembox-loader".into())
             .spawn(move || {
+                let songs = Arc::new(songs);
                 for index in rx {
-                    let entry = &songs[index];
-                    // The song goes to control as soon as it is playable; this thread goes
-                    // on decoding the rest of it into the song's buffers (one song at a
-                    // time, so the song playing gets the cores before the neighbours).
-                    let mut handed = false;
-                    let mut gone = false;
-                    // A decoder bug must not leave the song change waiting for ever.
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        crate::loader::load_song_progressive(entry, rate, &mut |s, warnings| {
-                            handed = true;
-                            for w in warnings {
-                                warn(&w);
-                            }
-                            let r = if s.ram_bytes() > budget {
-                                Err(format!(
-                                    "song {} needs {} MB, over memory.budget_mb",
-                                    entry.name,
-                                    s.ram_bytes() / 1048576
-                                ))
-                            } else {
-                                Ok(s)
-                            };
-                            gone |= events.send(Event::Loaded(gen, index, r)).is_err();
-                        })
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(crate::loader::LoadError {
-                            message: format!("song {}: the decoder failed (panic)", entry.name),
-                        })
-                    });
-                    match r {
-                        Ok(later) => later.iter().for_each(|w| warn(w)),
-                        Err(e) if !handed => {
-                            let r = Err(e.to_string());
-                            gone |= events.send(Event::Loaded(gen, index, r)).is_err();
+                    // Each song decodes on a thread of its own; this one waits only until
+                    // it is playable (or failed) before taking the next request, so a song
+                    // asked for while another still decodes its tail starts at once
+                    // instead of waiting for that whole decode.
+                    let (playable_tx, playable) = mpsc::channel::<()>();
+                    let (to_control, songs) = (events.clone(), songs.clone());
+                    let song_thread = std::thread::Builder::new()
+                        .name("stembox-load".into())
+                        .spawn(move || {
+                            load_one(
+                                &songs[index],
+                                (gen, index),
+                                rate,
+                                budget,
+                                &to_control,
+                                &playable_tx,
+                            )
+                        });
+                    if let Err(e) = song_thread {
+                        let r = Err(format!("cannot start a loader thread: {e}"));
+                        if events.send(Event::Loaded(gen, index, r)).is_err() {
+                            break;
                         }
-                        Err(e) => warn(&e.to_string()),
+                        continue;
                     }
-                    if gone {
-                        break;
-                    }
+                    // Either a word or the thread's end (a send or a panic).
+                    let _ = playable.recv();
                 }
             });
         match spawned {
@@ -1258,5 +1245,52 @@ impl Session {
         } else {
             s.to_text()
         });
+    }
+}
+
+/// Loads setlist position `index` (for loader generation `gen`) for the loader thread: the song goes to control as soon
+/// as it is playable (`playable` says so, or that it failed), then the decode goes on here
+/// to the song's end. Its own thread.
+fn load_one(
+    entry: &SongEntry,
+    (gen, index): (u32, usize),
+    rate: u32,
+    budget: usize,
+    events: &Sender<Event>,
+    playable: &Sender<()>,
+) {
+    let mut handed = false;
+    // A decoder bug must not leave the song change waiting for ever.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::loader::load_song_progressive(entry, rate, &mut |s, warnings| {
+            handed = true;
+            for w in warnings {
+                warn(&w);
+            }
+            let r = if s.ram_bytes() > budget {
+                Err(format!(
+                    "song {} needs {} MB, over memory.budget_mb",
+                    entry.name,
+                    s.ram_bytes() / 1048576
+                ))
+            } else {
+                Ok(s)
+            };
+            let _ = events.send(Event::Loaded(gen, index, r));
+            let _ = playable.send(());
+        })
+    }))
+    .unwrap_or_else(|_| {
+        Err(crate::loader::LoadError {
+            message: format!("song {}: the decoder failed (panic)", entry.name),
+        })
+    });
+    match r {
+        Ok(later) => later.iter().for_each(|w| warn(w)),
+        Err(e) if !handed => {
+            let _ = events.send(Event::Loaded(gen, index, Err(e.to_string())));
+            let _ = playable.send(());
+        }
+        Err(e) => warn(&e.to_string()),
     }
 }
