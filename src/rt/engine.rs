@@ -1112,6 +1112,11 @@ impl Engine {
         s.transport.store(self.transport as u8, Relaxed);
         s.looping.store(self.looping.is_some(), Relaxed);
         s.counting_in.store(self.count_in.is_some(), Relaxed);
+        let bpm = self.song.as_ref().and_then(|song| song.bpm).unwrap_or(0.0);
+        s.song_bpm_milli.store(
+            (bpm.clamp(0.0, 4_000_000.0) * 1000.0).round() as u32,
+            Relaxed,
+        );
         s.periods.fetch_add(1, Relaxed);
     }
 }
