@@ -233,7 +233,8 @@ impl ClockScheduler {
         }
         for _ in 0..MAX_TICKS_PER_PERIOD {
             let frame = map.frame_at(self.next_tick as f64 / PPQN);
-            if !(frame <= pos_end) {
+            // NaN (a broken map) ends the loop too.
+            if frame.partial_cmp(&pos_end).is_none_or(|o| o.is_gt()) {
                 break;
             }
             let at = end_ns - (pos_end - frame) / (speed * rate) * 1e9;
