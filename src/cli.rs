@@ -48,7 +48,7 @@ CONFIG KEYS (defaults):
     buttons.long_press_ms 600   buttons.double_press_ms 300   stats.interval_s 10
     memory.budget_mb 1024   state_dir \"/var/lib/stembox\"   midi.inputs [] (ALSA sequencer
     ports: \"24:0\" or a name part)   midi.map []   midi.program_change_selects_song true
-    midi.clock_out []   midi.clock_lead_ms 5
+    midi.clock_out []
 ";
 
 #[derive(Clone, Debug, PartialEq)]

@@ -260,8 +260,6 @@ pub struct MidiConfig {
     /// Ports that get MIDI clock (24 per quarter note), Start/Stop/Continue and Song
     /// Position Pointer, named like `inputs`.
     pub clock_out: Vec<String<64>, MAX_MIDI_PORTS>,
-    /// How far ahead of the audio the clock is scheduled on the sequencer's queue, at least.
-    pub clock_lead_ms: u32,
 }
 
 impl Default for MidiConfig {
@@ -271,7 +269,6 @@ impl Default for MidiConfig {
             map: Vec::new(),
             program_change_selects_song: true,
             clock_out: Vec::new(),
-            clock_lead_ms: 5,
         }
     }
 }

@@ -315,12 +315,6 @@ impl MidiMap {
                 }
             }
         }
-        if !(1..=100).contains(&cfg.clock_lead_ms) {
-            return Err((
-                "midi.clock_lead_ms".into(),
-                format!("{} ms is outside 1..=100", cfg.clock_lead_ms),
-            ));
-        }
         let mut map = MidiMap {
             program_selects_song: cfg.program_change_selects_song,
             ..MidiMap::default()
