@@ -755,6 +755,13 @@ fn apply_meta(
     song.beats_per_bar = meta.metre().beats_per_bar;
     song.speed_pct = meta.speed_pct.unwrap_or(100.0);
     song.pitch_st = meta.pitch_st.unwrap_or(0.0);
+    // Bar 1's tempo and metre (from the map when it starts there) drive the count-in.
+    if let Some(first) = meta.tempo.first() {
+        song.bpm = Some(first.bpm as f32);
+        song.beats_per_bar = first.time_signature.beats_per_bar;
+    }
+    song.set_tempo_map(meta.tempo_map(song.rate));
+    song.click = meta.click.unwrap_or(false);
     for sm in &meta.stems {
         let Some(stem) = song.stems_mut().iter_mut().find(|s| s.name == sm.name) else {
             warnings.push(format!(
@@ -836,6 +843,41 @@ mod tests {
         assert!(stem.stereo.iter().all(|s| s.abs() <= MAX_SAMPLE_ABS));
         let out = resample_stereo(&stem.stereo, 44_100, 48_000).unwrap();
         assert!(out.iter().all(|s| s.is_finite()));
+    }
+
+    #[test]
+    fn song_json_tempo_map_and_click_reach_the_song() {
+        let mut song = Song::new(
+            "s",
+            44_100,
+            vec![Stem::new("a", vec![0.0; 44_100 * 20].into_boxed_slice())],
+        );
+        let meta = crate::model::songmeta::parse_song_json(
+            br#"{"bpm": 100, "click": true, "time_signature": "6/8",
+                 "tempo_map": [{"bar": 1, "bpm": 120, "time_signature": "3/4"}, {"bar": 3, "bpm": 60}],
+                 "sections": [{"name": "b", "bar": 4}]}"#,
+        )
+        .unwrap();
+        let mut warnings = Vec::new();
+        apply_meta(&mut song, &meta, "song.json", &mut warnings);
+        // Bar 1's tempo from the map, for the count-in.
+        assert_eq!(
+            (song.bpm, song.beats_per_bar, song.click),
+            (Some(120.0), 3, true)
+        );
+        let map = song.tempo_map.as_ref().unwrap();
+        assert_eq!(map.rate(), 44_100);
+        // Two 3/4 bars at 120 (3 s), then one at 60 (3 s).
+        assert_eq!(map.frame_of_bar(3.0), 132_300.0);
+        assert_eq!(song.sections[0].start_frame, 264_600);
+        // A map at another rate is refused rather than misplacing every beat.
+        song.set_tempo_map(meta.tempo_map(48_000));
+        assert!(song.tempo_map.is_none());
+        // No tempo: no map, no click.
+        let mut plain = Song::new("p", 44_100, Vec::new());
+        let none = crate::model::songmeta::parse_song_json(b"{}").unwrap();
+        apply_meta(&mut plain, &none, "song.json", &mut warnings);
+        assert!(plain.tempo_map.is_none() && !plain.click && plain.bpm.is_none());
     }
 
     #[test]

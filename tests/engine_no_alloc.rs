@@ -174,3 +174,56 @@ fn stretched_periods_speed_changes_and_a_ramp_wrap_never_allocate() {
     run(&mut engine, 400);
     assert!(!handle.status.stretching.load(Relaxed), "bypassed again");
 }
+
+#[test]
+fn the_generated_click_never_allocates() {
+    use stembox::model::songmeta::TimeSignature;
+    use stembox::model::tempo::{TempoChange, TempoMap};
+    let sig = |s| TimeSignature::parse(s).unwrap();
+    let (mut engine, mut handle) = Engine::new(48_000, 2, 1.0);
+    let mut s = Arc::try_unwrap(song("click", 4, 96_000)).expect("unique");
+    // 400 bpm with a 3/4 bar: many beats in two seconds.
+    s.set_tempo_map(Some(
+        TempoMap::new(
+            &[
+                TempoChange {
+                    bar: 1,
+                    bpm: 400.0,
+                    time_signature: sig("4/4"),
+                },
+                TempoChange {
+                    bar: 2,
+                    bpm: 400.0,
+                    time_signature: sig("3/4"),
+                },
+                TempoChange {
+                    bar: 3,
+                    bpm: 311.0,
+                    time_signature: sig("7/8"),
+                },
+            ],
+            48_000,
+        )
+        .unwrap(),
+    ));
+    let mut out = vec![0.0f32; 64 * 2];
+    let mut run = |engine: &mut Engine, n: usize| {
+        for _ in 0..n {
+            assert_no_alloc(|| engine.process(&mut out));
+        }
+    };
+    assert!(handle.switch_song(Arc::new(s), 0, true));
+    handle.send(Command::Click(true)).unwrap();
+    run(&mut engine, 400);
+    handle
+        .send(Command::Loop {
+            region: Some((3_000, 20_000)),
+        })
+        .unwrap();
+    run(&mut engine, 800); // loop wraps with clicks ringing over them
+    handle.send(Command::Click(false)).unwrap();
+    run(&mut engine, 5);
+    handle.send(Command::Seek { frame: 40_000 }).unwrap();
+    handle.send(Command::Click(true)).unwrap();
+    run(&mut engine, 200);
+}

@@ -142,6 +142,9 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
                         m.metre().beat_unit,
                         m.sections.len()
                     ));
+                    if let Some(line) = tempo_line(&m) {
+                        say(&line);
+                    }
                     for w in &m.warnings {
                         say(&format!("  note: {}: {w}", meta.display()));
                     }
@@ -270,4 +273,64 @@ fn check_midi(cfg: &crate::storage::config::MidiConfig) -> Result<(), AppError> 
         say(&format!("  {line}"));
     }
     Ok(())
+}
+
+/// `check`'s line for a song's tempo map and click, e.g. `  tempo: bar 1 120 bpm 4/4,
+/// bar 9 96 bpm 3/4 (bars 1-8 16.0 s); click on`. `None` without a tempo or a click setting.
+fn tempo_line(m: &crate::model::songmeta::SongMeta) -> Option<String> {
+    let click = m.click.map(|c| if c { "click on" } else { "click off" });
+    if m.tempo.is_empty() {
+        return click.map(|c| format!("  tempo: none; {c} (no beat grid to click on)"));
+    }
+    let changes: Vec<String> = m
+        .tempo
+        .iter()
+        .map(|c| {
+            format!(
+                "bar {} {} bpm {}/{}",
+                c.bar, c.bpm, c.time_signature.beats_per_bar, c.time_signature.beat_unit
+            )
+        })
+        .collect();
+    let mut line = format!("  tempo: {}", changes.join(", "));
+    // Where the last change falls, so a map can be checked against the recording.
+    if let (Some(last), Some(map)) = (m.tempo.last(), m.tempo_map(1)) {
+        if last.bar > 1 {
+            line.push_str(&format!(
+                " (bar {} at {:.2} s)",
+                last.bar,
+                map.frame_of_bar(last.bar as f64)
+            ));
+        }
+    }
+    if let Some(c) = click {
+        line.push_str(&format!("; {c}"));
+    }
+    Some(line)
+}
+
+#[cfg(test)]
+mod tempo_line_tests {
+    use super::tempo_line;
+    use crate::model::songmeta::parse_song_json;
+
+    #[test]
+    fn check_shows_the_tempo_map_and_click() {
+        let m = parse_song_json(
+            br#"{"bpm": 120, "click": true, "tempo_map": [{"bar": 3, "time_signature": "3/4"}, {"bar": 4, "bpm": 90}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            tempo_line(&m).unwrap(),
+            "  tempo: bar 1 120 bpm 4/4, bar 3 120 bpm 3/4, bar 4 90 bpm 3/4 (bar 4 at 5.50 s); click on"
+        );
+        let m = parse_song_json(br#"{"bpm": 96.5}"#).unwrap();
+        assert_eq!(tempo_line(&m).unwrap(), "  tempo: bar 1 96.5 bpm 4/4");
+        let m = parse_song_json(br#"{"click": true}"#).unwrap();
+        assert_eq!(
+            tempo_line(&m).unwrap(),
+            "  tempo: none; click on (no beat grid to click on)"
+        );
+        assert_eq!(tempo_line(&parse_song_json(b"{}").unwrap()), None);
+    }
 }

@@ -163,6 +163,11 @@ pub struct Controller {
     /// Speed (percent) and key (semitones) asked for the current song.
     speed_pct: f32,
     pitch_st: f32,
+    /// The generated click as asked on the console or a key, for every song; `None`: as
+    /// each song's `song.json` says.
+    click: Option<bool>,
+    /// The click as last sent to the engine (it keeps it across song changes).
+    engine_click: bool,
 }
 
 impl Controller {
@@ -187,10 +192,13 @@ impl Controller {
             saved: setup.saved,
             speed_pct: 100.0,
             pitch_st: 0.0,
+            click: None,
+            engine_click: false,
         };
         let mut out = Output::default();
         c.restore_stem_settings(&mut out);
         c.restore_tempo(&mut out);
+        c.send_click(&mut out);
         (c, out)
     }
 
@@ -335,8 +343,7 @@ impl Controller {
             }
             Action::Play => match self.current_song() {
                 Some(song) if self.count_in && view.transport != Transport::Playing => {
-                    let (beat_frames, beats, bpm) =
-                        count_in_bar(song.bpm, song.beats_per_bar, self.rate);
+                    let (beat_frames, beats, bpm) = count_in_at(song, view.pos_frames, self.rate);
                     out.send(Command::CountIn { beat_frames, beats });
                     out.reply(format!("ok play (count-in {beats} beats at {bpm:.0} bpm)"));
                 }
@@ -476,6 +483,7 @@ impl Controller {
                     if self.count_in { "on" } else { "off" }
                 ));
             }
+            Action::Click(on) => self.set_click(on, out),
             Action::Status => out.reply(self.status_line(view)),
             Action::Stats => out.effects.print_stats = true,
             Action::StatsReset => {
@@ -488,6 +496,59 @@ impl Controller {
                 out.reply("ok quit");
             }
         }
+    }
+
+    /// The click for the current song: as asked, else as its `song.json` says; never for a
+    /// song without a tempo or with a stem of its own named `click` (it would be doubled).
+    /// With the reason when it is off though asked for.
+    fn click_state(&self) -> (bool, Option<&'static str>) {
+        let Some(song) = self.current_song() else {
+            return (false, None);
+        };
+        let wanted = self.click.unwrap_or(song.click);
+        if !wanted {
+            (false, None)
+        } else if song.tempo_map.is_none() {
+            (
+                false,
+                Some("not for this song: it has no tempo; give its song.json a bpm or tempo_map"),
+            )
+        } else if song.stem_index("click").is_some() {
+            (
+                false,
+                Some("not for this song: it has a click stem (mute/unmute click)"),
+            )
+        } else {
+            (true, None)
+        }
+    }
+
+    /// Sends the click for the current song when the engine has another.
+    fn send_click(&mut self, out: &mut Output) {
+        let (on, _) = self.click_state();
+        if on != self.engine_click {
+            self.engine_click = on;
+            out.send(Command::Click(on));
+        }
+    }
+
+    /// `click`, `click on`, `click off`: from now on for every song.
+    fn set_click(&mut self, on: Option<bool>, out: &mut Output) {
+        let wanted = on.unwrap_or_else(|| {
+            let now = self
+                .click
+                .or(self.current_song().map(|s| s.click))
+                .unwrap_or(false);
+            !now
+        });
+        self.click = Some(wanted);
+        self.send_click(out);
+        let (_, why) = self.click_state();
+        out.reply(format!(
+            "ok click {}{}",
+            if wanted { "on" } else { "off" },
+            why.map_or(String::new(), |w| format!(" ({w})"))
+        ));
     }
 
     /// Sets the speed (percent), clamped to its limits with a word saying so; a value that is
@@ -559,7 +620,8 @@ impl Controller {
         let st = step.min(MAX_SPEED_PCT - MIN_SPEED_PCT);
         let bar = match (count_in, self.current_song()) {
             (true, Some(song)) => {
-                let (beat_frames, beats, _) = count_in_bar(song.bpm, song.beats_per_bar, self.rate);
+                let a = self.loop_region.map_or(view.pos_frames, |(a, _)| a);
+                let (beat_frames, beats, _) = count_in_at(song, a, self.rate);
                 CountInBar::new(beat_frames, beats)
             }
             _ => CountInBar::NONE,
@@ -746,6 +808,7 @@ impl Controller {
         self.loop_region = None;
         self.restore_stem_settings(out);
         self.restore_tempo(out);
+        self.send_click(out);
         if let Some(saved) = &mut self.saved {
             saved.last_song = Some(song.name.clone());
             out.effects.state_changed = true;
@@ -862,6 +925,9 @@ impl Controller {
         if view.ramp_pass > 0 {
             line.push_str(&format!(" ramp_pass={}", view.ramp_pass));
         }
+        if self.engine_click {
+            line.push_str(" click=on");
+        }
         for m in &self.mix {
             line.push_str(&format!(
                 " {}=mute:{},solo:{},gain_db:{:.1}",
@@ -930,6 +996,22 @@ fn count_in_bar(bpm: Option<f32>, beats_per_bar: u32, rate: u32) -> (u32, u8, f3
         .clamp(20.0, 400.0);
     let beat_frames = (60.0 * rate as f32 / bpm) as u32;
     (beat_frames, beats_per_bar.clamp(1, 16) as u8, bpm)
+}
+
+/// The count-in before `frame` of `song`: one bar of the tempo map where it starts (a beat
+/// is the time signature's lower note, so 6/8 counts six eighths), else [`count_in_bar`].
+fn count_in_at(song: &Song, frame: u64, rate: u32) -> (u32, u8, f32) {
+    match &song.tempo_map {
+        Some(map) if map.rate() == rate => {
+            let seg = map.segment_at(frame as f64);
+            (
+                (seg.beat_frames.round() as u32).max(1),
+                seg.time_signature.beats_per_bar.clamp(1, 16) as u8,
+                seg.bpm as f32,
+            )
+        }
+        _ => count_in_bar(song.bpm, song.beats_per_bar, rate),
+    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> 
 unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | section <n|name> | \
 next section | prev section | loop <a_s> <b_s> | loop a | loop b | loop on | loop off | \
 volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] [countin] | \
-countin | status | stats | stats reset | quit";
+countin | click [on|off] | status | stats | stats reset | quit";
 
 /// Longest line accepted; anything longer is noise on the serial line.
 pub const MAX_LINE_BYTES: usize = 512;
@@ -227,6 +227,12 @@ pub fn parse_line(line: &str) -> Result<Option<Action>, ConsoleError> {
         "status" => return no_args(Action::Status),
         "quit" | "exit" => return no_args(Action::Quit),
         "countin" | "count-in" => return no_args(Action::CountInToggle),
+        "click" => match rest_lower.as_str() {
+            "" | "toggle" => Action::Click(None),
+            "on" => Action::Click(Some(true)),
+            "off" => Action::Click(Some(false)),
+            _ => return err("usage: click | click on | click off"),
+        },
         "next" | "prev" => {
             let next = word == "next";
             match rest_lower.as_str() {
@@ -583,6 +589,20 @@ mod tests {
         assert_eq!(ok("volume up"), Action::VolumeUp);
         assert_eq!(ok("vol -"), Action::VolumeDown);
         assert_eq!(ok("countin"), Action::CountInToggle);
+        assert_eq!(ok("click"), Action::Click(None));
+        assert_eq!(ok("CLICK On"), Action::Click(Some(true)));
+        assert_eq!(ok("click  off "), Action::Click(Some(false)));
+        assert_eq!(ok("click toggle"), Action::Click(None));
+        for bad in [
+            "click 1",
+            "click on off",
+            "click NaN",
+            "click \u{1b}[2J",
+            "click onn",
+        ] {
+            let e = parse_line(bad).unwrap_err().to_string();
+            assert!(e.starts_with("error: usage: click"), "{bad}: {e}");
+        }
         assert_eq!(ok("mute lead vox"), Action::Mute("lead vox".into()));
         assert_eq!(
             ok("gain lead vox +2.5dB"),

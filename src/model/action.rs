@@ -96,6 +96,9 @@ pub enum Action {
     /// each pass starts with a one-bar count-in.
     LoopRamp(f32, f32, f32, bool),
     CountInToggle,
+    /// The generated click on the song's beat grid: on, off, or `None` to toggle. Once
+    /// given it holds for every song, over `song.json`'s `"click"`.
+    Click(Option<bool>),
     Status,
     Stats,
     StatsReset,

@@ -6,3 +6,4 @@ pub mod library;
 pub mod setlist;
 pub mod song;
 pub mod songmeta;
+pub mod tempo;

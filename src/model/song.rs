@@ -42,6 +42,10 @@ pub struct Song {
     /// `song.json`'s default speed (percent) and key change (semitones).
     pub speed_pct: f32,
     pub pitch_st: f32,
+    /// Bars and beats at [`Song::rate`], when the song has a tempo ([`Song::set_tempo_map`]).
+    pub tempo_map: Option<crate::model::tempo::TempoMap>,
+    /// `song.json`'s `"click"`: the generated click on when the song is loaded.
+    pub click: bool,
 }
 
 impl Stem {
@@ -88,7 +92,15 @@ impl Song {
             sections: Vec::new(),
             speed_pct: 100.0,
             pitch_st: 0.0,
+            tempo_map: None,
+            click: false,
         }
+    }
+
+    /// Sets the tempo map; a map at another rate than the song's is refused (kept `None`),
+    /// as its frames would not be the song's. Not on the audio thread.
+    pub fn set_tempo_map(&mut self, map: Option<crate::model::tempo::TempoMap>) {
+        self.tempo_map = map.filter(|m| m.rate() == self.rate);
     }
 
     /// Length in frames at [`Song::rate`].

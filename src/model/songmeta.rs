@@ -19,7 +19,15 @@
 //! minute, as DAWs show it, so a bar of `6/8` at 120 bpm is 3 quarter notes = 1.5 s, and
 //! bar 17 of a `4/4` song at 120 bpm starts at 16 * 2 s = 32 s. Sections come out sorted by
 //! time.
+//!
+//! A song whose tempo or metre changes gives `tempo_map`, a list of changes
+//! `{"bar": 9, "bpm": 96, "time_signature": "3/4"}` (bar 1-based, in order; a change may
+//! leave out `bpm` or `time_signature` to keep the one before). Before its first change the
+//! song's `bpm` and `time_signature` hold (so a map that does not start at bar 1 needs
+//! `bpm`); a single `bpm` is a one-change map. Sections given in bars follow the map (see
+//! [`crate::model::tempo`]). `"click": true` turns the generated click on for the song.
 
+use crate::model::tempo::{TempoChange, TempoMap, MAX_TEMPO_CHANGES};
 use crate::storage::config::explain;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -113,6 +121,11 @@ pub struct SongMeta {
     pub speed_pct: Option<f32>,
     /// Default key change in semitones (-12..=12), e.g. for a singer.
     pub pitch_st: Option<f32>,
+    /// Tempo from bar 1 on, resolved from `bpm`, `time_signature` and `tempo_map`: the first
+    /// change is at bar 1; empty when the song has no tempo. Valid for [`TempoMap::new`].
+    pub tempo: Vec<TempoChange>,
+    /// `"click"`: the generated click on (or off) when the song is loaded.
+    pub click: Option<bool>,
     /// Things ignored on the way (unknown keys, repeated stems), one line each.
     pub warnings: Vec<String>,
 }
@@ -130,6 +143,14 @@ impl SongMeta {
     /// Seconds of one bar, when the tempo is known.
     pub fn bar_s(&self) -> Option<f64> {
         self.bpm.map(|b| self.metre().bar_s(b))
+    }
+
+    /// The tempo map at `rate` frames per second, when the song has a tempo.
+    pub fn tempo_map(&self, rate: u32) -> Option<TempoMap> {
+        if self.tempo.is_empty() {
+            return None;
+        }
+        TempoMap::new(&self.tempo, rate).ok()
     }
 
     /// Section starts in frames at `rate`, in time order.
@@ -271,9 +292,11 @@ fn array_for_object(text: &str) -> Option<Vec<Segment>> {
         return Some(Vec::new());
     }
     let key = |k: &str| Segment::Map { key: k.into() };
-    if let Some(Value::Array(sections)) = doc.get("sections") {
-        if let Some(index) = sections.iter().position(Value::is_array) {
-            return Some(vec![key("sections"), Segment::Seq { index }]);
+    for list in ["sections", "tempo_map"] {
+        if let Some(Value::Array(items)) = doc.get(list) {
+            if let Some(index) = items.iter().position(Value::is_array) {
+                return Some(vec![key(list), Segment::Seq { index }]);
+            }
         }
     }
     match doc.get("stems") {
@@ -348,6 +371,9 @@ fn wants(path: &[Segment]) -> Option<&'static str> {
             Some("a stem object with a \"name\"")
         }
         [sections, Segment::Seq { .. }] if is_key(sections, "sections") => Some("a section object"),
+        [tempo, Segment::Seq { .. }] if is_key(tempo, "tempo_map") => {
+            Some("a tempo change object like {\"bar\": 9, \"bpm\": 96}")
+        }
         [.., Segment::Map { key }] => match key.as_str() {
             "title" | "name" | "bus" => Some("a string"),
             "bpm" => Some("a number"),
@@ -355,6 +381,8 @@ fn wants(path: &[Segment]) -> Option<&'static str> {
             "pitch_st" => Some("a number of semitones (-12..12)"),
             "time_signature" => Some("a string like \"4/4\""),
             "sections" => Some("an array of {\"name\", \"at_s\" or \"bar\"} objects"),
+            "tempo_map" => Some("an array of {\"bar\", \"bpm\", \"time_signature\"} objects"),
+            "click" => Some("true or false"),
             "gain_db" => Some("a number of dB"),
             "pan" => Some("a number from -1 (left) to 1 (right)"),
             "mute" => Some("true or false"),
@@ -377,12 +405,17 @@ fn known_keys(parent: &[Segment]) -> &'static [&'static str] {
             "sections",
             "speed_pct",
             "pitch_st",
+            "tempo_map",
+            "click",
         ],
         [stems, Segment::Map { .. }] if is_key(stems, "stems") => {
             &["gain_db", "pan", "mute", "bus"]
         }
         [stems, Segment::Seq { .. }] if is_key(stems, "stems") => {
             &["name", "gain_db", "pan", "mute", "bus"]
+        }
+        [tempo, Segment::Seq { .. }] if is_key(tempo, "tempo_map") => {
+            &["bar", "bpm", "time_signature"]
         }
         _ => &["name", "at_s", "bar"],
     }
@@ -404,6 +437,21 @@ struct SongFile {
     speed_pct: Option<f32>,
     #[serde(deserialize_with = "pitch_st")]
     pitch_st: Option<f32>,
+    /// `None` when not given; `Some(empty)` is refused.
+    tempo_map: Option<Vec<TempoChangeFile>>,
+    click: Option<bool>,
+}
+
+/// A `tempo_map` change as written; a missing `bpm` or `time_signature` keeps the one before.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TempoChangeFile {
+    #[serde(deserialize_with = "change_bar")]
+    bar: Option<u32>,
+    #[serde(deserialize_with = "bpm")]
+    bpm: Option<f64>,
+    #[serde(deserialize_with = "time_signature")]
+    time_signature: Option<TimeSignature>,
 }
 
 #[derive(Deserialize, Default)]
@@ -480,10 +528,19 @@ where
 }
 
 fn bpm<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    use crate::model::tempo::{MAX_BPM, MIN_BPM};
     checked(
         d,
-        |b| b > 0.0 && b <= 1000.0,
-        |b| format!("{b} is outside 0 < bpm <= 1000"),
+        |b: f64| (MIN_BPM..=MAX_BPM).contains(&b),
+        |b| format!("{b} is outside {MIN_BPM}..={MAX_BPM} bpm"),
+    )
+}
+
+fn change_bar<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    checked(
+        d,
+        |b: u32| b >= 1,
+        |b| format!("{b} is not a bar (the first bar is 1)"),
     )
 }
 
@@ -557,18 +614,26 @@ fn resolve(
     let fail = |path: &[Segment], why: &str| {
         format!("key `{}`: {why}{}", explain::path_text(path), at(path))
     };
-    let metre = file.time_signature.unwrap_or_default();
+    let tempo = resolve_tempo(&file, &mut warnings, &at)?;
+    // In seconds: a map at 1 frame per second.
+    let seconds = (!tempo.is_empty())
+        .then(|| TempoMap::new(&tempo, 1))
+        .transpose()
+        .map_err(|e| fail(&[], &e.why))?;
     let mut sections = Vec::with_capacity(file.sections.len());
     for (index, s) in file.sections.into_iter().enumerate() {
         let path = [sections_key(), Segment::Seq { index }];
         let at_s = match (s.at_s, s.bar) {
             (Some(t), None) => t,
-            (None, Some(bar)) => match file.bpm {
-                Some(bpm) => (bar - 1.0) * metre.bar_s(bpm),
+            (None, Some(bar)) => match &seconds {
+                Some(map) => map.frame_of_bar(bar),
                 None => {
                     let mut bar_path = path.to_vec();
                     bar_path.push(Segment::Map { key: "bar".into() });
-                    return Err(fail(&bar_path, "a bar position needs `bpm` (or give at_s)"));
+                    return Err(fail(
+                        &bar_path,
+                        "a bar position needs `bpm` or a `tempo_map` (or give at_s)",
+                    ));
                 }
             },
             (Some(_), Some(_)) => return Err(fail(&path, "give either at_s or bar, not both")),
@@ -646,8 +711,131 @@ fn resolve(
         sections,
         speed_pct: file.speed_pct,
         pitch_st: file.pitch_st,
+        tempo,
+        click: file.click,
         warnings,
     })
+}
+
+/// The song's tempo from bar 1 on: `tempo_map` after the song's own `bpm` and
+/// `time_signature`, each change keeping what it leaves out. Empty when there is no tempo.
+fn resolve_tempo(
+    file: &SongFile,
+    warnings: &mut Vec<String>,
+    at: &dyn Fn(&[Segment]) -> String,
+) -> Result<Vec<TempoChange>, String> {
+    let fail = |path: &[Segment], why: &str| {
+        format!("key `{}`: {why}{}", explain::path_text(path), at(path))
+    };
+    let song_metre = file.time_signature.unwrap_or_default();
+    let Some(list) = &file.tempo_map else {
+        return Ok(file
+            .bpm
+            .map(|bpm| TempoChange {
+                bar: 1,
+                bpm,
+                time_signature: song_metre,
+            })
+            .into_iter()
+            .collect());
+    };
+    let list_path = [Segment::Map {
+        key: "tempo_map".into(),
+    }];
+    if list.is_empty() {
+        return Err(fail(
+            &list_path,
+            "an empty tempo map; leave it out or give at least one change",
+        ));
+    }
+    if list.len() > MAX_TEMPO_CHANGES {
+        return Err(fail(
+            &list_path,
+            &format!("{} tempo changes; at most {MAX_TEMPO_CHANGES}", list.len()),
+        ));
+    }
+    let item = |index: usize, key: Option<&str>| {
+        let mut path = list_path.to_vec();
+        path.push(Segment::Seq { index });
+        if let Some(key) = key {
+            path.push(Segment::Map { key: key.into() });
+        }
+        path
+    };
+    let mut changes: Vec<TempoChange> = Vec::with_capacity(list.len() + 1);
+    if let Some(bpm) = file.bpm {
+        changes.push(TempoChange {
+            bar: 1,
+            bpm,
+            time_signature: song_metre,
+        });
+    }
+    for (index, c) in list.iter().enumerate() {
+        let Some(bar) = c.bar else {
+            return Err(fail(
+                &item(index, None),
+                "a tempo change needs a \"bar\" (1 = the first bar)",
+            ));
+        };
+        if c.bpm.is_none() && c.time_signature.is_none() {
+            return Err(fail(
+                &item(index, None),
+                "a tempo change needs \"bpm\", \"time_signature\" or both",
+            ));
+        }
+        let before = changes.last().copied();
+        if before.is_none() && bar > 1 {
+            return Err(fail(
+                &item(index, Some("bar")),
+                &format!(
+                    "the tempo before bar {bar} is not known: give the song a \"bpm\" \
+                     or start the map at bar 1"
+                ),
+            ));
+        }
+        let Some(bpm) = c.bpm.or(before.map(|b| b.bpm)) else {
+            return Err(fail(
+                &item(index, None),
+                "the first change needs a \"bpm\" (or give the song a \"bpm\")",
+            ));
+        };
+        let change = TempoChange {
+            bar,
+            bpm,
+            time_signature: c
+                .time_signature
+                .or(before.map(|b| b.time_signature))
+                .unwrap_or(song_metre),
+        };
+        match before {
+            // The map's own bar 1 wins over the song's `bpm`/`time_signature`.
+            Some(b) if index == 0 && bar == 1 => {
+                if (b.bpm, b.time_signature) != (change.bpm, change.time_signature) {
+                    warnings.push(format!(
+                        "tempo_map[0] at bar 1 replaces the song's bpm/time_signature ({} {}/{}){}",
+                        b.bpm,
+                        b.time_signature.beats_per_bar,
+                        b.time_signature.beat_unit,
+                        at(&item(0, None))
+                    ));
+                }
+                changes[0] = change;
+            }
+            Some(b) if bar <= b.bar => {
+                return Err(fail(
+                    &item(index, Some("bar")),
+                    &format!(
+                        "bar {bar} does not come after the change before it (bar {}); list changes in order, one per bar",
+                        b.bar
+                    ),
+                ))
+            }
+            _ => changes.push(change),
+        }
+    }
+    // Checked above change by change; the map's own checks stay the last word.
+    TempoMap::new(&changes, 1).map_err(|e| fail(&list_path, &e.why))?;
+    Ok(changes)
 }
 
 #[cfg(test)]
@@ -769,7 +957,7 @@ mod tests {
         assert_eq!(m.stems.len(), 1);
         assert_eq!(m.stem("a").unwrap().mute, Some(true));
         let w = m.warnings.join("\n");
-        assert!(w.contains("unknown key `tittle` ignored (known: title, bpm, time_signature, stems, sections, speed_pct, pitch_st) at line 1, column 12"), "{w}");
+        assert!(w.contains("unknown key `tittle` ignored (known: title, bpm, time_signature, stems, sections, speed_pct, pitch_st, tempo_map, click) at line 1, column 12"), "{w}");
         assert!(w.contains("unknown key `stems.a.gian_db`"), "{w}");
         assert!(w.contains("unknown key `sections[0].colour`"), "{w}");
         assert!(w.contains("unknown key `extra`"), "{w}");
@@ -795,7 +983,7 @@ mod tests {
     fn errors_name_the_key() {
         let cases = [
             (r#"{"bpm": "fast"}"#, "key `bpm`: expected a number"),
-            (r#"{"bpm": 0}"#, "key `bpm`: 0 is outside 0 < bpm <= 1000"),
+            (r#"{"bpm": 0}"#, "key `bpm`: 0 is outside 20..=400 bpm"),
             (r#"{"bpm": -5}"#, "key `bpm`: -5 is outside"),
             (r#"{"title": 3}"#, "key `title`: expected a string"),
             (
@@ -847,7 +1035,7 @@ mod tests {
             ),
             (
                 r#"{"sections": [{"bar": 5}]}"#,
-                "key `sections[0].bar`: a bar position needs `bpm`",
+                "key `sections[0].bar`: a bar position needs `bpm` or a `tempo_map`",
             ),
             (r#"{"sections": {"a": 1}}"#, "key `sections`"),
             (r#"[1, 2]"#, "expected a JSON object"),
@@ -899,7 +1087,7 @@ mod tests {
         // Positions do not count it, as editors do not show it.
         assert_eq!(
             err("\u{feff}{\"bpm\": -1}"),
-            "key `bpm`: -1 is outside 0 < bpm <= 1000 at line 1, column 9"
+            "key `bpm`: -1 is outside 20..=400 bpm at line 1, column 9"
         );
         assert!(err("\u{feff}").starts_with("the file is empty"));
         assert!(err("\u{feff}\u{feff}{}").starts_with("malformed JSON"));
@@ -921,6 +1109,169 @@ mod tests {
         ] {
             let _ = parse_song_json(junk);
         }
+    }
+
+    #[test]
+    fn a_single_bpm_is_a_one_change_map() {
+        let m = parse(r#"{"bpm": 90, "time_signature": "3/4"}"#).unwrap();
+        let sig = TimeSignature::parse("3/4").unwrap();
+        assert_eq!(
+            m.tempo,
+            vec![TempoChange {
+                bar: 1,
+                bpm: 90.0,
+                time_signature: sig
+            }]
+        );
+        assert_eq!(m.tempo_map(48_000).unwrap().frame_of_bar(2.0), 96_000.0);
+        assert_eq!(parse("{}").unwrap().tempo_map(48_000), None);
+        assert!(parse(r#"{"time_signature": "3/4"}"#)
+            .unwrap()
+            .tempo
+            .is_empty());
+        // Top-level bpm takes the map's range too.
+        for bad in ["19.99", "400.5", "1e400", "-0", "\"NaN\""] {
+            let text = format!(r#"{{"bpm": {bad}}}"#);
+            assert!(
+                err(&text).starts_with("key `bpm`"),
+                "{text}: {}",
+                err(&text)
+            );
+        }
+    }
+
+    #[test]
+    fn a_tempo_map_places_sections_and_keeps_what_a_change_leaves_out() {
+        // 2 bars of 4/4 at 120 (the song's bpm), a 3/4 bar, then 90 bpm (still 3/4), then
+        // 4/4 at 90 from bar 6.
+        let m = parse(
+            r#"{"bpm": 120, "click": true,
+                "tempo_map": [ {"bar": 3, "time_signature": "3/4"},
+                               {"bar": 4, "bpm": 90},
+                               {"bar": 6, "time_signature": "4/4", "bpm": null} ],
+                "sections": [ {"name": "c", "bar": 6}, {"name": "b", "bar": 4},
+                              {"name": "a", "bar": 3.5} ]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.click, Some(true));
+        let got: Vec<(u32, f64, u32, u32)> = m
+            .tempo
+            .iter()
+            .map(|c| {
+                let t = c.time_signature;
+                (c.bar, c.bpm, t.beats_per_bar, t.beat_unit)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 120.0, 4, 4),
+                (3, 120.0, 3, 4),
+                (4, 90.0, 3, 4),
+                (6, 90.0, 4, 4)
+            ]
+        );
+        // bar 3 at 4 s, half of a 1.5 s bar later; bar 4 at 5.5 s; two 3/4 bars at 90 = 4 s.
+        let at: Vec<(&str, f64)> = m
+            .sections
+            .iter()
+            .map(|s| (s.name.as_str(), s.at_s))
+            .collect();
+        assert_eq!(at, vec![("a", 4.75), ("b", 5.5), ("c", 9.5)]);
+        assert_eq!(
+            m.section_frames(48_000),
+            vec![
+                ("a".to_string(), 228_000),
+                ("b".to_string(), 264_000),
+                ("c".to_string(), 456_000)
+            ]
+        );
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+        // Without the song's bpm a map starting at bar 1 is enough.
+        let m = parse(r#"{"tempo_map": [{"bar": 1, "bpm": 100, "time_signature": "6/8"}], "sections": [{"bar": 2}]}"#).unwrap();
+        assert!((m.sections[0].at_s - 1.8).abs() < 1e-12);
+        assert_eq!(m.bpm, None);
+        assert_eq!(m.tempo[0].time_signature.beat_unit, 8);
+    }
+
+    #[test]
+    fn a_map_at_bar_one_replaces_the_song_bpm_with_a_warning() {
+        let m = parse(r#"{"bpm": 100, "tempo_map": [{"bar": 1, "bpm": 120}]}"#).unwrap();
+        assert_eq!(m.tempo.len(), 1);
+        assert_eq!(m.tempo[0].bpm, 120.0);
+        let w = m.warnings.join("\n");
+        assert!(
+            w.contains("tempo_map[0] at bar 1 replaces the song's bpm/time_signature (100 4/4) at line 1, column 28"),
+            "{w}"
+        );
+        // The same values: nothing to warn about.
+        let m =
+            parse(r#"{"bpm": 100, "tempo_map": [{"bar": 1, "bpm": 100}, {"bar": 2, "bpm": 50}]}"#)
+                .unwrap();
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+        assert_eq!(m.tempo.len(), 2);
+        let m = parse(r#"{"tempo_map": [{"bar": 1, "bpm": 100, "colour": 1}]}"#).unwrap();
+        assert!(
+            m.warnings[0].contains(
+                "unknown key `tempo_map[0].colour` ignored (known: bar, bpm, time_signature)"
+            ),
+            "{:?}",
+            m.warnings
+        );
+    }
+
+    #[test]
+    fn hostile_tempo_maps_are_refused_naming_the_change() {
+        let many = format!(
+            r#"{{"bpm": 100, "tempo_map": [{}]}}"#,
+            (2..=258)
+                .map(|b| format!(r#"{{"bar": {b}, "bpm": 100}}"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let cases = [
+            (r#"{"tempo_map": []}"#, "key `tempo_map`: an empty tempo map"),
+            (many.as_str(), "key `tempo_map`: 257 tempo changes; at most 256"),
+            (r#"{"tempo_map": {"bar": 1}}"#, "key `tempo_map`: expected an array of {\"bar\""),
+            (r#"{"tempo_map": [1]}"#, "key `tempo_map[0]`: expected a tempo change object"),
+            (r#"{"tempo_map": [[1, 120]]}"#, "key `tempo_map[0]`: expected a tempo change object like {\"bar\": 9, \"bpm\": 96}, found an array"),
+            (r#"{"tempo_map": [{"bpm": 120}]}"#, "key `tempo_map[0]`: a tempo change needs a \"bar\""),
+            (r#"{"tempo_map": [{"bar": 1}]}"#, "key `tempo_map[0]`: a tempo change needs \"bpm\", \"time_signature\" or both"),
+            (r#"{"tempo_map": [{"bar": 0, "bpm": 90}]}"#, "key `tempo_map[0].bar`: 0 is not a bar"),
+            (r#"{"tempo_map": [{"bar": -2, "bpm": 90}]}"#, "key `tempo_map[0].bar`: expected a bar number"),
+            (r#"{"tempo_map": [{"bar": 2.5, "bpm": 90}]}"#, "key `tempo_map[0].bar`: expected a bar number (1 = first bar), found 2.5"),
+            (r#"{"tempo_map": [{"bar": 1e20, "bpm": 90}]}"#, "key `tempo_map[0].bar`: expected a bar number"),
+            (r#"{"tempo_map": [{"bar": "9", "bpm": 90}]}"#, "key `tempo_map[0].bar`: expected a bar number"),
+            (r#"{"tempo_map": [{"bar": 1, "bpm": 19}]}"#, "key `tempo_map[0].bpm`: 19 is outside 20..=400 bpm"),
+            (r#"{"tempo_map": [{"bar": 1, "bpm": 1e999}]}"#, "key `tempo_map[0].bpm`"),
+            (r#"{"tempo_map": [{"bar": 1, "bpm": "NaN"}]}"#, "key `tempo_map[0].bpm`: expected a number"),
+            (r#"{"tempo_map": [{"bar": 1, "bpm": 90, "time_signature": "4/0"}]}"#, "key `tempo_map[0].time_signature`: \"4/0\" is not a time signature"),
+            (r#"{"tempo_map": [{"bar": 1, "bpm": 90, "time_signature": "33/4"}]}"#, "key `tempo_map[0].time_signature`"),
+            (r#"{"tempo_map": [{"bar": 1, "bpm": 90, "time_signature": "NaN/4"}]}"#, "key `tempo_map[0].time_signature`"),
+            (r#"{"tempo_map": [{"bar": 5, "bpm": 90}]}"#, "key `tempo_map[0].bar`: the tempo before bar 5 is not known"),
+            (r#"{"tempo_map": [{"bar": 5, "time_signature": "3/4"}]}"#, "key `tempo_map[0].bar`: the tempo before bar 5"),
+            (r#"{"tempo_map": [{"bar": 1, "time_signature": "3/4"}]}"#, "key `tempo_map[0]`: the first change needs a \"bpm\""),
+            (r#"{"bpm": 90, "tempo_map": [{"bar": 5, "bpm": 80}, {"bar": 5, "bpm": 70}]}"#, "key `tempo_map[1].bar`: bar 5 does not come after the change before it (bar 5)"),
+            (r#"{"bpm": 90, "tempo_map": [{"bar": 9, "bpm": 80}, {"bar": 3, "bpm": 70}]}"#, "key `tempo_map[1].bar`: bar 3 does not come after"),
+            (r#"{"bpm": 90, "tempo_map": [{"bar": 3, "bpm": 80}, {"bar": 1, "bpm": 70}]}"#, "key `tempo_map[1].bar`: bar 1 does not come after"),
+            (r#"{"click": "yes"}"#, "key `click`: expected true or false"),
+            (r#"{"click": 1}"#, "key `click`: expected true or false"),
+        ];
+        for (text, want) in cases {
+            let e = err(text);
+            assert!(e.starts_with(want), "{text}\n  got:  {e}\n  want: {want}");
+            assert!(!e.contains('\n'));
+            assert!(
+                e.contains(" at line 1, column "),
+                "{text}: no position in {e}"
+            );
+        }
+        // A file cut anywhere fails cleanly.
+        let full = r#"{"bpm": 120, "tempo_map": [{"bar": 3, "bpm": 96, "time_signature": "7/8"}], "click": false}"#;
+        for cut in 0..full.len() {
+            assert!(parse(&full[..cut]).is_err(), "cut at {cut}");
+        }
+        assert_eq!(parse(full).unwrap().tempo.len(), 2);
     }
 
     #[test]

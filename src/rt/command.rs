@@ -75,6 +75,10 @@ pub enum Command {
         end: f32,
         count_in: CountInBar,
     },
+    /// The generated click on the current song's tempo map (`Song::tempo_map`; nothing
+    /// without one): accented downbeats, mixed in song time so it follows the speed. Turned
+    /// off, a click already sounding rings out.
+    Click(bool),
 }
 
 /// A count-in's beat length (frames at 100 %) and beats, packed into 32 bits so that

@@ -142,6 +142,19 @@ struct CountIn {
     started: bool,
 }
 
+/// The generated click ([`Command::Click`]): on the song's tempo map, in song time.
+#[derive(Clone, Copy, Debug)]
+struct ClickState {
+    on: bool,
+    /// Turned off at this song frame: clicks begun before it ring out, no new ones start.
+    off_at: Option<u64>,
+    /// Where the last clicked segment ended; playing on from anywhere else is a jump.
+    next_pos: u64,
+    /// Where the present stretch of unbroken playback began: a click whose onset lies
+    /// before it is left out (entering mid-burst would itself be a click).
+    heard_from: u64,
+}
+
 /// A tempo-ramp loop in progress (speeds as factors).
 #[derive(Clone, Copy, Debug)]
 struct TempoRamp {
@@ -195,6 +208,7 @@ pub struct Engine {
     rate_hz: u32,
     fade_frames: u32,
     count_in: Option<CountIn>,
+    click: ClickState,
     song: Option<Arc<Song>>,
     pos: u64,
     transport: Transport,
@@ -256,6 +270,12 @@ impl Engine {
             rate_hz,
             fade_frames,
             count_in: None,
+            click: ClickState {
+                on: false,
+                off_at: None,
+                next_pos: u64::MAX,
+                heard_from: 0,
+            },
             song: None,
             pos: 0,
             transport: Transport::Stopped,
@@ -670,6 +690,7 @@ impl Engine {
                 }
             }
         }
+        self.mix_click(block, seg);
         // Stems that were skipped as silent still have to keep their ramps in step.
         if !self.master.is_moving()
             && !self.fade.is_moving()
@@ -682,6 +703,58 @@ impl Engine {
             let g = self.master.next_gain() * self.fade.next_gain();
             for s in frame {
                 *s *= g;
+            }
+        }
+    }
+
+    /// Adds the generated click to `seg` frames of the song from `self.pos` (after the
+    /// stems, before master and fade, so it follows both): a burst from [`click_sample`] at
+    /// the first frame at or after each beat of the song's tempo map, the downbeat's
+    /// accented. In song time, so the stretcher carries it to the effective tempo.
+    fn mix_click(&mut self, block: &mut [f32], seg: usize) {
+        let c = &mut self.click;
+        if !c.on {
+            return;
+        }
+        let Some(map) = self.song.as_ref().and_then(|s| s.tempo_map.as_ref()) else {
+            return;
+        };
+        let (start, end) = (self.pos, self.pos + seg as u64);
+        if start != c.next_pos {
+            if c.off_at.is_some() {
+                // Turned off and then a jump: nothing is left ringing to finish.
+                c.on = false;
+                c.off_at = None;
+                return;
+            }
+            c.heard_from = start;
+        }
+        c.next_pos = end;
+        let click_frames = ms_to_frames(CLICK_MS, self.rate_hz).max(1) as u64;
+        if c.off_at
+            .is_some_and(|off| start >= off.saturating_add(click_frames))
+        {
+            c.on = false;
+            c.off_at = None;
+            return;
+        }
+        // Onsets in [lo, hi) sound in this segment.
+        let lo = start.saturating_sub(click_frames - 1).max(c.heard_from);
+        let hi = c.off_at.map_or(end, |off| off.min(end));
+        let ch = self.channels;
+        // A beat at frame x has its onset at ceil(x): every onset >= lo has x > lo - 1.
+        for beat in map.beats(lo as f64 - 1.0, hi as f64) {
+            let onset = beat.onset_frame();
+            if onset < lo || onset >= hi {
+                continue;
+            }
+            let accent = if beat.is_downbeat { 0 } else { 1 };
+            for f in onset.max(start)..(onset + click_frames).min(end) {
+                let v = click_sample(accent, (f - onset) as u32, self.rate_hz);
+                let i = (f - start) as usize * ch;
+                for s in &mut block[i..i + ch.min(2)] {
+                    *s += v;
+                }
             }
         }
     }
@@ -783,6 +856,20 @@ impl Engine {
             Command::Loop { region } => {
                 self.ramp = None;
                 self.set_loop(region)
+            }
+            Command::Click(true) => {
+                let c = &mut self.click;
+                if !c.on {
+                    // Starts with the next beat, not inside one already passed.
+                    c.next_pos = u64::MAX;
+                }
+                c.on = true;
+                c.off_at = None;
+            }
+            Command::Click(false) => {
+                if self.click.on && self.click.off_at.is_none() {
+                    self.click.off_at = Some(self.pos);
+                }
             }
             Command::Speed { factor } => {
                 self.ramp = None;
@@ -1112,11 +1199,19 @@ impl Engine {
         s.transport.store(self.transport as u8, Relaxed);
         s.looping.store(self.looping.is_some(), Relaxed);
         s.counting_in.store(self.count_in.is_some(), Relaxed);
-        let bpm = self.song.as_ref().and_then(|song| song.bpm).unwrap_or(0.0);
+        // Where the heard position is in the song's beats, for MIDI clock out (the tempo
+        // map's queries are allocation-free).
+        let heard = self.heard_pos() as f64;
+        let (quarter, bpm) = self
+            .song
+            .as_ref()
+            .and_then(|song| song.tempo_map.as_ref())
+            .map_or((0.0, 0.0), |m| (m.quarter_at(heard), m.bpm_at(heard)));
         s.song_bpm_milli.store(
             (bpm.clamp(0.0, 4_000_000.0) * 1000.0).round() as u32,
             Relaxed,
         );
+        s.song_quarter_bits.store(quarter.to_bits(), Relaxed);
         s.periods.fetch_add(1, Relaxed);
     }
 }

@@ -360,6 +360,7 @@ fn publish_clock(
         counting_in: status.counting_in.load(Relaxed),
         song_serial: status.song_serial.load(Relaxed),
         song_bpm_milli: status.song_bpm_milli.load(Relaxed),
+        song_quarter: f64::from_bits(status.song_quarter_bits.load(Relaxed)),
         rate: params.rate,
     });
 }

@@ -60,8 +60,11 @@ pub struct EngineStatus {
     pub ramp_pass: AtomicU32,
     /// Stretcher periods where the worker had not delivered in time.
     pub stretch_underruns: AtomicU64,
-    /// The current song's tempo in thousandths of a bpm; 0: the song has no tempo.
+    /// The current song's tempo at the heard position (its tempo map), in thousandths of a
+    /// bpm; 0: the song has no tempo.
     pub song_bpm_milli: AtomicU32,
+    /// Quarter notes from the song's start to the heard position (an f64's bits).
+    pub song_quarter_bits: AtomicU64,
     /// Set by the midi thread when it sends MIDI clock: only then does the audio loop read
     /// the clock for [`EngineStatus::audio_clock`] (no clock reads otherwise).
     pub clock_wanted: AtomicBool,
@@ -90,6 +93,8 @@ pub struct AudioClockSample {
     pub counting_in: bool,
     pub song_serial: u32,
     pub song_bpm_milli: u32,
+    /// Quarter notes from the song's start at `song_pos` (the tempo map's position).
+    pub song_quarter: f64,
     pub rate: u32,
 }
 
@@ -109,6 +114,7 @@ pub struct AudioClock {
     flags: AtomicU32,
     song_serial: AtomicU32,
     song_bpm_milli: AtomicU32,
+    song_quarter_bits: AtomicU64,
 }
 
 impl AudioClock {
@@ -133,6 +139,8 @@ impl AudioClock {
         );
         self.song_serial.store(s.song_serial, Relaxed);
         self.song_bpm_milli.store(s.song_bpm_milli, Relaxed);
+        self.song_quarter_bits
+            .store(s.song_quarter.to_bits(), Relaxed);
         self.seq.store(seq.wrapping_add(2), Release);
     }
 
@@ -160,6 +168,7 @@ impl AudioClock {
                 counting_in: flags & 0x100 != 0,
                 song_serial: self.song_serial.load(Relaxed),
                 song_bpm_milli: self.song_bpm_milli.load(Relaxed),
+                song_quarter: f64::from_bits(self.song_quarter_bits.load(Relaxed)),
             };
             fence(Acquire);
             if self.seq.load(Relaxed) == before {

@@ -1601,3 +1601,168 @@ fn commands_that_were_admitted_come_out_unchanged() {
     assert_eq!(out.commands(), vec![Command::Pause]);
     assert_eq!(seen, vec![ToEngine::Command(Command::Pause)]);
 }
+
+// --- generated click ---
+
+/// A 4 s song with a tempo map (120 bpm, 4/4) and `song.json`'s `click`.
+fn tempo_song(name: &str, stems: &[&str], click: bool) -> Arc<Song> {
+    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::TempoMap;
+    let mut s = Arc::try_unwrap(song(name, stems, 4)).expect("unique");
+    s.set_tempo_map(Some(
+        TempoMap::constant(120.0, TimeSignature::default(), RATE).unwrap(),
+    ));
+    s.click = click;
+    Arc::new(s)
+}
+
+#[test]
+fn click_toggles_on_and_off_for_a_song_with_a_tempo() {
+    let (mut c, out) = Controller::new(setup(None), 0, tempo_song("01-a", &["drums"], false));
+    assert_eq!(out.commands(), vec![]);
+    let v = view(Playing);
+    check(
+        &mut c,
+        Action::Click(None),
+        v,
+        &[Command::Click(true)],
+        "ok click on",
+    );
+    assert!(reply(&c.act(Action::Status, &v)).contains(" click=on"));
+    // Asking for what is already so sends nothing.
+    check(&mut c, Action::Click(Some(true)), v, &[], "ok click on");
+    check(
+        &mut c,
+        Action::Click(None),
+        v,
+        &[Command::Click(false)],
+        "ok click off",
+    );
+    assert!(!reply(&c.act(Action::Status, &v)).contains("click="));
+    check(&mut c, Action::Click(Some(false)), v, &[], "ok click off");
+}
+
+#[test]
+fn song_json_click_turns_it_on_with_the_song_until_the_musician_decides() {
+    let (mut c, out) = Controller::new(setup(None), 0, tempo_song("01-a", &["drums"], true));
+    assert_eq!(out.commands(), vec![Command::Click(true)]);
+    let v = view(Stopped);
+    // Song 2 has no click in its song.json: off with it; song 3 turns it back on.
+    c.song_loaded(1, tempo_song("02-b", &["drums"], false), &v);
+    c.song_loaded(2, tempo_song("03-c", &["drums"], true), &v);
+    let out = c.act(Action::NextSong, &v);
+    assert_eq!(switched_to(&out), Some(("02-b", false)));
+    assert_eq!(out.commands(), vec![Command::Click(false)]);
+    let out = c.act(Action::NextSong, &v);
+    assert_eq!(out.commands(), vec![Command::Click(true)]);
+    // `click` toggles from what the song said; from then on it holds for every song.
+    check(
+        &mut c,
+        Action::Click(None),
+        v,
+        &[Command::Click(false)],
+        "ok click off",
+    );
+    let out = c.act(Action::PrevSong, &v);
+    assert_eq!(out.commands(), vec![]);
+    let out = c.act(Action::NextSong, &v);
+    assert_eq!(
+        out.commands(),
+        vec![],
+        "song.json's click no longer decides"
+    );
+}
+
+#[test]
+fn click_is_not_generated_without_a_tempo_or_over_a_click_stem() {
+    let mut c = ctl();
+    let v = view(Playing);
+    check(
+        &mut c,
+        Action::Click(Some(true)),
+        v,
+        &[],
+        "ok click on (not for this song: it has no tempo; give its song.json a bpm or tempo_map)",
+    );
+    // The next song has a tempo: the click comes on with it.
+    c.song_loaded(1, tempo_song("02-b", &["drums"], false), &v);
+    c.song_loaded(2, tempo_song("03-c", &["drums", "click"], false), &v);
+    let out = c.act(Action::NextSong, &v);
+    assert_eq!(out.commands(), vec![Command::Click(true)]);
+    // A song with its own click stem: the generated one would double it.
+    let out = c.act(Action::NextSong, &v);
+    assert_eq!(out.commands(), vec![Command::Click(false)]);
+    check(
+        &mut c,
+        Action::Click(Some(true)),
+        v,
+        &[],
+        "ok click on (not for this song: it has a click stem (mute/unmute click))",
+    );
+}
+
+#[test]
+fn a_refused_click_leaves_the_controller_as_it_was() {
+    let (mut c, _) = Controller::new(setup(None), 0, tempo_song("01-a", &["drums"], false));
+    let v = view(Playing);
+    let out = c.act_admitted(Action::Click(None), &v, |_| false);
+    assert_eq!(reply(&out), "error: engine busy, try again");
+    // Still off, so the next toggle turns it on and sends it.
+    check(
+        &mut c,
+        Action::Click(None),
+        v,
+        &[Command::Click(true)],
+        "ok click on",
+    );
+}
+
+#[test]
+fn count_in_counts_the_bar_of_the_tempo_map_where_play_starts() {
+    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::{TempoChange, TempoMap};
+    let sig = |s| TimeSignature::parse(s).unwrap();
+    let mut s = Arc::try_unwrap(song("01-a", &["drums"], 20)).expect("unique");
+    // One bar of 6/8 at 120 (1.5 s), then 3/4 at 90.
+    s.set_tempo_map(Some(
+        TempoMap::new(
+            &[
+                TempoChange {
+                    bar: 1,
+                    bpm: 120.0,
+                    time_signature: sig("6/8"),
+                },
+                TempoChange {
+                    bar: 2,
+                    bpm: 90.0,
+                    time_signature: sig("3/4"),
+                },
+            ],
+            RATE,
+        )
+        .unwrap(),
+    ));
+    let (mut c, _) = Controller::new(setup(None), 0, Arc::new(s));
+    c.act(Action::CountInToggle, &view(Stopped));
+    // Six eighths of 12,000 frames: the bar is 1.5 s, not six quarters.
+    check(
+        &mut c,
+        Action::Play,
+        view(Stopped),
+        &[Command::CountIn {
+            beat_frames: 12_000,
+            beats: 6,
+        }],
+        "ok play (count-in 6 beats at 120 bpm)",
+    );
+    check(
+        &mut c,
+        Action::Play,
+        at(Paused, 5 * RATE as u64),
+        &[Command::CountIn {
+            beat_frames: 32_000,
+            beats: 3,
+        }],
+        "ok play (count-in 3 beats at 90 bpm)",
+    );
+}

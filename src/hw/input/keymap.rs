@@ -38,6 +38,9 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
     ("volume_up", Action::VolumeUp),
     ("volume_down", Action::VolumeDown),
     ("count_in", Action::CountInToggle),
+    ("click", Action::Click(None)),
+    ("click_on", Action::Click(Some(true))),
+    ("click_off", Action::Click(Some(false))),
     ("speed_up", Action::SpeedUp),
     ("speed_down", Action::SpeedDown),
     ("pitch_up", Action::PitchUp),
@@ -620,6 +623,14 @@ mod tests {
             .unwrap_err()
             .contains("start and end"));
         assert!(parse_action("PLAY").is_err(), "action names are lower case");
+        assert_eq!(parse_action("click"), Ok(Action::Click(None)));
+        assert_eq!(parse_action("click_off"), Ok(Action::Click(Some(false))));
+        for bad in ["click:on", "click_on:1", "click:", "click_maybe", "clickon"] {
+            assert!(
+                parse_action(bad).unwrap_err().contains("unknown action"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -255,10 +255,47 @@ impl ClockScheduler {
     }
 }
 
-/// The song's beat map from what the engine published: its `bpm` (a tempo map plugs in
-/// here through [`BeatMap`]).
-pub fn beat_map_of(s: &AudioClockSample) -> Option<ConstantTempo> {
-    ConstantTempo::new(f64::from(s.song_bpm_milli) / 1000.0, f64::from(s.rate))
+/// The song's tempo map as [`BeatMap`] (the whole map, where a thread holds the song).
+impl BeatMap for crate::model::tempo::TempoMap {
+    fn beat_at(&self, frame: f64) -> f64 {
+        self.quarter_at(frame)
+    }
+
+    fn frame_at(&self, beat: f64) -> f64 {
+        self.frame_of_quarter(beat)
+    }
+}
+
+/// The tempo map around one published period: the engine evaluates the song's
+/// [`TempoMap`](crate::model::tempo::TempoMap) at the heard position (quarter notes and
+/// tempo there); within the few milliseconds of a period the beats are a straight line
+/// through that point. So the midi thread needs no copy of the song.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LocalTempo {
+    pos: f64,
+    quarter: f64,
+    tempo: ConstantTempo,
+}
+
+impl BeatMap for LocalTempo {
+    fn beat_at(&self, frame: f64) -> f64 {
+        self.quarter - self.tempo.beat_at(self.pos - frame)
+    }
+
+    fn frame_at(&self, beat: f64) -> f64 {
+        self.pos - self.tempo.frame_at(self.quarter - beat)
+    }
+}
+
+/// The beats around a published period; `None` when the song has no tempo (or what was
+/// published is not a usable one).
+pub fn tempo_of(s: &AudioClockSample) -> Option<LocalTempo> {
+    let tempo = ConstantTempo::new(f64::from(s.song_bpm_milli) / 1000.0, f64::from(s.rate))?;
+    s.song_quarter.is_finite().then_some(LocalTempo {
+        pos: s.song_pos as f64,
+        quarter: s.song_quarter,
+        tempo,
+    })
 }
 
 #[cfg(test)]

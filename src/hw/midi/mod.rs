@@ -25,7 +25,7 @@ use crate::hw::input::gesture::{monotonic_now, ButtonEvent};
 use crate::rt::status::{EngineStatus, Transport};
 use crate::storage::config::{ButtonsConfig, ConfigError, MidiConfig};
 use alsa::seq::{Addr, EventType};
-use clock::{beat_map_of, BeatMap, ClockMsg, ClockScheduler};
+use clock::{tempo_of, BeatMap, ClockMsg, ClockScheduler};
 use map::{midi_timing, MidiKey, MidiMap, MidiMapper};
 use seq::{clock_event, decode, port_matches, Client};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -287,7 +287,7 @@ fn run(
             synced = Instant::now();
         }
         if let Some(s) = status.audio_clock.read() {
-            let map = beat_map_of(&s);
+            let map = tempo_of(&s);
             sched.on_period(&s, map.as_ref().map(|m| m as &dyn BeatMap), &mut timed);
         }
         if !timed.is_empty() {

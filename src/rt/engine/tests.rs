@@ -828,3 +828,194 @@ fn a_countin_ramp_survives_hostile_count_ins_and_speeds() {
         assert_eq!(h.status.transport(), Transport::Playing);
     }
 }
+
+/// A silent song of `seconds` at `rate` with a tempo map: bars 1-2 4/4 at `bpm`, bar 3 in
+/// 3/4, then 4/4 at `bpm2`.
+fn click_song(rate: u32, seconds: usize, bpm: f64, bpm2: f64) -> Arc<Song> {
+    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::{TempoChange, TempoMap};
+    let sig = |s| TimeSignature::parse(s).unwrap();
+    let mut s = Song::new(
+        "click",
+        rate,
+        vec![stem("x", vec![0.0; seconds * rate as usize * 2])],
+    );
+    let map = TempoMap::new(
+        &[
+            TempoChange {
+                bar: 1,
+                bpm,
+                time_signature: sig("4/4"),
+            },
+            TempoChange {
+                bar: 3,
+                bpm,
+                time_signature: sig("3/4"),
+            },
+            TempoChange {
+                bar: 4,
+                bpm: bpm2,
+                time_signature: sig("4/4"),
+            },
+        ],
+        rate,
+    )
+    .unwrap();
+    s.set_tempo_map(Some(map));
+    Arc::new(s)
+}
+
+/// The grid of [`click_song`], worked out here by hand: (frame, downbeat) of every beat
+/// before `end`.
+fn click_grid(rate: u32, bpm: f64, bpm2: f64, end: f64) -> Vec<(f64, bool)> {
+    let q = 60.0 * rate as f64 / bpm;
+    let q2 = 60.0 * rate as f64 / bpm2;
+    let mut grid: Vec<(f64, bool)> = (0..8).map(|k| (k as f64 * q, k % 4 == 0)).collect();
+    grid.extend((0..3).map(|k| ((8 + k) as f64 * q, k == 0)));
+    grid.extend(
+        (0..)
+            .map(|k| (11.0 * q + k as f64 * q2, k % 4 == 0))
+            .take_while(|b| b.0 < end),
+    );
+    grid
+}
+
+/// Onsets of the click bursts in `out` (stereo), found by fitting the click's waveform: for
+/// each burst the frame (of the first nonzero sample and the two before it) where
+/// `click_sample` matches best, and whether the accented one matched.
+fn fitted_click_onsets(out: &[f32], rate: u32) -> Vec<(usize, bool, f32)> {
+    let n = ms_to_frames(CLICK_MS, rate) as usize;
+    let left: Vec<f32> = out.chunks_exact(2).map(|f| f[0]).collect();
+    for f in out.chunks_exact(2) {
+        assert_eq!(f[0], f[1], "the click is the same on both channels");
+    }
+    let mut found = Vec::new();
+    let mut f = 0;
+    while f < left.len() {
+        if left[f] == 0.0 {
+            f += 1;
+            continue;
+        }
+        let mut best = (usize::MAX, false, f32::INFINITY);
+        for onset in f.saturating_sub(2)..=f {
+            for accent in [0u32, 1] {
+                let err: f32 = (0..n.min(left.len() - onset))
+                    .map(|t| (left[onset + t] - click_sample(accent, t as u32, rate)).powi(2))
+                    .sum();
+                if err < best.2 {
+                    best = (onset, accent == 0, err);
+                }
+            }
+        }
+        found.push(best);
+        f = best.0 + n;
+    }
+    found
+}
+
+#[test]
+fn generated_click_onsets_land_on_the_tempo_map_grid() {
+    // 97 and 131 bpm at 44.1 kHz: no beat falls on a whole frame; periods of 100 frames
+    // split bursts across periods.
+    let rate = 44_100;
+    let (bpm, bpm2) = (97.0, 131.0);
+    let s = click_song(rate, 12, bpm, bpm2);
+    let (mut e, mut h) = Engine::new(rate, 2, 1.0);
+    assert!(h.switch_song(s.clone(), 0, false));
+    h.send(Command::Click(true)).unwrap();
+    h.send(Command::Play).unwrap();
+    let frames = 10 * rate as usize;
+    let out = render(&mut e, frames, 100);
+    let grid = click_grid(rate, bpm, bpm2, (frames - 2000) as f64);
+    let found = fitted_click_onsets(&out, rate);
+    assert_eq!(found.len(), grid.len(), "{found:?}");
+    for ((onset, accented, err), (frame, downbeat)) in found.iter().zip(&grid) {
+        assert!(
+            (*onset as f64 - frame).abs() < 1.0,
+            "click at {onset}, beat at {frame}"
+        );
+        assert_eq!(accented, downbeat, "beat at {frame}");
+        assert!(*err < 1e-9, "the burst at {onset} is not the click ({err})");
+    }
+    // The 3/4 bar: downbeats at bars 3 and 4 are three beats apart.
+    let downbeats: Vec<usize> = found.iter().filter(|f| f.1).map(|f| f.0).collect();
+    let q = 60.0 * rate as f64 / bpm;
+    assert!((downbeats[3] as f64 - downbeats[2] as f64 - 3.0 * q).abs() < 1.0);
+}
+
+#[test]
+fn click_off_lets_the_sounding_click_ring_out_and_seek_starts_on_the_next_beat() {
+    let s = click_song(RATE, 6, 120.0, 120.0);
+    let (mut e, mut h) = engine_with(&s, false);
+    h.send(Command::Click(true)).unwrap();
+    h.send(Command::Play).unwrap();
+    // 120 bpm at 48 kHz: beats every 24,000 frames. Turn off 5 ms into the second click.
+    let mut out = render(&mut e, 24_240, 240);
+    h.send(Command::Click(false)).unwrap();
+    out.extend(render(&mut e, 72_000, 240));
+    let found = fitted_click_onsets(&out, RATE);
+    assert_eq!(
+        found.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![0, 24_000],
+        "the second click rings out whole, no third"
+    );
+    assert!(found.iter().all(|f| f.2 < 1e-9));
+    // On again mid-song, after a seek to 10 ms into a beat: no half click, the next beat's.
+    h.send(Command::Click(true)).unwrap();
+    h.send(Command::Seek { frame: 120_480 }).unwrap();
+    let out = render(&mut e, 30_000, 240);
+    let starts = click_starts(&out);
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    // The seek's fade takes some frames; the click sits on beat 144,000 of the song.
+    let fitted = fitted_click_onsets(&out, RATE);
+    assert_eq!(fitted.len(), 1);
+    let seek_out_frames = fitted[0].0 as i64 - (144_000 - 120_480);
+    assert!(
+        (0..=(RATE as i64 / 50)).contains(&seek_out_frames),
+        "click {} frames after where the beat would be without the seek's fade",
+        seek_out_frames
+    );
+}
+
+#[test]
+fn no_click_without_a_tempo_map_or_when_off() {
+    let plain = three_stems(48_000);
+    let (mut e, mut h) = engine_with(&plain, true);
+    h.send(Command::Click(true)).unwrap();
+    let out = render(&mut e, 48_000, 256);
+    for f in 0..48_000 {
+        assert_eq!(out[f * 2], expected_sum(&plain, f, 0), "frame {f}");
+    }
+    let s = click_song(RATE, 2, 120.0, 120.0);
+    let (mut e, _h) = engine_with(&s, true);
+    assert!(render(&mut e, 96_000, 256).iter().all(|&x| x == 0.0));
+}
+
+#[test]
+fn generated_click_follows_the_speed_through_the_stretcher() {
+    let s = click_song(RATE, 12, 120.0, 120.0);
+    let (mut e, mut h) = stretched_engine(&s, 256);
+    h.send(Command::Speed { factor: 0.8 }).unwrap();
+    // Let the pipe switch the stretcher in (silence in, silence out).
+    render(&mut e, RATE as usize, 256);
+    assert!(h.status.stretching.load(Relaxed));
+    h.send(Command::Click(true)).unwrap();
+    h.send(Command::Play).unwrap();
+    let out = render(&mut e, 8 * RATE as usize, 256);
+    let starts = click_starts(&out);
+    // 24,000 song frames a beat at 80 %: 30,000 output frames apart.
+    assert!(starts.len() >= 10, "{starts:?}");
+    // The stretcher moves a transient's threshold crossing by up to ~2 ms (its phase
+    // vocoder smears it) but does not drift: every onset within 2 ms of the 80 % grid from
+    // the first, and the whole run within 0.01 % of it.
+    for (k, &f) in starts.iter().enumerate() {
+        let want = starts[0] as i64 + k as i64 * 30_000;
+        assert!(
+            (f as i64 - want).abs() <= 96,
+            "beat {k} at {f}, grid {want}: {starts:?}"
+        );
+    }
+    let span = (starts[starts.len() - 1] - starts[0]) as f64;
+    let want = (starts.len() - 1) as f64 * 30_000.0;
+    assert!((span / want - 1.0).abs() < 1e-4, "{span} vs {want}");
+}

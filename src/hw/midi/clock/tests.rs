@@ -55,6 +55,7 @@ impl Sim {
             counting_in: false,
             song_serial: self.serial,
             song_bpm_milli: (self.bpm * 1000.0) as u32,
+            song_quarter: self.pos.round() * self.bpm / 60.0 / f64::from(RATE),
             rate: RATE,
         }
     }
@@ -63,7 +64,7 @@ impl Sim {
 fn run(sim: &mut Sim, sched: &mut ClockScheduler, periods: usize, out: &mut Vec<Timed>) {
     for _ in 0..periods {
         let s = sim.next();
-        let map = beat_map_of(&s);
+        let map = tempo_of(&s);
         sched.on_period(&s, map.as_ref().map(|m| m as &dyn BeatMap), out);
     }
 }
@@ -220,7 +221,7 @@ fn wake_jitter_is_smoothed_and_missed_periods_do_not_matter() {
         sim.jitter_ns = (x >> 33) % 3_000_000;
         let s = sim.next();
         if i % 3 == 0 {
-            let map = beat_map_of(&s);
+            let map = tempo_of(&s);
             sched.on_period(&s, map.as_ref().map(|m| m as &dyn BeatMap), &mut out);
         }
     }
@@ -255,7 +256,7 @@ fn a_device_pointer_that_moves_in_bursts_is_smoothed() {
             .wrapping_add(1442695040888963407);
         let mut s = sim.next();
         s.delay_frames += ((x >> 33) % 192) as u32;
-        let map = beat_map_of(&s);
+        let map = tempo_of(&s);
         sched.on_period(&s, map.as_ref().map(|m| m as &dyn BeatMap), &mut out);
     }
     let c = clocks(&out);
@@ -313,7 +314,7 @@ fn hostile_samples_send_nothing_or_stop() {
     for bpm in [0.0, f64::NAN, 1e9, -5.0] {
         sim.bpm = bpm;
         let s = sim.next();
-        assert!(beat_map_of(&s).is_none(), "{bpm}");
+        assert!(tempo_of(&s).is_none(), "{bpm}");
         sched.on_period(&s, None, &mut out);
     }
     assert!(out.is_empty());
@@ -341,4 +342,74 @@ fn hostile_samples_send_nothing_or_stop() {
         sched.on_period(&s, Some(&map), &mut out);
         assert!(out.len() - before <= MAX_TICKS_PER_PERIOD + 3);
     }
+}
+
+/// The engine publishes the song's tempo map at the heard position (quarter notes and
+/// bpm there); the clocks built from those samples land on the map's quarter-note grid
+/// through a tempo change and a 3/4 bar.
+#[test]
+fn published_tempo_map_positions_put_clocks_on_the_maps_grid() {
+    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::{TempoChange, TempoMap};
+    let ts = |beats_per_bar, beat_unit| TimeSignature {
+        beats_per_bar,
+        beat_unit,
+    };
+    let map = TempoMap::new(
+        &[
+            TempoChange {
+                bar: 1,
+                bpm: 120.0,
+                time_signature: ts(4, 4),
+            },
+            TempoChange {
+                bar: 3,
+                bpm: 120.0,
+                time_signature: ts(3, 4),
+            },
+            TempoChange {
+                bar: 4,
+                bpm: 90.0,
+                time_signature: ts(4, 4),
+            },
+        ],
+        RATE,
+    )
+    .unwrap();
+    let mut sim = Sim::new(120.0);
+    let mut sched = ClockScheduler::new();
+    let mut out = Vec::new();
+    for _ in 0..2000 {
+        let mut s = sim.next();
+        // What Engine::publish stores.
+        s.song_quarter = map.quarter_at(s.song_pos as f64);
+        s.song_bpm_milli = (map.bpm_at(s.song_pos as f64) * 1000.0).round() as u32;
+        let local = tempo_of(&s);
+        sched.on_period(&s, local.as_ref().map(|m| m as &dyn BeatMap), &mut out);
+    }
+    let c = clocks(&out);
+    let heard0 = (T0 + 2 * 256 * 1_000_000_000 / 48_000) as f64;
+    // Clock k is heard when the song reaches quarter k / 24 of the map; the straight line
+    // through each period's point is off by a fraction of a period at the change only.
+    let mut worst: f64 = 0.0;
+    for (k, &at) in c.iter().enumerate() {
+        let want = heard0 + map.frame_of_quarter(k as f64 / 24.0) / f64::from(RATE) * 1e9;
+        worst = worst.max((at as f64 - want).abs());
+    }
+    assert!(
+        worst < 50_000.0,
+        "worst {} us off the map's grid",
+        worst / 1e3
+    );
+    // 10.67 s: 8 beats at 120 (4 s) + 3 beats (1.5 s) + the rest at 90 bpm.
+    let quarters = 4.0 * 2.0 + 3.0 + (2000.0 * 256.0 / 48_000.0 - 5.5) * 1.5;
+    assert!(
+        (c.len() as f64 - quarters * 24.0).abs() <= 2.0,
+        "{}",
+        c.len()
+    );
+    // And a published NaN position or tempo gives no map.
+    let mut s = sim.next();
+    s.song_quarter = f64::NAN;
+    assert!(tempo_of(&s).is_none());
 }
