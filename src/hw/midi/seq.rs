@@ -153,16 +153,24 @@ pub struct Client {
 
 impl Client {
     /// Opens the sequencer (non-blocking) as `name` with a port `name`, and starts a queue.
+    /// The kernel stamps every event that arrives at the port with the queue's real time,
+    /// on arrival: input latency and clock jitter are measured from those stamps.
     pub fn open(name: &str) -> alsa::Result<Client> {
         let seq = Seq::open(None, None, true)?;
         let cname = CString::new(name).unwrap_or_default();
         seq.set_client_name(&cname)?;
-        let port = seq.create_simple_port(
-            &cname,
-            PortCap::READ | PortCap::SUBS_READ | PortCap::WRITE | PortCap::SUBS_WRITE,
-            PortType::MIDI_GENERIC | PortType::APPLICATION,
-        )?;
         let queue = seq.alloc_named_queue(&cname)?;
+        let mut info = PortInfo::empty()?;
+        info.set_name(&cname);
+        info.set_capability(
+            PortCap::READ | PortCap::SUBS_READ | PortCap::WRITE | PortCap::SUBS_WRITE,
+        );
+        info.set_type(PortType::MIDI_GENERIC | PortType::APPLICATION);
+        info.set_timestamping(true);
+        info.set_timestamp_real(true);
+        info.set_timestamp_queue(queue);
+        seq.create_port(&info)?;
+        let port = info.get_port();
         seq.control_queue(queue, EventType::Start, 0, None)?;
         seq.drain_output()?;
         let id = seq.client_id()?;
@@ -240,6 +248,13 @@ impl Client {
         ev.set_direct();
         self.seq.event_output(ev)?;
         self.seq.drain_output().map(|_| ())
+    }
+
+    /// How many ports send to ours (`WRITE` subscriptions) and read from ours (`READ`).
+    pub fn subscribers(&self) -> (usize, usize) {
+        use alsa::seq::{PortSubscribeIter, QuerySubsType};
+        let count = |t| PortSubscribeIter::new(&self.seq, self.addr(), t).count();
+        (count(QuerySubsType::WRITE), count(QuerySubsType::READ))
     }
 
     /// Waits up to `timeout` for input.
