@@ -46,7 +46,9 @@ CONFIG KEYS (defaults):
     audio.master_gain_db 0 (-60..+24 dB)   rt.priority 70   rt.cpu -1   rt.mlock true
     buttons.devices []   buttons.map [] (built-in default map)   buttons.debounce_ms 30
     buttons.long_press_ms 600   buttons.double_press_ms 300   stats.interval_s 10
-    memory.budget_mb 1024   state_dir \"/var/lib/stembox\"
+    memory.budget_mb 1024   state_dir \"/var/lib/stembox\"   midi.inputs [] (ALSA sequencer
+    ports: \"24:0\" or a name part)   midi.map []   midi.program_change_selects_song true
+    midi.clock_out []
 ";
 
 #[derive(Clone, Debug, PartialEq)]

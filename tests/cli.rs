@@ -304,3 +304,50 @@ fn check_refuses_a_bad_setlist_that_play_falls_back_from() {
         "{err}"
     );
 }
+
+/// `check` prints the MIDI map; a bad MIDI binding is a one-line config error naming it.
+#[test]
+fn check_prints_the_midi_map_and_refuses_a_bad_binding() {
+    let dir = temp_dir("cli-check-midi");
+    let lib = small_library(&dir);
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"{{"library": "{}", "midi": {{"inputs": ["FCB1010"], "map": [
+                {{"note": 36, "channel": 10, "action": "play_pause"}},
+                {{"cc": 64, "gesture": "long", "action": "stop"}},
+                {{"cc": 80, "latching": true, "action": "loop_toggle"}}]}}}}"#,
+            lib.display()
+        ),
+    );
+    let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}{}", text(&out.stderr));
+    for line in [
+        "midi: inputs \"FCB1010\"; clock_out none; map:",
+        "  note:36@ch10 short play_pause",
+        "  cc:64 momentary(>=64 down) long stop",
+        "  cc:80 latching short loop_toggle",
+        "  program:N (any other) short song:N",
+    ] {
+        assert!(s.lines().any(|l| l == line), "{line:?} not in\n{s}");
+    }
+    for (map, key) in [
+        (
+            r#"[{"note": 36, "channel": 99, "action": "stop"}]"#,
+            "midi.map[0].channel",
+        ),
+        (r#"[{"cc": 300, "action": "stop"}]"#, "midi.map[0].cc"),
+        (
+            r#"[{"note": 1, "action": "stop"}, {"cc": 2, "value": 1, "min": 0, "action": "x"}]"#,
+            "midi.map[1]",
+        ),
+    ] {
+        let cfg = write_config(&dir, &format!(r#"{{"midi": {{"map": {map}}}}}"#));
+        let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{map}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(key), "{map}: {err} does not name {key}");
+    }
+}

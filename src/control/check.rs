@@ -41,6 +41,7 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
     for line in map.describe().lines() {
         say(&format!("  {line}"));
     }
+    check_midi(&cfg.midi)?;
     let root = Path::new(cfg.library.as_str());
     let (songs, skipped) = library::scan(root).map_err(|e| AppError::runtime(e.to_string()))?;
     say(&format!(
@@ -255,6 +256,28 @@ fn progress(line: &str) {
         let _ = write!(err, "\r\x1b[2K{line}");
         let _ = err.flush();
     }
+}
+
+/// The `midi` section: ports and the MIDI map, one binding a line.
+fn check_midi(cfg: &crate::storage::config::MidiConfig) -> Result<(), AppError> {
+    let map = crate::hw::midi::map::MidiMap::from_config(cfg)
+        .map_err(|e| AppError::usage(e.to_string()))?;
+    let names = |list: &[heapless::String<64>]| {
+        if list.is_empty() {
+            " none".to_string()
+        } else {
+            list.iter().map(|p| format!(" \"{p}\"")).collect()
+        }
+    };
+    say(&format!(
+        "midi: inputs{}; clock_out{}; map:",
+        names(&cfg.inputs),
+        names(&cfg.clock_out)
+    ));
+    for line in map.describe().lines() {
+        say(&format!("  {line}"));
+    }
+    Ok(())
 }
 
 /// `check`'s line for a song's tempo map and click, e.g. `  tempo: bar 1 120 bpm 4/4,

@@ -44,6 +44,8 @@ pub enum Event {
     /// The loader finished a song: the loader's generation (a reload starts a new loader;
     /// results of an older one are dropped), the setlist index, the song or why not.
     Loaded(u32, usize, Result<Arc<Song>, String>),
+    /// A MIDI note, pedal or program change decided an action.
+    Midi(ButtonEvent<crate::hw::midi::map::MidiKey>),
 }
 
 /// How often the control thread wakes when nothing happens: garbage, stats, song end.
@@ -138,6 +140,8 @@ pub struct Session {
     events: Receiver<Event>,
     loader_tx: Option<Sender<usize>>,
     input: Option<InputThread>,
+    /// The midi thread (MIDI in, clock out), when `midi` is configured.
+    midi: Option<crate::hw::midi::MidiThread>,
     start_ns: u64,
     /// A song asked for that was not loaded (setlist index), and when: `load_ms` runs
     /// from here to its switch.
@@ -239,6 +243,7 @@ pub fn play(
     } else {
         session.spawn_console();
         session.spawn_input()?;
+        session.spawn_midi()?;
         say("ready");
         session.control_loop()
     }
@@ -278,6 +283,7 @@ pub fn run(cfg: Config, config_path: &Path, stats_json: bool) -> Result<(), AppE
     session.open_leds();
     session.spawn_console();
     session.spawn_input()?;
+    session.spawn_midi()?;
     say("ready");
     session.control_loop()
 }
@@ -418,6 +424,7 @@ impl Session {
             events,
             loader_tx: None,
             input: None,
+            midi: None,
             start_ns,
             // The first song: from process start (near enough: session start) to now,
             // when the engine has it.
@@ -848,6 +855,8 @@ impl Session {
     /// Fades out, stops the audio thread, prints the final stats line.
     fn shutdown(&mut self) {
         self.fade_out_before_stopping();
+        // The midi thread sends Stop to clock receivers as it ends.
+        drop(self.midi.take());
         if let Some(a) = self.audio.take() {
             if let Some(Err(e)) = a.stop().map(|e| e.result) {
                 warn(&e);
@@ -932,6 +941,7 @@ impl Session {
                 crate::hw::console::console_action_done();
             }
             Event::Button(b) => self.button(b),
+            Event::Midi(m) => self.midi_action(m),
             Event::Notice(line) => say(&line),
             Event::Loaded(gen, _, _) if gen != self.loader_gen => {
                 // An earlier loader's work, from before a reload: its index means nothing
@@ -1171,6 +1181,45 @@ impl Session {
             b.key, // evdev's name, e.g. KEY_SPACE: the word the key map uses
             crate::hw::input::keymap::gesture_name(b.gesture),
             queued.saturating_sub(b.pressed_at).as_micros(),
+            to_queue_us + period_us + buffer_us
+        ));
+    }
+
+    /// Starts the midi thread when `midi.inputs` or `midi.clock_out` is set (a bad MIDI map
+    /// is a config error; a missing sequencer is one line from the thread).
+    fn spawn_midi(&mut self) -> Result<(), AppError> {
+        use crate::hw::midi::MidiMsg;
+        let tx = self.events_tx.clone();
+        self.midi = crate::hw::midi::spawn_midi(
+            &self.cfg.midi,
+            &self.cfg.buttons,
+            self.engine.status.clone(),
+            move |msg| {
+                tx.send(match msg {
+                    MidiMsg::Action(a) => Event::Midi(a),
+                    MidiMsg::Notice(n) => Event::Notice(n),
+                })
+                .is_ok()
+            },
+        )
+        .map_err(|e| AppError::usage(e.to_string()))?;
+        Ok(())
+    }
+
+    /// A MIDI action: carried out like a button's, with the same figures: from the
+    /// sequencer's arrival stamp of the message to the command queue, and until heard.
+    fn midi_action(&mut self, m: ButtonEvent<crate::hw::midi::map::MidiKey>) {
+        let queued = monotonic_now();
+        self.act(m.action.clone());
+        let g = &self.granted;
+        let to_queue_us = queued.saturating_sub(m.decided_at).as_micros() as u64;
+        let period_us = g.period_frames as u64 * 1_000_000 / g.rate as u64;
+        let buffer_us = g.buffer_frames as u64 * 1_000_000 / g.rate as u64;
+        say(&format!(
+            "midi key={} gesture={} press_to_queue_us={} heard_within_us={}",
+            m.key,
+            crate::hw::input::keymap::gesture_name(m.gesture),
+            queued.saturating_sub(m.pressed_at).as_micros(),
             to_queue_us + period_us + buffer_us
         ));
     }

@@ -5,3 +5,4 @@
 pub mod console;
 pub mod input;
 pub mod leds;
+pub mod midi;

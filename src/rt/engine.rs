@@ -1297,6 +1297,19 @@ impl Engine {
         s.transport.store(self.transport as u8, Relaxed);
         s.looping.store(self.looping.is_some(), Relaxed);
         s.counting_in.store(self.count_in.is_some(), Relaxed);
+        // Where the heard position is in the song's beats, for MIDI clock out (the tempo
+        // map's queries are allocation-free).
+        let heard = self.heard_pos() as f64;
+        let (quarter, bpm) = self
+            .song
+            .as_ref()
+            .and_then(|song| song.tempo_map.as_ref())
+            .map_or((0.0, 0.0), |m| (m.quarter_at(heard), m.bpm_at(heard)));
+        s.song_bpm_milli.store(
+            (bpm.clamp(0.0, 4_000_000.0) * 1000.0).round() as u32,
+            Relaxed,
+        );
+        s.song_quarter_bits.store(quarter.to_bits(), Relaxed);
         s.periods.fetch_add(1, Relaxed);
     }
 }

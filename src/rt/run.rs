@@ -309,6 +309,13 @@ where
             }
             continue;
         }
+        // MIDI clock out: when this period will be heard. The clock is read only while the
+        // midi thread asks for it, right after avail so that the two belong together.
+        let clock_wake_ns = if status.clock_wanted.load(Relaxed) {
+            super::monitor::now_ns()
+        } else {
+            0
+        };
         observer.wake(avail);
         let mut left = period as usize;
         while left > 0 {
@@ -328,11 +335,45 @@ where
             }
         }
         observer.committed();
+        if clock_wake_ns != 0 {
+            publish_clock(status, &params, clock_wake_ns, avail, period - left as u64);
+        }
         periods_unwaited = periods_unwaited.saturating_add(1);
         if periods_unwaited > unpaced_after && engine.is_idle() {
             device.rest(timeout_ms as u32);
         }
     }
+}
+
+/// Publishes the period just written for the MIDI clock ([`EngineStatus::audio_clock`]):
+/// at `wake_ns` the device had `avail` frames free, so `buffer - avail` frames were still
+/// to play before this period's first frame. Audio thread; atomics only.
+fn publish_clock(
+    status: &EngineStatus,
+    params: &LoopParams,
+    wake_ns: u64,
+    avail: u64,
+    frames: u64,
+) {
+    let clock = &status.audio_clock;
+    let period = clock.read().map_or(1, |s| s.period + 1);
+    clock.publish(&super::status::AudioClockSample {
+        period,
+        wake_ns,
+        delay_frames: params
+            .buffer_frames
+            .saturating_sub(avail)
+            .min(u32::MAX as u64) as u32,
+        frames: frames.min(u32::MAX as u64) as u32,
+        song_pos: status.pos_frames.load(Relaxed),
+        speed_pct_x100: status.speed_pct_x100.load(Relaxed),
+        transport: status.transport.load(Relaxed),
+        counting_in: status.counting_in.load(Relaxed),
+        song_serial: status.song_serial.load(Relaxed),
+        song_bpm_milli: status.song_bpm_milli.load(Relaxed),
+        song_quarter: f64::from_bits(status.song_quarter_bits.load(Relaxed)),
+        rate: params.rate,
+    });
 }
 
 /// Fills the whole buffer with silence and starts the device.

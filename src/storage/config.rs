@@ -188,6 +188,98 @@ pub struct LedsConfig {
     pub xrun: LedLineConfig,
 }
 
+pub const MAX_MIDI_PORTS: usize = 8;
+pub const MAX_MIDI_BINDINGS: usize = 64;
+
+/// One `midi.map` entry: what a MIDI message (a note, a control change or a program
+/// change) does. Exactly one of `note`, `cc` and `program` is given; the rules are in the
+/// [`crate::hw::midi`] module doc and the README.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MidiBinding {
+    /// MIDI channel 1..=16; 0 (the default) matches any channel.
+    #[serde(default)]
+    pub channel: u8,
+    /// Note number 0..=127: note on is the press, note off (or note on at velocity 0)
+    /// the release.
+    #[serde(default)]
+    pub note: Option<u8>,
+    /// Control change number 0..=127. Without `value`/`min`/`max` it is a pedal
+    /// (`latching` or momentary: value >= 64 is down).
+    #[serde(default)]
+    pub cc: Option<u8>,
+    /// With `cc`: fires on every message with exactly this value.
+    #[serde(default)]
+    pub value: Option<u8>,
+    /// With `cc`: fires when the value enters `min..=max` (either may be left out).
+    #[serde(default)]
+    pub min: Option<u8>,
+    #[serde(default)]
+    pub max: Option<u8>,
+    /// With a `cc` pedal: the pedal sends 127 and 0 on alternate presses; every change is
+    /// one press (short only).
+    #[serde(default)]
+    pub latching: bool,
+    /// Program number as shown on most gear, 1..=128 (the wire value + 1).
+    #[serde(default)]
+    pub program: Option<u8>,
+    #[serde(default = "default_gesture")]
+    pub gesture: Gesture,
+    /// Action name, as in `buttons.map`.
+    pub action: String<64>,
+}
+
+impl Default for MidiBinding {
+    fn default() -> Self {
+        MidiBinding {
+            channel: 0,
+            note: None,
+            cc: None,
+            value: None,
+            min: None,
+            max: None,
+            latching: false,
+            program: None,
+            gesture: Gesture::Short,
+            action: String::new(),
+        }
+    }
+}
+
+/// MIDI in (foot controllers) and MIDI clock out, through the ALSA sequencer.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MidiConfig {
+    /// Ports to read: `"client:port"` numbers (`"24:0"`) or a substring of the client or
+    /// port name (`"FCB1010"`); devices that appear later are connected when they do.
+    pub inputs: Vec<String<64>, MAX_MIDI_PORTS>,
+    /// What notes, control changes and program changes do.
+    pub map: Vec<MidiBinding, MAX_MIDI_BINDINGS>,
+    /// Program change N (1-based) selects song N of the setlist, unless `map` binds it.
+    pub program_change_selects_song: bool,
+    /// Ports that get MIDI clock (24 per quarter note), Start/Stop/Continue and Song
+    /// Position Pointer, named like `inputs`.
+    pub clock_out: Vec<String<64>, MAX_MIDI_PORTS>,
+}
+
+impl Default for MidiConfig {
+    fn default() -> Self {
+        MidiConfig {
+            inputs: Vec::new(),
+            map: Vec::new(),
+            program_change_selects_song: true,
+            clock_out: Vec::new(),
+        }
+    }
+}
+
+impl MidiConfig {
+    /// Whether the `midi` thread has anything to do.
+    pub fn enabled(&self) -> bool {
+        !self.inputs.is_empty() || !self.clock_out.is_empty()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -199,6 +291,7 @@ pub struct Config {
     pub stats: StatsConfig,
     pub memory: MemoryConfig,
     pub leds: LedsConfig,
+    pub midi: MidiConfig,
     /// The one writable place: last song and stem settings.
     pub state_dir: String<256>,
 }
@@ -213,6 +306,7 @@ impl Default for Config {
             stats: StatsConfig::default(),
             memory: MemoryConfig::default(),
             leds: LedsConfig::default(),
+            midi: MidiConfig::default(),
             state_dir: str_lit("/var/lib/stembox"),
         }
     }
@@ -307,6 +401,11 @@ pub fn leaf_paths() -> std::vec::Vec<std::string::String> {
         key: str_lit("KEY_1"),
         gesture: Gesture::Short,
         action: str_lit("stop"),
+    });
+    let _ = sample.midi.map.push(MidiBinding {
+        note: Some(60),
+        action: str_lit("stop"),
+        ..MidiBinding::default()
     });
     let mut out = std::vec::Vec::new();
     if let Ok(v) = serde_json::to_value(&sample) {
@@ -483,8 +582,10 @@ impl Config {
             ("library", "must not be empty".into())
         } else if self.state_dir.is_empty() {
             ("state_dir", "must not be empty".into())
+        } else if let Some(problem) = self.key_map_problem() {
+            return Some(problem);
         } else {
-            return self.key_map_problem();
+            return crate::hw::midi::map::config_problem(&self.midi);
         };
         Some((problem.0.into(), problem.1))
     }

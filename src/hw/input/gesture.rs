@@ -32,11 +32,12 @@ pub fn monotonic_now() -> Timestamp {
     )
 }
 
-/// An action decided from a key gesture.
+/// An action decided from a key gesture. `K` names the key: an evdev [`KeyCode`] for
+/// buttons, a note or pedal for MIDI ([`crate::hw::midi::map::MidiKey`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ButtonEvent {
+pub struct ButtonEvent<K = KeyCode> {
     pub action: Action,
-    pub key: KeyCode,
+    pub key: K,
     pub gesture: Gesture,
     /// Kernel timestamp of the press that started the gesture (for a double press: the first
     /// press). Where the musician meant it: use it to place loop points and markers.
@@ -114,8 +115,8 @@ enum Phase {
 }
 
 #[derive(Clone, Debug)]
-struct KeyState {
-    code: KeyCode,
+struct KeyState<K> {
+    code: K,
     actions: KeyActions,
     /// The debounced state the gestures see.
     down: bool,
@@ -126,27 +127,18 @@ struct KeyState {
     phase: Phase,
 }
 
-/// Turns key edges of one device into [`ButtonEvent`]s. Owned by the input thread.
+/// Turns key edges of one device into [`ButtonEvent`]s. Owned by the input thread (evdev
+/// keys) or the midi thread (notes and momentary pedals, `K` =
+/// [`crate::hw::midi::map::MidiKey`]): one set of gesture rules for both.
 #[derive(Clone, Debug)]
-pub struct GestureDecoder {
+pub struct GestureDecoder<K = KeyCode> {
     timing: GestureTiming,
-    keys: Vec<KeyState>,
+    keys: Vec<KeyState<K>>,
 }
 
 impl GestureDecoder {
     pub fn new(map: &KeyMap, timing: GestureTiming) -> GestureDecoder {
-        let keys = map
-            .keys()
-            .map(|(code, actions)| KeyState {
-                code,
-                actions: actions.clone(),
-                down: false,
-                raw_down: false,
-                lockout_until: Duration::ZERO,
-                phase: Phase::Idle,
-            })
-            .collect();
-        GestureDecoder { timing, keys }
+        GestureDecoder::with_keys(map.keys().map(|(k, a)| (k, a.clone())), timing)
     }
 
     /// Handles one decoded `input_event`: `EV_KEY` edges of mapped keys drive gestures
@@ -169,10 +161,36 @@ impl GestureDecoder {
             _ => {}
         }
     }
+}
+
+impl<K: Copy + PartialEq> GestureDecoder<K> {
+    /// A decoder for these keys and their actions (a key listed twice: the first wins).
+    pub fn with_keys(
+        keys: impl IntoIterator<Item = (K, KeyActions)>,
+        timing: GestureTiming,
+    ) -> GestureDecoder<K> {
+        let keys = keys
+            .into_iter()
+            .map(|(code, actions)| KeyState {
+                code,
+                actions,
+                down: false,
+                raw_down: false,
+                lockout_until: Duration::ZERO,
+                phase: Phase::Idle,
+            })
+            .collect();
+        GestureDecoder { timing, keys }
+    }
+
+    /// Whether `code` is one of this decoder's keys.
+    pub fn has_key(&self, code: K) -> bool {
+        self.keys.iter().any(|k| k.code == code)
+    }
 
     /// One key edge at kernel time `t`. Timeouts that fall before `t` are resolved first,
     /// so the outcome depends on the timestamps only, never on when this is called.
-    pub fn on_key(&mut self, code: KeyCode, down: bool, t: Timestamp, out: &mut Vec<ButtonEvent>) {
+    pub fn on_key(&mut self, code: K, down: bool, t: Timestamp, out: &mut Vec<ButtonEvent<K>>) {
         self.poll(t, out);
         let timing = self.timing;
         let Some(k) = self.keys.iter_mut().find(|k| k.code == code) else {
@@ -188,7 +206,7 @@ impl GestureDecoder {
 
     /// Resolves every timeout up to `now` (same clock as the timestamps): long presses of
     /// keys still held, double-press windows that closed, edges held back by the lockout.
-    pub fn poll(&mut self, now: Timestamp, out: &mut Vec<ButtonEvent>) {
+    pub fn poll(&mut self, now: Timestamp, out: &mut Vec<ButtonEvent<K>>) {
         let timing = self.timing;
         for k in &mut self.keys {
             // A key can have more than one thing due (a reconciled release, then its
@@ -222,7 +240,7 @@ impl GestureDecoder {
     }
 }
 
-impl KeyState {
+impl<K: Copy> KeyState<K> {
     fn next_deadline(&self, timing: GestureTiming) -> Option<Timestamp> {
         let reconcile = (self.raw_down != self.down).then_some(self.lockout_until);
         let gesture = match self.phase {
@@ -238,7 +256,12 @@ impl KeyState {
         }
     }
 
-    fn fire_deadline(&mut self, due: Timestamp, timing: GestureTiming, out: &mut Vec<ButtonEvent>) {
+    fn fire_deadline(
+        &mut self,
+        due: Timestamp,
+        timing: GestureTiming,
+        out: &mut Vec<ButtonEvent<K>>,
+    ) {
         if self.raw_down != self.down && due == self.lockout_until {
             // The key changed during the lockout and stayed changed: that edge is real.
             let down = self.raw_down;
@@ -265,7 +288,7 @@ impl KeyState {
         down: bool,
         t: Timestamp,
         timing: GestureTiming,
-        out: &mut Vec<ButtonEvent>,
+        out: &mut Vec<ButtonEvent<K>>,
     ) {
         self.down = down;
         self.lockout_until = after(t, timing.debounce);
@@ -300,7 +323,7 @@ impl KeyState {
         gesture: Gesture,
         pressed_at: Timestamp,
         decided_at: Timestamp,
-        out: &mut Vec<ButtonEvent>,
+        out: &mut Vec<ButtonEvent<K>>,
     ) {
         if let Some(action) = self.actions.get(gesture) {
             out.push(ButtonEvent {

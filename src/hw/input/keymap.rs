@@ -338,7 +338,8 @@ impl KeyActions {
         }
     }
 
-    fn slot(&mut self, gesture: Gesture) -> &mut Option<Action> {
+    /// The action of one gesture, to set it (a map builder's job).
+    pub fn slot(&mut self, gesture: Gesture) -> &mut Option<Action> {
         match gesture {
             Gesture::Short => &mut self.short,
             Gesture::Long => &mut self.long,

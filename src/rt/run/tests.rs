@@ -685,3 +685,44 @@ fn a_paced_device_never_rests_even_when_idle() {
     assert_eq!(o.xruns(), 1);
     assert_eq!(o.device.counts().rests, 0);
 }
+/// The MIDI clock's sample: published after every period only while the midi thread
+/// asks for it, with the period's size, the frames still queued ahead of it and the
+/// song position after it.
+#[test]
+fn audio_clock_is_published_only_when_wanted() {
+    for wanted in [false, true] {
+        let control = Arc::new(LoopControl::default());
+        let mut device =
+            FakeDevice::<i16>::new(2, PERIOD, PERIODS, 1 << 16).stop_after(50, control.clone());
+        let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
+        assert!(handle.switch_song(ramp_song(1_000_000), 0, true));
+        engine.status().clock_wanted.store(wanted, Relaxed);
+        let before = crate::rt::monitor::now_ns();
+        let result = run_device::<S16Le, _, _>(
+            &mut device,
+            params(),
+            &mut engine,
+            &mut NoObserver,
+            &control,
+        );
+        assert!(result.is_ok());
+        let status = engine.status();
+        let sample = status.audio_clock.read();
+        if !wanted {
+            assert_eq!(sample, None, "no clock reads unless asked");
+            continue;
+        }
+        let s = sample.expect("published");
+        assert_eq!(s.period, 49, "one sample per period written");
+        assert_eq!(s.frames, PERIOD);
+        assert_eq!(
+            s.delay_frames,
+            BUFFER as u32 - PERIOD,
+            "the buffer minus avail"
+        );
+        assert_eq!(s.song_pos, status.pos_frames.load(Relaxed));
+        assert_eq!(s.transport, crate::rt::status::Transport::Playing as u8);
+        assert_eq!((s.rate, s.speed_pct_x100), (RATE, 10_000));
+        assert!(s.wake_ns >= before && s.wake_ns <= crate::rt::monitor::now_ns());
+    }
+}
