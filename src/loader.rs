@@ -1,4 +1,5 @@
-//! Decoding songs into RAM: symphonia (FLAC, WAV 16/24/32-bit int and float, MP3, Vorbis),
+//! Decoding songs into RAM: symphonia (FLAC, WAV 16/24/32-bit int and float, MP3, Vorbis,
+//! AAC and ALAC in MP4; NI Stems files in [`crate::nistem`]),
 //! mono placed in both channels, resampled to the device rate with rubato's FFT resampler,
 //! stems padded with silence to the longest. Stems decode in parallel on all cores.
 //! Loader or control thread; the audio thread only ever sees the finished [`Song`].
@@ -573,8 +574,22 @@ fn over_budget(
     }
 }
 
-/// [`load_song`], appending warnings (lying headers, corrupt packets, NaN samples).
+/// [`load_song`], appending warnings (lying headers, corrupt packets, NaN samples). A
+/// folder with an NI Stems file goes through [`crate::nistem::load_song`], which loads its
+/// other stem files through [`load_files_noting`].
 fn load_song_noting(
+    entry: &SongEntry,
+    device_rate: u32,
+    progress: &mut dyn FnMut(Progress),
+    warnings: &mut Vec<String>,
+) -> Result<Song, LoadError> {
+    crate::nistem::load_song(entry, device_rate, progress, warnings, |e, p, w| {
+        load_files_noting(e, device_rate, p, w)
+    })
+}
+
+/// [`load_song_noting`] for a folder of stem files, one stem each.
+fn load_files_noting(
     entry: &SongEntry,
     device_rate: u32,
     progress: &mut dyn FnMut(Progress),

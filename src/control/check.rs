@@ -64,7 +64,7 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
     problems.extend(notes);
     for name in &skipped {
         problems.push(format!(
-            "song {name}: folder has no stem files (flac, wav, mp3, ogg)"
+            "song {name}: folder has no stem files (flac, wav, mp3, ogg, m4a, mp4, stem.mp4)"
         ));
     }
     if songs.is_empty() {

@@ -42,6 +42,9 @@ pub struct Song {
     /// `song.json`'s default speed (percent) and key change (semitones).
     pub speed_pct: f32,
     pub pitch_st: f32,
+    /// The stem holding an NI Stems file's original master mix: muted, and heard only in
+    /// place of the other stems (`mix master`). `None` for songs of stem files.
+    pub master_stem: Option<usize>,
 }
 
 impl Stem {
@@ -88,6 +91,7 @@ impl Song {
             sections: Vec::new(),
             speed_pct: 100.0,
             pitch_st: 0.0,
+            master_stem: None,
         }
     }
 
@@ -104,6 +108,11 @@ impl Song {
     /// shared; a slice, so none can be added or removed.
     pub fn stems_mut(&mut self) -> &mut [Stem] {
         &mut self.stems
+    }
+
+    /// The stems, taken out of the song (the loader combines songs' stems before sharing).
+    pub fn into_stems(self) -> Vec<Stem> {
+        self.stems
     }
 
     pub fn stem_index(&self, name: &str) -> Option<usize> {
