@@ -450,3 +450,124 @@ fn check_lists_the_ni_stems_and_their_names() {
         "{out}"
     );
 }
+
+/// `mix master` and `mix stems` through the real controller and engine on a loaded NI song:
+/// the stems mix is the four stem tones summed, the master mode is the master track alone,
+/// and the switch is a ramp (no step larger than the tones themselves make).
+#[test]
+fn mix_switches_between_the_stems_and_the_master_with_a_ramp() {
+    use stembox::control::controller::{Controller, EngineView, Setup, ToEngine};
+    use stembox::model::action::{Action, MixMode};
+    use stembox::rt::command::Command as EngineCommand;
+    use stembox::rt::engine::Engine;
+    use stembox::rt::status::Transport;
+    if !have_ffmpeg() {
+        return;
+    }
+    let (_dir, lib) = make_song("nistem-mix", &["-c:a", "alac"], Some(MANIFEST));
+    let (song, _) = load(&lib, RATE);
+    let song = std::sync::Arc::new(song);
+    let setup = Setup {
+        rate: RATE,
+        buffer_frames: 512,
+        names: vec!["01-ni".into()],
+        budget_bytes: usize::MAX,
+        master_db: 0.0,
+        saved: None,
+    };
+    let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
+    let (mut ctl, out) = Controller::new(setup, 0, song.clone());
+    assert!(handle.switch_song(song.clone(), 0, true));
+    let mut feed = |engine_out: Vec<ToEngine>| {
+        for e in engine_out {
+            match e {
+                ToEngine::Command(c) => handle.send(c).unwrap(),
+                ToEngine::Switch { .. } => unreachable!("one song"),
+            }
+        }
+    };
+    feed(out.engine);
+    let view = EngineView {
+        transport: Transport::Playing,
+        pos_frames: 0,
+        looping: false,
+        counting_in: false,
+        command_slots: 256,
+        song_slots: 4,
+        speed_pct: 100.0,
+        pitch_st: 0.0,
+        ramp_pass: 0,
+    };
+    const PERIOD: usize = 256;
+    let mut rendered: Vec<f32> = Vec::new();
+    let mut render = |engine: &mut Engine, periods: usize| {
+        let mut buf = vec![0.0f32; PERIOD * 2];
+        for _ in 0..periods {
+            engine.process(&mut buf);
+            rendered.extend_from_slice(&buf);
+        }
+    };
+    // 0.1 s of stems, 0.3 s of master, back to stems.
+    render(&mut engine, 20);
+    let out = ctl.act(Action::Mix(Some(MixMode::Master)), &view);
+    assert_eq!(out.reply.as_deref(), Some("ok mix master"));
+    assert!(out.commands().contains(&EngineCommand::StemMute {
+        stem: 4,
+        mute: false
+    }));
+    feed(out.engine);
+    render(&mut engine, 60);
+    let out = ctl.act(Action::Mix(None), &view);
+    assert_eq!(out.reply.as_deref(), Some("ok mix stems"));
+    feed(out.engine);
+    render(&mut engine, 40);
+
+    let ramp = (RATE * stembox::rt::GAIN_RAMP_MS / 1000) as usize + PERIOD;
+    let stems_sum = |i: usize, c: usize| -> f32 { (1..5).map(|t| wav_value(t, i, c)).sum() };
+    let master = |i: usize, c: usize| -> f32 { wav_value(0, i, c) };
+    // The engine's fade-in at play start: judge from the second period on.
+    let check = |from: usize, to: usize, want: &dyn Fn(usize, usize) -> f32, what: &str| {
+        let mut worst = 0.0f32;
+        for i in from..to {
+            for c in 0..2 {
+                worst = worst.max((rendered[i * 2 + c] - want(i, c)).abs());
+            }
+        }
+        assert!(worst < 1e-5, "{what}: off by {worst}");
+    };
+    let switch1 = 20 * PERIOD;
+    let switch2 = 80 * PERIOD;
+    check(
+        4 * PERIOD,
+        switch1,
+        &stems_sum,
+        "stems mix before `mix master`",
+    );
+    check(
+        switch1 + ramp,
+        switch2,
+        &master,
+        "master after `mix master`",
+    );
+    check(
+        switch2 + ramp,
+        120 * PERIOD,
+        &stems_sum,
+        "stems after `mix stems`",
+    );
+    // No click: across each switch, no sample-to-sample step beyond what the tones make.
+    let max_step = |from: usize, to: usize| -> f32 {
+        (from.max(1)..to)
+            .flat_map(|i| (0..2).map(move |c| (i, c)))
+            .map(|(i, c)| (rendered[i * 2 + c] - rendered[(i - 1) * 2 + c]).abs())
+            .fold(0.0, f32::max)
+    };
+    let steady = max_step(4 * PERIOD, switch1).max(max_step(switch1 + ramp, switch2));
+    for at in [switch1, switch2] {
+        let step = max_step(at, at + ramp);
+        assert!(
+            step <= steady * 1.05,
+            "step {step} at the switch, steady {steady}"
+        );
+    }
+}

@@ -54,6 +54,13 @@ pub enum SectionRef {
     Name(String),
 }
 
+/// What `mix` plays: the stems, or an NI Stems file's original master in their place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MixMode {
+    Stems,
+    Master,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     PlayPause,
@@ -96,6 +103,8 @@ pub enum Action {
     /// each pass starts with a one-bar count-in.
     LoopRamp(f32, f32, f32, bool),
     CountInToggle,
+    /// Stems mix or the song's original master (NI Stems); `None` toggles.
+    Mix(Option<MixMode>),
     Status,
     Stats,
     StatsReset,
