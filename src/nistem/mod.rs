@@ -403,13 +403,12 @@ pub fn decode_file(
     })
 }
 
+/// Named interleaved stereo stems at the device rate, master first, and the warnings.
+pub type LoadedFile = (Vec<(String, Vec<f32>)>, Vec<String>);
+
 /// Decodes an NI Stems file into named stereo stems at `device_rate`, master first, within
 /// `limit_bytes`. The tracks are resampled in parallel.
-pub fn load_file(
-    path: &Path,
-    device_rate: u32,
-    limit_bytes: u64,
-) -> Result<(Vec<(String, Vec<f32>)>, Vec<String>), LoadError> {
+pub fn load_file(path: &Path, device_rate: u32, limit_bytes: u64) -> Result<LoadedFile, LoadError> {
     let decoded = decode_file(path, Some(device_rate), limit_bytes)?;
     let resampled: Vec<Result<Vec<f32>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = decoded
