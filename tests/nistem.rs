@@ -380,8 +380,8 @@ fn hostile_stem_mp4_files_are_refused_with_a_message() {
     let good = std::fs::read(&file).unwrap();
     let (songs, _) = library::scan(&lib).unwrap();
     let load_it = || loader::load_song(&songs[0], RATE, &mut |_| {});
-    // Truncated anywhere: a clear error or (cut inside mdat's tail is impossible here: moov
-    // is last) never a panic.
+    // Truncated anywhere (moov is last, so every cut damages it): a clear error naming the
+    // file, never a panic.
     for cut in [0, 7, 100, good.len() / 2, good.len() - 10] {
         std::fs::write(&file, &good[..cut]).unwrap();
         let e = load_it().unwrap_err();
@@ -569,5 +569,41 @@ fn mix_switches_between_the_stems_and_the_master_with_a_ramp() {
             step <= steady * 1.05,
             "step {step} at the switch, steady {steady}"
         );
+    }
+}
+
+#[test]
+fn a_damaged_plain_m4a_stem_is_an_error_naming_it() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = temp_dir("nistem-bad-m4a");
+    let song = dir.join("lib/01-a");
+    std::fs::create_dir_all(&song).unwrap();
+    write_wav(&dir.join("a.wav"), 2);
+    let m4a = song.join("keys.m4a");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(dir.join("a.wav"))
+        .args(["-c:a", "alac"])
+        .arg(&m4a)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let good = std::fs::read(&m4a).unwrap();
+    let (songs, _) = library::scan(&dir.join("lib")).unwrap();
+    // Whole: it plays as one stem named after the file, sample-exact.
+    let s = loader::load_song(&songs[0], RATE, &mut |_| {}).unwrap();
+    assert_eq!(names(&s), ["keys"]);
+    assert_eq!(s.master_stem, None);
+    assert_eq!(s.stems()[0].samples()[2000], wav_value(2, 1000, 0));
+    // Cut short or garbage: an error naming the file, never a panic.
+    for bytes in [&good[..20], &good[..good.len() / 3], &b"\0\0\0\x08moov"[..]] {
+        std::fs::write(&m4a, bytes).unwrap();
+        match loader::load_song(&songs[0], RATE, &mut |_| {}) {
+            Err(e) => assert!(e.message.contains("keys.m4a"), "{e}"),
+            // moov comes after mdat, so every cut here loses the sample tables.
+            Ok(s) => panic!("{} frames from a damaged file", s.frames()),
+        }
     }
 }
