@@ -407,27 +407,39 @@ pub fn decode_file(
 pub type LoadedFile = (Vec<(String, Vec<f32>)>, Vec<String>);
 
 /// Decodes an NI Stems file into named stereo stems at `device_rate`, master first, within
-/// `limit_bytes`. The tracks are resampled in parallel.
+/// `limit_bytes`. The tracks are resampled in parallel (one per core).
 pub fn load_file(path: &Path, device_rate: u32, limit_bytes: u64) -> Result<LoadedFile, LoadError> {
     let decoded = decode_file(path, Some(device_rate), limit_bytes)?;
-    let resampled: Vec<Result<Vec<f32>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = decoded
-            .tracks
-            .iter()
-            .map(|t| scope.spawn(move || resample_stereo(&t.stereo, t.rate, device_rate)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("the resampler panicked".to_string()))
-            })
-            .collect()
+    // Each worker takes a track, resamples it and frees its source at once: the peak is
+    // the decoded file plus a worker's output or two, not twice the file.
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(decoded.tracks.len());
+    let total = decoded.tracks.len();
+    let queue = std::sync::Mutex::new(decoded.tracks.into_iter().enumerate());
+    let done = std::sync::Mutex::new(Vec::with_capacity(total));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                let Some((i, t)) = next else { break };
+                let r = resample_stereo(&t.stereo, t.rate, device_rate);
+                let name = t.name;
+                if let Ok(mut d) = done.lock() {
+                    d.push((i, name, r));
+                }
+            });
+        }
     });
-    let mut stems = Vec::with_capacity(resampled.len());
-    for (t, r) in decoded.tracks.into_iter().zip(resampled) {
-        let samples = r.map_err(|e| load_err(path, format!("track \"{}\": {e}", t.name)))?;
-        stems.push((t.name, samples));
+    let mut done = done.into_inner().unwrap_or_default();
+    if done.len() != total {
+        return Err(load_err(path, "a resampler thread failed"));
+    }
+    done.sort_by_key(|(i, _, _)| *i);
+    let mut stems = Vec::with_capacity(total);
+    for (_, name, r) in done {
+        let samples = r.map_err(|e| load_err(path, format!("track \"{name}\": {e}")))?;
+        stems.push((name, samples));
     }
     Ok((stems, decoded.warnings))
 }
