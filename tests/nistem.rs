@@ -312,6 +312,22 @@ fn without_a_manifest_stems_fall_back_to_numbered_names() {
         warnings.iter().any(|w| w.contains("no stem manifest")),
         "{warnings:?}"
     );
+    // `check` notes it but it is no problem: the file plays.
+    let cfg = write_config(
+        lib.parent().unwrap(),
+        &format!(
+            r#"{{"library": "{}", "audio": {{"rate": 44100}}}}"#,
+            lib.display()
+        ),
+    );
+    let o = run(&["check", "--config", cfg.to_str().unwrap()]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("note:") && out.contains("no stem manifest"),
+        "{out}"
+    );
+    assert!(out.contains("stem stem1 "), "{out}");
     // A manifest of garbage: the same fallback, a warning naming the trouble, no failure.
     let (_dir, lib) = make_song("nistem-badman", &["-c:a", "alac"], Some("{\"stems\": 7"));
     let (song, warnings) = load(&lib, RATE);

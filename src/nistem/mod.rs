@@ -213,9 +213,11 @@ pub struct DecodedTrack {
 /// Every track of an NI Stems file decoded, master first.
 pub struct DecodedFile {
     pub tracks: Vec<DecodedTrack>,
-    /// Damaged packets skipped, NaN/huge samples silenced or clamped, the manifest's
-    /// trouble: one line each.
+    /// Damaged packets skipped, NaN/huge samples silenced or clamped: one line each.
     pub warnings: Vec<String>,
+    /// The manifest is missing or unreadable (the stems are named stem1..): a note, not
+    /// damage.
+    pub manifest_note: Option<String>,
 }
 
 struct TrackDecode {
@@ -240,13 +242,13 @@ pub fn decode_file(
 ) -> Result<DecodedFile, LoadError> {
     let mut opened = open(path)?;
     let mut warnings = Vec::new();
-    if let Some(note) = &opened.manifest_note {
-        warnings.push(format!(
+    let manifest_note = opened.manifest_note.as_ref().map(|note| {
+        format!(
             "{}: {note}; stems named stem1..stem{}",
             path.display(),
             opened.tracks.len() - 1
-        ));
-    }
+        )
+    });
     // The first reservation trusts a header only as far as the file could hold it (a
     // compressed frame is never below ~1/8192 of a byte) and the budget goes.
     let per_track_cap = (limit_bytes / FRAME_BYTES) / opened.tracks.len() as u64;
@@ -400,6 +402,7 @@ pub fn decode_file(
     Ok(DecodedFile {
         tracks: out,
         warnings,
+        manifest_note,
     })
 }
 
@@ -409,7 +412,8 @@ pub type LoadedFile = (Vec<(String, Vec<f32>)>, Vec<String>);
 /// Decodes an NI Stems file into named stereo stems at `device_rate`, master first, within
 /// `limit_bytes`. The tracks are resampled in parallel (one per core).
 pub fn load_file(path: &Path, device_rate: u32, limit_bytes: u64) -> Result<LoadedFile, LoadError> {
-    let decoded = decode_file(path, Some(device_rate), limit_bytes)?;
+    let mut decoded = decode_file(path, Some(device_rate), limit_bytes)?;
+    decoded.warnings.extend(decoded.manifest_note.take());
     // Each worker takes a track, resamples it and frees its source at once: the peak is
     // the decoded file plus a worker's output or two, not twice the file.
     let workers = std::thread::available_parallelism()
