@@ -6,6 +6,7 @@
 //! - [`control`]: the control thread (a pure [`control::controller`] and the runtime that
 //!   owns the threads), and the `run`, `play` and `check` modes;
 //! - [`loader`] and [`stretch_worker`]: the loader thread and the time-stretch worker;
+//!   [`nistem`]: NI Stems files (`.stem.mp4`), decoded by the loader;
 //! - [`hw`]: the hardware around the box (evdev buttons, status LEDs, the serial console);
 //! - [`model`]: what a musician names (songs, stems, the setlist, song.json, actions);
 //! - [`storage`]: what is read and written on disk (config, saved state, safe file reads);
@@ -19,6 +20,7 @@ pub mod control;
 pub mod hw;
 pub mod loader;
 pub mod model;
+pub mod nistem;
 pub mod rt;
 pub mod storage;
 pub mod stretch_worker;

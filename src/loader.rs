@@ -1,4 +1,5 @@
-//! Decoding songs into RAM: symphonia (FLAC, WAV 16/24/32-bit int and float, MP3, Vorbis),
+//! Decoding songs into RAM: symphonia (FLAC, WAV 16/24/32-bit int and float, MP3, Vorbis,
+//! AAC and ALAC in MP4; NI Stems files in [`crate::nistem`]),
 //! mono placed in both channels, resampled to the device rate with rubato's FFT resampler,
 //! stems padded with silence to the longest. Stems decode in parallel on all cores.
 //! Loader or control thread; the audio thread only ever sees the finished [`Song`].
@@ -886,6 +887,10 @@ fn load_streaming(
     progress: &mut dyn FnMut(Progress),
     on_playable: &mut dyn FnMut(Arc<Song>, Vec<String>),
 ) -> Result<Finished, LoadError> {
+    // An NI Stems file holds several stems: it is decoded whole, after the stem files'
+    // headers are read (see below); the stem files stream as usual.
+    let (plain_entry, ni_file) = crate::nistem::split_song_files(entry)?;
+    let entry = &plain_entry;
     if entry.stems.len() > MAX_STEMS {
         return Err(LoadError {
             message: format!(
@@ -895,7 +900,7 @@ fn load_streaming(
             ),
         });
     }
-    if entry.stems.is_empty() {
+    if entry.stems.is_empty() && ni_file.is_none() {
         return Err(LoadError {
             message: format!("song {}: no stem files", entry.name),
         });
@@ -960,6 +965,17 @@ fn load_streaming(
             }
         }
     }
+    let mut names: Vec<String> = entry.stems.iter().map(|f| f.name.clone()).collect();
+    let mut master_stem = None;
+    if let Some(ni) = &ni_file {
+        let (stems, master) =
+            crate::nistem::load_stems(entry, ni, &names, device_rate, limit, &mut warnings)?;
+        master_stem = master.map(|m| m + plans.len());
+        for stem in stems {
+            names.push(stem.name.clone());
+            plans.push(StemPlan::Whole(stem));
+        }
+    }
     let frames = plans
         .iter()
         .map(|p| match p {
@@ -988,11 +1004,11 @@ fn load_streaming(
         ));
     }
     let mut streams: Vec<Option<(Box<Opened>, u32)>> = Vec::with_capacity(plans.len());
-    let stems: Vec<Stem> = entry
-        .stems
-        .iter()
+    let total = plans.len();
+    let stems: Vec<Stem> = names
+        .into_iter()
         .zip(plans)
-        .map(|(file, plan)| match plan {
+        .map(|(name, plan)| match plan {
             StemPlan::Stream {
                 opened,
                 rate,
@@ -1000,7 +1016,7 @@ fn load_streaming(
                 ..
             } => {
                 streams.push(Some((opened, rate)));
-                Stem::loading(file.name.clone(), channels, frames as usize)
+                Stem::loading(name, channels, frames as usize)
             }
             StemPlan::Whole(stem) => {
                 streams.push(None);
@@ -1009,11 +1025,11 @@ fn load_streaming(
         })
         .collect();
     let mut song = Song::new(entry.name.clone(), device_rate, stems);
+    song.master_stem = master_stem;
     if with_meta {
         read_meta(entry, &mut song, &mut warnings);
     }
     let song = Arc::new(song);
-    let total = entry.stems.len();
     let mut done = streams.iter().filter(|s| s.is_none()).count();
     if done > 0 {
         progress(Progress { done, total });

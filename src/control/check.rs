@@ -65,7 +65,7 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
     problems.extend(notes);
     for name in &skipped {
         problems.push(format!(
-            "song {name}: folder has no stem files (flac, wav, mp3, ogg)"
+            "song {name}: folder has no stem files (flac, wav, mp3, ogg, m4a, mp4, stem.mp4)"
         ));
     }
     if songs.is_empty() {
@@ -75,11 +75,18 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
     let mut ram_per_song = Vec::new();
     for (n, song) in songs.iter().enumerate() {
         let mut infos: Vec<(String, Result<StemInfo, String>)> = Vec::new();
+        // What a stem line adds: an NI stem's colour, or that it is the NI master.
+        let mut notes: Vec<String> = Vec::new();
         for stem in &song.stems {
+            if crate::nistem::is_ni_stem_file(&stem.path) {
+                ni_stem_infos(&stem.path, &mut infos, &mut notes);
+                continue;
+            }
             infos.push((
                 stem.name.clone(),
                 loader::probe_stem(&stem.path).map_err(|e| e.message),
             ));
+            notes.push(String::new());
         }
         // Frames once resampled to the device rate; the song is as long as its longest stem.
         let frames_at_rate = infos
@@ -99,14 +106,14 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
             "song {:>2} {}: {} stems, {:.2} s, RAM {:.1} MB",
             n + 1,
             song.name,
-            song.stems.len(),
+            infos.len(),
             frames_at_rate as f64 / rate as f64,
             ram as f64 / 1e6
         ));
-        for (name, info) in &infos {
+        for ((name, info), note) in infos.iter().zip(&notes) {
             match info {
                 Ok(i) => say(&format!(
-                    "  stem {:<12} {:<9} {:>6} Hz {:<6} {:>7} {:>8.2} s{}",
+                    "  stem {:<12} {:<9} {:>6} Hz {:<6} {:>7} {:>8.2} s{}{note}",
                     name,
                     i.codec,
                     i.rate,
@@ -123,7 +130,26 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
             }
         }
         if decode {
-            for (stem, (_, info)) in song.stems.iter().zip(&infos) {
+            for stem in song.stems.iter() {
+                if crate::nistem::is_ni_stem_file(&stem.path) {
+                    progress(&format!(
+                        "decoding song {}/{}: {}",
+                        n + 1,
+                        songs.len(),
+                        stem.name
+                    ));
+                    match crate::nistem::decode_file(&stem.path, None, budget) {
+                        Ok(d) => problems.extend(d.warnings),
+                        Err(e) => problems.push(e.message),
+                    }
+                }
+            }
+            let files = song
+                .stems
+                .iter()
+                .filter(|s| !crate::nistem::is_ni_stem_file(&s.path));
+            let file_infos = infos.iter().zip(&notes).filter(|(_, n)| n.is_empty());
+            for (stem, ((_, info), _)) in files.zip(file_infos) {
                 if let Ok(info) = info {
                     progress(&format!(
                         "decoding song {}/{}: {}",
@@ -158,11 +184,22 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
                 Err(e) => problems.push(e),
             }
         }
-        if song.stems.len() > MAX_STEMS {
+        if infos.len() > MAX_STEMS {
             problems.push(format!(
                 "song {}: {} stems, stembox mixes at most {MAX_STEMS}",
                 song.name,
-                song.stems.len()
+                infos.len()
+            ));
+        }
+        let ni_files = song
+            .stems
+            .iter()
+            .filter(|s| crate::nistem::is_ni_stem_file(&s.path))
+            .count();
+        if ni_files > 1 {
+            problems.push(format!(
+                "song {}: {ni_files} NI Stems files; keep one per song folder",
+                song.name
             ));
         }
         if ram > budget {
@@ -208,6 +245,53 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
             "{} problems found in the library",
             problems.len()
         )))
+    }
+}
+
+/// The tracks of an NI Stems file as stem lines: the stems named from its manifest (with
+/// their colours), then its master; a file that cannot be read is one UNREADABLE line.
+fn ni_stem_infos(
+    path: &Path,
+    infos: &mut Vec<(String, Result<StemInfo, String>)>,
+    notes: &mut Vec<String>,
+) {
+    let file = match crate::nistem::probe(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let name = path
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into());
+            infos.push((name, Err(e.message)));
+            notes.push(" NI Stems".into());
+            return;
+        }
+    };
+    if let Some(note) = &file.manifest_note {
+        say(&format!(
+            "  note: {}: {note}; stems named stem1..",
+            path.display()
+        ));
+    }
+    // Stems first, the master last: the order the loaded song has.
+    let mut tracks: Vec<_> = file.tracks.iter().skip(1).collect();
+    tracks.extend(file.tracks.first());
+    for (k, t) in tracks.into_iter().enumerate() {
+        let is_master = k + 1 == file.tracks.len();
+        infos.push((
+            t.name.clone(),
+            Ok(StemInfo {
+                codec: t.codec.clone(),
+                rate: t.rate,
+                channels: t.channels,
+                bits_per_sample: None,
+                frames: t.frames,
+            }),
+        ));
+        notes.push(match (is_master, t.color) {
+            (true, _) => " NI master (heard with `mix master`)".into(),
+            (false, Some(c)) => format!(" NI stem #{c:06X}"),
+            (false, None) => " NI stem".into(),
+        });
     }
 }
 

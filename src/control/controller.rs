@@ -7,8 +7,9 @@
 
 use crate::hw::leds::{LedInputs, LoopLed, TransportLed};
 use crate::model::action::{
-    clamp_db, Action, MAX_GAIN_DB, MAX_PITCH_ST, MAX_SPEED_PCT, MAX_VOLUME_DB, MIN_GAIN_DB,
-    MIN_PITCH_ST, MIN_SPEED_PCT, MIN_VOLUME_DB, PITCH_STEP_ST, SPEED_STEP_PCT, VOLUME_STEP_DB,
+    clamp_db, Action, MixMode, MAX_GAIN_DB, MAX_PITCH_ST, MAX_SPEED_PCT, MAX_VOLUME_DB,
+    MIN_GAIN_DB, MIN_PITCH_ST, MIN_SPEED_PCT, MIN_VOLUME_DB, PITCH_STEP_ST, SPEED_STEP_PCT,
+    VOLUME_STEP_DB,
 };
 use crate::model::setlist::Setlist;
 use crate::model::song::Song;
@@ -168,6 +169,9 @@ pub struct Controller {
     click: Option<bool>,
     /// The click as last sent to the engine (it keeps it across song changes).
     engine_click: bool,
+    /// `mix master`: the current song's NI master plays in place of its stems. Back to the
+    /// stems on every song change.
+    master_mode: bool,
 }
 
 impl Controller {
@@ -194,9 +198,11 @@ impl Controller {
             pitch_st: 0.0,
             click: None,
             engine_click: false,
+            master_mode: false,
         };
         let mut out = Output::default();
         c.restore_stem_settings(&mut out);
+        c.send_mix(&mut out);
         c.restore_tempo(&mut out);
         c.send_click(&mut out);
         (c, out)
@@ -556,6 +562,7 @@ impl Controller {
                 ));
             }
             Action::Click(on) => self.set_click(on, out),
+            Action::Mix(want) => self.set_mix(want, out),
             Action::Status => out.reply(self.status_line(view)),
             Action::Stats => out.effects.print_stats = true,
             Action::StatsReset => {
@@ -810,13 +817,25 @@ impl Controller {
         let clamped = f(&mut self.mix[i]);
         let after = self.mix[i].clone();
         let stem_ix = i as u8;
-        if before.mute != after.mute {
+        let master = self.master_stem();
+        if Some(i) == master && (before.mute != after.mute || before.solo != after.solo) {
+            self.mix[i] = before;
+            out.reply(format!(
+                "error: {} is the song's original master mix: hear it with `mix master`",
+                after.name
+            ));
+            return;
+        }
+        // With the master playing, a stem's mute and solo are remembered for `mix stems`
+        // and not sent: every stem stays silent until then.
+        let held = self.master_mode && Some(i) != master;
+        if before.mute != after.mute && !held {
             out.send(Command::StemMute {
                 stem: stem_ix,
                 mute: after.mute,
             });
         }
-        if before.solo != after.solo {
+        if before.solo != after.solo && !held {
             out.send(Command::StemSolo {
                 stem: stem_ix,
                 solo: after.solo,
@@ -848,6 +867,11 @@ impl Controller {
             after.gain_db,
             limit_note(clamped)
         ));
+        if held {
+            if let Some(line) = out.reply.as_mut() {
+                line.push_str(" (master playing: heard after `mix stems`)");
+            }
+        }
     }
 
     /// Switches to setlist position `index`: at once if it is loaded, else when it is.
@@ -878,7 +902,9 @@ impl Controller {
         self.mix = mix_of(&song);
         self.loop_a = None;
         self.loop_region = None;
+        self.master_mode = false;
         self.restore_stem_settings(out);
+        self.send_mix(out);
         self.restore_tempo(out);
         self.send_click(out);
         if let Some(saved) = &mut self.saved {
@@ -899,6 +925,16 @@ impl Controller {
             let Some(s) = saved.stem(&song.name, &m.name) else {
                 continue;
             };
+            if Some(i) == song.master_stem {
+                // Only its gain: the master is silent in the stems mix whatever a
+                // (hand-edited) state file says.
+                m.gain_db = clamp_db(s.gain_db, MIN_GAIN_DB, MAX_GAIN_DB).0;
+                out.send(Command::StemGain {
+                    stem: i as u8,
+                    gain: db_to_gain(m.gain_db),
+                });
+                continue;
+            }
             let gain_db = clamp_db(s.gain_db, MIN_GAIN_DB, MAX_GAIN_DB).0;
             m.mute = s.mute;
             m.solo = s.solo;
@@ -910,6 +946,63 @@ impl Controller {
                 stem,
                 gain: db_to_gain(gain_db),
             });
+        }
+    }
+
+    /// The current song's NI master stem, if it has one.
+    fn master_stem(&self) -> Option<usize> {
+        self.current_song()
+            .and_then(|s| s.master_stem)
+            .filter(|&m| m < self.mix.len())
+    }
+
+    /// `mix`, `mix stems`, `mix master`: switches between the stems and the song's master.
+    /// The engine's mute ramps fade one out and the other in.
+    fn set_mix(&mut self, want: Option<MixMode>, out: &mut Output) {
+        let Some(song) = self.current_song() else {
+            out.reply("error: no song loaded");
+            return;
+        };
+        if self.master_stem().is_none() {
+            out.reply(format!(
+                "error: song {} has no master track to compare with (only an NI Stems \
+                 file, .stem.mp4, carries one); it plays its stems",
+                song.name
+            ));
+            return;
+        }
+        let master = match want {
+            None => !self.master_mode,
+            Some(MixMode::Master) => true,
+            Some(MixMode::Stems) => false,
+        };
+        if master != self.master_mode {
+            self.master_mode = master;
+            self.send_mix(out);
+        }
+        out.reply(if master {
+            "ok mix master"
+        } else {
+            "ok mix stems"
+        });
+    }
+
+    /// Sends the mute and solo each stem has in the current mix mode (songs with a master
+    /// only): in master mode the master alone, unsoloed; in stems mode the stems as the
+    /// musician set them and the master muted.
+    fn send_mix(&self, out: &mut Output) {
+        let Some(master) = self.master_stem() else {
+            return;
+        };
+        for (i, m) in self.mix.iter().enumerate() {
+            let (mute, solo) = match (self.master_mode, i == master) {
+                (true, is_master) => (!is_master, false),
+                (false, true) => (true, false),
+                (false, false) => (m.mute, m.solo),
+            };
+            let stem = i as u8;
+            out.send(Command::StemMute { stem, mute });
+            out.send(Command::StemSolo { stem, solo });
         }
     }
 
@@ -1000,6 +1093,13 @@ impl Controller {
         if self.engine_click {
             line.push_str(" click=on");
         }
+        if self.master_stem().is_some() {
+            line.push_str(if self.master_mode {
+                " mix=master"
+            } else {
+                " mix=stems"
+            });
+        }
         for m in &self.mix {
             line.push_str(&format!(
                 " {}=mute:{},solo:{},gain_db:{:.1}",
@@ -1046,9 +1146,11 @@ fn limit_note(clamped: bool) -> &'static str {
 fn mix_of(song: &Song) -> Vec<StemMix> {
     song.stems()
         .iter()
-        .map(|s| StemMix {
+        .enumerate()
+        .map(|(i, s)| StemMix {
             name: s.name.clone(),
-            mute: s.muted,
+            // The master is silent in the stems mix, whatever song.json says.
+            mute: s.muted || song.master_stem == Some(i),
             solo: false,
             gain_db: if s.gain > 0.0 {
                 20.0 * s.gain.log10()

@@ -28,7 +28,7 @@ use crate::hw::input::keymap::{
     parse_gain_db, parse_loop_points, parse_pitch_st, parse_ramp, parse_section_ref,
     parse_song_ref, parse_speed_pct,
 };
-use crate::model::action::Action;
+use crate::model::action::{Action, MixMode};
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
@@ -44,7 +44,7 @@ pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> 
 unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | section <n|name> | \
 next section | prev section | loop <a_s> <b_s> | loop a | loop b | loop on | loop off | \
 volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] [countin] | \
-countin | click [on|off] | status | stats | stats reset | quit";
+countin | click [on|off] | mix [stems|master] | status | stats | stats reset | quit";
 
 /// Longest line accepted; anything longer is noise on the serial line.
 pub const MAX_LINE_BYTES: usize = 512;
@@ -312,6 +312,12 @@ pub fn parse_line(line: &str) -> Result<Option<Action>, ConsoleError> {
             "on" => Action::Click(Some(true)),
             "off" => Action::Click(Some(false)),
             _ => return err("usage: click | click on | click off"),
+        },
+        "mix" => match rest_lower.as_str() {
+            "" | "toggle" => Action::Mix(None),
+            "stems" => Action::Mix(Some(MixMode::Stems)),
+            "master" => Action::Mix(Some(MixMode::Master)),
+            _ => return err("usage: mix [stems|master] (no word: toggles)"),
         },
         "next" | "prev" => {
             let next = word == "next";
@@ -835,6 +841,25 @@ mod tests {
     }
 
     #[test]
+    fn mix_toggles_or_takes_stems_or_master_and_refuses_anything_else() {
+        assert_eq!(ok("mix"), Action::Mix(None));
+        assert_eq!(ok("MIX toggle"), Action::Mix(None));
+        assert_eq!(ok("mix stems"), Action::Mix(Some(MixMode::Stems)));
+        assert_eq!(ok("mix  Master "), Action::Mix(Some(MixMode::Master)));
+        for line in [
+            "mix master stems",
+            "mix nan",
+            "mix 1",
+            "mix -1e999",
+            "mix \u{0}",
+            "mix mastering",
+            "mix stems\x1b",
+        ] {
+            assert!(bad(line).contains("usage: mix [stems|master]"), "{line}");
+        }
+    }
+
+    #[test]
     fn help_is_one_line_and_lists_every_command_word() {
         assert!(!HELP.contains('\n'));
         for word in [
@@ -856,6 +881,7 @@ mod tests {
             "speed",
             "pitch",
             "loop ramp",
+            "mix",
         ] {
             assert!(HELP.contains(word), "{word}");
         }

@@ -54,6 +54,13 @@ pub enum SectionRef {
     Name(String),
 }
 
+/// What `mix` plays: the stems, or an NI Stems file's original master in their place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MixMode {
+    Stems,
+    Master,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     PlayPause,
@@ -99,6 +106,8 @@ pub enum Action {
     /// The generated click on the song's beat grid: on, off, or `None` to toggle. Once
     /// given it holds for every song, over `song.json`'s `"click"`.
     Click(Option<bool>),
+    /// Stems mix or the song's original master (NI Stems); `None` toggles.
+    Mix(Option<MixMode>),
     Status,
     Stats,
     StatsReset,

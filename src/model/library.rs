@@ -1,4 +1,5 @@
-//! The song library on the SD card: `<library>/<song>/<stem>.(flac|wav|mp3|ogg)`, songs
+//! The song library on the SD card: `<library>/<song>/<stem>.(flac|wav|mp3|ogg|m4a|mp4)`
+//! (an `.mp4` named `*.stem.mp4` is an NI Stems file, see [`crate::nistem`]), songs
 //! sorted by folder name. Scanning reads directory entries only (never opens a file, so a
 //! FIFO cannot hang it); probing a stem opens its file header through [`crate::storage::fsread`]. Control/loader threads; never the audio thread.
 
@@ -6,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// File endings stembox decodes.
-pub const STEM_EXTENSIONS: [&str; 4] = ["flac", "wav", "mp3", "ogg"];
+pub const STEM_EXTENSIONS: [&str; 6] = ["flac", "wav", "mp3", "ogg", "m4a", "mp4"];
 
 /// One song folder.
 #[derive(Clone, Debug, PartialEq)]

@@ -55,6 +55,9 @@ pub struct Song {
     pub tempo_map: Option<crate::model::tempo::TempoMap>,
     /// `song.json`'s `"click"`: the generated click on when the song is loaded.
     pub click: bool,
+    /// The stem holding an NI Stems file's original master mix: muted, and heard only in
+    /// place of the other stems (`mix master`). `None` for songs of stem files.
+    pub master_stem: Option<usize>,
 }
 
 impl Stem {
@@ -140,6 +143,7 @@ impl Song {
             pitch_st: 0.0,
             tempo_map: None,
             click: false,
+            master_stem: None,
         }
     }
 
@@ -181,6 +185,11 @@ impl Song {
     /// shared; a slice, so none can be added or removed.
     pub fn stems_mut(&mut self) -> &mut [Stem] {
         &mut self.stems
+    }
+
+    /// The stems, taken out of the song (the loader combines songs' stems before sharing).
+    pub fn into_stems(self) -> Vec<Stem> {
+        self.stems
     }
 
     pub fn stem_index(&self, name: &str) -> Option<usize> {

@@ -1863,3 +1863,160 @@ fn relist_to_an_empty_or_hostile_list_keeps_the_current_song_alone() {
     assert_eq!(c.current_song().unwrap().name, "01-a");
     assert!(out.reply.is_some());
 }
+
+// --- mix: stems or the NI master ---
+
+/// An NI Stems song: drums, bass, then the master (muted, as the loader leaves it).
+fn ni_song(name: &str) -> Arc<Song> {
+    let mut s = Arc::try_unwrap(song(name, &["drums", "bass", "master"], 2)).expect("unique");
+    s.stems_mut()[2].muted = true;
+    s.master_stem = Some(2);
+    Arc::new(s)
+}
+
+fn mutes(cmds: &[Command]) -> Vec<(u8, bool)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::StemMute { stem, mute } => Some((*stem, *mute)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn solos(cmds: &[Command]) -> Vec<(u8, bool)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::StemSolo { stem, solo } => Some((*stem, *solo)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn mix_toggles_between_the_stems_and_the_master() {
+    let (mut c, out) = Controller::new(setup(None), 0, ni_song("01-a"));
+    // At start the master is held muted (whatever song.json did to it).
+    assert_eq!(mutes(&out.commands()), [(0, false), (1, false), (2, true)]);
+    let out = c.act(Action::Mix(None), &view(Playing));
+    assert_eq!(reply(&out), "ok mix master");
+    assert_eq!(mutes(&out.commands()), [(0, true), (1, true), (2, false)]);
+    assert_eq!(solos(&out.commands()), [(0, false), (1, false), (2, false)]);
+    assert!(reply(&c.act(Action::Status, &view(Playing))).contains(" mix=master "));
+    let out = c.act(Action::Mix(None), &view(Playing));
+    assert_eq!(reply(&out), "ok mix stems");
+    assert_eq!(mutes(&out.commands()), [(0, false), (1, false), (2, true)]);
+    // Asking for the mode in force changes nothing.
+    check(
+        &mut c,
+        Action::Mix(Some(MixMode::Stems)),
+        view(Playing),
+        &[],
+        "ok mix stems",
+    );
+    let out = c.act(Action::Mix(Some(MixMode::Master)), &view(Playing));
+    assert_eq!(mutes(&out.commands()), [(0, true), (1, true), (2, false)]);
+    check(
+        &mut c,
+        Action::Mix(Some(MixMode::Master)),
+        view(Playing),
+        &[],
+        "ok mix master",
+    );
+}
+
+#[test]
+fn stem_settings_made_in_master_mode_are_heard_back_in_stems_mode() {
+    let (mut c, _) = Controller::new(setup(None), 0, ni_song("01-a"));
+    c.act(Action::Solo("bass".into()), &view(Playing));
+    let out = c.act(Action::Mix(Some(MixMode::Master)), &view(Playing));
+    // The solo would silence the master: every solo is off while it plays.
+    assert_eq!(solos(&out.commands()), [(0, false), (1, false), (2, false)]);
+    // Muting drums now is remembered, not sent (every stem is silent anyway).
+    let out = c.act(Action::Mute("drums".into()), &view(Playing));
+    assert_eq!(out.commands(), []);
+    assert!(reply(&out).starts_with("ok drums mute=1"), "{out:?}");
+    assert!(reply(&out).contains("heard after `mix stems`"));
+    // A gain is sent: it is heard once the stems are back.
+    let out = c.act(Action::Gain("bass".into(), -3.0), &view(Playing));
+    assert_eq!(
+        out.commands(),
+        [Command::StemGain {
+            stem: 1,
+            gain: db_to_gain(-3.0)
+        }]
+    );
+    let out = c.act(Action::Mix(Some(MixMode::Stems)), &view(Playing));
+    assert_eq!(mutes(&out.commands()), [(0, true), (1, false), (2, true)]);
+    assert_eq!(solos(&out.commands()), [(0, false), (1, true), (2, false)]);
+}
+
+#[test]
+fn the_master_cannot_be_unmuted_or_soloed_into_the_stems_mix() {
+    let (mut c, _) = Controller::new(setup(None), 0, ni_song("01-a"));
+    for a in [
+        Action::Unmute("master".into()),
+        Action::ToggleMute("MASTER".into()),
+        Action::Solo("master".into()),
+    ] {
+        let out = c.act(a.clone(), &view(Playing));
+        assert_eq!(out.commands(), [], "{a:?}");
+        assert!(reply(&out).contains("hear it with `mix master`"), "{a:?}");
+    }
+    // Muting it again is no change; its gain may be matched to the stems.
+    let out = c.act(Action::Gain("master".into(), -1.5), &view(Playing));
+    assert_eq!(
+        out.commands(),
+        [Command::StemGain {
+            stem: 2,
+            gain: db_to_gain(-1.5)
+        }]
+    );
+    assert!(reply(&c.act(Action::Status, &view(Playing))).contains("master=mute:1,solo:0"));
+}
+
+#[test]
+fn a_song_without_a_master_says_so_and_a_song_change_returns_to_the_stems() {
+    let mut c = ctl();
+    let out = c.act(Action::Mix(None), &view(Playing));
+    assert_eq!(out.commands(), []);
+    assert!(
+        reply(&out).starts_with("error: song 01-a has no master track"),
+        "{out:?}"
+    );
+    assert!(!reply(&c.act(Action::Status, &view(Playing))).contains("mix="));
+    // A master index past the stems (a broken song) counts as none.
+    let mut s = Arc::try_unwrap(song("01-a", &["drums"], 1)).expect("unique");
+    s.master_stem = Some(5);
+    let (mut c, out) = Controller::new(setup(None), 0, Arc::new(s));
+    assert!(out.engine.is_empty());
+    assert!(reply(&c.act(Action::Mix(None), &view(Playing))).starts_with("error: "));
+
+    let (mut c, _) = Controller::new(setup(None), 0, ni_song("01-a"));
+    c.act(Action::Mix(Some(MixMode::Master)), &view(Playing));
+    c.song_loaded(1, ni_song("02-b"), &view(Playing));
+    let out = c.act(Action::NextSong, &view(Playing));
+    assert_eq!(mutes(&out.commands()), [(0, false), (1, false), (2, true)]);
+    assert!(reply(&c.act(Action::Status, &view(Playing))).contains(" mix=stems "));
+}
+
+#[test]
+fn a_saved_state_cannot_unmute_the_master() {
+    let mut saved = SavedState::default();
+    saved.set_stem(
+        "01-a",
+        "master",
+        StemSetting {
+            mute: false,
+            solo: true,
+            gain_db: -2.0,
+        },
+    );
+    let (_, out) = Controller::new(setup(Some(saved)), 0, ni_song("01-a"));
+    let cmds = out.commands();
+    assert!(cmds.contains(&Command::StemGain {
+        stem: 2,
+        gain: db_to_gain(-2.0)
+    }));
+    assert_eq!(mutes(&cmds), [(0, false), (1, false), (2, true)]);
+    assert_eq!(solos(&cmds), [(0, false), (1, false), (2, false)]);
+}

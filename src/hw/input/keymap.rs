@@ -49,6 +49,9 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
         "loop_ramp",
         Action::LoopRamp(DEFAULT_RAMP.0, DEFAULT_RAMP.1, DEFAULT_RAMP.2, false),
     ),
+    ("mix", Action::Mix(None)),
+    ("mix_stems", Action::Mix(Some(MixMode::Stems))),
+    ("mix_master", Action::Mix(Some(MixMode::Master))),
     ("status", Action::Status),
     ("stats", Action::Stats),
     ("stats_reset", Action::StatsReset),
@@ -61,7 +64,7 @@ const ARG_ACTIONS: &str = "song:<n|name>, section:<n|name>, toggle_mute:<stem>, 
                            pitch:<st>, loop_ramp:<start_pct>:<step_pct>[:<end_pct>][:countin]";
 
 use crate::model::action::{
-    DEFAULT_RAMP, MAX_PITCH_ST, MAX_SPEED_PCT, MIN_PITCH_ST, MIN_SPEED_PCT,
+    MixMode, DEFAULT_RAMP, MAX_PITCH_ST, MAX_SPEED_PCT, MIN_PITCH_ST, MIN_SPEED_PCT,
 };
 pub use crate::model::action::{MAX_GAIN_DB, MIN_GAIN_DB};
 
@@ -467,6 +470,32 @@ mod tests {
             assert_eq!(parse_action(name).as_ref(), Ok(action), "{name}");
         }
         assert_eq!(parse_action("  stop "), Ok(Action::Stop));
+    }
+
+    #[test]
+    fn mix_actions_parse_and_garbage_after_them_is_refused() {
+        assert_eq!(parse_action("mix"), Ok(Action::Mix(None)));
+        assert_eq!(
+            parse_action("mix_stems"),
+            Ok(Action::Mix(Some(MixMode::Stems)))
+        );
+        assert_eq!(
+            parse_action(" mix_master"),
+            Ok(Action::Mix(Some(MixMode::Master)))
+        );
+        for bad in [
+            "mix:",
+            "mix:master",
+            "mix_Master",
+            "mix_",
+            "mix:nan",
+            "mix_master:1e999",
+        ] {
+            assert!(parse_action(bad).is_err(), "{bad}");
+        }
+        for a in [MixMode::Stems, MixMode::Master].map(|m| Action::Mix(Some(m))) {
+            assert_eq!(parse_action(&action_name(&a)), Ok(a));
+        }
     }
 
     #[test]
