@@ -726,3 +726,94 @@ fn audio_clock_is_published_only_when_wanted() {
         assert!(s.wake_ns >= before && s.wake_ns <= crate::rt::monitor::now_ns());
     }
 }
+
+/// Plays a song of `frames` that is still loading: 2000 frames are decoded at the start
+/// (the loader's playable lead), and a loader thread decodes the rest (the ramp) in
+/// pieces once the song position has reached `loader_starts_at`. Once mode: the loop ends
+/// at the song's end. Returns the outcome with the loader joined.
+fn run_loading(unpaced: bool, frames: usize, loader_starts_at: u64) -> Outcome {
+    let control = Arc::new(LoopControl::default());
+    control.stop_at_song_end.store(true, Relaxed);
+    let mut device =
+        FakeDevice::<i16>::new(2, PERIOD, PERIODS, 1 << 17).stop_after(100_000, control.clone());
+    if unpaced {
+        device = device.unpaced();
+    }
+    let song = Arc::new(Song::new(
+        "loading",
+        RATE,
+        vec![Stem::loading("ramp", 2, frames)],
+    ));
+    let ramp: Vec<f32> = (0..frames)
+        .flat_map(|i| {
+            let v = (i + 1) as f32 / 32_768.0;
+            [v, -v]
+        })
+        .collect();
+    let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
+    let status = engine.status().clone();
+    let loader = {
+        let song = song.clone();
+        let status = status.clone();
+        std::thread::spawn(move || {
+            let mut w = song.stems()[0].audio().writer().unwrap();
+            w.append(&ramp[..2_000 * 2]);
+            while status.pos_frames.load(Relaxed) < loader_starts_at {
+                std::thread::yield_now();
+            }
+            for chunk in ramp[2_000 * 2..].chunks(2 * 997) {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+                w.append(chunk);
+            }
+        })
+    };
+    while song.ready_frames() < 2_000 {
+        std::thread::yield_now();
+    }
+    assert!(handle.switch_song(song, 0, true));
+    let mut observer = Counting::default();
+    let result =
+        run_device::<S16Le, _, _>(&mut device, params(), &mut engine, &mut observer, &control);
+    loader.join().unwrap();
+    Outcome {
+        result,
+        device,
+        status,
+        observer,
+        _handle: handle,
+    }
+}
+
+/// `play --once` on an unpaced device (`file`/`null` PCM) with a song still loading: the
+/// loop rests until the loader has caught up (the engine itself never waits), so the
+/// render is the song bit for bit and no load underrun happens.
+#[test]
+fn an_unpaced_device_rests_for_the_loader_and_renders_the_song_exactly() {
+    let frames = 30_000;
+    // The loader goes on only once playback is near its watermark: the loop must rest.
+    let o = run_loading(true, frames, 1_500);
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert_eq!(o.status.songs_ended.load(Relaxed), 1);
+    assert_eq!(o.status.load_underruns.load(Relaxed), 0);
+    assert!(o.device.counts().rests > 0, "{:?}", o.device.counts());
+    assert_ramp(&o.left(), BUFFER, 1, frames);
+    assert!(o.device.drained());
+}
+
+/// The same on a paced device (card, jack): the loop never rests, the engine plays on
+/// into the undecoded part as silence and counts the periods as load underruns.
+#[test]
+fn a_paced_device_never_rests_for_the_loader_and_counts_load_underruns() {
+    let frames = 30_000;
+    let o = run_loading(false, frames, 10_000);
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert_eq!(o.status.songs_ended.load(Relaxed), 1);
+    assert_eq!(o.device.counts().rests, 0);
+    let underruns = o.status.load_underruns.load(Relaxed);
+    // At least the periods from the watermark (2000) to where the loader started.
+    assert!(underruns >= (10_000 - 2_000) / PERIOD as u64, "{underruns}");
+    let left = o.left();
+    // Exact up to the load fade before the watermark, silence after it.
+    assert_ramp(&left, BUFFER, 1, 1_700);
+    assert_silence(&left, BUFFER + 2_000, 8_000 - 2 * PERIOD as usize);
+}
