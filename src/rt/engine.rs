@@ -226,18 +226,18 @@ struct StemSource<'a> {
 
 impl<'a> StemSource<'a> {
     fn new(stem: &'a Stem, pos: usize, seg: usize) -> StemSource<'a> {
-        let all = stem.samples();
+        let audio = stem.audio();
         let channels = stem.channels();
-        let ready = all.len() / channels;
-        let start = pos.min(ready);
-        let end = (pos + seg).min(ready);
-        // Complete as of the watermark loaded for `all` (a second load could see more
-        // than `all` holds).
-        let complete = ready >= stem.audio().capacity_frames();
+        // The front part, or the region a seek decoded first, from `pos` on.
+        let (from_pos, ready) = audio.readable_from(pos);
+        let n = (ready - pos).min(seg);
+        // Complete as of the watermark loaded for `from_pos` (a second load could see more
+        // than it holds).
+        let complete = ready >= audio.capacity_frames();
         StemSource {
-            src: &all[start * channels..end * channels],
+            src: &from_pos[..n * channels],
             channels,
-            short: end < pos + seg && !complete,
+            short: n < seg && !complete,
             limit: if complete { usize::MAX } else { ready },
         }
     }
@@ -485,7 +485,7 @@ impl Engine {
         };
         let ahead = frames as u64 * 4 + self.load_fade_frames as u64;
         let want = (self.pos + ahead).min(song.frames());
-        song.is_loading() && song.ready_frames() < want
+        song.is_loading() && song.decoded_through(self.pos) < want
     }
 
     /// Fills `out` (interleaved, `frames * channels` samples, at most [`MAX_PERIOD_FRAMES`]
@@ -600,7 +600,7 @@ impl Engine {
                 // (counted as a load underrun) rather than play a hole; the loader is
                 // decoding front to back and will reach it.
                 let want = (self.pos + (frames - done) as u64).min(song_frames);
-                if song.ready_frames() < want && song.is_loading() {
+                if song.is_loading() && song.decoded_through(self.pos) < want {
                     self.load_short = true;
                     break;
                 }
@@ -975,10 +975,15 @@ impl Engine {
                         self.looping = None;
                     }
                 }
+                // The loader may start on it while the old position fades out.
+                if let Some(song) = self.song.as_ref() {
+                    song.want(frame);
+                }
                 if self.transport == Transport::Playing {
                     self.fade_out_then(Pending::Seek(frame));
                 } else {
                     self.pos = frame;
+                    self.load_wait = true;
                 }
             }
             Command::SwitchSong { start_frame, play } => {
@@ -1157,6 +1162,7 @@ impl Engine {
             Pending::RampCountIn { frame, step } => self.ramp_count_in(frame, step),
         }
         self.load_wait = true;
+        self.want_current_pos();
     }
 
     /// A count-in ramp's pass begins: hold at `frame` (A), take the ramp's step if `step`,
@@ -1185,6 +1191,14 @@ impl Engine {
         });
     }
 
+    /// The play head jumped: the loader decodes from here first where it can (one atomic
+    /// store on the song).
+    fn want_current_pos(&self) {
+        if let Some(song) = self.song.as_ref() {
+            song.want(self.pos);
+        }
+    }
+
     fn switch(&mut self, start_frame: u64, play: bool) {
         let Ok(next) = self.songs.pop() else {
             return;
@@ -1208,6 +1222,7 @@ impl Engine {
         self.retarget_stems();
         self.pos = self.clamp_to_song(start_frame);
         self.load_wait = true;
+        self.want_current_pos();
         self.status.song_serial.fetch_add(1, Relaxed);
         if play {
             self.start_at_current_pos();
