@@ -286,6 +286,11 @@ impl StemWriter<'_> {
         f.min(self.buf.capacity_frames())
     }
 
+    /// Frames the buffer holds when full.
+    pub fn capacity_frames(&self) -> usize {
+        self.buf.capacity_frames()
+    }
+
     /// The watermark: frames from the start that are written.
     pub fn front(&self) -> usize {
         match self.written.first() {
