@@ -1221,3 +1221,41 @@ fn a_load_underrun_fades_out_and_back_in_without_a_step() {
     assert!(bound < (dc + st) / 100.0);
     drop((w1, w2));
 }
+
+/// A seek beyond the front lands in a region the loader decoded there first: the engine
+/// tells the song where it jumped (the loader's cue), waits silent until the region holds
+/// the target, then plays the region exactly although the front is far behind.
+#[test]
+fn a_seek_into_a_region_decoded_ahead_plays_it_and_tells_the_song() {
+    let frames = 48_000;
+    let s = song(vec![Stem::loading("a", 1, frames)]);
+    let val = |i: usize| ((i % 1000) as f32 + 1.0) / 2000.0;
+    let all: Vec<f32> = (0..frames).map(val).collect();
+    let mut w = s.stems()[0].audio().writer().unwrap();
+    w.append(&all[..5_000]);
+    let (mut e, mut h) = engine_with(&s, true);
+    assert_eq!(s.wanted(), Some(0));
+    render(&mut e, 1_024, 256);
+    h.send(Command::Seek { frame: 30_000 }).unwrap();
+    // Asked for at once, before the old position has faded out.
+    render(&mut e, 256, 256);
+    assert_eq!(s.wanted(), Some(30_000));
+    render(&mut e, 512, 256);
+    let out = render(&mut e, 1_024, 256);
+    assert!(out.iter().all(|&x| x == 0.0));
+    assert_eq!(e.status().pos_frames.load(Relaxed), 30_000);
+    // The loader's region: [30000, 40000); the front stays at 5000.
+    w.focus(30_000);
+    w.write_at(30_000, &all[30_000..40_000]);
+    let out = render(&mut e, 4_096, 256);
+    let fade = ms_to_frames(FADE_MS, RATE) as usize;
+    for f in fade..4_096 {
+        assert_eq!(out[f * 2], val(30_000 + f), "frame {f}");
+    }
+    assert_eq!(s.ready_frames(), 5_000);
+    // A hostile seek past the song's end is clamped and asks for nothing beyond it.
+    h.send(Command::Seek { frame: u64::MAX }).unwrap();
+    render(&mut e, 256, 256);
+    assert!(s.wanted().is_some_and(|f| f <= frames as u64));
+    drop(w);
+}
