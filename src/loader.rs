@@ -28,9 +28,10 @@ use std::sync::{mpsc, Arc};
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::formats::{FormatOptions, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::Timestamp;
 
 /// A stem or song that cannot be loaded; the message names the file.
 #[derive(Debug, Clone, PartialEq)]
@@ -432,7 +433,8 @@ pub fn decode_stem_within(
         path,
         &mut opened,
         &|| false,
-        &mut |packet, rate, channels| {
+        None,
+        &mut |packet, rate, channels, _at| {
             let frames_after = (samples.len() + packet.len()) as u64 / channels as u64;
             let need = frames_at(frames_after, rate, device_rate.unwrap_or(rate))
                 * SAMPLE_BYTES
@@ -465,8 +467,21 @@ pub fn decode_stem_within(
     })
 }
 
-/// Where [`decode_packets`] hands each packet: samples (interleaved), rate, channels.
-type PacketSink<'a> = dyn FnMut(&[f32], u32, usize) -> Result<(), LoadError> + 'a;
+/// Where [`decode_packets`] hands each packet: samples (interleaved), rate, channels, and
+/// the frame of the file they start at.
+type PacketSink<'a> = dyn FnMut(&[f32], u32, usize, u64) -> Result<(), LoadError> + 'a;
+
+/// What a decode does next, asked between packets (and at the file's end) of a decode that
+/// may seek: `Seek(frame)` goes there (sample-accurate), `Done` ends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    Go,
+    Seek(u64),
+    Done,
+}
+
+/// Asked with the frame the next packet would start at, and whether the file ended there.
+type SeekHook<'a> = dyn FnMut(u64, bool) -> Next + 'a;
 
 /// What a decode found besides the samples.
 struct DecodeCounts {
@@ -481,10 +496,15 @@ struct DecodeCounts {
 /// rate), NaN silenced and absurd values clamped. Stops with an error at the next packet
 /// once `stop` says so or every load is called off. A file whose rate or channel count
 /// changes midway is refused (a stem is one stream).
+///
+/// With `seek` (FLAC and WAV only: their packet timestamps are frames), the hook is asked
+/// between packets where to go on; after a seek the frames before the target are dropped,
+/// so the sink gets exactly the file's frames from there, with their positions.
 fn decode_packets(
     path: &Path,
     opened: &mut Opened,
     stop: &dyn Fn() -> bool,
+    mut seek: Option<&mut SeekHook<'_>>,
     sink: &mut PacketSink<'_>,
 ) -> Result<DecodeCounts, LoadError> {
     let mut decoder = symphonia::default::get_codecs()
@@ -494,7 +514,34 @@ fn decode_packets(
     let mut packet_buf: Vec<f32> = Vec::new();
     let mut bad_packets = 0;
     let mut nonfinite_samples = 0;
+    // The frame the next packet starts at, and (after a seek) the first frame wanted.
+    let mut cursor = 0u64;
+    let mut skip_until = 0u64;
+    let mut at_end = false;
     loop {
+        if let Some(hook) = seek.as_deref_mut() {
+            // After a seek the frames before its target are dropped: they do not count.
+            match hook(cursor.max(skip_until), at_end) {
+                Next::Go if at_end => break,
+                Next::Go => {}
+                Next::Done => break,
+                Next::Seek(frame) => {
+                    let to = SeekTo::Timestamp {
+                        ts: Timestamp::new(frame.min(i64::MAX as u64) as i64),
+                        track_id: opened.track_id,
+                    };
+                    let got = opened.reader.seek(SeekMode::Accurate, to).map_err(|e| {
+                        load_err(path, format!("cannot seek to frame {frame}: {e}"))
+                    })?;
+                    decoder.reset();
+                    skip_until = frame.max(got.required_ts.get().max(0) as u64);
+                    cursor = got.actual_ts.get().max(0) as u64;
+                    at_end = false;
+                }
+            }
+        } else if at_end {
+            break;
+        }
         if loads_cancelled() || stop() {
             let why = if loads_cancelled() {
                 "stembox is stopping"
@@ -505,8 +552,14 @@ fn decode_packets(
         }
         let packet = match opened.reader.next_packet() {
             Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Ok(None) => {
+                at_end = true;
+                continue;
+            }
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                at_end = true;
+                continue;
+            }
             Err(SymError::ResetRequired) => {
                 decoder.reset();
                 continue;
@@ -562,7 +615,24 @@ fn decode_packets(
                 nonfinite_samples += 1;
             }
         }
-        sink(&packet_buf, rate, channels)?;
+        // Where this packet starts: its timestamp when seeking (frames for FLAC and WAV),
+        // else right after the previous one.
+        let at = if seek.is_some() {
+            packet.pts.get().max(0) as u64
+        } else {
+            cursor
+        };
+        let frames = (packet_buf.len() / channels) as u64;
+        cursor = at + frames;
+        let skip = skip_until.saturating_sub(at).min(frames) as usize;
+        if skip < frames as usize {
+            sink(
+                &packet_buf[skip * channels..],
+                rate,
+                channels,
+                at + skip as u64,
+            )?;
+        }
     }
     let Some((rate, channels)) = first.or_else(|| {
         let rate = opened.params.sample_rate?;
@@ -1068,6 +1138,9 @@ fn load_streaming(
                             || (handed.load(Ordering::Acquire) && Arc::strong_count(song) == 1)
                     };
                     let r = match song.stems()[i].audio().writer() {
+                        Some(w) if rate == device_rate && can_seek(&opened) => {
+                            stream_stem_seeking(path, *opened, w, song, &dropped)
+                        }
                         Some(w) => stream_stem(path, *opened, rate, w, device_rate, &dropped),
                         None => Err(load_err(path, "stem buffer already being written")),
                     };
@@ -1157,7 +1230,7 @@ fn stream_stem(
         ChunkResampler::new(channels, rate, device_rate).map_err(|e| load_err(path, e))?;
     let mut dropped = 0u64;
     let counts = {
-        let mut sink = |packet: &[f32], r: u32, c: usize| {
+        let mut sink = |packet: &[f32], r: u32, c: usize, _at: u64| {
             if (r, c) != (rate, channels) {
                 return Err(load_err(
                     path,
@@ -1173,7 +1246,7 @@ fn stream_stem(
                 })
                 .map_err(|e| load_err(path, e))
         };
-        decode_packets(path, &mut opened, stop, &mut sink)?
+        decode_packets(path, &mut opened, stop, None, &mut sink)?
     };
     resampler
         .finish(&mut |s| {
@@ -1188,6 +1261,107 @@ fn stream_stem(
         ));
     }
     Ok((writer.written_frames() as u64, notes))
+}
+
+/// Whether a jump beyond the watermark can be decoded first for this stem: FLAC and WAV
+/// seek sample-accurately and time their packets in frames. Resampled stems cannot (a
+/// resampler started at a seek point would not give the same samples as one that ran from
+/// the start), nor can lossy codecs here; they decode front to back.
+fn can_seek(opened: &Opened) -> bool {
+    let codec = codec_name(&opened.params);
+    codec == "flac" || codec.starts_with("pcm")
+}
+
+/// A seek further than this beyond the decode is decoded from its target first; a nearer
+/// one is reached sooner by decoding on.
+pub const SEEK_AHEAD_S: f64 = 2.0;
+
+/// [`stream_stem`] for a stem at the device rate whose codec can seek ([`can_seek`]):
+/// front to back, but when the song's play head jumps ([`Song::wanted`]) to a frame not
+/// decoded yet and more than [`SEEK_AHEAD_S`] away, the decode seeks there and goes on
+/// from it (the buffer publishes it as its region) to the file's end, then fills the gaps
+/// from the start. Each frame is decoded into the buffer once; frames already there are
+/// jumped over. Returns the frames the file really holds (capped at the buffer).
+fn stream_stem_seeking(
+    path: &Path,
+    mut opened: Opened,
+    writer: StemWriter<'_>,
+    song: &Song,
+    stop: &dyn Fn() -> bool,
+) -> StreamResult {
+    let channels = writer_channels(&opened);
+    let cap = writer.capacity_frames() as u64;
+    let gap = (SEEK_AHEAD_S * song.rate as f64) as u64;
+    let writer = core::cell::RefCell::new(writer);
+    let mut dropped = 0u64;
+    let mut end_of_file: Option<u64> = None;
+    let mut last_target: Option<u64> = None;
+    let mut last_wanted: Option<u64> = None;
+    let mut hook = |cursor: u64, at_end: bool| -> Next {
+        let mut w = writer.borrow_mut();
+        if at_end {
+            end_of_file = Some(cursor.min(cap));
+        }
+        let end = end_of_file.unwrap_or(cap);
+        if let Some(t) = song.wanted().filter(|&t| t < end) {
+            if last_wanted != Some(t) {
+                // Publish the part that holds the play head (once it is decoded).
+                last_wanted = Some(t);
+                w.focus(t as usize);
+            }
+            let far = t < cursor || t > cursor + gap;
+            if far && !w.is_written(t as usize) && last_target != Some(t) {
+                last_target = Some(t);
+                return Next::Seek(t);
+            }
+        }
+        let next = w.next_unwritten(cursor.min(cap) as usize) as u64;
+        if !at_end && next == cursor && cursor < end {
+            return Next::Go;
+        }
+        // Ran into decoded frames, or the end: on at the next gap, from the start.
+        let next = if next < end {
+            next
+        } else {
+            w.next_unwritten(0) as u64
+        };
+        if next < end {
+            Next::Seek(next)
+        } else if !at_end && cursor >= cap {
+            // All decoded, past the capacity before the file's end: read on only to learn
+            // whether the file holds more than its header said (those frames are dropped).
+            Next::Go
+        } else {
+            Next::Done
+        }
+    };
+    let counts = {
+        let mut sink = |packet: &[f32], r: u32, c: usize, at: u64| {
+            if (r, c) != (song.rate, channels) {
+                return Err(load_err(
+                    path,
+                    format!(
+                        "header says {} Hz/{channels} channels but the audio is \
+                         {r} Hz/{c} channels; stem refused",
+                        song.rate
+                    ),
+                ));
+            }
+            let at = at.min(usize::MAX as u64) as usize;
+            dropped += writer.borrow_mut().write_at(at, packet) as u64;
+            Ok(())
+        };
+        decode_packets(path, &mut opened, stop, Some(&mut hook), &mut sink)?
+    };
+    let mut notes = packet_notes(path, counts.bad_packets, counts.nonfinite_samples);
+    if dropped > 0 {
+        notes.push(format!(
+            "{}: decodes to {dropped} frames more than its header says; they are dropped",
+            path.display()
+        ));
+    }
+    let writer = writer.into_inner();
+    Ok((writer.last_written_end() as u64, notes))
 }
 
 fn writer_channels(opened: &Opened) -> usize {

@@ -1,9 +1,10 @@
 //! Progressive loading from a slow card: the loader's reads are throttled below what the
 //! song needs in real time, the engine plays it paced like a card while it loads, and:
-//! every frame is either exactly the stem's sample or (for a stem not decoded that far)
-//! silence, the periods with silence are exactly the ones counted in `load_underruns`,
-//! and a stem's decoded part never reads as anything else. Its own test binary: the read
-//! limit is process-wide.
+//! every frame is either exactly the stem's sample, or (for a stem not decoded that far)
+//! silence, or the stem's sample faded (the load fade into and out of a watermark, never
+//! longer than two fades in a row); the periods with silence are exactly the ones counted
+//! in `load_underruns`, and a stem's decoded part never reads as anything else. Its own
+//! test binary: the read limit is process-wide.
 
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 use stembox::loader;
 use stembox::model::library;
 use stembox::model::song::Song;
-use stembox::rt::engine::Engine;
+use stembox::rt::command::Command;
+use stembox::rt::engine::{Engine, LOAD_FADE_MS};
 
 const RATE: u32 = 48_000;
 const SECONDS: usize = 3;
@@ -66,6 +68,12 @@ fn a_slow_card_gives_counted_silence_and_exact_audio_elsewhere() {
     assert_eq!(song.stems()[0].channels(), 1);
     let (mut e, mut h) = Engine::new(RATE, 2, 1.0);
     assert!(h.switch_song(song.clone(), 0, true));
+    // Stem a on the left only, b on the right only: each channel is one stem.
+    assert!(h.send(Command::StemPan { stem: 0, pan: -1.0 }).is_ok());
+    assert!(h.send(Command::StemPan { stem: 1, pan: 1.0 }).is_ok());
+    let fade = (LOAD_FADE_MS * RATE / 1000) as usize;
+    let mut faded_run = [0usize; 2];
+    let mut faded_frames = 0u64;
     let mut buf = [0.0f32; PERIOD * 2];
     let mut short_periods = 0u64;
     let frames = RATE as usize * SECONDS;
@@ -76,14 +84,23 @@ fn a_slow_card_gives_counted_silence_and_exact_audio_elsewhere() {
         let mut short = false;
         for f in 0..PERIOD {
             let i = p * PERIOD + f;
-            let (l, r) = (buf[f * 2], buf[f * 2 + 1]);
-            assert_eq!(l, r, "frame {i}");
-            // Split the sum into the two stems: b's part is the multiple of 1/16.
-            let b = (l * 16.0).floor() / 16.0;
-            let a = l - b;
-            assert!(a == a_val(i) || a == 0.0, "frame {i}: stem a reads {a}");
-            assert!(b == b_val(i) || b == 0.0, "frame {i}: stem b reads {b}");
-            short |= a == 0.0 || b == 0.0;
+            for (c, want) in [a_val(i), b_val(i)].into_iter().enumerate() {
+                let v = buf[f * 2 + c];
+                if v == want || v == 0.0 {
+                    faded_run[c] = 0;
+                } else {
+                    // Faded: the stem's own sample at a gain between 0 and 1, for at most
+                    // a fade out and a fade in.
+                    assert!(v > 0.0 && v < want, "frame {i}: stem {c} reads {v}");
+                    faded_run[c] += 1;
+                    faded_frames += 1;
+                    assert!(
+                        faded_run[c] <= 2 * fade + 2,
+                        "frame {i}: stem {c} faded long"
+                    );
+                }
+                short |= v == 0.0;
+            }
         }
         short_periods += short as u64;
         // Paced like a card.
@@ -96,10 +113,12 @@ fn a_slow_card_gives_counted_silence_and_exact_audio_elsewhere() {
     let later = loading.join().unwrap().unwrap();
     loader::set_read_limit_bytes_per_s(0);
     eprintln!(
-        "playable after {:.0} ms; {short_periods} periods of {} short, {underruns} load underruns; {later:?}",
+        "playable after {:.0} ms; {short_periods} periods of {} short, {underruns} load underruns, \
+         {faded_frames} frames faded; {later:?}",
         playable_after.as_secs_f64() * 1000.0,
         frames / PERIOD
     );
+    assert!(faded_frames > 0, "an underrun came without a fade");
     assert!(short_periods > 0, "the throttle did not bite");
     assert_eq!(underruns, short_periods);
     // Loaded in the end: the song is whole and exact.

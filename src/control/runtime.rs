@@ -386,7 +386,6 @@ impl Session {
         // `play --once` renders: the device may not be paced (a `file` PCM runs far faster
         // than real time), so the stretcher runs in step with the engine there.
         let stretch_worker = if once {
-            engine.wait_for_loader();
             engine.attach_stretch(pipe, Some(worker));
             None
         } else {

@@ -58,6 +58,9 @@ pub struct Song {
     /// The stem holding an NI Stems file's original master mix: muted, and heard only in
     /// place of the other stems (`mix master`). `None` for songs of stem files.
     pub master_stem: Option<usize>,
+    /// The frame the play head jumped to last (seek, section, loop point, start frame),
+    /// `u64::MAX` for none: the loader decodes from there first ([`Song::want`]).
+    wanted: AtomicU64,
 }
 
 impl Stem {
@@ -144,7 +147,37 @@ impl Song {
             tempo_map: None,
             click: false,
             master_stem: None,
+            wanted: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Tells the loader that playback jumped to `frame`: where it is not decoded yet, a
+    /// stem whose codec can seek decodes from there first. One atomic store: the audio
+    /// thread calls it on every jump.
+    pub fn want(&self, frame: u64) {
+        self.wanted.store(frame, Ordering::Relaxed);
+    }
+
+    /// The frame asked for by [`Song::want`], if any. Loader thread.
+    pub fn wanted(&self) -> Option<u64> {
+        Some(self.wanted.load(Ordering::Relaxed)).filter(|&f| f != u64::MAX)
+    }
+
+    /// How far from `frame` every stem is decoded without a gap (in its front part or
+    /// its region): `frame` when some stem has nothing there, the song's length when all
+    /// are complete. A few atomic loads per stem; the audio thread calls it.
+    pub fn decoded_through(&self, frame: u64) -> u64 {
+        let song_frames = self.frames();
+        let mut end = song_frames;
+        for stem in &self.stems {
+            let audio = stem.audio();
+            if audio.is_complete() {
+                continue;
+            }
+            let (_, e) = audio.readable_from(frame.min(usize::MAX as u64) as usize);
+            end = end.min(e as u64);
+        }
+        end.max(frame.min(song_frames))
     }
 
     /// Sets the tempo map; a map at another rate than the song's is refused (kept `None`),

@@ -64,8 +64,8 @@ pub trait PlaybackDevice {
 
     /// Sleeps `ms` instead of spinning: called only when the device does not pace the
     /// loop (it takes periods as fast as they come: alsa-lib's `null` and `file` PCMs)
-    /// and the engine has nothing to play, so nobody hears the gap and nothing waits for
-    /// it. A card or jack always makes the loop wait in [`PlaybackDevice::wait`] and
+    /// and the engine has nothing to play, or would play audio the loader has not decoded
+    /// yet; nobody hears the gap and nothing waits for it. A card or jack always makes the loop wait in [`PlaybackDevice::wait`] and
     /// never gets here.
     fn rest(&mut self, ms: u32);
 }

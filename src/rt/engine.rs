@@ -63,6 +63,9 @@ struct StemState {
     solo: bool,
     left: Ramp,
     right: Ramp,
+    /// Progressive loading: the gain that fades this stem out ahead of its watermark and
+    /// back in once the loader is past it (1 when the stem is decoded far enough).
+    load_gain: f32,
 }
 
 impl StemState {
@@ -74,6 +77,7 @@ impl StemState {
             solo: false,
             left: Ramp::new(1.0, ramp_frames),
             right: Ramp::new(1.0, ramp_frames),
+            load_gain: 1.0,
         }
     }
 
@@ -171,6 +175,39 @@ struct TempoRamp {
 /// Commands held back while a song switch fades out (one song's worth of settings).
 const DEFERRED_CAPACITY: usize = 3 * MAX_STEMS + 8;
 
+/// A stem that playback catches up with while it loads fades out over this much of the
+/// audio it has, ending at its watermark, and fades back in over as much once there is
+/// audio again (a load underrun is a dip, not a click).
+pub const LOAD_FADE_MS: u32 = 5;
+
+/// How far a stem is decoded, for the mixer: its watermark while it loads, `usize::MAX`
+/// once it is complete (nothing will ever be missing). One atomic load.
+#[inline]
+fn load_limit(stem: &Stem) -> usize {
+    let audio = stem.audio();
+    let ready = audio.ready_frames();
+    if ready >= audio.capacity_frames() {
+        usize::MAX
+    } else {
+        ready
+    }
+}
+
+/// The most a stem may sound at frame `at` when it is decoded up to `limit`: a linear
+/// ramp over `fade` frames that reaches 0 at the watermark, so a stem fades out into the
+/// missing part using only frames it has. What is approximated: the ramp is placed as if
+/// the watermark stayed where it is; when it moves on meanwhile, the stem comes back at
+/// most as fast as it faded ([`StemState::load_gain`] rises by `1 / fade` per frame), so a
+/// dip can happen although no frame was missing (counted only when one was).
+#[inline]
+fn load_allowed(limit: usize, at: usize, fade: usize) -> f32 {
+    if limit >= at + fade {
+        1.0
+    } else {
+        limit.saturating_sub(at) as f32 / fade as f32
+    }
+}
+
 /// Count-in click: a decaying sine burst, higher and louder on beat 1.
 const CLICK_MS: u32 = 40;
 
@@ -183,19 +220,25 @@ struct StemSource<'a> {
     src: &'a [f32],
     channels: usize,
     short: bool,
+    /// [`load_limit`] as of this segment.
+    limit: usize,
 }
 
 impl<'a> StemSource<'a> {
     fn new(stem: &'a Stem, pos: usize, seg: usize) -> StemSource<'a> {
-        let all = stem.samples();
+        let audio = stem.audio();
         let channels = stem.channels();
-        let ready = all.len() / channels;
-        let start = pos.min(ready);
-        let end = (pos + seg).min(ready);
+        // The front part, or the region a seek decoded first, from `pos` on.
+        let (from_pos, ready) = audio.readable_from(pos);
+        let n = (ready - pos).min(seg);
+        // Complete as of the watermark loaded for `from_pos` (a second load could see more
+        // than it holds).
+        let complete = ready >= audio.capacity_frames();
         StemSource {
-            src: &all[start * channels..end * channels],
+            src: &from_pos[..n * channels],
             channels,
-            short: end < pos + seg && !stem.audio().is_complete(),
+            short: n < seg && !complete,
+            limit: if complete { usize::MAX } else { ready },
         }
     }
 
@@ -260,6 +303,8 @@ pub struct Engine {
     channels: usize,
     rate_hz: u32,
     fade_frames: u32,
+    /// [`LOAD_FADE_MS`] in frames, at least 1.
+    load_fade_frames: u32,
     count_in: Option<CountIn>,
     click: ClickState,
     song: Option<Arc<Song>>,
@@ -308,9 +353,6 @@ pub struct Engine {
     /// The play head jumped (song switch, seek, stop): before mixing on, wait silent at
     /// the new position until every stem has decoded past it.
     load_wait: bool,
-    /// Offline rendering only (`play --once`): wait for the loader instead of playing
-    /// silence where the song is not decoded yet; see [`Engine::wait_for_loader`].
-    waits_for_loader: bool,
 }
 
 impl Engine {
@@ -331,6 +373,7 @@ impl Engine {
             channels,
             rate_hz,
             fade_frames,
+            load_fade_frames: ms_to_frames(LOAD_FADE_MS, rate_hz).max(1),
             count_in: None,
             click: ClickState {
                 on: false,
@@ -366,7 +409,6 @@ impl Engine {
             end_tail_frames: None,
             load_short: false,
             load_wait: false,
-            waits_for_loader: false,
         };
         let handle = EngineHandle {
             commands: cmd_tx,
@@ -425,25 +467,25 @@ impl Engine {
         }
     }
 
-    /// Offline rendering (`play --once`, whose device may take periods far faster than real
-    /// time, e.g. a `file` PCM): before a period that would reach audio the loader has not
-    /// decoded yet, the engine sleeps until it has, so the render never plays a hole. This
-    /// breaks the audio thread's never-wait rule on purpose and only here; the appliance
-    /// (`run`) never calls it. On a real card a wait that long is an xrun, counted as such.
-    pub fn wait_for_loader(&mut self) {
-        self.waits_for_loader = true;
-    }
-
-    /// See [`Engine::wait_for_loader`]: up to 4 periods of song time ahead (the stretched
-    /// path mixes ahead and up to twice as fast).
-    fn wait_for_decode(&self, frames: usize) {
-        let Some(song) = self.song.as_ref() else {
-            return;
-        };
-        let want = (self.pos + frames as u64 * 4).min(song.frames());
-        while song.is_loading() && song.ready_frames() < want {
-            std::thread::sleep(std::time::Duration::from_micros(200));
+    /// Whether the next period of `frames` would reach audio the loader has not decoded
+    /// yet (or come within a load fade of it, see [`LOAD_FADE_MS`]): up to 4 periods of
+    /// song time ahead, since the stretched path mixes ahead and up to twice as fast. False
+    /// when nothing plays. One atomic load per stem; never waits. Audio thread.
+    ///
+    /// The run loop asks this only of a device that does not pace it (a `file` or `null`
+    /// PCM, `play --once`): there nobody hears a gap, so it rests until the loader catches
+    /// up and the render never plays a hole. A card or jack is never waited for: there the
+    /// engine plays silence for the missing part and counts a load underrun.
+    pub fn needs_decode(&self, frames: usize) -> bool {
+        if self.transport != Transport::Playing && self.count_in.is_none() {
+            return false;
         }
+        let Some(song) = self.song.as_ref() else {
+            return false;
+        };
+        let ahead = frames as u64 * 4 + self.load_fade_frames as u64;
+        let want = (self.pos + ahead).min(song.frames());
+        song.is_loading() && song.decoded_through(self.pos) < want
     }
 
     /// Fills `out` (interleaved, `frames * channels` samples, at most [`MAX_PERIOD_FRAMES`]
@@ -455,9 +497,6 @@ impl Engine {
         out.fill(0.0);
         self.flush_held();
         self.apply_commands();
-        if self.waits_for_loader {
-            self.wait_for_decode(frames);
-        }
 
         match self.stretch.take() {
             Some(mut pipe) if !pipe.is_bypassed() => {
@@ -561,7 +600,7 @@ impl Engine {
                 // (counted as a load underrun) rather than play a hole; the loader is
                 // decoding front to back and will reach it.
                 let want = (self.pos + (frames - done) as u64).min(song_frames);
-                if song.ready_frames() < want && song.is_loading() {
+                if song.is_loading() && song.decoded_through(self.pos) < want {
                     self.load_short = true;
                     break;
                 }
@@ -748,23 +787,37 @@ impl Engine {
             None => None,
         };
         let mut short = false;
+        let lf = self.load_fade_frames as usize;
+        let load_step = 1.0 / lf as f32;
         for (stem, st) in song.stems().iter().zip(self.stems.iter_mut()) {
             let still = !st.left.is_moving() && !st.right.is_moving();
             if still && st.left.current() == 0.0 && st.right.current() == 0.0 {
+                // Silent: its load gain jumps to where it would be (unheard).
+                st.load_gain = load_allowed(load_limit(stem), pos + seg, lf);
                 continue;
             }
             let src = StemSource::new(stem, pos, seg);
             short |= src.short;
+            // Decoded far enough past this segment for the load fade to stay at 1.
+            let load_steady = st.load_gain == 1.0 && src.limit >= pos + seg + lf;
             // The tail past the song's end is silence.
             let tail = xfade.map(|t| StemSource::new(stem, t, seg));
-            if still && tail.is_none() && ch == 2 {
+            if still && tail.is_none() && ch == 2 && load_steady {
                 // The common case: steady gains, stereo out, no crossfade.
                 let (gl, gr) = (st.left.current(), st.right.current());
                 src.add_steady(block, gl, gr);
                 continue;
             }
+            let mut lg = st.load_gain;
             for f in 0..seg {
                 let (mut l, mut r) = src.frame(f);
+                if !load_steady {
+                    // Only the head is faded: the loop-wrap tail (at most FADE_MS past B)
+                    // is taken as it is, silence where it is not decoded.
+                    lg = (lg + load_step).min(load_allowed(src.limit, pos + f, lf));
+                    l *= lg;
+                    r *= lg;
+                }
                 if let Some(tail) = &tail {
                     let w = self.w_in[f];
                     let (tl, tr) = tail.frame(f);
@@ -784,6 +837,7 @@ impl Engine {
                     }
                 }
             }
+            st.load_gain = lg;
         }
         self.mix_click(block, seg);
         self.load_short |= short;
@@ -921,10 +975,15 @@ impl Engine {
                         self.looping = None;
                     }
                 }
+                // The loader may start on it while the old position fades out.
+                if let Some(song) = self.song.as_ref() {
+                    song.want(frame);
+                }
                 if self.transport == Transport::Playing {
                     self.fade_out_then(Pending::Seek(frame));
                 } else {
                     self.pos = frame;
+                    self.load_wait = true;
                 }
             }
             Command::SwitchSong { start_frame, play } => {
@@ -1103,6 +1162,7 @@ impl Engine {
             Pending::RampCountIn { frame, step } => self.ramp_count_in(frame, step),
         }
         self.load_wait = true;
+        self.want_current_pos();
     }
 
     /// A count-in ramp's pass begins: hold at `frame` (A), take the ramp's step if `step`,
@@ -1131,6 +1191,14 @@ impl Engine {
         });
     }
 
+    /// The play head jumped: the loader decodes from here first where it can (one atomic
+    /// store on the song).
+    fn want_current_pos(&self) {
+        if let Some(song) = self.song.as_ref() {
+            song.want(self.pos);
+        }
+    }
+
     fn switch(&mut self, start_frame: u64, play: bool) {
         let Ok(next) = self.songs.pop() else {
             return;
@@ -1154,6 +1222,7 @@ impl Engine {
         self.retarget_stems();
         self.pos = self.clamp_to_song(start_frame);
         self.load_wait = true;
+        self.want_current_pos();
         self.status.song_serial.fetch_add(1, Relaxed);
         if play {
             self.start_at_current_pos();

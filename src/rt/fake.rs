@@ -445,6 +445,8 @@ impl<R: Copy + Default + 'static> PlaybackDevice for FakeDevice<R> {
 
     fn rest(&mut self, _ms: u32) {
         self.counts.rests += 1;
+        // Full speed, but let a thread the test runs beside the loop (a loader) go on.
+        std::thread::yield_now();
     }
 
     fn pause_before_resume(&mut self) {

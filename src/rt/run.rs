@@ -214,6 +214,10 @@ impl LoopParams {
     }
 }
 
+/// How long an unpaced device rests while the engine waits for the loader: short, since
+/// the loader publishes every few milliseconds and the render should follow at once.
+pub const DECODE_REST_MS: u32 = 1;
+
 /// A device that stops consuming for this long (in timed-out waits) is given up.
 pub const STALL_LIMIT_MS: u64 = 5_000;
 /// `snd_pcm_resume` answers EAGAIN while the driver wakes up; after this many tries (about
@@ -307,6 +311,14 @@ where
                 }
                 Err(e) => recover(device, ch, e, engine, observer)?,
             }
+            continue;
+        }
+        if periods_unwaited > unpaced_after && engine.needs_decode(period as usize) {
+            // An unpaced device (a `file` or `null` PCM: `play --once` renders) has no
+            // deadline, so instead of playing a hole where the song is not decoded yet the
+            // loop rests until the loader has caught up. A card or jack makes the loop
+            // wait above every period, never gets here, and hears a load underrun.
+            device.rest(DECODE_REST_MS);
             continue;
         }
         // MIDI clock out: when this period will be heard. The clock is read only while the

@@ -1085,9 +1085,10 @@ fn mono_stems_play_bit_exact_with_their_stereo_copies() {
     }
 }
 
-/// A song still loading: frames below each stem's watermark play exactly, a stem that
-/// has not got as far plays silence and the period counts as a load underrun, and once
-/// the loader catches up everything is exact again.
+/// A song still loading: frames below each stem's watermark play exactly (but for the
+/// load fade just before it), a stem that has not got as far plays silence and the period
+/// counts as a load underrun, and once the loader catches up (and the stem has faded back
+/// in) everything is exact again.
 #[test]
 fn a_stem_not_decoded_yet_plays_silence_and_counts_load_underruns() {
     let frames = 4_096;
@@ -1108,9 +1109,18 @@ fn a_stem_not_decoded_yet_plays_silence_and_counts_load_underruns() {
     let (mut e, _h) = engine_with(&s, true);
     let status = e.status().clone();
     let out = render(&mut e, 2_048, 128);
-    for f in 0..2_048 {
+    let lf = ms_to_frames(LOAD_FADE_MS, RATE) as usize;
+    // Stem a fades out ahead of its watermark at 2048 in the same way.
+    for f in 0..2_048 - lf {
         let b = if f < 1_000 { b_val(f) } else { 0.0 };
         let b_r = if f < 1_000 { b_val(f) / 2.0 } else { 0.0 };
+        if (1_000 - lf..1_000).contains(&f) {
+            // Fading out into the watermark: b at a gain between 0 and 1, falling.
+            let g = (out[f * 2] - a_val(f)) / b;
+            let want = (1_000 - f) as f32 / lf as f32;
+            assert!((g - want).abs() < 1e-3 || b.abs() < 1e-3, "frame {f}: {g}");
+            continue;
+        }
         assert_eq!(out[f * 2], a_val(f) + b, "frame {f}");
         assert_eq!(out[f * 2 + 1], a_val(f) + b_r, "frame {f}");
     }
@@ -1119,7 +1129,7 @@ fn a_stem_not_decoded_yet_plays_silence_and_counts_load_underruns() {
     wa.append(&a_all[2_048..]);
     wb.append(&b_all[2_000..]);
     let out = render(&mut e, 1_024, 128);
-    for f in 0..1_024 {
+    for f in lf + 1..1_024 {
         let i = 2_048 + f;
         assert_eq!(out[f * 2], a_val(i) + b_val(i));
     }
@@ -1156,5 +1166,96 @@ fn a_seek_past_the_watermark_waits_there_silent_then_plays_from_it() {
     let f = 255;
     assert!(out[f * 2] <= val(30_000 + f) + 1e-6);
     assert_eq!(status.pos_frames.load(Relaxed), 30_256);
+    drop(w);
+}
+
+/// Largest step between neighbouring samples of one channel of interleaved stereo.
+fn max_step(out: &[f32], channel: usize) -> f32 {
+    let l: Vec<f32> = out.iter().skip(channel).step_by(2).copied().collect();
+    l.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max)
+}
+
+/// A load underrun fades: steady stems that playback catches up with ramp out into their
+/// watermarks and back in once decoded, never stepping by more than one fade step, both at
+/// the edge into the missing part and on the way back. Hostile timing: the watermarks
+/// move in uneven pieces to odd frames, the periods have odd sizes.
+#[test]
+fn a_load_underrun_fades_out_and_back_in_without_a_step() {
+    let frames = 20_000;
+    let (dc, st) = (0.5f32, 0.25f32);
+    let s = song(vec![
+        Stem::loading("dc", 1, frames),
+        Stem::loading("st", 2, frames),
+    ]);
+    let mut w1 = s.stems()[0].audio().writer().unwrap();
+    let mut w2 = s.stems()[1].audio().writer().unwrap();
+    w1.append(&vec![dc; 3_001]);
+    w2.append(&[st, -st].repeat(2_999));
+    let (mut e, _h) = engine_with(&s, true);
+    let status = e.status().clone();
+    let lf = ms_to_frames(LOAD_FADE_MS, RATE) as f32;
+    // Each stem's gain moves by at most 1/lf per frame.
+    let bound = (dc + st) / lf * 1.001;
+    // Plays into both watermarks (underruns), then the loader catches up in pieces.
+    let mut out = render(&mut e, 4_000, 77);
+    assert!(status.load_underruns.load(Relaxed) > 0);
+    // The missing part is silence, reached by a fade (never a cut at the watermark).
+    assert!(out[3_500 * 2..].iter().all(|&x| x == 0.0));
+    assert!(out[2_900 * 2] > 0.0 && out[2_900 * 2] < dc + st);
+    w1.append(&vec![dc; 1_333]);
+    w2.append(&[st, -st].repeat(5_000));
+    out.extend(render(&mut e, 3_000, 131));
+    w1.append(&vec![dc; frames]);
+    w2.append(&[st, -st].repeat(frames));
+    out.extend(render(&mut e, 4_000, 64));
+    for ch in 0..2 {
+        let step = max_step(&out, ch);
+        assert!(step <= bound, "channel {ch}: step {step} > {bound}");
+    }
+    // Both back at full level at the end.
+    let end = out.len() - 2;
+    assert_eq!((out[end], out[end + 1]), (dc + st, dc - st));
+    // Without the fade the first edge alone would be a step of the whole level.
+    assert!(bound < (dc + st) / 100.0);
+    drop((w1, w2));
+}
+
+/// A seek beyond the front lands in a region the loader decoded there first: the engine
+/// tells the song where it jumped (the loader's cue), waits silent until the region holds
+/// the target, then plays the region exactly although the front is far behind.
+#[test]
+fn a_seek_into_a_region_decoded_ahead_plays_it_and_tells_the_song() {
+    let frames = 48_000;
+    let s = song(vec![Stem::loading("a", 1, frames)]);
+    let val = |i: usize| ((i % 1000) as f32 + 1.0) / 2000.0;
+    let all: Vec<f32> = (0..frames).map(val).collect();
+    let mut w = s.stems()[0].audio().writer().unwrap();
+    w.append(&all[..5_000]);
+    let (mut e, mut h) = engine_with(&s, true);
+    assert_eq!(s.wanted(), Some(0));
+    render(&mut e, 1_024, 256);
+    h.send(Command::Seek { frame: 30_000 }).unwrap();
+    // Asked for at once, before the old position has faded out.
+    render(&mut e, 256, 256);
+    assert_eq!(s.wanted(), Some(30_000));
+    render(&mut e, 512, 256);
+    let out = render(&mut e, 1_024, 256);
+    assert!(out.iter().all(|&x| x == 0.0));
+    assert_eq!(e.status().pos_frames.load(Relaxed), 30_000);
+    // The loader's region: [30000, 40000); the front stays at 5000.
+    w.focus(30_000);
+    w.write_at(30_000, &all[30_000..40_000]);
+    let out = render(&mut e, 4_096, 256);
+    let fade = ms_to_frames(FADE_MS, RATE) as usize;
+    for f in fade..4_096 {
+        assert_eq!(out[f * 2], val(30_000 + f), "frame {f}");
+    }
+    assert_eq!(s.ready_frames(), 5_000);
+    // A hostile seek past the song's end is clamped and asks for nothing beyond it.
+    h.send(Command::Seek { frame: u64::MAX }).unwrap();
+    render(&mut e, 256, 256);
+    assert!(s.wanted().is_some_and(|f| f <= frames as u64));
     drop(w);
 }

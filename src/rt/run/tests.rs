@@ -726,3 +726,115 @@ fn audio_clock_is_published_only_when_wanted() {
         assert!(s.wake_ns >= before && s.wake_ns <= crate::rt::monitor::now_ns());
     }
 }
+
+/// When the loader of [`run_loading`] goes on: counters that only grow, so that a busy
+/// machine descheduling the loader cannot make it miss the moment.
+#[derive(Clone, Copy)]
+enum LoaderStart {
+    /// Once the song position reached this (it cannot pass the watermark unless the loop
+    /// plays on without the loader: then the test fails on its output).
+    AtPos(u64),
+    /// Once this many load underruns were counted, or the song ended.
+    AfterUnderruns(u64),
+}
+
+/// Plays a song of `frames` that is still loading: 2000 frames are decoded at the start
+/// (the loader's playable lead), and a loader thread decodes the rest (the ramp) in
+/// pieces once `start` says so. Once mode: the loop ends at the song's end. Returns the
+/// outcome with the loader joined.
+fn run_loading(unpaced: bool, frames: usize, start: LoaderStart) -> Outcome {
+    let control = Arc::new(LoopControl::default());
+    control.stop_at_song_end.store(true, Relaxed);
+    let mut device =
+        FakeDevice::<i16>::new(2, PERIOD, PERIODS, 1 << 17).stop_after(100_000, control.clone());
+    if unpaced {
+        device = device.unpaced();
+    }
+    let song = Arc::new(Song::new(
+        "loading",
+        RATE,
+        vec![Stem::loading("ramp", 2, frames)],
+    ));
+    let ramp: Vec<f32> = (0..frames)
+        .flat_map(|i| {
+            let v = (i + 1) as f32 / 32_768.0;
+            [v, -v]
+        })
+        .collect();
+    let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
+    let status = engine.status().clone();
+    let loader = {
+        let song = song.clone();
+        let status = status.clone();
+        std::thread::spawn(move || {
+            let mut w = song.stems()[0].audio().writer().unwrap();
+            w.append(&ramp[..2_000 * 2]);
+            loop {
+                let go = match start {
+                    LoaderStart::AtPos(p) => status.pos_frames.load(Relaxed) >= p,
+                    LoaderStart::AfterUnderruns(n) => {
+                        status.load_underruns.load(Relaxed) >= n
+                            || status.songs_ended.load(Relaxed) > 0
+                    }
+                };
+                if go {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            for chunk in ramp[2_000 * 2..].chunks(2 * 997) {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+                w.append(chunk);
+            }
+        })
+    };
+    while song.ready_frames() < 2_000 {
+        std::thread::yield_now();
+    }
+    assert!(handle.switch_song(song, 0, true));
+    let mut observer = Counting::default();
+    let result =
+        run_device::<S16Le, _, _>(&mut device, params(), &mut engine, &mut observer, &control);
+    loader.join().unwrap();
+    Outcome {
+        result,
+        device,
+        status,
+        observer,
+        _handle: handle,
+    }
+}
+
+/// `play --once` on an unpaced device (`file`/`null` PCM) with a song still loading: the
+/// loop rests until the loader has caught up (the engine itself never waits), so the
+/// render is the song bit for bit and no load underrun happens.
+#[test]
+fn an_unpaced_device_rests_for_the_loader_and_renders_the_song_exactly() {
+    let frames = 30_000;
+    // The loader goes on only once playback is near its watermark: the loop must rest.
+    let o = run_loading(true, frames, LoaderStart::AtPos(1_500));
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert_eq!(o.status.songs_ended.load(Relaxed), 1);
+    assert_eq!(o.status.load_underruns.load(Relaxed), 0);
+    assert!(o.device.counts().rests > 0, "{:?}", o.device.counts());
+    assert_ramp(&o.left(), BUFFER, 1, frames);
+    assert!(o.device.drained());
+}
+
+/// The same on a paced device (card, jack): the loop never rests, the engine plays on
+/// into the undecoded part as silence and counts the periods as load underruns.
+#[test]
+fn a_paced_device_never_rests_for_the_loader_and_counts_load_underruns() {
+    let frames = 30_000;
+    let o = run_loading(false, frames, LoaderStart::AfterUnderruns(100));
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert_eq!(o.status.songs_ended.load(Relaxed), 1);
+    assert_eq!(o.device.counts().rests, 0);
+    let underruns = o.status.load_underruns.load(Relaxed);
+    // At least the periods before the loader went on.
+    assert!(underruns >= 100, "{underruns}");
+    let left = o.left();
+    // Exact up to the load fade before the watermark, silence after it.
+    assert_ramp(&left, BUFFER, 1, 1_700);
+    assert_silence(&left, BUFFER + 2_000, 99 * PERIOD as usize);
+}
