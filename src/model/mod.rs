@@ -2,9 +2,10 @@
 //! the library scan and the song.json reader, which only read.
 
 pub mod action;
+pub mod bus;
 pub mod library;
 pub mod setlist;
 pub mod song;
 pub mod songmeta;
-pub mod tempo;
 pub mod stem_buffer;
+pub mod tempo;
