@@ -409,6 +409,7 @@ impl Session {
             budget_bytes: cfg.memory.budget_mb as usize * 1024 * 1024,
             master_db,
             saved,
+            buses: cfg.audio.buses.names(),
         };
         let (controller, restore) = Controller::new(setup, index, song);
         let mut session = Session {
