@@ -861,7 +861,7 @@ fn buses_are_read_and_hostile_ones_refused() {
         ),
         (
             r#"{"audio": {"channels": 4, "buses": {"main": [1, 2], "main": [3, 4]}}}"#,
-            "given twice",
+            "bus \"main\" is given twice",
         ),
         (
             r#"{"audio": {"channels": 4, "buses": {"main": [1, 1]}}}"#,
@@ -911,9 +911,22 @@ fn buses_are_read_and_hostile_ones_refused() {
             r#"{"audio": {"channels": 8, "buses": {"main": [1], "a": [2], "b": [3], "c": [4], "d": [5], "e": [6], "f": [7], "g": [8], "h": [8]}}}"#,
             "audio.buses",
         ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"m\nx": [1], "m\nx": [2]}}}"#,
+            "bus \"m\\nx\" is given twice",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1], "m\u0007x": [2]}}}"#,
+            "bus name \"m\\u{7}x\"",
+        ),
     ] {
         let e = Config::from_json(doc.as_bytes()).expect_err(doc);
         assert!(e.message.contains(want), "{doc}: {}", e.message);
+        assert!(
+            !e.message.chars().any(char::is_control),
+            "{doc}: one line: {:?}",
+            e.message
+        );
         assert!(!e.message.contains("stembox bug"), "{doc}: {}", e.message);
     }
 }

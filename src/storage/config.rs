@@ -85,7 +85,11 @@ impl<'de> Deserialize<'de> for BusMap {
                 let mut out = Vec::new();
                 while let Some((name, ch)) = a.next_entry::<String<MAX_BUS_NAME>, Vec<u8, 2>>()? {
                     if out.iter().any(|(n, _)| *n == name) {
-                        return Err(A::Error::custom("a bus name is given twice"));
+                        // Only a refused file gets here: the message may allocate.
+                        return Err(A::Error::custom(format!(
+                            "bus {:?} is given twice; give each bus once",
+                            name.as_str()
+                        )));
                     }
                     if out.push((name, ch)).is_err() {
                         return Err(A::Error::invalid_length(out.len() + 1, &self));
@@ -148,9 +152,13 @@ impl BusMap {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
+                // The key names the map, not the bad name (which may hold anything).
                 return Some((
-                    key,
-                    "a bus name is 1..16 ASCII letters, digits, '_' or '-'".into(),
+                    "audio.buses".into(),
+                    format!(
+                        "bus name {:?}: a bus name is 1..16 ASCII letters, digits, '_' or '-'",
+                        name.as_str()
+                    ),
                 ));
             }
             if ch.is_empty() {
