@@ -1,6 +1,9 @@
 //! Mixing cost per period: 16 stereo stems into a stereo period of 64 and 256 frames, with
 //! unity gains (the common case) and with every gain ramping (the worst case), plus the
-//! conversion to S16_LE that follows the mix in the audio loop.
+//! conversion to S16_LE that follows the mix in the audio loop. Buses: the same 16 stems
+//! on a 2-channel device (main only) against an 8-channel one with 4 buses (main 1-2,
+//! cue 3-4, fx 5-6, a mono bus on 7), stems spread over them (some on two), cue at a
+//! non-unity gain; `Engine::process` alone, 256 frames.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
@@ -78,5 +81,51 @@ fn mix(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, mix);
+fn routed_song() -> Arc<Song> {
+    let mut song = Arc::try_unwrap(song()).unwrap_or_else(|_| unreachable!());
+    // 8 main, 3 cue, 3 main+cue, 1 fx, 1 mono bus.
+    let masks = [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 8];
+    for (stem, m) in song.stems_mut().iter_mut().zip(masks) {
+        stem.bus_mask = m;
+    }
+    Arc::new(song)
+}
+
+fn buses(c: &mut Criterion) {
+    use stembox::rt::bus::{BusOut, BusTable};
+    const FRAMES_PER_PERIOD: usize = 256;
+    let (mut e, _h) = playing(&song());
+    let mut out = vec![0.0f32; FRAMES_PER_PERIOD * 2];
+    c.bench_function("buses: 16 stems, 2 channels, main only, 256 frames", |b| {
+        b.iter(|| e.process(black_box(&mut out)))
+    });
+    let s = routed_song();
+    let (mut e, mut h) = Engine::new(48_000, 8, 1.0);
+    let table = BusTable::new(
+        &[
+            BusOut::stereo(0, 1),
+            BusOut::stereo(2, 3),
+            BusOut::stereo(4, 5),
+            BusOut::mono(6),
+        ],
+        Some(1),
+        8,
+    )
+    .unwrap();
+    e.set_buses(table).unwrap();
+    assert!(h.switch_song(s.clone(), 0, true));
+    e.process(&mut [0.0; 8]);
+    h.send(Command::Loop {
+        region: Some((0, FRAMES as u64)),
+    })
+    .unwrap();
+    h.send(Command::BusGain { bus: 1, gain: 0.7 }).unwrap();
+    let mut out = vec![0.0f32; FRAMES_PER_PERIOD * 8];
+    c.bench_function(
+        "buses: 16 stems, 8 channels, 4 buses, cue at -3 dB, 256 frames",
+        |b| b.iter(|| e.process(black_box(&mut out))),
+    );
+}
+
+criterion_group!(benches, mix, buses);
 criterion_main!(benches);

@@ -43,7 +43,8 @@ CONFIG KEYS (defaults):
     library \"/srv/stembox/library\"   audio.device \"default\"   audio.rate 48000
     audio.channels 2   audio.period_frames 256   audio.periods 2   audio.format \"S16_LE\"
     (S16_LE, S24_LE, S32_LE, FLOAT_LE)   audio.enable_latency_monitor false
-    audio.master_gain_db 0 (-60..+24 dB)   rt.priority 70   rt.cpu -1   rt.mlock true
+    audio.master_gain_db 0 (-60..+24 dB)   audio.buses {\"main\":[1,2]} (name -> outputs)
+    rt.priority 70   rt.cpu -1   rt.mlock true
     buttons.devices []   buttons.map [] (built-in default map)   buttons.debounce_ms 30
     buttons.long_press_ms 600   buttons.double_press_ms 300   stats.interval_s 10
     memory.budget_mb 1024   state_dir \"/var/lib/stembox\"   midi.inputs [] (ALSA sequencer

@@ -1397,11 +1397,57 @@ fn read_meta(entry: &SongEntry, song: &mut Song, warnings: &mut Vec<String>) {
         },
         None => None,
     };
-    if let Some(meta) = meta {
-        let where_ = entry.meta_path.as_ref().map(|p| p.display().to_string());
-        let where_ = where_.unwrap_or_default();
+    let where_ = entry.meta_path.as_ref().map(|p| p.display().to_string());
+    let where_ = where_.unwrap_or_default();
+    if let Some(meta) = &meta {
         warnings.extend(meta.warnings.iter().map(|w| format!("{where_}: {w}")));
-        apply_meta(song, &meta, &where_, warnings);
+        apply_meta(song, meta, &where_, warnings);
+    }
+    apply_routing(song, meta.as_ref(), &bus_names(), &where_, warnings);
+}
+
+static BUS_NAMES: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Sets the config's bus names (`main` first, as `BusMap::names` orders them) that every
+/// later song load routes its stems over. Main thread, once the config is read; until
+/// then there is only `main`.
+pub fn set_bus_names(names: Vec<String>) {
+    if let Ok(mut b) = BUS_NAMES.write() {
+        *b = names;
+    }
+}
+
+fn bus_names() -> Vec<String> {
+    match BUS_NAMES.read() {
+        Ok(b) if !b.is_empty() => b.clone(),
+        _ => vec!["main".to_string()],
+    }
+}
+
+/// Each stem's bus mask over `buses` ([`crate::model::bus::route`]): `song.json`'s
+/// `"bus"`, else the default for its name. An unknown bus name is a warning; that stem
+/// goes to main.
+fn apply_routing(
+    song: &mut Song,
+    meta: Option<&crate::model::songmeta::SongMeta>,
+    buses: &[String],
+    where_: &str,
+    warnings: &mut Vec<String>,
+) {
+    for stem in song.stems_mut() {
+        let given = meta
+            .and_then(|m| m.stem(&stem.name))
+            .map_or(&[][..], |s| s.bus.as_slice());
+        let route = crate::model::bus::route(buses, &stem.name, given);
+        for name in &route.unknown {
+            warnings.push(format!(
+                "{where_}: stem \"{}\": bus {name:?} is not in audio.buses ({}); it plays on {}",
+                stem.name,
+                buses.join(", "),
+                route.names(buses)
+            ));
+        }
+        stem.bus_mask = route.mask;
     }
 }
 

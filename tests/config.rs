@@ -398,7 +398,7 @@ fn unknown_keys_suggest_the_right_one() {
     );
     assert_eq!(
         err(r#"{"audio": {"volume": 3}}"#),
-        "unknown key \"audio.volume\" (known keys here: device, rate, channels, period_frames, periods, format, enable_latency_monitor, master_gain_db) at line 1, column 12"
+        "unknown key \"audio.volume\" (known keys here: device, rate, channels, period_frames, periods, format, enable_latency_monitor, master_gain_db, buses) at line 1, column 12"
     );
     assert_eq!(
         err(r#"{"colour": "red"}"#),
@@ -826,4 +826,107 @@ fn master_gain_range_in_readme_and_help_is_the_enforced_one() {
         help.contains(&format!("audio.master_gain_db 0 ({range})")),
         "--help lacks the range {range}"
     );
+}
+
+/// `audio.buses`: a good map is read in order (main first for the engine); every hostile
+/// one is refused with a message that names the bus or the key.
+#[test]
+fn buses_are_read_and_hostile_ones_refused() {
+    let c = Config::from_json(
+        br#"{"audio": {"channels": 6, "buses": {"cue": [3, 4], "main": [1, 2], "fx": [6]}}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.audio.buses.names(), ["main", "cue", "fx"]);
+    let t = c.audio.buses.table(6).unwrap();
+    assert_eq!(t.len(), 3);
+    assert_eq!(t.click_bus().channels(), &[2, 3]);
+    // The default map on a mono device: main on output 1.
+    let mono = Config::from_json(br#"{"audio": {"channels": 1}}"#).unwrap();
+    assert_eq!(
+        mono.audio.buses.table(1).unwrap().buses()[0].channels(),
+        &[0]
+    );
+    for (doc, want) in [
+        (
+            r#"{"audio": {"buses": {"main": [1, 2], "cue": [3, 4]}}}"#,
+            "audio.buses.cue\": output 3 is outside 1..=2 (audio.channels)",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1, 2], "cue": [2, 3]}}}"#,
+            "output 2 is already used by bus \"main\"",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"cue": [3, 4]}}}"#,
+            "needs a \"main\" bus",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1, 2], "main": [3, 4]}}}"#,
+            "bus \"main\" is given twice",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1, 1]}}}"#,
+            "twice",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [0, 1]}}}"#,
+            "output 0 is outside",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": []}}}"#,
+            "needs one output",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1, 2, 3]}}}"#,
+            "audio.buses.main",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1.5, 2]}}}"#,
+            "audio.buses.main",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [-1, 2]}}}"#,
+            "audio.buses.main",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1, 2], "c ue": [3]}}}"#,
+            "ASCII letters",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1, 2], "": [3]}}}"#,
+            "ASCII letters",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1, 2], "a_very_long_bus_name": [3]}}}"#,
+            "audio.buses",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": [1, 2]}}"#,
+            "audio.buses",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": "1,2"}}}"#,
+            "audio.buses.main",
+        ),
+        (
+            r#"{"audio": {"channels": 8, "buses": {"main": [1], "a": [2], "b": [3], "c": [4], "d": [5], "e": [6], "f": [7], "g": [8], "h": [8]}}}"#,
+            "audio.buses",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"m\nx": [1], "m\nx": [2]}}}"#,
+            "bus \"m\\nx\" is given twice",
+        ),
+        (
+            r#"{"audio": {"channels": 4, "buses": {"main": [1], "m\u0007x": [2]}}}"#,
+            "bus name \"m\\u{7}x\"",
+        ),
+    ] {
+        let e = Config::from_json(doc.as_bytes()).expect_err(doc);
+        assert!(e.message.contains(want), "{doc}: {}", e.message);
+        assert!(
+            !e.message.chars().any(char::is_control),
+            "{doc}: one line: {:?}",
+            e.message
+        );
+        assert!(!e.message.contains("stembox bug"), "{doc}: {}", e.message);
+    }
 }

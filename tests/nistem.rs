@@ -490,6 +490,7 @@ fn mix_switches_between_the_stems_and_the_master_with_a_ramp() {
         budget_bytes: usize::MAX,
         master_db: 0.0,
         saved: None,
+        buses: vec!["main".into()],
     };
     let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
     let (mut ctl, out) = Controller::new(setup, 0, song.clone());

@@ -43,6 +43,15 @@ fn song(name: &str, stems: usize, frames: usize) -> Arc<Song> {
     Arc::new(Song::new(name, RATE, stems))
 }
 
+/// [`song`] with stem `i` on the buses of mask `i % 16` (0: main by default).
+fn routed_song(name: &str, stems: usize, frames: usize) -> Arc<Song> {
+    let mut song = Arc::try_unwrap(song(name, stems, frames)).unwrap();
+    for (i, stem) in song.stems_mut().iter_mut().enumerate() {
+        stem.bus_mask = (i % 16) as u8;
+    }
+    Arc::new(song)
+}
+
 /// Every fault the loop recovers from, spread over the run.
 fn recoverable_faults() -> Vec<Fault> {
     vec![
@@ -134,6 +143,11 @@ fn command_for(p: u64) -> Option<Command> {
             stem: 5,
             solo: false,
         },
+        // Bus gains (bus 1 and 3 exist only with buses configured: ignored otherwise).
+        47 => Command::BusGain { bus: 1, gain: 0.5 },
+        48 => Command::BusGain { bus: 0, gain: 0.7 },
+        49 => Command::BusGain { bus: 3, gain: 2.0 },
+        57 => Command::BusGain { bus: 0, gain: 1.0 },
         _ => return None,
     })
 }
@@ -158,13 +172,44 @@ fn run<F: DeviceFormat, O: LoopObserver>(
     every: u64,
     observer: &mut O,
 ) -> Run {
-    let a = song("a", 16, 48_000);
-    let b = song("b", 8, 30_000);
+    run_on::<F, O>(faults, first, every, observer, 2)
+}
+
+/// [`run`] on a device of `channels`; above 2, with 4 buses (main 1-2, cue 3-4, then the
+/// rest, the last mono where the channels are odd) and the stems spread over them.
+fn run_on<F: DeviceFormat, O: LoopObserver>(
+    faults: &[Fault],
+    first: u64,
+    every: u64,
+    observer: &mut O,
+    channels: usize,
+) -> Run {
+    let (a, b) = if channels > 2 {
+        (routed_song("a", 16, 48_000), routed_song("b", 8, 30_000))
+    } else {
+        (song("a", 16, 48_000), song("b", 8, 30_000))
+    };
     let control = Arc::new(LoopControl::default());
-    let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
+    let (mut engine, mut handle) = Engine::new(RATE, channels, 1.0);
+    if channels > 2 {
+        use stembox::rt::bus::{BusOut, BusTable};
+        let mut outs = vec![BusOut::stereo(0, 1), BusOut::stereo(2, 3)];
+        let mut c = 4;
+        while c < channels && outs.len() < 4 {
+            outs.push(if c + 1 < channels {
+                BusOut::stereo(c as u8, c as u8 + 1)
+            } else {
+                BusOut::mono(c as u8)
+            });
+            c += 2;
+        }
+        engine
+            .set_buses(BusTable::new(&outs, Some(1), channels).unwrap())
+            .unwrap();
+    }
     // The stretcher as `run` has it: its worker on its own thread, the audio thread only
     // moving samples through the pipe.
-    let (pipe, worker) = StretchWorker::new(StretchConfig::new(RATE, 2, PERIOD as usize));
+    let (pipe, worker) = StretchWorker::new(StretchConfig::new(RATE, channels, PERIOD as usize));
     engine.attach_stretch(pipe, None);
     let _worker = worker.spawn().unwrap();
     assert!(handle.switch_song(a.clone(), 0, true));
@@ -205,14 +250,14 @@ fn run<F: DeviceFormat, O: LoopObserver>(
             back.fetch_add(handle.collect_garbage(), Relaxed);
         }
     };
-    let mut device = FakeDevice::<F::Raw>::new(2, PERIOD, PERIODS, 4_096)
+    let mut device = FakeDevice::<F::Raw>::new(channels, PERIOD, PERIODS, 4_096)
         .stop_after(RUN_PERIODS, control.clone())
         .on_period(hook);
     for (i, &f) in faults.iter().enumerate() {
         device = device.fault_at(first + i as u64 * every, f);
     }
     let params = LoopParams {
-        channels: 2,
+        channels,
         period_frames: PERIOD as u64,
         buffer_frames: (PERIOD * PERIODS) as u64,
         rate: RATE,
@@ -273,4 +318,16 @@ fn real_loop_never_allocates_on_the_way_out_after_a_fatal_fault() {
         assert!(r.result.is_err(), "{fault:?} must end playback");
         assert_eq!(r.device_periods, 500, "{fault:?}");
     }
+}
+
+#[test]
+fn real_loop_never_allocates_with_four_buses_on_eight_channels() {
+    let faults = recoverable_faults();
+    let r = run_on::<FloatLe, _>(&faults, 100, 300, &mut NoObserver, 8);
+    assert_eq!(r.result, Ok(()));
+    assert_eq!(r.device_periods, RUN_PERIODS);
+    assert!(r.commands > 1_000, "{} commands", r.commands);
+    assert!(r.stretched > 500, "stretched in {} periods", r.stretched);
+    let r = run_on::<S16Le, _>(&faults, 100, 300, &mut NoObserver, 5);
+    assert_eq!(r.result, Ok(()));
 }

@@ -22,6 +22,8 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
         cfg.audio.periods,
         cfg.audio.enable_latency_monitor
     ));
+    let bus_names = cfg.audio.buses.names();
+    say(&format!("buses: {}", buses_line(cfg)));
     let map = crate::hw::input::KeyMap::from_config(&cfg.buttons.map)
         .map_err(|e| AppError::usage(e.to_string()))?;
     say(&format!(
@@ -162,6 +164,18 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
             }
             progress("");
         }
+        // Where each stem plays, and why (a song.json that does not read: defaults).
+        let meta = song
+            .meta_path
+            .as_ref()
+            .and_then(|p| crate::model::songmeta::load_song_json(p).ok().flatten());
+        for stem in &song.stems {
+            let given = meta
+                .as_ref()
+                .and_then(|m| m.stem(&stem.name))
+                .map_or(&[][..], |s| s.bus.as_slice());
+            say(&route_line(&bus_names, &stem.name, given));
+        }
         if let Some(meta) = &song.meta_path {
             match crate::model::songmeta::load_song_json(meta) {
                 Ok(Some(m)) => {
@@ -293,6 +307,40 @@ fn ni_stem_infos(
             (false, None) => " NI stem".into(),
         });
     }
+}
+
+/// `main -> 1-2, cue -> 3`: the buses in the engine's order, outputs 1-based.
+fn buses_line(cfg: &Config) -> String {
+    match cfg.audio.buses.table(cfg.audio.channels) {
+        Ok(t) => cfg
+            .audio
+            .buses
+            .names()
+            .iter()
+            .zip(t.buses())
+            .map(|(n, b)| {
+                let ch: Vec<String> = b.channels().iter().map(|c| (c + 1).to_string()).collect();
+                format!("{n} -> {}", ch.join("-"))
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => format!("unusable: {e}"),
+    }
+}
+
+/// `  bus keys         -> main+cue (song.json)`, with any unknown bus names.
+fn route_line(buses: &[String], stem: &str, given: &[String]) -> String {
+    let r = crate::model::bus::route(buses, stem, given);
+    let unknown: String = r
+        .unknown
+        .iter()
+        .map(|n| format!("; unknown bus {n:?}"))
+        .collect();
+    format!(
+        "  bus {stem:<12} -> {} ({}){unknown}",
+        r.names(buses),
+        r.why
+    )
 }
 
 /// What decoding a stem whose header read fine finds: a decoder error, damaged packets, a

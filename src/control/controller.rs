@@ -128,6 +128,8 @@ pub struct Setup {
     pub master_db: f32,
     /// The saved state (`run`), or `None` (`play`: nothing is remembered).
     pub saved: Option<SavedState>,
+    /// The output buses in the engine's order (`main` first), for `bus <name> <dB>`.
+    pub buses: Vec<String>,
 }
 
 /// Mirror of one stem's mixer settings (the engine has the ramped truth).
@@ -172,6 +174,8 @@ pub struct Controller {
     /// `mix master`: the current song's NI master plays in place of its stems. Back to the
     /// stems on every song change.
     master_mode: bool,
+    /// Each output bus (engine order) and its gain in dB.
+    buses: Vec<(String, f32)>,
 }
 
 impl Controller {
@@ -199,8 +203,10 @@ impl Controller {
             click: None,
             engine_click: false,
             master_mode: false,
+            buses: setup.buses.into_iter().map(|b| (b, 0.0)).collect(),
         };
         let mut out = Output::default();
+        c.restore_bus_gains(&mut out);
         c.restore_stem_settings(&mut out);
         c.send_mix(&mut out);
         c.restore_tempo(&mut out);
@@ -479,6 +485,7 @@ impl Controller {
                     clamped
                 })
             }
+            Action::BusGain(bus, db) => self.set_bus_gain(&bus, db, out),
             Action::NextSection | Action::PrevSection | Action::Section(_) => {
                 self.goto_section(action, view, out)
             }
@@ -797,6 +804,65 @@ impl Controller {
 
     /// Changes one stem's settings with `f` (which says whether a value hit its limit),
     /// sends what changed, remembers it, answers with the stem's settings.
+    /// `bus <name> <dB>`: the bus's gain, ramped by the engine, kept for every song and
+    /// saved. NaN is refused; out of range is clamped to the stem gain limits (and said).
+    fn set_bus_gain(&mut self, bus: &str, db: f32, out: &mut Output) {
+        if db.is_nan() {
+            out.reply("error: bus gain must be a number of dB");
+            return;
+        }
+        let (db, clamped) = clamp_db(db, MIN_GAIN_DB, MAX_GAIN_DB);
+        let Some(i) = self
+            .buses
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(bus))
+        else {
+            out.reply(format!(
+                "error: no bus \"{bus}\" (audio.buses: {})",
+                self.buses
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            return;
+        };
+        self.buses[i].1 = db;
+        let name = self.buses[i].0.clone();
+        out.send(Command::BusGain {
+            bus: i as u8,
+            gain: db_to_gain(db),
+        });
+        if let Some(saved) = &mut self.saved {
+            saved.set_bus_gain_db(&name, db);
+            out.effects.state_changed = true;
+        }
+        out.reply(format!("ok bus {name} {db:+.1} dB{}", limit_note(clamped)));
+    }
+
+    /// The saved bus gains (`run`), sent once at start-up: buses keep them across songs.
+    /// A saved bus the config no longer has is left alone in the file.
+    fn restore_bus_gains(&mut self, out: &mut Output) {
+        let Some(saved) = &self.saved else {
+            return;
+        };
+        for (i, (name, db)) in self.buses.iter_mut().enumerate() {
+            if let Some(g) = saved.bus_gain_db(name) {
+                let (g, _) = clamp_db(g, MIN_GAIN_DB, MAX_GAIN_DB);
+                *db = g;
+                out.send(Command::BusGain {
+                    bus: i as u8,
+                    gain: db_to_gain(g),
+                });
+            }
+        }
+    }
+
+    /// Bus names and gains in dB, in the engine's order.
+    pub fn bus_gains_db(&self) -> &[(String, f32)] {
+        &self.buses
+    }
+
     fn with_stem(&mut self, stem: &str, out: &mut Output, f: impl FnOnce(&mut StemMix) -> bool) {
         let Some(i) = self
             .mix

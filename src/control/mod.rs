@@ -90,6 +90,8 @@ fn load_config(path: &Path) -> Result<Config, AppError> {
     let cfg = Config::load(path).map_err(|e| AppError::usage(e.to_string()))?;
     // Every song load from here on (current song and neighbours) holds to the budget.
     loader::set_memory_budget_mb(cfg.memory.budget_mb);
+    // ... and routes its stems over the configured buses.
+    loader::set_bus_names(cfg.audio.buses.names());
     Ok(cfg)
 }
 

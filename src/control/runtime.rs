@@ -368,6 +368,17 @@ impl Session {
             granted.channels as usize,
             db_to_gain(master_db),
         );
+        // The buses on the channels the device granted (validated against audio.channels).
+        cfg.audio
+            .buses
+            .table(granted.channels)
+            .and_then(|t| engine.set_buses(t))
+            .map_err(|e| {
+                AppError::usage(format!(
+                    "audio.buses: {e} (the device granted {} channels)",
+                    granted.channels
+                ))
+            })?;
         // The stretcher (speed and pitch) on the engine's output; bypassed at 100 %/0 st.
         let stretch_period = (granted.period_frames as usize).min(crate::rt::MAX_PERIOD_FRAMES);
         let (pipe, worker) = StretchWorker::new(StretchConfig::new(
@@ -409,6 +420,7 @@ impl Session {
             budget_bytes: cfg.memory.budget_mb as usize * 1024 * 1024,
             master_db,
             saved,
+            buses: cfg.audio.buses.names(),
         };
         let (controller, restore) = Controller::new(setup, index, song);
         let mut session = Session {

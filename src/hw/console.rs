@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 /// The answer to `help`: one line, like every answer.
 pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> | mute <stem> | \
-unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | section <n|name> | \
+unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | bus <bus> <dB> | section <n|name> | \
 next section | prev section | loop <a_s> <b_s> | loop a | loop b | loop on | loop off | \
 volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] [countin] | \
 countin | click [on|off] | mix [stems|master] | status | stats | stats reset | quit";
@@ -349,6 +349,18 @@ pub fn parse_line(line: &str) -> Result<Option<Action>, ConsoleError> {
             }
             let db = parse_gain_db(db).map_err(|e| ConsoleError(format!("gain: {e}")))?;
             Action::Gain(name.to_string(), db)
+        }
+        "bus" => {
+            let usage = "usage: bus <bus> <dB>, e.g. bus cue -6";
+            let Some((name, db)) = rest.rsplit_once(char::is_whitespace) else {
+                return err(usage);
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                return err(usage);
+            }
+            let db = parse_gain_db(db).map_err(|e| ConsoleError(format!("bus: {e}")))?;
+            Action::BusGain(name.to_string(), db)
         }
         "speed" => match rest_lower.as_str() {
             "" => Action::Speed(None),
@@ -753,6 +765,20 @@ mod tests {
         assert!(bad("stats now").contains("usage: stats"));
         assert!(bad("next bar").contains("usage: next"));
         assert!(bad("volume 11").contains("usage: volume"));
+        assert_eq!(ok("bus cue -6"), Action::BusGain("cue".into(), -6.0));
+        assert_eq!(ok("bus  main  +3dB"), Action::BusGain("main".into(), 3.0));
+        for hostile in [
+            "bus",
+            "bus cue",
+            "bus -6",
+            "bus cue NaN",
+            "bus cue inf",
+            "bus cue 1e9",
+            "bus cue -200",
+            "bus cue x",
+        ] {
+            assert!(bad(hostile).contains("bus"), "{hostile}: {}", bad(hostile));
+        }
         assert!(bad(&"x".repeat(MAX_LINE_BYTES + 1)).contains("longer than"));
         let long_word = bad(&"y".repeat(200));
         assert!(
@@ -873,6 +899,7 @@ mod tests {
             "unmute",
             "solo",
             "gain",
+            "bus",
             "section",
             "loop",
             "status",

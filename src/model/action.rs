@@ -78,6 +78,9 @@ pub enum Action {
     Solo(String),
     /// Stem gain in dB.
     Gain(String, f32),
+    /// Gain of an output bus (`audio.buses`) in dB, within the stem gain limits
+    /// ([`MIN_GAIN_DB`]..=[`MAX_GAIN_DB`]), for every song; saved.
+    BusGain(String, f32),
     NextSection,
     PrevSection,
     Section(SectionRef),

@@ -2,6 +2,7 @@
 //! the library scan and the song.json reader, which only read.
 
 pub mod action;
+pub mod bus;
 pub mod library;
 pub mod setlist;
 pub mod song;

@@ -32,6 +32,10 @@ pub struct Stem {
     pub gain: f32,
     pub pan: f32,
     pub muted: bool,
+    /// The buses it plays on: bit `i` is bus `i` of the config's order (`main` is bit 0),
+    /// set by the loader ([`crate::model::bus::route`]). The engine ignores bits for buses
+    /// it lacks; with none left the stem plays on main.
+    pub bus_mask: u8,
 }
 
 /// A song ready to play.
@@ -87,6 +91,7 @@ impl Stem {
             gain: 1.0,
             pan: 0.0,
             muted: false,
+            bus_mask: 1,
         }
     }
 

@@ -96,8 +96,9 @@ pub struct StemMeta {
     pub pan: Option<f32>,
     /// Muted when the song starts.
     pub mute: Option<bool>,
-    /// A free-form routing name, e.g. `click` or `monitor`.
-    pub bus: Option<String>,
+    /// The buses named by `"bus"` (a name or a list of names); empty: not given. Checked
+    /// against the config's buses by `crate::model::bus::route`.
+    pub bus: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -375,7 +376,8 @@ fn wants(path: &[Segment]) -> Option<&'static str> {
             Some("a tempo change object like {\"bar\": 9, \"bpm\": 96}")
         }
         [.., Segment::Map { key }] => match key.as_str() {
-            "title" | "name" | "bus" => Some("a string"),
+            "title" | "name" => Some("a string"),
+            "bus" => Some("a bus name or a list of them, e.g. \"cue\" or [\"main\", \"cue\"]"),
             "bpm" => Some("a number"),
             "speed_pct" => Some("a number of percent (50..150)"),
             "pitch_st" => Some("a number of semitones (-12..12)"),
@@ -464,7 +466,8 @@ struct StemFile {
     #[serde(deserialize_with = "pan")]
     pan: Option<f32>,
     mute: Option<bool>,
-    bus: Option<String>,
+    #[serde(deserialize_with = "bus")]
+    bus: Vec<String>,
 }
 
 /// A section as written: position in seconds or bars, resolved once `bpm` is known.
@@ -574,6 +577,29 @@ fn pan<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
         |p| (-1.0..=1.0).contains(&p),
         |p| format!("{p} is outside -1 (left) ..= 1 (right)"),
     )
+}
+
+/// `"bus"`: one name or a list of at most 8 (`null`: not given).
+fn bus<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let names = match Option::<OneOrMany>::deserialize(d)? {
+        None => return Ok(Vec::new()),
+        Some(OneOrMany::One(n)) => vec![n],
+        Some(OneOrMany::Many(v)) => v,
+    };
+    if names.is_empty() || names.len() > crate::rt::bus::MAX_BUSES {
+        return Err(de::Error::custom(format!(
+            "{} bus names; give 1..={}",
+            names.len(),
+            crate::rt::bus::MAX_BUSES
+        )));
+    }
+    Ok(names)
 }
 
 fn at_s<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -856,6 +882,28 @@ mod tests {
     }
 
     #[test]
+    fn stem_bus_is_a_name_or_a_list_and_hostile_ones_are_refused() {
+        let m = parse(
+            r#"{ "stems": { "click": { "bus": "cue" }, "keys": { "bus": ["main", "cue"] },
+                            "bass": { "bus": null } } }"#,
+        )
+        .unwrap();
+        assert_eq!(m.stem("click").unwrap().bus, vec!["cue".to_string()]);
+        assert_eq!(m.stem("keys").unwrap().bus, vec!["main", "cue"]);
+        assert!(m.stem("bass").unwrap().bus.is_empty());
+        for bad in [
+            r#"{ "stems": { "a": { "bus": [] } } }"#,
+            r#"{ "stems": { "a": { "bus": 3 } } }"#,
+            r#"{ "stems": { "a": { "bus": ["main", 3] } } }"#,
+            r#"{ "stems": { "a": { "bus": {"x": 1} } } }"#,
+            r#"{ "stems": { "a": { "bus": ["a","b","c","d","e","f","g","h","i"] } } }"#,
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert!(e.contains("bus"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn full_file_with_stem_object_and_bars() {
         let m = parse(
             r#"{ "title": "Intro \"live\"", "bpm": 120, "time_signature": "4/4",
@@ -871,8 +919,8 @@ mod tests {
         assert_eq!(m.bar_s(), Some(2.0));
         let click = m.stem("click").unwrap();
         assert_eq!(
-            (click.mute, click.bus.as_deref()),
-            (Some(true), Some("monitor"))
+            (click.mute, click.bus.clone()),
+            (Some(true), vec!["monitor".to_string()])
         );
         let drums = m.stem("drums").unwrap();
         assert_eq!(

@@ -79,6 +79,12 @@ pub enum Command {
     /// without one): accented downbeats, mixed in song time so it follows the speed. Turned
     /// off, a click already sounding rings out.
     Click(bool),
+    /// Linear gain of bus `bus` (an index into the engine's `BusTable`, main = 0), applied
+    /// to its outputs after mixing and stretching, ramped. Unknown buses are ignored.
+    BusGain {
+        bus: u8,
+        gain: f32,
+    },
 }
 
 /// A count-in's beat length (frames at 100 %) and beats, packed into 32 bits so that

@@ -6,6 +6,7 @@
 //! song's end sample-accurately, by splitting the period into segments at those points.
 //! It never allocates, frees, locks, logs or touches files.
 
+use super::bus::{BusOut, BusTable, MAX_BUSES};
 use super::command::{
     Command, COMMAND_QUEUE_CAPACITY, GARBAGE_QUEUE_CAPACITY, SONG_QUEUE_CAPACITY,
 };
@@ -270,6 +271,44 @@ impl<'a> StemSource<'a> {
     }
 }
 
+impl StemSource<'_> {
+    /// Adds the segment to `bus` of `block` (interleaved at `ch`) at steady gains: a mono
+    /// bus gets `0.5 * (l * gl + r * gr)`, as a 1-channel device always has.
+    #[inline]
+    fn add_steady_bus(&self, block: &mut [f32], ch: usize, bus: BusOut, gl: f32, gr: f32) {
+        let (a, b) = bus.pair();
+        let frames = self.src.len() / self.channels;
+        if bus.is_mono() {
+            for (f, o) in block.chunks_exact_mut(ch).take(frames).enumerate() {
+                let (l, r) = self.frame(f);
+                o[a] += 0.5 * (l * gl + r * gr);
+            }
+        } else if self.channels == 1 {
+            for (o, &s) in block.chunks_exact_mut(ch).zip(self.src) {
+                o[a] += s * gl;
+                o[b] += s * gr;
+            }
+        } else {
+            for (o, s) in block.chunks_exact_mut(ch).zip(self.src.chunks_exact(2)) {
+                o[a] += s[0] * gl;
+                o[b] += s[1] * gr;
+            }
+        }
+    }
+}
+
+/// Adds a frame's (already gained) left and right to `bus` of `frame`.
+#[inline]
+fn add_to_bus(frame: &mut [f32], bus: BusOut, l: f32, r: f32) {
+    let (a, b) = bus.pair();
+    if bus.is_mono() {
+        frame[a] += 0.5 * (l + r);
+    } else {
+        frame[a] += l;
+        frame[b] += r;
+    }
+}
+
 /// The click's sample `t` frames into beat `beat` at `rate_hz`.
 #[inline]
 fn click_sample(beat: u32, t: u32, rate_hz: u32) -> f32 {
@@ -301,6 +340,9 @@ fn clamp_speed(factor: f64) -> f64 {
 /// The mixer. Built on the control thread, then moved to the audio thread.
 pub struct Engine {
     channels: usize,
+    /// The output buses (main first) and their gains, applied after mixing and stretching.
+    buses: BusTable,
+    bus_gain: [Ramp; MAX_BUSES],
     rate_hz: u32,
     fade_frames: u32,
     /// [`LOAD_FADE_MS`] in frames, at least 1.
@@ -371,6 +413,8 @@ impl Engine {
         let fade_frames = ms_to_frames(FADE_MS, rate_hz).min(MAX_PERIOD_FRAMES as u32);
         let engine = Engine {
             channels,
+            buses: BusTable::main_only(channels),
+            bus_gain: [Ramp::new(1.0, ramp_frames); MAX_BUSES],
             rate_hz,
             fade_frames,
             load_fade_frames: ms_to_frames(LOAD_FADE_MS, rate_hz).max(1),
@@ -439,6 +483,27 @@ impl Engine {
 
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// Routes to `buses` instead of the default (main on outputs 1-2, or mono on a
+    /// 1-channel device). Refused when a bus uses an output the engine does not have.
+    /// Control thread, before the engine moves to the audio thread.
+    pub fn set_buses(&mut self, buses: BusTable) -> Result<(), String> {
+        for bus in buses.buses() {
+            if let Some(&c) = bus
+                .channels()
+                .iter()
+                .find(|&&c| c as usize >= self.channels)
+            {
+                return Err(format!(
+                    "a bus uses output {} but the device has {}",
+                    c as usize + 1,
+                    self.channels
+                ));
+            }
+        }
+        self.buses = buses;
+        Ok(())
     }
 
     /// The atomics this engine publishes to.
@@ -518,6 +583,7 @@ impl Engine {
                 self.status.songs_ended.fetch_add(1, Relaxed);
             }
         }
+        self.apply_bus_gains(out);
         for s in out.iter_mut() {
             *s = s.clamp(-1.0, 1.0);
         }
@@ -525,6 +591,25 @@ impl Engine {
             self.status.load_underruns.fetch_add(1, Relaxed);
         }
         self.publish();
+    }
+
+    /// Each bus's gain on its outputs; a bus at unity and still is not touched, so main
+    /// at unity stays bit-exact.
+    fn apply_bus_gains(&mut self, out: &mut [f32]) {
+        let ch = self.channels;
+        for (bus, gain) in self.buses.buses().iter().zip(self.bus_gain.iter_mut()) {
+            if !gain.is_moving() && gain.current() == 1.0 {
+                continue;
+            }
+            let (a, b) = bus.pair();
+            for frame in out.chunks_exact_mut(ch) {
+                let g = gain.next_gain();
+                frame[a] *= g;
+                if !bus.is_mono() {
+                    frame[b] *= g;
+                }
+            }
+        }
     }
 
     /// One period through the stretcher: mix song frames (in song time, in pieces of at
@@ -711,8 +796,8 @@ impl Engine {
             let (beat, in_beat) = (t / ci.beat_frames, t % ci.beat_frames);
             if in_beat < click_frames {
                 let v = click_sample(beat, in_beat, self.rate_hz) * master;
-                for s in &mut out[f * ch..f * ch + ch.min(2)] {
-                    *s += v;
+                for &c in self.buses.click_bus().channels() {
+                    out[f * ch + c as usize] += v;
                 }
             }
         }
@@ -754,8 +839,8 @@ impl Engine {
             let (beat, in_beat) = (t / ci.beat_frames, t % ci.beat_frames);
             if in_beat < click_frames {
                 let v = click_sample(beat, in_beat, self.rate_hz) * master;
-                for s in &mut out[f * ch..f * ch + ch.min(2)] {
-                    *s = v;
+                for &c in self.buses.click_bus().channels() {
+                    out[f * ch + c as usize] = v;
                 }
             }
         }
@@ -789,6 +874,8 @@ impl Engine {
         let mut short = false;
         let lf = self.load_fade_frames as usize;
         let load_step = 1.0 / lf as f32;
+        let buses = self.buses;
+        let plain_stereo = buses.is_plain_stereo(ch);
         for (stem, st) in song.stems().iter().zip(self.stems.iter_mut()) {
             let still = !st.left.is_moving() && !st.right.is_moving();
             if still && st.left.current() == 0.0 && st.right.current() == 0.0 {
@@ -802,10 +889,19 @@ impl Engine {
             let load_steady = st.load_gain == 1.0 && src.limit >= pos + seg + lf;
             // The tail past the song's end is silence.
             let tail = xfade.map(|t| StemSource::new(stem, t, seg));
-            if still && tail.is_none() && ch == 2 && load_steady {
-                // The common case: steady gains, stereo out, no crossfade.
+            let mask = buses.effective_mask(stem.bus_mask);
+            if still && tail.is_none() && load_steady {
                 let (gl, gr) = (st.left.current(), st.right.current());
-                src.add_steady(block, gl, gr);
+                if plain_stereo {
+                    // The common case: steady gains, stereo out, no crossfade.
+                    src.add_steady(block, gl, gr);
+                } else {
+                    for (i, &bus) in buses.buses().iter().enumerate() {
+                        if mask & (1 << i) != 0 {
+                            src.add_steady_bus(block, ch, bus, gl, gr);
+                        }
+                    }
+                }
                 continue;
             }
             let mut lg = st.load_gain;
@@ -829,11 +925,10 @@ impl Engine {
                 } else {
                     (st.left.next_gain(), st.right.next_gain())
                 };
-                match ch {
-                    1 => block[f] += 0.5 * (l * gl + r * gr),
-                    _ => {
-                        block[f * ch] += l * gl;
-                        block[f * ch + 1] += r * gr;
+                let frame = &mut block[f * ch..f * ch + ch];
+                for (i, &bus) in buses.buses().iter().enumerate() {
+                    if mask & (1 << i) != 0 {
+                        add_to_bus(frame, bus, l * gl, r * gr);
                     }
                 }
             }
@@ -892,6 +987,7 @@ impl Engine {
         let lo = start.saturating_sub(click_frames - 1).max(c.heard_from);
         let hi = c.off_at.map_or(end, |off| off.min(end));
         let ch = self.channels;
+        let click_bus = self.buses.click_bus();
         // A beat at frame x has its onset at ceil(x): every onset >= lo has x > lo - 1.
         for beat in map.beats(lo as f64 - 1.0, hi as f64) {
             let onset = beat.onset_frame();
@@ -902,8 +998,8 @@ impl Engine {
             for f in onset.max(start)..(onset + click_frames).min(end) {
                 let v = click_sample(accent, (f - onset) as u32, self.rate_hz);
                 let i = (f - start) as usize * ch;
-                for s in &mut block[i..i + ch.min(2)] {
-                    *s += v;
+                for &c in click_bus.channels() {
+                    block[i + c as usize] += v;
                 }
             }
         }
@@ -1008,6 +1104,11 @@ impl Engine {
                 self.update_stem(stem, |s| s.pan = pan.clamp(-1.0, 1.0))
             }
             Command::MasterGain { gain } => self.master.set_target(gain.max(0.0)),
+            Command::BusGain { bus, gain } => {
+                if let Some(g) = self.bus_gain[..self.buses.len()].get_mut(bus as usize) {
+                    g.set_target(gain.max(0.0));
+                }
+            }
             Command::Loop { region } => {
                 self.ramp = None;
                 self.set_loop(region)

@@ -24,6 +24,7 @@
 //! loop under `assert_no_alloc` to prove the first rule.
 
 pub mod alsa_pcm;
+pub mod bus;
 pub mod command;
 pub mod convert;
 pub mod device;

@@ -35,6 +35,158 @@ pub struct AudioConfig {
     pub enable_latency_monitor: bool,
     /// Master gain in dB applied after the stem sum (0 = unity).
     pub master_gain_db: f32,
+    /// Named buses to 1-based output channels (a pair or one), in the file's order.
+    pub buses: BusMap,
+}
+
+/// Longest bus name.
+pub const MAX_BUS_NAME: usize = 16;
+
+/// `audio.buses`: bus name -> 1-based output channels (`[1, 2]`, or `[3]` for mono), in
+/// the order written. A name given twice is refused (a map would keep one silently).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BusMap(pub Vec<(String<MAX_BUS_NAME>, Vec<u8, 2>), { crate::rt::bus::MAX_BUSES }>);
+
+impl Default for BusMap {
+    fn default() -> Self {
+        let mut m = Vec::new();
+        let mut ch = Vec::new();
+        let _ = ch.extend_from_slice(&[1, 2]);
+        let _ = m.push((str_lit("main"), ch));
+        BusMap(m)
+    }
+}
+
+impl Serialize for BusMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, ch) in &self.0 {
+            map.serialize_entry(name.as_str(), ch)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BusMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BusMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "an object of at most {} buses like {{\"main\": [1, 2], \"cue\": [3, 4]}}",
+                    crate::rt::bus::MAX_BUSES
+                )
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<BusMap, A::Error> {
+                use serde::de::Error;
+                let mut out = Vec::new();
+                while let Some((name, ch)) = a.next_entry::<String<MAX_BUS_NAME>, Vec<u8, 2>>()? {
+                    if out.iter().any(|(n, _)| *n == name) {
+                        // Only a refused file gets here: the message may allocate.
+                        return Err(A::Error::custom(format!(
+                            "bus {:?} is given twice; give each bus once",
+                            name.as_str()
+                        )));
+                    }
+                    if out.push((name, ch)).is_err() {
+                        return Err(A::Error::invalid_length(out.len() + 1, &self));
+                    }
+                }
+                Ok(BusMap(out))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+impl BusMap {
+    /// The bus names, `main` first, then the others in the file's order: the order of
+    /// the table the engine gets and of a stem's routing mask.
+    pub fn names(&self) -> std::vec::Vec<std::string::String> {
+        self.ordered().map(|(n, _)| n.as_str().into()).collect()
+    }
+
+    fn ordered(&self) -> impl Iterator<Item = &(String<MAX_BUS_NAME>, Vec<u8, 2>)> {
+        let main = self.0.iter().filter(|(n, _)| n == "main");
+        main.chain(self.0.iter().filter(|(n, _)| n != "main"))
+    }
+
+    /// The engine's table for a device of `channels`. The default map on a 1-channel
+    /// device is main, mono, on output 1 (as before buses).
+    pub fn table(&self, channels: u32) -> Result<crate::rt::bus::BusTable, std::string::String> {
+        use crate::rt::bus::{BusOut, BusTable};
+        if *self == BusMap::default() && channels == 1 {
+            return Ok(BusTable::main_only(1));
+        }
+        let mut outs = std::vec::Vec::new();
+        for (name, ch) in self.ordered() {
+            outs.push(match ch.as_slice() {
+                [c] => BusOut::mono(c.saturating_sub(1)),
+                [l, r] => BusOut::stereo(l.saturating_sub(1), r.saturating_sub(1)),
+                _ => return Err(format!("bus \"{name}\" has no channel")),
+            });
+        }
+        let cue = self.ordered().position(|(n, _)| n == "cue");
+        BusTable::new(&outs, cue, channels as usize)
+    }
+
+    /// The first problem, as (key, why): names, channel numbers, overlaps, `main` missing.
+    fn problem(&self, channels: u32) -> Option<(std::string::String, std::string::String)> {
+        if *self == BusMap::default() && channels == 1 {
+            return None;
+        }
+        if !self.0.iter().any(|(n, _)| n == "main") {
+            return Some((
+                "audio.buses".into(),
+                "needs a \"main\" bus (where stems go by default), e.g. {\"main\": [1, 2]}".into(),
+            ));
+        }
+        let mut used: [Option<&str>; 256] = [None; 256];
+        for (name, ch) in &self.0 {
+            let key = format!("audio.buses.{name}");
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                // The key names the map, not the bad name (which may hold anything).
+                return Some((
+                    "audio.buses".into(),
+                    format!(
+                        "bus name {:?}: a bus name is 1..16 ASCII letters, digits, '_' or '-'",
+                        name.as_str()
+                    ),
+                ));
+            }
+            if ch.is_empty() {
+                return Some((key, "needs one output (mono) or two, e.g. [3, 4]".into()));
+            }
+            if ch.len() == 2 && ch[0] == ch[1] {
+                return Some((key, format!("uses output {} twice", ch[0])));
+            }
+            for &c in ch {
+                if c == 0 || c as u32 > channels {
+                    return Some((
+                        key,
+                        format!(
+                            "output {c} is outside 1..={channels} (audio.channels); raise audio.channels or move bus \"{name}\""
+                        ),
+                    ));
+                }
+                if let Some(other) = used[c as usize] {
+                    return Some((
+                        key,
+                        format!("output {c} is already used by bus \"{other}\""),
+                    ));
+                }
+                used[c as usize] = Some(name.as_str());
+            }
+        }
+        None
+    }
 }
 
 impl Default for AudioConfig {
@@ -48,6 +200,7 @@ impl Default for AudioConfig {
             format: SampleFormat::S16Le,
             enable_latency_monitor: false,
             master_gain_db: 0.0,
+            buses: BusMap::default(),
         }
     }
 }
@@ -386,7 +539,7 @@ pub fn leaf_paths() -> std::vec::Vec<std::string::String> {
                         if let Some(first @ serde_json::Value::Object(_)) = items.first() {
                             walk(&format!("{path}[]"), first, out);
                         }
-                    } else if v.is_object() {
+                    } else if v.is_object() && path != "audio.buses" {
                         walk(&path, v, out);
                     } else {
                         out.push(path);
@@ -539,6 +692,8 @@ impl Config {
                     crate::model::action::MIN_VOLUME_DB
                 ),
             )
+        } else if let Some(p) = a.buses.problem(a.channels) {
+            return Some(p);
         } else if a.device.is_empty() {
             (
                 "audio.device",

@@ -102,6 +102,8 @@ struct FileOut<'a> {
     songs: &'a BTreeMap<String, BTreeMap<String, StemSetting>>,
     #[serde(skip_serializing_if = "no_tempo")]
     tempo: &'a BTreeMap<String, SongTempo>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    buses: &'a BTreeMap<String, f32>,
 }
 
 /// The file as read.
@@ -116,6 +118,8 @@ struct FileIn {
     songs: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     #[serde(default)]
     tempo: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    buses: BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for StemSetting {
@@ -137,6 +141,8 @@ pub struct SavedState {
     pub songs: BTreeMap<String, BTreeMap<String, StemSetting>>,
     /// Song folder name -> speed and key (only songs played at another speed or key).
     pub tempo: BTreeMap<String, SongTempo>,
+    /// Bus name -> gain in dB (`bus <name> <dB>`), for every song; only buses not at 0 dB.
+    pub buses: BTreeMap<String, f32>,
 }
 
 impl SavedState {
@@ -174,6 +180,20 @@ impl SavedState {
         }
     }
 
+    /// The saved gain of bus `name` in dB, if any.
+    pub fn bus_gain_db(&self, name: &str) -> Option<f32> {
+        self.buses.get(name).copied()
+    }
+
+    /// Remembers a bus gain; 0 dB removes the entry.
+    pub fn set_bus_gain_db(&mut self, name: &str, db: f32) {
+        if db == 0.0 {
+            self.buses.remove(name);
+        } else {
+            self.buses.insert(name.to_string(), db);
+        }
+    }
+
     /// The file's text (compact JSON, keys sorted, so equal states give equal files).
     pub fn to_json(&self) -> String {
         let file = FileOut {
@@ -181,6 +201,7 @@ impl SavedState {
             last_song: &self.last_song,
             songs: &self.songs,
             tempo: &self.tempo,
+            buses: &self.buses,
         };
         // Only maps with string keys, strings, bools and numbers: this cannot fail.
         let mut s = serde_json::to_string(&file).unwrap_or_default();
@@ -236,11 +257,25 @@ impl SavedState {
                 )),
             }
         }
+        let mut buses = BTreeMap::new();
+        for (bus, value) in raw.buses {
+            use crate::model::action::{MAX_GAIN_DB, MIN_GAIN_DB};
+            match value.as_f64().map(|v| v as f32) {
+                Some(db) if (MIN_GAIN_DB..=MAX_GAIN_DB).contains(&db) => {
+                    buses.insert(bus, db);
+                }
+                _ => bad.push(format!(
+                    "bus \"{}\": gain {value} is not a number of dB in {MIN_GAIN_DB}..={MAX_GAIN_DB}",
+                    crate::hw::console::escape_for_console(&bus)
+                )),
+            }
+        }
         Ok((
             SavedState {
                 last_song: raw.last_song,
                 songs,
                 tempo,
+                buses,
             },
             bad,
         ))
@@ -437,6 +472,27 @@ mod tests {
         let d = std::env::temp_dir().join(format!("stembox-state-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn bus_gains_round_trip_and_hostile_ones_are_dropped_alone() {
+        let mut s = sample();
+        s.set_bus_gain_db("cue", -6.5);
+        s.set_bus_gain_db("main", 0.0);
+        let back = SavedState::from_json(s.to_json().as_bytes()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.bus_gain_db("cue"), Some(-6.5));
+        assert_eq!(back.bus_gain_db("main"), None);
+        s.set_bus_gain_db("cue", 0.0);
+        assert!(!s.to_json().contains("buses"));
+        let (st, bad) = SavedState::from_json_keeping_good(
+            br#"{"version":1,"buses":{"cue":-6,"a":1e9,"b":"loud","c":null,"d":-121,"e\u0007":[1]}}"#,
+        )
+        .unwrap();
+        assert_eq!(st.buses.len(), 1);
+        assert_eq!(st.bus_gain_db("cue"), Some(-6.0));
+        assert_eq!(bad.len(), 5, "{bad:?}");
+        assert!(bad.iter().all(|b| !b.contains('\u{7}')), "{bad:?}");
     }
 
     fn sample() -> SavedState {

@@ -40,6 +40,7 @@ fn setup(saved: Option<SavedState>) -> Setup {
         budget_bytes: usize::MAX,
         master_db: 0.0,
         saved,
+        buses: vec!["main".into(), "cue".into()],
     }
 }
 
@@ -2019,4 +2020,101 @@ fn a_saved_state_cannot_unmute_the_master() {
     }));
     assert_eq!(mutes(&cmds), [(0, false), (1, false), (2, true)]);
     assert_eq!(solos(&cmds), [(0, false), (1, false), (2, false)]);
+}
+
+// --- buses ---
+
+#[test]
+fn bus_gain_is_sent_ramped_by_index_clamped_and_hostile_values_refused() {
+    let mut c = ctl();
+    let bus = |bus: u8, db: f32| {
+        [Command::BusGain {
+            bus,
+            gain: db_to_gain(db),
+        }]
+    };
+    check(
+        &mut c,
+        Action::BusGain("cue".into(), -6.0),
+        view(Playing),
+        &bus(1, -6.0),
+        "ok bus cue -6.0 dB",
+    );
+    check(
+        &mut c,
+        Action::BusGain("MAIN".into(), 3.0),
+        view(Stopped),
+        &bus(0, 3.0),
+        "ok bus main +3.0 dB",
+    );
+    check(
+        &mut c,
+        Action::BusGain("cue".into(), 1e9),
+        view(Playing),
+        &bus(1, MAX_GAIN_DB),
+        "ok bus cue +24.0 dB (limit)",
+    );
+    check(
+        &mut c,
+        Action::BusGain("cue".into(), f32::NEG_INFINITY),
+        view(Playing),
+        &bus(1, MIN_GAIN_DB),
+        "ok bus cue -120.0 dB (limit)",
+    );
+    check(
+        &mut c,
+        Action::BusGain("cue".into(), f32::NAN),
+        view(Playing),
+        &[],
+        "error: bus gain must be a number of dB",
+    );
+    check(
+        &mut c,
+        Action::BusGain("monitor".into(), -3.0),
+        view(Playing),
+        &[],
+        "error: no bus \"monitor\" (audio.buses: main, cue)",
+    );
+    check(
+        &mut c,
+        Action::BusGain(String::new(), -3.0),
+        view(Playing),
+        &[],
+        "error: no bus \"\" (audio.buses: main, cue)",
+    );
+    assert_eq!(
+        c.bus_gains_db(),
+        &[("main".to_string(), 3.0), ("cue".to_string(), MIN_GAIN_DB)]
+    );
+    // Not remembered without a state (`play`).
+    assert!(c.saved_state().is_none());
+}
+
+#[test]
+fn bus_gains_are_saved_and_restored_at_start_up() {
+    let mut c = Controller::new(
+        setup(Some(SavedState::default())),
+        0,
+        song("01-a", &["drums"], 1),
+    )
+    .0;
+    let out = c.act(Action::BusGain("cue".into(), -9.0), &view(Playing));
+    assert!(out.effects.state_changed);
+    let mut saved = c.saved_state().expect("state").clone();
+    assert_eq!(saved.bus_gain_db("cue"), Some(-9.0));
+    // A saved bus the config no longer has is ignored; the rest is sent at start-up.
+    saved.set_bus_gain_db("monitor", -3.0);
+    let (c, out) = Controller::new(setup(Some(saved)), 0, song("01-a", &["drums"], 1));
+    assert!(out.commands().contains(&Command::BusGain {
+        bus: 1,
+        gain: db_to_gain(-9.0)
+    }));
+    assert_eq!(
+        out.commands()
+            .iter()
+            .filter(|c| matches!(c, Command::BusGain { .. }))
+            .count(),
+        1
+    );
+    assert_eq!(c.bus_gains_db()[1], ("cue".to_string(), -9.0));
 }

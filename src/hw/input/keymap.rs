@@ -60,7 +60,7 @@ const PLAIN_ACTIONS: &[(&str, Action)] = &[
 
 /// Action names that take arguments after a `:`.
 const ARG_ACTIONS: &str = "song:<n|name>, section:<n|name>, toggle_mute:<stem>, mute:<stem>, \
-                           unmute:<stem>, solo:<stem>, gain:<stem>:<dB>, loop:<a_s>:<b_s>, speed:<pct>, \
+                           unmute:<stem>, solo:<stem>, gain:<stem>:<dB>, bus:<bus>:<dB>, loop:<a_s>:<b_s>, speed:<pct>, \
                            pitch:<st>, loop_ramp:<start_pct>:<step_pct>[:<end_pct>][:countin]";
 
 use crate::model::action::{
@@ -118,6 +118,17 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
             };
             Ok(Action::Gain(stem(stem_name)?, parse_gain_db(db)?))
         }
+        "bus" => {
+            let Some((bus, db)) = arg.rsplit_once(':') else {
+                return Err(format!(
+                    "\"bus:{arg}\" needs a bus and a dB value, e.g. \"bus:cue:-6\""
+                ));
+            };
+            if bus.trim().is_empty() {
+                return Err("\"bus:\" needs a bus name, e.g. \"bus:cue:-6\"".into());
+            }
+            Ok(Action::BusGain(bus.trim().to_string(), parse_gain_db(db)?))
+        }
         "loop" => {
             let Some((a, b)) = arg.split_once(':') else {
                 return Err(format!(
@@ -166,6 +177,7 @@ pub fn action_name(action: &Action) -> String {
         Action::Unmute(s) => format!("unmute:{s}"),
         Action::Solo(s) => format!("solo:{s}"),
         Action::Gain(s, db) => format!("gain:{s}:{db}"),
+        Action::BusGain(b, db) => format!("bus:{b}:{db}"),
         Action::Loop(a, b) => format!("loop:{a}:{b}"),
         Action::Speed(Some(p)) => format!("speed:{p}"),
         Action::Pitch(Some(st)) => format!("pitch:{st}"),
@@ -620,6 +632,25 @@ mod tests {
         assert!(parse_action("mute:").unwrap_err().contains("needs a stem"));
         assert!(parse_action("mute: ").unwrap_err().contains("needs a stem"));
         assert!(parse_action("gain:drums").unwrap_err().contains("dB"));
+        assert_eq!(
+            parse_action("bus:cue:-6dB"),
+            Ok(Action::BusGain("cue".into(), -6.0))
+        );
+        for bad in [
+            "bus:cue",
+            "bus::-6",
+            "bus:cue:NaN",
+            "bus:cue:inf",
+            "bus:cue:25",
+            "bus:cue:-121",
+            "bus:cue:loud",
+        ] {
+            assert!(parse_action(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_action(&action_name(&Action::BusGain("cue".into(), -6.5))),
+            Ok(Action::BusGain("cue".into(), -6.5))
+        );
         assert!(parse_action("gain::3")
             .unwrap_err()
             .contains("needs a stem"));
