@@ -1203,6 +1203,11 @@ impl Engine {
         if self.transport == Transport::Playing {
             return;
         }
+        if self.count_in.is_some() {
+            // Already on its way: the count-in starts the song on its last beat. Starting
+            // it here would report `playing` while the clicks hold the position.
+            return;
+        }
         self.start_at_current_pos();
     }
 

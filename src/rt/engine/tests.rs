@@ -320,6 +320,40 @@ fn count_in_clicks_one_bar_then_plays_from_the_start_bit_exact() {
     }
 }
 
+/// A `play` during a count-in (a second press, or the soak's checks) changes nothing: the
+/// song still starts on the count-in's last beat, bit-exact, and the transport does not
+/// say `playing` while the clicks hold the position (the soak caught that).
+#[test]
+fn play_during_count_in_leaves_it_to_start_the_song() {
+    let s = three_stems(20_000);
+    let run = |extra_play: bool| {
+        let (mut e, mut h) = engine_with(&s, false);
+        h.send(Command::CountIn {
+            beat_frames: 1000,
+            beats: 4,
+        })
+        .unwrap();
+        let mut out = render(&mut e, 1500, 64);
+        if extra_play {
+            h.send(Command::Play).unwrap();
+        }
+        out.extend(render(&mut e, 1000, 64));
+        assert_ne!(
+            h.status.transport(),
+            Transport::Playing,
+            "still counting in"
+        );
+        out.extend(render(&mut e, 3000, 64));
+        assert_eq!(h.status.transport(), Transport::Playing);
+        out
+    };
+    let (plain, pressed) = (run(false), run(true));
+    assert_eq!(plain, pressed);
+    for f in 0..500 {
+        assert_eq!(plain[(4000 + f) * 2], expected_sum(&s, f, 0), "frame {f}");
+    }
+}
+
 #[test]
 fn stop_during_count_in_cancels_it() {
     let s = three_stems(20_000);
