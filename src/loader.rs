@@ -310,7 +310,8 @@ fn open(path: &Path) -> Result<Opened, LoadError> {
     })
 }
 
-fn check_rate(path: &Path, rate: u32) -> Result<(), LoadError> {
+/// Refuses a sample rate outside what a stem can have (a damaged or hostile header).
+pub(crate) fn check_rate(path: &Path, rate: u32) -> Result<(), LoadError> {
     if (MIN_STEM_RATE_HZ..=MAX_STEM_RATE_HZ).contains(&rate) {
         Ok(())
     } else {
@@ -318,7 +319,7 @@ fn check_rate(path: &Path, rate: u32) -> Result<(), LoadError> {
             path,
             format!(
                 "sample rate {rate} Hz is outside {MIN_STEM_RATE_HZ}..{MAX_STEM_RATE_HZ} Hz \
-                 (a damaged or hostile header); stem refused"
+                 (a damaged or hostile header); file refused"
             ),
         ))
     }

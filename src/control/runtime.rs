@@ -1181,19 +1181,33 @@ impl Session {
     /// key press (kernel timestamp) to the command queue, and the worst case until the
     /// change is heard (one period until the engine takes it, then the device buffer).
     fn button(&mut self, b: ButtonEvent) {
-        let queued = monotonic_now();
-        self.act(b.action.clone());
-        let g = &self.granted;
-        let to_queue_us = queued.saturating_sub(b.decided_at).as_micros() as u64;
-        let period_us = g.period_frames as u64 * 1_000_000 / g.rate as u64;
-        let buffer_us = g.buffer_frames as u64 * 1_000_000 / g.rate as u64;
+        let timing = self.act_timed(b.action.clone(), b.pressed_at, b.decided_at);
         say(&format!(
-            "button key={:?} gesture={} press_to_queue_us={} heard_within_us={}",
+            "button key={:?} gesture={} {timing}",
             b.key, // evdev's name, e.g. KEY_SPACE: the word the key map uses
             crate::hw::input::keymap::gesture_name(b.gesture),
-            queued.saturating_sub(b.pressed_at).as_micros(),
-            to_queue_us + period_us + buffer_us
         ));
+    }
+
+    /// Carries out a gesture's action; returns `press_to_queue_us=.. heard_within_us=..`:
+    /// from the press to the command queue, and the worst case until the change is heard.
+    fn act_timed(
+        &mut self,
+        action: Action,
+        pressed_at: crate::hw::input::Timestamp,
+        decided_at: crate::hw::input::Timestamp,
+    ) -> String {
+        let queued = monotonic_now();
+        self.act(action);
+        let g = &self.granted;
+        let to_queue_us = queued.saturating_sub(decided_at).as_micros() as u64;
+        let period_us = g.period_frames as u64 * 1_000_000 / g.rate as u64;
+        let buffer_us = g.buffer_frames as u64 * 1_000_000 / g.rate as u64;
+        format!(
+            "press_to_queue_us={} heard_within_us={}",
+            queued.saturating_sub(pressed_at).as_micros(),
+            to_queue_us + period_us + buffer_us
+        )
     }
 
     /// Starts the midi thread when `midi.inputs` or `midi.clock_out` is set (a bad MIDI map
@@ -1217,21 +1231,14 @@ impl Session {
         Ok(())
     }
 
-    /// A MIDI action: carried out like a button's, with the same figures: from the
-    /// sequencer's arrival stamp of the message to the command queue, and until heard.
+    /// A MIDI action: carried out like a button's, with the same figures, from the
+    /// sequencer's arrival stamp of the message.
     fn midi_action(&mut self, m: ButtonEvent<crate::hw::midi::map::MidiKey>) {
-        let queued = monotonic_now();
-        self.act(m.action.clone());
-        let g = &self.granted;
-        let to_queue_us = queued.saturating_sub(m.decided_at).as_micros() as u64;
-        let period_us = g.period_frames as u64 * 1_000_000 / g.rate as u64;
-        let buffer_us = g.buffer_frames as u64 * 1_000_000 / g.rate as u64;
+        let timing = self.act_timed(m.action.clone(), m.pressed_at, m.decided_at);
         say(&format!(
-            "midi key={} gesture={} press_to_queue_us={} heard_within_us={}",
+            "midi key={} gesture={} {timing}",
             m.key,
             crate::hw::input::keymap::gesture_name(m.gesture),
-            queued.saturating_sub(m.pressed_at).as_micros(),
-            to_queue_us + period_us + buffer_us
         ));
     }
 

@@ -12,9 +12,7 @@
 
 pub mod atom;
 
-use crate::loader::{
-    loads_cancelled, resample_stereo, LoadError, MAX_SAMPLE_ABS, MAX_STEM_RATE_HZ, MIN_STEM_RATE_HZ,
-};
+use crate::loader::{check_rate, loads_cancelled, resample_stereo, LoadError, MAX_SAMPLE_ABS};
 use crate::model::library::{SongEntry, StemFile};
 use crate::model::song::Stem;
 use crate::rt::MAX_STEMS;
@@ -157,20 +155,6 @@ fn open(path: &Path) -> Result<Opened, LoadError> {
         manifest_note,
         file_bytes,
     })
-}
-
-fn check_rate(path: &Path, rate: u32) -> Result<(), LoadError> {
-    if (MIN_STEM_RATE_HZ..=MAX_STEM_RATE_HZ).contains(&rate) {
-        Ok(())
-    } else {
-        Err(load_err(
-            path,
-            format!(
-                "sample rate {rate} Hz is outside {MIN_STEM_RATE_HZ}..{MAX_STEM_RATE_HZ} Hz \
-                 (a damaged or hostile header); file refused"
-            ),
-        ))
-    }
 }
 
 fn codec_name(params: &AudioCodecParameters) -> String {
