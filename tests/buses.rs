@@ -32,14 +32,7 @@ fn play(dir: &Path, song: &str, channels: u32, buses: &str) -> (Vec<f64>, usize,
     let raw = dir.join(format!("{song}-{channels}.raw"));
     let _ = std::fs::remove_file(&raw);
     let cfg = config(dir, &raw, channels, buses);
-    let out = run(&[
-        "play",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--song",
-        song,
-        "--once",
-    ]);
+    let out = play_once(&cfg, song, &[]);
     let stdout = text(&out.stdout);
     let all = format!("{stdout}{}", text(&out.stderr));
     assert!(out.status.success(), "play failed: {all}");

@@ -148,14 +148,7 @@ fn play_names_missing_songs_and_devices() {
             lib.display()
         ),
     );
-    let out = run(&[
-        "play",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--song",
-        "99-nope",
-        "--once",
-    ]);
+    let out = play_once(&cfg, "99-nope", &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("99-nope") && err.contains("01-one"), "{err}");
@@ -167,14 +160,7 @@ fn play_names_missing_songs_and_devices() {
             lib.display()
         ),
     );
-    let out = run(&[
-        "play",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--song",
-        "1",
-        "--once",
-    ]);
+    let out = play_once(&cfg, "1", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("hw:97,0"),
@@ -183,14 +169,7 @@ fn play_names_missing_songs_and_devices() {
     );
 
     let cfg = write_config(&dir, r#"{"library": "/nonexistent/stembox-lib"}"#);
-    let out = run(&[
-        "play",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--song",
-        "1",
-        "--once",
-    ]);
+    let out = play_once(&cfg, "1", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent/stembox-lib"));
 }

@@ -51,7 +51,7 @@ fn song_json_click_lands_on_the_tempo_map_grid_through_the_device() {
         "{s}"
     );
 
-    let out = run(&["play", "--config", cfg, "--song", "1", "--once"]);
+    let out = play_once(std::path::Path::new(cfg), "1", &[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
     let prefill = granted_buffer_frames(&stdout);

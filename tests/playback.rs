@@ -80,14 +80,7 @@ fn play_to_raw(dir: &Path, song: &str, format: &str) -> (Vec<f64>, usize) {
             raw.display()
         ),
     );
-    let out = run(&[
-        "play",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--song",
-        song,
-        "--once",
-    ]);
+    let out = play_once(&cfg, song, &[]);
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),

@@ -61,16 +61,7 @@ fn render(song: &str, tag: &str, extra: &[&str]) -> (Vec<f64>, String) {
             raw.display()
         ),
     );
-    let mut args = vec![
-        "play",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--song",
-        song,
-        "--once",
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
+    let out = play_once(&cfg, song, extra);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
     let left = read_raw(&raw, "FLOAT_LE")

@@ -182,6 +182,20 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(stembox()).args(args).output().unwrap()
 }
 
+/// `stembox play --config CFG --song SONG --once EXTRA...`.
+pub fn play_once(cfg: &Path, song: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "play",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--song",
+        song,
+        "--once",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
