@@ -514,6 +514,7 @@ fn mix_switches_between_the_stems_and_the_master_with_a_ramp() {
         speed_pct: 100.0,
         pitch_st: 0.0,
         ramp_pass: 0,
+        periods: 0,
     };
     const PERIOD: usize = 256;
     let mut rendered: Vec<f32> = Vec::new();

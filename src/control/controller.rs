@@ -41,6 +41,9 @@ pub struct EngineView {
     pub pitch_st: f32,
     /// Tempo-ramp loop pass being played (0: no ramp).
     pub ramp_pass: u32,
+    /// Periods the engine has played. A command sent when this read P is taken at the
+    /// start of a later period and shows in the view from P + 2 on.
+    pub periods: u64,
 }
 
 /// One thing for the engine, in order.
@@ -174,6 +177,10 @@ pub struct Controller {
     /// `mix master`: the current song's NI master plays in place of its stems. Back to the
     /// stems on every song change.
     master_mode: bool,
+    /// The last play, pause or stop sent, and the engine's period count then: until the
+    /// view shows it (two periods on), the transport is taken from here, so that `play`
+    /// and `song <n>` in one go play the new song instead of cueing it.
+    sent_transport: Option<(Transport, u64)>,
     /// Each output bus (engine order) and its gain in dB.
     buses: Vec<(String, f32)>,
 }
@@ -203,6 +210,7 @@ impl Controller {
             click: None,
             engine_click: false,
             master_mode: false,
+            sent_transport: None,
             buses: setup.buses.into_iter().map(|b| (b, 0.0)).collect(),
         };
         let mut out = Output::default();
@@ -380,7 +388,29 @@ impl Controller {
     pub fn act(&mut self, action: Action, view: &EngineView) -> Output {
         let mut out = Output::default();
         self.act_into(action, view, &mut out);
+        self.note_sent_transport(&out, view);
         out
+    }
+
+    /// Remembers the last transport command of `out` (see `sent_transport`).
+    fn note_sent_transport(&mut self, out: &Output, view: &EngineView) {
+        let last = out.engine.iter().rev().find_map(|e| match e {
+            ToEngine::Command(Command::Play) => Some(Transport::Playing),
+            ToEngine::Command(Command::Pause) => Some(Transport::Paused),
+            ToEngine::Command(Command::Stop) => Some(Transport::Stopped),
+            _ => None,
+        });
+        if let Some(t) = last {
+            self.sent_transport = Some((t, view.periods));
+        }
+    }
+
+    /// The transport as the engine will have it once it has taken what was sent.
+    fn transport_after_sent(&self, view: &EngineView) -> Transport {
+        match self.sent_transport {
+            Some((t, at)) if view.periods < at.saturating_add(2) => t,
+            _ => view.transport,
+        }
     }
 
     /// Carries out one action whose engine commands must all reach the engine: `admit` is
@@ -942,7 +972,7 @@ impl Controller {
 
     /// Switches to setlist position `index`: at once if it is loaded, else when it is.
     fn change_song(&mut self, index: usize, view: &EngineView, out: &mut Output) {
-        let play = view.transport == Transport::Playing;
+        let play = self.transport_after_sent(view) == Transport::Playing;
         if self.songs.contains_key(&index) {
             self.switch_to(index, play, view, out);
         } else {

@@ -997,6 +997,7 @@ impl Session {
             speed_pct: (st.speed() * 100.0) as f32,
             pitch_st: st.pitch_st(),
             ramp_pass: st.ramp_pass.load(Relaxed),
+            periods: st.periods.load(Relaxed),
         }
     }
 

@@ -55,6 +55,7 @@ fn view(transport: Transport) -> EngineView {
         speed_pct: 100.0,
         pitch_st: 0.0,
         ramp_pass: 0,
+        periods: 1_000,
     }
 }
 
@@ -355,6 +356,29 @@ fn next_at_the_last_song_and_prev_at_the_first_stay_put() {
         &[],
         "error: this is the last song of the setlist",
     );
+}
+
+/// `play` and then `song <n>` before the engine has taken the play (the soak's
+/// transcript had it): the new song plays, it is not cued. Once the engine has had two
+/// periods to show the play, the view is believed again.
+#[test]
+fn a_song_change_right_after_play_plays_the_new_song() {
+    let mut c = ctl();
+    c.song_loaded(1, song("02-b", &["keys"], 1), &view(Stopped));
+    let stale = view(Stopped);
+    c.act(Action::Play, &stale);
+    let out = c.act(Action::NextSong, &stale);
+    assert_eq!(switched_to(&out), Some(("02-b", true)));
+    // Stop, and then the view catches up without the stop having played anything.
+    c.act(Action::Stop, &view(Playing));
+    let out = c.act(Action::PrevSong, &view(Playing));
+    assert_eq!(switched_to(&out), Some(("01-a", false)), "the stop counts");
+    let caught_up = EngineView {
+        periods: 1_002,
+        ..view(Playing)
+    };
+    let out = c.act(Action::NextSong, &caught_up);
+    assert_eq!(switched_to(&out), Some(("02-b", true)), "the view again");
 }
 
 #[test]
