@@ -14,6 +14,7 @@
 //! Needs `flac`; the appliance parts need jackd2 + libasound2-plugins (skipped without).
 //! FLAC files are generated on first use into `target/bench-data/`.
 
+mod common;
 #[path = "../tests/support/jack.rs"]
 mod jack;
 
@@ -37,45 +38,6 @@ fn bin() -> String {
     std::env::var("STEMBOX_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_stembox").into())
 }
 
-/// A stem that compresses like music (as in the render bench), `channels` 1 or 2.
-fn write_stem(path: &Path, stem: usize, channels: u16) {
-    let wav = path.with_extension("wav");
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: RATE,
-        bits_per_sample: 24,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
-    let mut x: u32 = 0x9e37_79b9 ^ stem as u32;
-    let f0 = 55.0 * (1 + stem) as f64;
-    for i in 0..SECONDS * RATE as usize {
-        let t = i as f64 / RATE as f64;
-        let env = 0.5 + 0.5 * (t * 0.5 * (1 + stem % 3) as f64).sin();
-        let tone = (t * f0 * std::f64::consts::TAU).sin() * 0.5
-            + (t * f0 * 2.01 * std::f64::consts::TAU).sin() * 0.25
-            + (t * f0 * 3.02 * std::f64::consts::TAU).sin() * 0.12;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let noise = (x as f64 / u32::MAX as f64 - 0.5) * 0.02;
-        let v = (tone * env * 0.1 + noise) * 8_388_607.0;
-        w.write_sample(v as i32).unwrap();
-        if channels == 2 {
-            w.write_sample((v * 0.9) as i32).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-    let ok = Command::new("flac")
-        .args(["--silent", "-f", "-o"])
-        .arg(path)
-        .arg(&wav)
-        .status()
-        .expect("this benchmark needs the flac tool (apt-get install flac)");
-    assert!(ok.success());
-    std::fs::remove_file(wav).unwrap();
-}
-
 /// The library: short songs around `04-big` (stereo stems) and `06-big-mono`, so that
 /// neither is a neighbour of song 1 or of the other.
 fn make_library() -> PathBuf {
@@ -87,7 +49,7 @@ fn make_library() -> PathBuf {
             let p = dir.join(format!("stem{s}.flac"));
             if !p.exists() {
                 eprintln!("generating {}", p.display());
-                write_stem(&p, s, channels);
+                common::write_stem(&p, s, channels, SECONDS, RATE);
             }
         }
     }
@@ -122,19 +84,7 @@ fn once_first_sound(lib: &Path, song: &str) -> f64 {
     )
     .unwrap();
     let t0 = Instant::now();
-    let mut child = Command::new(bin())
-        .args([
-            "play",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--song",
-            song,
-            "--once",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start stembox");
+    let mut child = spawn_play_once(&cfg, song);
     let mut seen = 0usize;
     let took = loop {
         if let Ok(mut f) = std::fs::File::open(&raw) {
@@ -169,19 +119,7 @@ fn once_peak_rss_mb(lib: &Path, song: &str) -> f64 {
         ),
     )
     .unwrap();
-    let mut child = Command::new(bin())
-        .args([
-            "play",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--song",
-            song,
-            "--once",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start stembox");
+    let mut child = spawn_play_once(&cfg, song);
     let mut peak = 0;
     while child.try_wait().unwrap().is_none() {
         peak = peak.max(status_kb(child.id(), "VmHWM:"));
@@ -397,4 +335,21 @@ fn appliance_parts(lib: &Path) {
             None => println!("card at {limit} B/s: skipped"),
         }
     }
+}
+
+/// Starts `stembox play --config CFG --song SONG --once`, its output discarded.
+fn spawn_play_once(cfg: &Path, song: &str) -> std::process::Child {
+    Command::new(bin())
+        .args([
+            "play",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--song",
+            song,
+            "--once",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start stembox")
 }

@@ -7,8 +7,9 @@
 //!
 //! The FLAC files are generated on first use into `target/bench-data/` (needs `flac`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 use stembox::loader;
@@ -26,44 +27,6 @@ fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data")
 }
 
-/// A stem that compresses like music: a few partials with a slow envelope, plus a little
-/// noise, different per stem.
-fn write_stem(path: &Path, stem: usize) {
-    let wav = path.with_extension("wav");
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: RATE,
-        bits_per_sample: 24,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
-    let mut x: u32 = 0x9e37_79b9 ^ stem as u32;
-    let f0 = 55.0 * (1 + stem) as f64;
-    for i in 0..SECONDS * RATE as usize {
-        let t = i as f64 / RATE as f64;
-        let env = 0.5 + 0.5 * (t * 0.5 * (1 + stem % 3) as f64).sin();
-        let tone = (t * f0 * std::f64::consts::TAU).sin() * 0.5
-            + (t * f0 * 2.01 * std::f64::consts::TAU).sin() * 0.25
-            + (t * f0 * 3.02 * std::f64::consts::TAU).sin() * 0.12;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let noise = (x as f64 / u32::MAX as f64 - 0.5) * 0.02;
-        let v = (tone * env * 0.1 + noise) * 8_388_607.0;
-        w.write_sample(v as i32).unwrap();
-        w.write_sample((v * 0.9) as i32).unwrap();
-    }
-    w.finalize().unwrap();
-    let ok = Command::new("flac")
-        .args(["--silent", "-f", "-o"])
-        .arg(path)
-        .arg(&wav)
-        .status()
-        .expect("the render benchmark needs the flac tool (apt-get install flac)");
-    assert!(ok.success());
-    std::fs::remove_file(wav).unwrap();
-}
-
 fn make_song() -> PathBuf {
     let root = data_dir().join("library");
     let song = root.join("01-four-minutes");
@@ -72,7 +35,7 @@ fn make_song() -> PathBuf {
         let p = song.join(format!("stem{s}.flac"));
         if !p.exists() {
             eprintln!("generating {}", p.display());
-            write_stem(&p, s);
+            common::write_stem(&p, s, 2, SECONDS, RATE);
         }
     }
     root
