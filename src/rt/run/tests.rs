@@ -115,11 +115,16 @@ fn run_song(faults: &[(u64, Fault)], periods: u64, song_frames: usize, once: boo
     for &(p, f) in faults {
         device = device.fault_at(p, f);
     }
+    play_on(device, &control, song_frames)
+}
+
+/// Plays a song of `song_frames` on `device` through the real loop until `control` stops it.
+fn play_on(mut device: FakeDevice<i16>, control: &LoopControl, song_frames: usize) -> Outcome {
     let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
     assert!(handle.switch_song(ramp_song(song_frames), 0, true));
     let mut observer = Counting::default();
     let result =
-        run_device::<S16Le, _, _>(&mut device, params(), &mut engine, &mut observer, &control);
+        run_device::<S16Le, _, _>(&mut device, params(), &mut engine, &mut observer, control);
     Outcome {
         result,
         device,
@@ -627,21 +632,10 @@ fn the_spawned_audio_thread_blocks_every_signal() {
 /// `null` PCM) for `periods` periods with a song of `song_frames`.
 fn run_unpaced(periods: u64, song_frames: usize) -> Outcome {
     let control = Arc::new(LoopControl::default());
-    let mut device = FakeDevice::<i16>::new(2, PERIOD, PERIODS, 1 << 16)
+    let device = FakeDevice::<i16>::new(2, PERIOD, PERIODS, 1 << 16)
         .unpaced()
         .stop_after(periods, control.clone());
-    let (mut engine, mut handle) = Engine::new(RATE, 2, 1.0);
-    assert!(handle.switch_song(ramp_song(song_frames), 0, true));
-    let mut observer = Counting::default();
-    let result =
-        run_device::<S16Le, _, _>(&mut device, params(), &mut engine, &mut observer, &control);
-    Outcome {
-        result,
-        device,
-        status: engine.status().clone(),
-        observer,
-        _handle: handle,
-    }
+    play_on(device, &control, song_frames)
 }
 
 #[test]
