@@ -74,24 +74,11 @@ impl Box_ {
 
     /// Lines until one satisfies `want` (included), within 30 s.
     fn until(&mut self, want: impl Fn(&str) -> bool) -> Vec<String> {
-        let end = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        loop {
-            let text = std::fs::read_to_string(&self.out).unwrap();
-            let complete = text.rfind('\n').map_or("", |i| &text[..i]);
-            for l in complete.lines().skip(self.read) {
-                self.read += 1;
-                let done = want(l);
-                seen.push(l.to_string());
-                if done {
-                    return seen;
-                }
-            }
-            if Instant::now() > end {
-                panic!("line not seen; stdout so far: {seen:#?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        let (seen, found) = self.read_until(Duration::from_secs(30), want);
+        if !found {
+            panic!("line not seen; stdout so far: {seen:#?}");
         }
+        seen
     }
 
     /// Sends `lines` in one write, then `status` until the box answers it; returns the
@@ -127,7 +114,13 @@ impl Box_ {
 
     /// Lines read within 1 s, up to and including one satisfying `want`.
     fn until_or_none(&mut self, want: impl Fn(&str) -> bool) -> Vec<String> {
-        let end = Instant::now() + Duration::from_secs(1);
+        self.read_until(Duration::from_secs(1), want).0
+    }
+
+    /// Complete lines not read yet, up to and including one satisfying `want`, for at most
+    /// `within`; and whether that one came.
+    fn read_until(&mut self, within: Duration, want: impl Fn(&str) -> bool) -> (Vec<String>, bool) {
+        let end = Instant::now() + within;
         let mut seen = Vec::new();
         loop {
             let text = std::fs::read_to_string(&self.out).unwrap();
@@ -137,11 +130,11 @@ impl Box_ {
                 let done = want(l);
                 seen.push(l.to_string());
                 if done {
-                    return seen;
+                    return (seen, true);
                 }
             }
             if Instant::now() > end {
-                return seen;
+                return (seen, false);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
