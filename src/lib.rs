@@ -21,6 +21,7 @@ pub mod hw;
 pub mod loader;
 pub mod model;
 pub mod nistem;
+pub mod remote;
 pub mod rt;
 pub mod storage;
 pub mod stretch_worker;
