@@ -15,6 +15,7 @@
 //! The demo library writer is a second binary (`stembox-demo`, `src/bin/stembox-demo/`):
 //! the appliance never needs it at run time.
 
+pub mod base;
 pub mod cli;
 pub mod control;
 pub mod hw;

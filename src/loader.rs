@@ -270,7 +270,7 @@ impl MediaSource for ThrottledFile {
 }
 
 fn open(path: &Path) -> Result<Opened, LoadError> {
-    let (file, file_bytes) = crate::storage::fsread::open_regular_file(path, "stem")
+    let (file, file_bytes) = crate::base::fsread::open_regular_file(path, "stem")
         .map_err(|message| LoadError { message })?;
     let source: Box<dyn MediaSource> = match read_limit_bytes_per_s() {
         0 => Box::new(file),

@@ -30,7 +30,6 @@ use crate::hw::input::keymap::{
 };
 use crate::model::action::{Action, MixMode};
 use std::any::TypeId;
-use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -60,29 +59,7 @@ pub const PACE_LINES: u64 = (OUTPUT_QUEUE_LINES as u64) * 3 / 4;
 /// Output that has not moved for this long while the reader waits is nobody reading.
 pub const OUTPUT_STALL: Duration = Duration::from_millis(500);
 
-/// Escapes what a terminal would act on: C0 controls (newline, carriage return, tab, ESC,
-/// bell, ...), DEL and C1 controls become `\n`, `\r`, `\t` or `\x1b` / `\u{9b}`. A
-/// backslash stays as it is: JSON stats lines already carry escapes of their own. Text
-/// without controls is borrowed as it is.
-pub fn escape_for_console(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
+pub use crate::base::text::escape_for_console;
 
 struct Output {
     tx: Option<SyncSender<String>>,
@@ -943,7 +920,7 @@ mod tests {
     fn escaping_keeps_every_answer_on_one_inert_line() {
         assert!(matches!(
             escape_for_console("ok song 2 02-b"),
-            Cow::Borrowed(_)
+            std::borrow::Cow::Borrowed(_)
         ));
         assert_eq!(
             escape_for_console("a\nb\rc\td\u{1b}[2Je\u{7f}f\u{9b}g\\h"),

@@ -28,7 +28,7 @@
 //! [`crate::model::tempo`]). `"click": true` turns the generated click on for the song.
 
 use crate::model::tempo::{TempoChange, TempoMap, MAX_TEMPO_CHANGES};
-use crate::storage::config::explain;
+use crate::base::json_error as explain;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_path_to_error::Segment;
@@ -173,7 +173,7 @@ pub fn load_song_json(path: &Path) -> Result<Option<SongMeta>, String> {
         }
     }
     let bytes =
-        crate::storage::fsread::read_regular_file(path, "song.json", MAX_SONG_JSON_BYTES as u64)?;
+        crate::base::fsread::read_regular_file(path, "song.json", MAX_SONG_JSON_BYTES as u64)?;
     parse_song_json(&bytes)
         .map(Some)
         .map_err(|e| format!("{}: {e}; playing the song with defaults", path.display()))
@@ -592,11 +592,11 @@ fn bus<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         Some(OneOrMany::One(n)) => vec![n],
         Some(OneOrMany::Many(v)) => v,
     };
-    if names.is_empty() || names.len() > crate::rt::bus::MAX_BUSES {
+    if names.is_empty() || names.len() > crate::base::limits::MAX_BUSES {
         return Err(de::Error::custom(format!(
             "{} bus names; give 1..={}",
             names.len(),
-            crate::rt::bus::MAX_BUSES
+            crate::base::limits::MAX_BUSES
         )));
     }
     Ok(names)

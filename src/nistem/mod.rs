@@ -80,7 +80,7 @@ struct Opened {
 }
 
 fn open(path: &Path) -> Result<Opened, LoadError> {
-    let (mut file, file_bytes) = crate::storage::fsread::open_regular_file(path, "stem")
+    let (mut file, file_bytes) = crate::base::fsread::open_regular_file(path, "stem")
         .map_err(|message| LoadError { message })?;
     let (manifest, manifest_note) = match atom::read_manifest(&mut file, file_bytes) {
         Ok(Some(bytes)) => match atom::parse_manifest(&bytes) {

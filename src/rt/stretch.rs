@@ -51,14 +51,11 @@
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-/// Slowest speed (factor; 0.5 = 50 %).
-pub const MIN_SPEED: f64 = 0.5;
-/// Fastest speed (factor; 1.5 = 150 %).
-pub const MAX_SPEED: f64 = 1.5;
-/// Lowest pitch shift in semitones.
-pub const MIN_PITCH_ST: f32 = -12.0;
-/// Highest pitch shift in semitones.
-pub const MAX_PITCH_ST: f32 = 12.0;
+/// Slowest speed (factor; 0.5 = 50 %), from [`crate::base::limits::MIN_SPEED_PCT`].
+pub const MIN_SPEED: f64 = crate::base::limits::MIN_SPEED_PCT as f64 / 100.0;
+/// Fastest speed (factor; 1.5 = 150 %), from [`crate::base::limits::MAX_SPEED_PCT`].
+pub const MAX_SPEED: f64 = crate::base::limits::MAX_SPEED_PCT as f64 / 100.0;
+pub use crate::base::limits::{MAX_PITCH_ST, MIN_PITCH_ST};
 /// While priming, the engine mixes up to this many extra periods per period, so the direct
 /// line gets `L1` frames ahead in `L1 / CATCHUP_PERIODS` of time.
 pub const CATCHUP_PERIODS: usize = 3;

@@ -10,8 +10,9 @@
 //! every default, as `{}` does. Array items in key paths count from 0: `buttons.map[0]` is
 //! the first binding. See the README for every key (a test keeps its defaults equal to `Config::default()`).
 
-pub mod explain;
 
+
+use crate::base::json_error as explain;
 use core::fmt;
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
@@ -568,9 +569,9 @@ pub fn leaf_paths() -> std::vec::Vec<std::string::String> {
 }
 
 /// Reads the config file: a regular file only (a FIFO or `/dev/zero` is refused at once,
-/// see [`crate::storage::fsread`]) of at most [`MAX_CONFIG_BYTES`].
+/// see [`crate::base::fsread`]) of at most [`MAX_CONFIG_BYTES`].
 fn read_limited(path: &Path) -> Result<std::vec::Vec<u8>, std::string::String> {
-    crate::storage::fsread::read_regular_file(path, "config", MAX_CONFIG_BYTES as u64)
+    crate::base::fsread::read_regular_file(path, "config", MAX_CONFIG_BYTES as u64)
 }
 
 impl Config {
@@ -623,7 +624,7 @@ impl Config {
         let cfg =
             match serde_json_core::from_slice_escaped::<Config>(&bytes[start..], &mut unescape) {
                 Ok((cfg, _)) => cfg,
-                Err(e) => return fail(explain::refused::<Config>(text, start, e)),
+                Err(e) => return fail(explain::refused::<Config>(&leaf_paths(), text, start, e)),
             };
         if let Some((key, why)) = cfg.range_problem() {
             let at = explain::locate(text, start, &key_segments(&key))
