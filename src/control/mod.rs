@@ -52,6 +52,20 @@ impl fmt::Display for AppError {
 }
 
 /// Runs the mode `args` asks for; returns the exit code. Main thread.
+/// The threads' own checks of the config (the key map as the input thread reads it, the MIDI
+/// map as the midi thread does), made wherever a config is read: start-up, `check`, SIGHUP.
+pub const CONFIG_CHECKS: &[crate::storage::config::ThreadCheck] = &[
+    crate::hw::input::keymap::config_problem,
+    crate::hw::midi::map::config_problem,
+];
+
+/// A config from JSON with every check the box makes (for tests and tools).
+pub fn config_from_json(
+    bytes: &[u8],
+) -> Result<crate::storage::config::Config, crate::storage::config::ConfigError> {
+    crate::storage::config::Config::from_json_checked(bytes, CONFIG_CHECKS)
+}
+
 pub fn main_with(args: Args) -> i32 {
     if matches!(args.mode, Mode::Run | Mode::Play { .. }) {
         // Before anything slow (config, library scan): a stop must never kill us unsaved.
@@ -87,7 +101,7 @@ pub fn main_with(args: Args) -> i32 {
 }
 
 fn load_config(path: &Path) -> Result<Config, AppError> {
-    let cfg = Config::load(path).map_err(|e| AppError::usage(e.to_string()))?;
+    let cfg = Config::load(path, CONFIG_CHECKS).map_err(|e| AppError::usage(e.to_string()))?;
     // Every song load from here on (current song and neighbours) holds to the budget.
     loader::set_memory_budget_mb(cfg.memory.budget_mb);
     // ... and routes its stems over the configured buses.

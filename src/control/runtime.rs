@@ -738,7 +738,7 @@ impl Session {
                 "SIGHUP: reload refused, the running config and library stay: {what}"
             ))
         };
-        let mut cfg = match Config::load(&path) {
+        let mut cfg = match Config::load(&path, super::CONFIG_CHECKS) {
             Ok(cfg) => cfg,
             Err(e) => return refused(e.to_string()),
         };

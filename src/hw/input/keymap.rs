@@ -460,6 +460,36 @@ pub fn gesture_name(g: Gesture) -> &'static str {
     }
 }
 
+/// The first `buttons.map` entry whose key or action the input thread could not use, or
+/// that binds a key and gesture already bound: the checks [`KeyMap::from_config`] makes at
+/// start-up, made on the config too (a [`crate::storage::config::ThreadCheck`]) so `stembox
+/// check` finds them, with their position.
+pub fn config_problem(cfg: &crate::storage::config::Config) -> Option<(String, String)> {
+    let mut bound = std::vec::Vec::new();
+    for (i, b) in cfg.buttons.map.iter().enumerate() {
+        let key = match parse_key(&b.key) {
+            Ok(key) => key,
+            Err(why) => return Some((format!("buttons.map[{i}].key"), why)),
+        };
+        if let Err(why) = parse_action(&b.action) {
+            return Some((format!("buttons.map[{i}].action"), why));
+        }
+        if let Some((_, _, first)) = bound.iter().find(|&&(k, g, _)| k == key && g == b.gesture)
+        {
+            let gesture = b.gesture.name();
+            return Some((
+                format!("buttons.map[{i}].key"),
+                format!(
+                    "{} {gesture} is already bound by buttons.map[{first}]; remove one of them",
+                    b.key
+                ),
+            ));
+        }
+        bound.push((key, b.gesture, i));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -406,8 +406,8 @@ pub fn midi_timing(buttons: &ButtonsConfig) -> GestureTiming {
 }
 
 /// `midi` config problems for [`crate::storage::config::Config::validate`]: the key and why.
-pub fn config_problem(cfg: &MidiConfig) -> Option<(String, String)> {
-    MidiMap::build(cfg).err()
+pub fn config_problem(cfg: &crate::storage::config::Config) -> Option<(String, String)> {
+    MidiMap::build(&cfg.midi).err()
 }
 
 /// Turns decoded MIDI messages into actions. Owned by the midi thread.
