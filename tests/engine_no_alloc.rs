@@ -177,7 +177,7 @@ fn stretched_periods_speed_changes_and_a_ramp_wrap_never_allocate() {
 
 #[test]
 fn the_generated_click_never_allocates() {
-    use stembox::model::songmeta::TimeSignature;
+    use stembox::model::tempo::TimeSignature;
     use stembox::model::tempo::{TempoChange, TempoMap};
     let sig = |s| TimeSignature::parse(s).unwrap();
     let (mut engine, mut handle) = Engine::new(48_000, 2, 1.0);

@@ -138,7 +138,7 @@ pub fn find_song(songs: &[SongEntry], name: &str) -> Result<usize, String> {
     if let Some(i) = names.iter().position(|n| n == name) {
         return Ok(i);
     }
-    let song = crate::hw::input::keymap::parse_song_ref(name)?;
+    let song = crate::model::grammar::parse_song_ref(name)?;
     crate::model::setlist::Setlist::folder_order(names.len()).find(&names, &song)
 }
 

@@ -24,13 +24,9 @@
 //! - End of input stops the console only when stdin is not a terminal (closed, as under
 //!   systemd without a tty), and says so; Ctrl-D on a terminal is ignored.
 
-use crate::hw::input::keymap::{
-    parse_gain_db, parse_loop_points, parse_pitch_st, parse_ramp, parse_section_ref,
-    parse_song_ref, parse_speed_pct,
-};
-use crate::model::action::{Action, MixMode};
+use crate::model::action::Action;
 use std::any::TypeId;
-use std::fmt;
+
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
@@ -38,15 +34,7 @@ use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The answer to `help`: one line, like every answer.
-pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> | mute <stem> | \
-unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | bus <bus> <dB> | section <n|name> | \
-next section | prev section | loop <a_s> <b_s> | loop a | loop b | loop on | loop off | \
-volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] [countin] | \
-countin | click [on|off] | mix [stems|master] | status | stats | stats reset | quit";
-
-/// Longest line accepted; anything longer is noise on the serial line.
-pub const MAX_LINE_BYTES: usize = 512;
+pub use crate::model::grammar::{parse_line, ConsoleError, HELP, MAX_LINE_BYTES};
 
 /// Lines [`say`] may queue for the `console-out` thread before it drops them: a few
 /// seconds of a busy console (answers, stats, notices) at 115200 baud.
@@ -229,186 +217,6 @@ impl Write for QueuedStdout {
     }
 }
 
-/// A line that is not a command. `Display` is the one-line answer, `error: ...`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConsoleError(pub String);
-
-impl fmt::Display for ConsoleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.0)
-    }
-}
-
-impl std::error::Error for ConsoleError {}
-
-fn err<T>(msg: impl Into<String>) -> Result<T, ConsoleError> {
-    Err(ConsoleError(msg.into()))
-}
-
-/// Parses one console line. `Ok(None)` for a blank line or a `#` comment. Command words are
-/// case-insensitive; stem, song and section names are taken as typed (they may contain
-/// spaces: `mute lead vox`; for `gain` the last word is the dB value).
-pub fn parse_line(line: &str) -> Result<Option<Action>, ConsoleError> {
-    if line.len() > MAX_LINE_BYTES {
-        return err(format!("line longer than {MAX_LINE_BYTES} bytes ignored"));
-    }
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return Ok(None);
-    }
-    let (word, rest) = match line.split_once(char::is_whitespace) {
-        Some((w, r)) => (w, r.trim()),
-        None => (line, ""),
-    };
-    let word = word.to_ascii_lowercase();
-    let rest_lower = rest.to_ascii_lowercase();
-    let no_args = |a: Action| -> Result<Option<Action>, ConsoleError> {
-        if rest.is_empty() {
-            Ok(Some(a))
-        } else {
-            err(format!("`{word}` takes no arguments (got \"{rest}\")"))
-        }
-    };
-    let stem = |usage: &str| -> Result<String, ConsoleError> {
-        if rest.is_empty() {
-            err(format!("usage: {usage}"))
-        } else {
-            Ok(rest.to_string())
-        }
-    };
-    let action = match word.as_str() {
-        "help" | "?" => return no_args(Action::Help),
-        "play" => return no_args(Action::Play),
-        "pause" => return no_args(Action::Pause),
-        "stop" => return no_args(Action::Stop),
-        "status" => return no_args(Action::Status),
-        "quit" | "exit" => return no_args(Action::Quit),
-        "countin" | "count-in" => return no_args(Action::CountInToggle),
-        "click" => match rest_lower.as_str() {
-            "" | "toggle" => Action::Click(None),
-            "on" => Action::Click(Some(true)),
-            "off" => Action::Click(Some(false)),
-            _ => return err("usage: click | click on | click off"),
-        },
-        "mix" => match rest_lower.as_str() {
-            "" | "toggle" => Action::Mix(None),
-            "stems" => Action::Mix(Some(MixMode::Stems)),
-            "master" => Action::Mix(Some(MixMode::Master)),
-            _ => return err("usage: mix [stems|master] (no word: toggles)"),
-        },
-        "next" | "prev" => {
-            let next = word == "next";
-            match rest_lower.as_str() {
-                "" | "song" if next => Action::NextSong,
-                "" | "song" => Action::PrevSong,
-                "section" if next => Action::NextSection,
-                "section" => Action::PrevSection,
-                _ => return err(format!("usage: {word} [song|section]")),
-            }
-        }
-        "song" => {
-            Action::Song(parse_song_ref(rest).map_err(|e| ConsoleError(format!("song: {e}")))?)
-        }
-        "section" => Action::Section(
-            parse_section_ref(rest).map_err(|e| ConsoleError(format!("section: {e}")))?,
-        ),
-        "mute" => Action::Mute(stem("mute <stem>")?),
-        "unmute" => Action::Unmute(stem("unmute <stem>")?),
-        "toggle" => Action::ToggleMute(stem("toggle <stem>")?),
-        "solo" => Action::Solo(stem("solo <stem>")?),
-        "gain" => {
-            let Some((name, db)) = rest.rsplit_once(char::is_whitespace) else {
-                return err("usage: gain <stem> <dB>, e.g. gain drums -3");
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                return err("usage: gain <stem> <dB>, e.g. gain drums -3");
-            }
-            let db = parse_gain_db(db).map_err(|e| ConsoleError(format!("gain: {e}")))?;
-            Action::Gain(name.to_string(), db)
-        }
-        "bus" => {
-            let usage = "usage: bus <bus> <dB>, e.g. bus cue -6";
-            let Some((name, db)) = rest.rsplit_once(char::is_whitespace) else {
-                return err(usage);
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                return err(usage);
-            }
-            let db = parse_gain_db(db).map_err(|e| ConsoleError(format!("bus: {e}")))?;
-            Action::BusGain(name.to_string(), db)
-        }
-        "speed" => match rest_lower.as_str() {
-            "" => Action::Speed(None),
-            "up" | "+" => Action::SpeedUp,
-            "down" | "-" => Action::SpeedDown,
-            _ => Action::Speed(Some(
-                parse_speed_pct(rest).map_err(|e| ConsoleError(format!("speed: {e}")))?,
-            )),
-        },
-        "pitch" | "key" => match rest_lower.as_str() {
-            "" => Action::Pitch(None),
-            "up" => Action::PitchUp,
-            "down" => Action::PitchDown,
-            _ => Action::Pitch(Some(
-                parse_pitch_st(rest).map_err(|e| ConsoleError(format!("pitch: {e}")))?,
-            )),
-        },
-        "loop" if rest_lower.starts_with("ramp") => {
-            let mut args: Vec<&str> = rest["ramp".len()..].split_whitespace().collect();
-            if !rest_lower["ramp".len()..].starts_with(char::is_whitespace) && !args.is_empty() {
-                return err("usage: loop ramp <start_pct> <step_pct> [<end_pct>] [countin]");
-            }
-            let count_in = args
-                .last()
-                .is_some_and(|w| w.eq_ignore_ascii_case("countin"));
-            if count_in {
-                args.pop();
-            }
-            let (start, step, end) =
-                parse_ramp(&args).map_err(|e| ConsoleError(format!("loop ramp: {e}")))?;
-            Action::LoopRamp(start, step, end, count_in)
-        }
-        "loop" => match rest_lower.as_str() {
-            "off" => Action::LoopOff,
-            "a" => Action::LoopA,
-            "b" => Action::LoopB,
-            "on" | "toggle" => Action::LoopToggle,
-            _ => {
-                let mut parts = rest.split_whitespace();
-                match (parts.next(), parts.next(), parts.next()) {
-                    (Some(a), Some(b), None) => {
-                        let (a_s, b_s) = parse_loop_points(a, b)
-                            .map_err(|e| ConsoleError(format!("loop: {e}")))?;
-                        Action::Loop(a_s, b_s)
-                    }
-                    _ => {
-                        return err(
-                            "usage: loop <a_s> <b_s> | loop a | loop b | loop on | loop off",
-                        )
-                    }
-                }
-            }
-        },
-        "stats" => match rest_lower.as_str() {
-            "" => Action::Stats,
-            "reset" => Action::StatsReset,
-            _ => return err("usage: stats | stats reset"),
-        },
-        "volume" | "vol" => match rest_lower.as_str() {
-            "up" | "+" => Action::VolumeUp,
-            "down" | "-" => Action::VolumeDown,
-            _ => return err("usage: volume up | volume down"),
-        },
-        _ => {
-            let shown: String = word.chars().take(32).collect();
-            return err(format!("unknown command \"{shown}\" (type help)"));
-        }
-    };
-    Ok(Some(action))
-}
-
 /// The running console thread. Dropping it detaches the thread: a read on stdin cannot be
 /// interrupted, and the process exit ends it.
 pub struct ConsoleThread {
@@ -423,6 +231,7 @@ pub enum AtEndOfInput {
     /// Stdin is a terminal: Ctrl-D is no reason to go deaf; keep reading.
     KeepReading,
 }
+
 
 /// Starts the `console` thread: reads lines from `input`, answers errors and `help` on
 /// `answers` (one line each), and hands every other action to `send`; stops at end of
@@ -600,7 +409,7 @@ pub fn run_console_with<R: BufRead, W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::action::{SectionRef, SongRef};
+    use crate::model::action::{MixMode, SectionRef, SongRef};
 
     fn ok(line: &str) -> Action {
         match parse_line(line) {

@@ -6,6 +6,8 @@
 //! console and key-map parsers refuse what is outside them, the config validation refuses a
 //! master gain outside them, and the controller clamps to them (and says so).
 
+use serde::{Deserialize, Serialize};
+
 pub use crate::base::limits::{
     MAX_GAIN_DB, MAX_PITCH_ST, MAX_SPEED_PCT, MAX_VOLUME_DB, MIN_GAIN_DB, MIN_PITCH_ST,
     MIN_SPEED_PCT, MIN_VOLUME_DB, PITCH_STEP_ST, SPEED_STEP_PCT, VOLUME_STEP_DB,
@@ -96,6 +98,26 @@ pub enum Action {
     StatsReset,
     Help,
     Quit,
+}
+
+/// How a key was pressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gesture {
+    Short,
+    Long,
+    Double,
+}
+
+impl Gesture {
+    /// The name the config uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gesture::Short => "short",
+            Gesture::Long => "long",
+            Gesture::Double => "double",
+        }
+    }
 }
 
 #[cfg(test)]

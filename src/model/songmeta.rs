@@ -38,54 +38,7 @@ use std::path::Path;
 /// Largest `song.json` read; a real one is a few hundred bytes.
 pub const MAX_SONG_JSON_BYTES: usize = 64 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimeSignature {
-    /// The upper number: beats in a bar (and clicks in a count-in bar).
-    pub beats_per_bar: u32,
-    /// The lower number: the note value of a beat (4 = quarter, 8 = eighth).
-    pub beat_unit: u32,
-}
-
-impl Default for TimeSignature {
-    fn default() -> Self {
-        TimeSignature {
-            beats_per_bar: 4,
-            beat_unit: 4,
-        }
-    }
-}
-
-impl TimeSignature {
-    /// Parses `"4/4"`, `"6/8"`, `"7/16"`.
-    pub fn parse(text: &str) -> Result<TimeSignature, String> {
-        let bad = || {
-            format!(
-                "\"{text}\" is not a time signature like \"4/4\" or \"6/8\" \
-                 (1..=32 beats of 1, 2, 4, 8, 16 or 32)"
-            )
-        };
-        let (n, d) = text.trim().split_once('/').ok_or_else(bad)?;
-        let n: u32 = n.trim().parse().map_err(|_| bad())?;
-        let d: u32 = d.trim().parse().map_err(|_| bad())?;
-        if !(1..=32).contains(&n) || ![1, 2, 4, 8, 16, 32].contains(&d) {
-            return Err(bad());
-        }
-        Ok(TimeSignature {
-            beats_per_bar: n,
-            beat_unit: d,
-        })
-    }
-
-    /// Seconds of one beat (one `beat_unit` note) at `bpm` quarter notes per minute.
-    pub fn beat_s(&self, bpm: f64) -> f64 {
-        60.0 / bpm * 4.0 / self.beat_unit as f64
-    }
-
-    /// Seconds of one bar at `bpm` quarter notes per minute.
-    pub fn bar_s(&self, bpm: f64) -> f64 {
-        self.beat_s(bpm) * self.beats_per_bar as f64
-    }
-}
+pub use super::tempo::TimeSignature;
 
 /// Per-stem defaults; `None` means "not given" (the loader's default applies).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -227,14 +227,7 @@ impl Default for RtConfig {
     }
 }
 
-/// How a key was pressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Gesture {
-    Short,
-    Long,
-    Double,
-}
+pub use crate::model::action::Gesture;
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -247,16 +240,6 @@ pub struct KeyBinding {
     pub action: String<64>,
 }
 
-impl Gesture {
-    /// The name the config uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Gesture::Short => "short",
-            Gesture::Long => "long",
-            Gesture::Double => "double",
-        }
-    }
-}
 
 fn default_gesture() -> Gesture {
     Gesture::Short

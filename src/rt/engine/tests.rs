@@ -866,7 +866,7 @@ fn a_countin_ramp_survives_hostile_count_ins_and_speeds() {
 /// A silent song of `seconds` at `rate` with a tempo map: bars 1-2 4/4 at `bpm`, bar 3 in
 /// 3/4, then 4/4 at `bpm2`.
 fn click_song(rate: u32, seconds: usize, bpm: f64, bpm2: f64) -> Arc<Song> {
-    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::TimeSignature;
     use crate::model::tempo::{TempoChange, TempoMap};
     let sig = |s| TimeSignature::parse(s).unwrap();
     let mut s = Song::new(
