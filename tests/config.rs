@@ -102,7 +102,10 @@ fn empty_object_empty_file_and_whitespace_give_defaults() {
     let dir = TempDir::new("empty");
     let path = dir.join("config.json");
     std::fs::write(&path, "").expect("write");
-    assert_eq!(Config::load(&path, stembox::control::CONFIG_CHECKS), Ok(default));
+    assert_eq!(
+        Config::load(&path, stembox::control::CONFIG_CHECKS),
+        Ok(default)
+    );
 }
 
 #[test]
@@ -545,14 +548,18 @@ fn missing_unreadable_and_too_big_files() {
     let dir = TempDir::new("files");
     let missing = dir.join("nope.json");
     assert_eq!(
-        Config::load(&missing, stembox::control::CONFIG_CHECKS).unwrap_err().message,
+        Config::load(&missing, stembox::control::CONFIG_CHECKS)
+            .unwrap_err()
+            .message,
         format!(
             "config {}: cannot open: No such file or directory (os error 2)",
             missing.display()
         )
     );
     assert_eq!(
-        Config::load(&dir, stembox::control::CONFIG_CHECKS).unwrap_err().message,
+        Config::load(&dir, stembox::control::CONFIG_CHECKS)
+            .unwrap_err()
+            .message,
         format!(
             "config {}: is a directory, not a regular file; refused (put the file itself there)",
             dir.display()
@@ -563,7 +570,9 @@ fn missing_unreadable_and_too_big_files() {
     text.push_str(&" ".repeat(MAX_CONFIG_BYTES));
     std::fs::write(&big, &text).expect("write");
     assert_eq!(
-        Config::load(&big, stembox::control::CONFIG_CHECKS).unwrap_err().message,
+        Config::load(&big, stembox::control::CONFIG_CHECKS)
+            .unwrap_err()
+            .message,
         format!(
             "config {}: larger than 65536 bytes; refused (is it the right file?)",
             big.display()

@@ -8,8 +8,10 @@
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
 use super::pending::Pending;
 use super::reopen::Backoff;
-use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
+use super::signals::Signals;
+use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError, Context};
 use crate::hw::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
+use crate::loader::{LoadOptions, LoadReport, LoaderThread};
 use crate::model::action::Action;
 use crate::model::library::SongEntry;
 use crate::model::song::Song;
@@ -23,11 +25,11 @@ use crate::rt::stretch::StretchConfig;
 use crate::rt::thread as rt_thread;
 use crate::storage::config::Config;
 use crate::storage::state::{SaveTimer, SavedState, StateStore};
-use crate::stretch_worker::{StretchWorker, StretchWorkerHandle};
+use crate::stretch::{StretchWorker, StretchWorkerHandle};
 use crate::telemetry::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
 use crate::telemetry::stats::{underrun_free_s, MonitorStats, StatsLine};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +43,8 @@ pub enum Event {
     Button(ButtonEvent),
     /// A line worth showing from the input thread (device found, lost, ...).
     Notice(String),
+    /// A warning from the loader (a damaged stem, a bad `song.json`).
+    Warning(String),
     /// The loader finished a song: the loader's generation (a reload starts a new loader;
     /// results of an older one are dropped), the setlist index, the song or why not.
     Loaded(u32, usize, Result<Arc<Song>, String>),
@@ -50,42 +54,6 @@ pub enum Event {
 
 /// How often the control thread wakes when nothing happens: garbage, stats, song end.
 const TICK: Duration = Duration::from_millis(50);
-
-// Set from signal handlers (async-signal-safe: plain atomic stores).
-static SIG_TERM: AtomicBool = AtomicBool::new(false);
-static SIG_USR1: AtomicU32 = AtomicU32::new(0);
-static SIG_HUP: AtomicU32 = AtomicU32::new(0);
-
-extern "C" fn on_term(_: libc::c_int) {
-    SIG_TERM.store(true, Relaxed);
-    // A song being decoded stops at its next packet: the exit never waits for a long load.
-    crate::loader::cancel_loads();
-}
-
-extern "C" fn on_usr1(_: libc::c_int) {
-    SIG_USR1.fetch_add(1, Relaxed);
-}
-
-extern "C" fn on_hup(_: libc::c_int) {
-    SIG_HUP.fetch_add(1, Relaxed);
-}
-
-/// SIGTERM/SIGINT: fade out, save, final stats, exit 0. SIGUSR1: a stats line. SIGHUP (a
-/// serial hang-up, or `systemctl reload`): reload config and library. SIGQUIT, SIGUSR2,
-/// SIGALRM and SIGPIPE are ignored: none of them may kill a box on stage (a broken
-/// console pipe shows up as a write error, counted in `console_dropped`).
-pub(crate) fn install_signal_handlers() {
-    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGHUP, on_hup as *const () as libc::sighandler_t);
-        for sig in [libc::SIGQUIT, libc::SIGUSR2, libc::SIGALRM, libc::SIGPIPE] {
-            libc::signal(sig, libc::SIG_IGN);
-        }
-    }
-}
 
 /// SIGTERM or SIGINT arrived before the player was running (the first song was still
 /// being decoded): save what is pending, print the final stats line, and exit 0 like a
@@ -138,7 +106,9 @@ pub struct Session {
     monitor: Option<(Arc<MonitorShared>, Snapshot)>,
     events_tx: Sender<Event>,
     events: Receiver<Event>,
-    loader_tx: Option<Sender<usize>>,
+    loader: Option<LoaderThread>,
+    /// Signals and load options, made first thing in `main_with`.
+    ctx: Context,
     input: Option<InputThread>,
     /// The midi thread (MIDI in, clock out), when `midi` is configured.
     midi: Option<crate::hw::midi::MidiThread>,
@@ -204,12 +174,12 @@ struct LostDevice {
 /// speed in percent and key change in semitones (`--speed`, `--pitch`), if given.
 pub fn play(
     cfg: Config,
+    ctx: Context,
     song_name: &str,
     once: bool,
     stats_json: bool,
     tempo: Option<(f32, f32)>,
 ) -> Result<(), AppError> {
-    install_signal_handlers();
     let songs = setlist(&cfg)?;
     let index = find_song(&songs, song_name).map_err(|e| {
         AppError::usage(format!(
@@ -223,8 +193,10 @@ pub fn play(
         ))
     })?;
     let start_ns = now_ns();
+    let stopping = ctx.signals.clone();
     let mut session = match Session::start(
         cfg,
+        ctx,
         songs.clone(),
         index,
         !once,
@@ -233,7 +205,7 @@ pub fn play(
         None,
         tempo,
     ) {
-        Err(_) if SIG_TERM.load(Relaxed) => {
+        Err(_) if stopping.stopping() => {
             return stopped_before_ready(start_ns, &songs[index].name, None)
         }
         r => r?,
@@ -250,8 +222,12 @@ pub fn play(
 }
 
 /// `stembox run`: the appliance; `config_path` is read again on SIGHUP.
-pub fn run(cfg: Config, config_path: &Path, stats_json: bool) -> Result<(), AppError> {
-    install_signal_handlers();
+pub fn run(
+    cfg: Config,
+    ctx: Context,
+    config_path: &Path,
+    stats_json: bool,
+) -> Result<(), AppError> {
     let start_ns = now_ns();
     let songs = setlist(&cfg)?;
     let store = StateStore::new(Path::new(cfg.state_dir.as_str()));
@@ -274,11 +250,12 @@ pub fn run(cfg: Config, config_path: &Path, stats_json: bool) -> Result<(), AppE
     let state = Some((store, saved, timer));
     let kept = state.clone();
     let name = songs[first].name.clone();
-    let mut session = match Session::start(cfg, songs, first, true, false, stats_json, state, None)
-    {
-        Err(_) if SIG_TERM.load(Relaxed) => return stopped_before_ready(start_ns, &name, kept),
-        r => r?,
-    };
+    let stopping = ctx.signals.clone();
+    let mut session =
+        match Session::start(cfg, ctx, songs, first, true, false, stats_json, state, None) {
+            Err(_) if stopping.stopping() => return stopped_before_ready(start_ns, &name, kept),
+            r => r?,
+        };
     session.config_path = Some(config_path.to_path_buf());
     session.open_leds();
     session.spawn_console();
@@ -292,7 +269,10 @@ pub fn run(cfg: Config, config_path: &Path, stats_json: bool) -> Result<(), AppE
 /// interface that enumerates after stembox starts): the error is said once, then attempts
 /// follow the [`Backoff`] schedule, quietly, until one succeeds or SIGTERM/SIGINT ends the
 /// wait (exit 0: nothing was playing). The third value says whether it had to wait.
-fn open_device_waiting(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted, bool), AppError> {
+fn open_device_waiting(
+    cfg: &Config,
+    signals: &Signals,
+) -> Result<(alsa::pcm::PCM, Granted, bool), AppError> {
     let mut backoff: Option<Backoff> = None;
     loop {
         match open_device(cfg) {
@@ -310,7 +290,7 @@ fn open_device_waiting(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted, bool), 
             .map(|b| b.wait(Instant::now()))
             .filter(|w| !w.is_zero())
         {
-            if SIG_TERM.load(Relaxed) {
+            if signals.stopping() {
                 return Err(AppError {
                     code: 0,
                     message: format!(
@@ -338,6 +318,7 @@ impl Session {
     #[allow(clippy::too_many_arguments)]
     fn start(
         cfg: Config,
+        ctx: Context,
         songs: Vec<SongEntry>,
         index: usize,
         neighbours: bool,
@@ -356,12 +337,12 @@ impl Session {
         // not there yet (a USB interface that enumerates late); `play` fails at once.
         let appliance = state.is_some();
         let (pcm, granted, absent) = if appliance {
-            open_device_waiting(&cfg)?
+            open_device_waiting(&cfg, &ctx.signals)?
         } else {
             let (pcm, granted) = open_device(&cfg)?;
             (pcm, granted, false)
         };
-        let song = load_with_progress(&songs[index], granted.rate)?;
+        let song = load_with_progress(&songs[index], granted.rate, &ctx.load)?;
         let master_db = cfg.audio.master_gain_db;
         let (mut engine, mut handle) = Engine::new(
             granted.rate,
@@ -397,7 +378,7 @@ impl Session {
         // `play --once` renders: the device may not be paced (a `file` PCM runs far faster
         // than real time), so the stretcher runs in step with the engine there.
         let stretch_worker = if once {
-            engine.attach_stretch(pipe, Some(worker));
+            engine.attach_stretch(pipe, Some(Box::new(worker)));
             None
         } else {
             engine.attach_stretch(pipe, None);
@@ -433,7 +414,8 @@ impl Session {
             monitor: None,
             events_tx,
             events,
-            loader_tx: None,
+            loader: None,
+            ctx,
             input: None,
             midi: None,
             start_ns,
@@ -703,13 +685,13 @@ impl Session {
         self.note_xruns();
         self.save_state_if_due(false);
         self.update_leds();
-        if SIG_TERM.load(Relaxed) {
+        if self.ctx.signals.stopping() {
             self.quit = true;
         }
-        if SIG_USR1.swap(0, Relaxed) > 0 {
+        if self.ctx.signals.take_stats_request() {
             self.print_stats();
         }
-        if SIG_HUP.swap(0, Relaxed) > 0 {
+        if self.ctx.signals.take_reload_request() {
             self.reload(next_stats);
         }
         if let Some(t) = *next_stats {
@@ -770,7 +752,7 @@ impl Session {
         // From here on nothing is refused.
         let buttons_changed = cfg.buttons != self.cfg.buttons;
         let leds_changed = cfg.leds != self.cfg.leds;
-        crate::loader::set_memory_budget_mb(cfg.memory.budget_mb);
+        self.ctx.load.budget_bytes = LoadOptions::for_config(&cfg).budget_bytes;
         self.cfg = cfg;
         *next_stats = self.stats_interval().map(|d| Instant::now() + d);
         if leds_changed {
@@ -805,7 +787,7 @@ impl Session {
             })
             .collect();
         self.loader_gen = self.loader_gen.wrapping_add(1);
-        if self.loader_tx.take().is_some() {
+        if self.loader.take().is_some() {
             self.spawn_loader();
         }
         self.execute(out);
@@ -954,6 +936,7 @@ impl Session {
             Event::Button(b) => self.button(b),
             Event::Midi(m) => self.midi_action(m),
             Event::Notice(line) => say(&line),
+            Event::Warning(line) => warn(&line),
             Event::Loaded(gen, _, _) if gen != self.loader_gen => {
                 // An earlier loader's work, from before a reload: its index means nothing
                 // now (the song, if any, is dropped here on the control thread).
@@ -965,7 +948,7 @@ impl Session {
             }
             Event::Loaded(_, index, Err(e)) => {
                 // A load called off by SIGTERM is no news: the stop is under way.
-                if !crate::loader::loads_cancelled() {
+                if !self.ctx.load.cancelled() {
                     warn(&e);
                 }
                 let out = self.controller.song_failed(index);
@@ -1039,10 +1022,7 @@ impl Session {
         }
         let fx = out.effects;
         for index in fx.load {
-            let sent = self
-                .loader_tx
-                .as_ref()
-                .is_some_and(|tx| tx.send(index).is_ok());
+            let sent = self.loader.as_ref().is_some_and(|l| l.load(index));
             if !sent {
                 warn("the loader thread is not running");
                 let failed = self.controller.song_failed(index);
@@ -1079,49 +1059,25 @@ impl Session {
     }
 
     /// The loader thread: decodes requested songs, one at a time (each on all cores).
+    /// Starts the loader thread over the session's songs; what it reports comes back as
+    /// events of this loader's generation.
     fn spawn_loader(&mut self) {
-        let (tx, rx) = mpsc::channel::<usize>();
         let events = self.events_tx.clone();
-        let songs = self.songs.clone();
-        let rate = self.granted.rate;
-        let budget = self.cfg.memory.budget_mb as usize * 1024 * 1024;
         let gen = self.loader_gen;
-        let spawned = std::thread::Builder::new()
-            .name("stembox-loader".into())
-            .spawn(move || {
-                let songs = Arc::new(songs);
-                for index in rx {
-                    // Each song decodes on a thread of its own; this one waits only until
-                    // it is playable (or failed) before taking the next request, so a song
-                    // asked for while another still decodes its tail starts at once
-                    // instead of waiting for that whole decode.
-                    let (playable_tx, playable) = mpsc::channel::<()>();
-                    let (to_control, songs) = (events.clone(), songs.clone());
-                    let song_thread = std::thread::Builder::new()
-                        .name("stembox-load".into())
-                        .spawn(move || {
-                            load_one(
-                                &songs[index],
-                                (gen, index),
-                                rate,
-                                budget,
-                                &to_control,
-                                &playable_tx,
-                            )
-                        });
-                    if let Err(e) = song_thread {
-                        let r = Err(format!("cannot start a loader thread: {e}"));
-                        if events.send(Event::Loaded(gen, index, r)).is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                    // Either a word or the thread's end (a send or a panic).
-                    let _ = playable.recv();
-                }
-            });
+        let spawned = LoaderThread::spawn(
+            Arc::from(self.songs.clone()),
+            self.granted.rate,
+            self.ctx.load.clone(),
+            move |report| {
+                let ev = match report {
+                    LoadReport::Playable { index, song } => Event::Loaded(gen, index, song),
+                    LoadReport::Warning(w) => Event::Warning(w),
+                };
+                events.send(ev).is_ok()
+            },
+        );
         match spawned {
-            Ok(_) => self.loader_tx = Some(tx),
+            Ok(loader) => self.loader = Some(loader),
             Err(e) => warn(&format!("cannot start the loader thread: {e}")),
         }
     }
@@ -1313,52 +1269,5 @@ impl Session {
         } else {
             s.to_text()
         });
-    }
-}
-
-/// Loads setlist position `index` (for loader generation `gen`) for the loader thread: the song goes to control as soon
-/// as it is playable (`playable` says so, or that it failed), then the decode goes on here
-/// to the song's end. Its own thread.
-fn load_one(
-    entry: &SongEntry,
-    (gen, index): (u32, usize),
-    rate: u32,
-    budget: usize,
-    events: &Sender<Event>,
-    playable: &Sender<()>,
-) {
-    let mut handed = false;
-    // A decoder bug must not leave the song change waiting for ever.
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::loader::load_song_progressive(entry, rate, &mut |s, warnings| {
-            handed = true;
-            for w in warnings {
-                warn(&w);
-            }
-            let r = if s.ram_bytes() > budget {
-                Err(format!(
-                    "song {} needs {} MB, over memory.budget_mb",
-                    entry.name,
-                    s.ram_bytes() / 1048576
-                ))
-            } else {
-                Ok(s)
-            };
-            let _ = events.send(Event::Loaded(gen, index, r));
-            let _ = playable.send(());
-        })
-    }))
-    .unwrap_or_else(|_| {
-        Err(crate::loader::LoadError {
-            message: format!("song {}: the decoder failed (panic)", entry.name),
-        })
-    });
-    match r {
-        Ok(later) => later.iter().for_each(|w| warn(w)),
-        Err(e) if !handed => {
-            let _ = events.send(Event::Loaded(gen, index, Err(e.to_string())));
-            let _ = playable.send(());
-        }
-        Err(e) => warn(&e.to_string()),
     }
 }

@@ -232,7 +232,6 @@ pub enum AtEndOfInput {
     KeepReading,
 }
 
-
 /// Starts the `console` thread: reads lines from `input`, answers errors and `help` on
 /// `answers` (one line each), and hands every other action to `send`; stops at end of
 /// input (unless `input` is stdin on a terminal), on a read error, or when `send` returns

@@ -141,17 +141,16 @@ pub fn load_order(library: &Path, folders: &[String]) -> (Setlist, Vec<String>) 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return (Setlist::folder_order(folders.len()), notes)
         }
-        _ => match crate::base::fsread::read_regular_file(
-            &path,
-            "setlist",
-            MAX_SETLIST_BYTES as u64,
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                notes.push(format!("{e}; using folder order"));
-                return (Setlist::folder_order(folders.len()), notes);
+        _ => {
+            match crate::base::fsread::read_regular_file(&path, "setlist", MAX_SETLIST_BYTES as u64)
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    notes.push(format!("{e}; using folder order"));
+                    return (Setlist::folder_order(folders.len()), notes);
+                }
             }
-        },
+        }
     };
     match Setlist::from_json(folders, &bytes) {
         Ok(s) => {

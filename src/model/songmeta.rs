@@ -27,8 +27,8 @@
 //! `bpm`); a single `bpm` is a one-change map. Sections given in bars follow the map (see
 //! [`crate::model::tempo`]). `"click": true` turns the generated click on for the song.
 
-use crate::model::tempo::{TempoChange, TempoMap, MAX_TEMPO_CHANGES};
 use crate::base::json_error as explain;
+use crate::model::tempo::{TempoChange, TempoMap, MAX_TEMPO_CHANGES};
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_path_to_error::Segment;

@@ -14,7 +14,7 @@
 //! - `push`: the song frames the engine mixed go into the input ring, each chunk tagged
 //!   ([`WorkerMsg::Chunk`]) with its frame counts in and out and the pitch in force, so a
 //!   speed change at a loop wrap lands exactly on the wrap (push two chunks);
-//! - the worker (`crate::stretch_worker`) pops chunks, runs the stretcher, pushes the
+//! - the worker (`crate::stretch`) pops chunks, runs the stretcher, pushes the
 //!   stretched frames into the output ring;
 //! - `pull`: the audio thread pops exactly one period from the output ring. The worker
 //!   stays `lead_frames` ahead; if frames are missing the period gets silence for them and
@@ -61,6 +61,14 @@ pub use crate::base::limits::{MAX_PITCH_ST, MIN_PITCH_ST};
 pub const CATCHUP_PERIODS: usize = 3;
 /// Default crossfade between the direct mix and the stretcher, in milliseconds.
 pub const CROSSFADE_MS: u32 = 20;
+
+/// A stretch worker driven from inside the engine's `process`, for an offline render to a
+/// device that is not paced (see `Engine::attach_stretch`). The worker (`crate::stretch`)
+/// implements it; the engine knows only this, so `rt` imports nothing above it.
+pub trait InlineStretcher: Send {
+    /// Stretches every chunk pushed so far, as far as the output ring has room.
+    fn run_pending(&mut self);
+}
 
 /// Sizes of the pipeline; everything is allocated from these at construction.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -244,7 +252,7 @@ impl FrameFifo {
 }
 
 /// The audio thread's end of the stretch pipeline. Made by [`channel`] (or
-/// `crate::stretch_worker::StretchWorker::new`, which also makes the stretcher).
+/// `crate::stretch::StretchWorker::new`, which also makes the stretcher).
 ///
 /// Per period the engine does:
 /// ```text

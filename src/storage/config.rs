@@ -10,8 +10,6 @@
 //! every default, as `{}` does. Array items in key paths count from 0: `buttons.map[0]` is
 //! the first binding. See the README for every key (a test keeps its defaults equal to `Config::default()`).
 
-
-
 use crate::base::json_error as explain;
 use core::fmt;
 use heapless::{String, Vec};
@@ -239,7 +237,6 @@ pub struct KeyBinding {
     /// Action name, e.g. `play_pause`, `toggle_mute:drums`.
     pub action: String<64>,
 }
-
 
 fn default_gesture() -> Gesture {
     Gesture::Short

@@ -326,8 +326,7 @@ impl StateStore {
         }
         // A FIFO, a device or a huge file is refused at once, never waited for or slurped.
         let bytes =
-            match crate::base::fsread::read_regular_file(&path, "state", MAX_STATE_BYTES as u64)
-            {
+            match crate::base::fsread::read_regular_file(&path, "state", MAX_STATE_BYTES as u64) {
                 Ok(b) => b,
                 Err(e) => {
                     return Loaded {

@@ -1631,8 +1631,8 @@ fn commands_that_were_admitted_come_out_unchanged() {
 
 /// A 4 s song with a tempo map (120 bpm, 4/4) and `song.json`'s `click`.
 fn tempo_song(name: &str, stems: &[&str], click: bool) -> Arc<Song> {
-    use crate::model::tempo::TimeSignature;
     use crate::model::tempo::TempoMap;
+    use crate::model::tempo::TimeSignature;
     let mut s = Arc::try_unwrap(song(name, stems, 4)).expect("unique");
     s.set_tempo_map(Some(
         TempoMap::constant(120.0, TimeSignature::default(), RATE).unwrap(),

@@ -181,8 +181,7 @@ pub fn config_problem(cfg: &crate::storage::config::Config) -> Option<(String, S
         if let Err(why) = parse_action(&b.action) {
             return Some((format!("buttons.map[{i}].action"), why));
         }
-        if let Some((_, _, first)) = bound.iter().find(|&&(k, g, _)| k == key && g == b.gesture)
-        {
+        if let Some((_, _, first)) = bound.iter().find(|&&(k, g, _)| k == key && g == b.gesture) {
             let gesture = b.gesture.name();
             return Some((
                 format!("buttons.map[{i}].key"),

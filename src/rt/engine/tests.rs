@@ -584,10 +584,9 @@ fn a_stem_shorter_than_its_song_plays_as_silence_after_its_end() {
 /// An engine with a stretcher whose worker runs inside `process` (as in an offline render).
 fn stretched_engine(s: &Arc<Song>, period: usize) -> (Engine, EngineHandle) {
     let (mut e, h) = engine_with(s, false);
-    let (pipe, worker) = crate::stretch_worker::StretchWorker::new(
-        crate::rt::stretch::StretchConfig::new(RATE, 2, period),
-    );
-    e.attach_stretch(pipe, Some(worker));
+    let (pipe, worker) =
+        crate::stretch::StretchWorker::new(crate::rt::stretch::StretchConfig::new(RATE, 2, period));
+    e.attach_stretch(pipe, Some(Box::new(worker)));
     (e, h)
 }
 

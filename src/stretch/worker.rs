@@ -51,6 +51,12 @@ pub struct StretchWorker {
     produced_frames: u64,
 }
 
+impl stretch::InlineStretcher for StretchWorker {
+    fn run_pending(&mut self) {
+        StretchWorker::run_pending(self);
+    }
+}
+
 /// What [`StretchWorker::run_pending`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkerProgress {
