@@ -5,6 +5,11 @@
 
 use std::time::Duration;
 
+/// A time on CLOCK_MONOTONIC (or on an input device's clock): a duration since its epoch.
+/// stembox switches evdev devices to CLOCK_MONOTONIC, so their kernel timestamps are on
+/// this scale.
+pub type Timestamp = Duration;
+
 /// CLOCK_MONOTONIC now.
 #[inline]
 pub fn now() -> Duration {

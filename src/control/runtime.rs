@@ -1097,7 +1097,7 @@ impl Session {
             AtEndOfInput::Stop
         };
         let spawned = std::thread::Builder::new()
-            .name("console".into())
+            .name("stembox-console".into())
             .spawn(move || {
                 let input = std::io::BufReader::new(std::io::stdin());
                 run_console_with(

@@ -1,5 +1,5 @@
 //! The serial console: one text command per line on stdin, parsed into [`Action`]s for the
-//! control thread. Runs on the `console` thread ([`spawn_console`]); [`parse_line`] is pure
+//! control thread. Runs on the `stembox-console` thread ([`spawn_console`]); [`parse_line`] is pure
 //! and never panics, whatever arrives on the wire (line noise included).
 //!
 //! Each command gets one line back: parse errors (`error: ...`) and `help` are answered
@@ -8,7 +8,7 @@
 //! Nobody may be reading the other end (a serial terminal that sent XOFF, a full pipe, a
 //! hung-up UART), and anything may arrive on it. So:
 //! - Output never blocks its caller: [`say`] puts the line in a bounded queue
-//!   ([`OUTPUT_QUEUE_LINES`]) that the `console-out` thread writes to stdout; when the queue
+//!   ([`OUTPUT_QUEUE_LINES`]) that the `stembox-out` thread writes to stdout; when the queue
 //!   is full the line is dropped and counted ([`dropped_lines`], shown as
 //!   `console_dropped`). [`flush_output`] waits, within a timeout, for the queue at exit.
 //! - Input waits for output instead ([`OutputPacer`]): the console reader takes no next
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::model::grammar::{parse_line, ConsoleError, HELP, MAX_LINE_BYTES};
 
-/// Lines [`say`] may queue for the `console-out` thread before it drops them: a few
+/// Lines [`say`] may queue for the `stembox-out` thread before it drops them: a few
 /// seconds of a busy console (answers, stats, notices) at 115200 baud.
 pub const OUTPUT_QUEUE_LINES: usize = 256;
 
@@ -126,7 +126,7 @@ fn output() -> &'static Output {
     OUTPUT.get_or_init(|| {
         let (tx, rx) = mpsc::sync_channel::<String>(OUTPUT_QUEUE_LINES);
         let spawned = std::thread::Builder::new()
-            .name("console-out".into())
+            .name("stembox-out".into())
             .spawn(move || {
                 for line in rx {
                     let mut out = io::stdout().lock();
@@ -149,7 +149,7 @@ fn output() -> &'static Output {
 }
 
 /// One line on the console (stdout), escaped ([`escape_for_console`]). Never blocks: the
-/// line is queued for the `console-out` thread, or dropped and counted when the queue is
+/// line is queued for the `stembox-out` thread, or dropped and counted when the queue is
 /// full because nobody reads. Any thread except the audio thread.
 pub fn say(line: &str) {
     let o = output();
@@ -232,7 +232,7 @@ pub enum AtEndOfInput {
     KeepReading,
 }
 
-/// Starts the `console` thread: reads lines from `input`, answers errors and `help` on
+/// Starts the `stembox-console` thread: reads lines from `input`, answers errors and `help` on
 /// `answers` (one line each), and hands every other action to `send`; stops at end of
 /// input (unless `input` is stdin on a terminal), on a read error, or when `send` returns
 /// `false`. Called once at start-up by the main thread with stdin and stdout.
@@ -258,7 +258,7 @@ where
     };
     let to_stdout = TypeId::of::<W>() == TypeId::of::<io::Stdout>();
     let handle = std::thread::Builder::new()
-        .name("console".into())
+        .name("stembox-console".into())
         .spawn(move || {
             if to_stdout {
                 run_console_with(input, QueuedStdout::default(), send, at_end);

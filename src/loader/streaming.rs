@@ -325,7 +325,7 @@ pub(super) fn load_streaming(
             // One decoder per stem, so that every stem moves on together (the song is
             // playable only as far as its slowest stem).
             let spawned = std::thread::Builder::new()
-                .name(format!("stembox-load{i}"))
+                .name(format!("stembox-stem{i}"))
                 .spawn_scoped(scope, move || {
                     // The song was dropped by everybody else: stop, and free it here.
                     let dropped = || {

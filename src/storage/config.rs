@@ -408,7 +408,7 @@ impl Default for MidiConfig {
 }
 
 impl MidiConfig {
-    /// Whether the `midi` thread has anything to do.
+    /// Whether the `stembox-midi` thread has anything to do.
     pub fn enabled(&self) -> bool {
         !self.inputs.is_empty() || !self.clock_out.is_empty()
     }

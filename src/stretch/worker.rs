@@ -214,7 +214,7 @@ impl StretchWorker {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
         let thread = std::thread::Builder::new()
-            .name("stretch".into())
+            .name("stembox-stretch".into())
             .spawn(move || {
                 while !stop_flag.load(Ordering::Acquire) {
                     let done = self.run_pending();

@@ -11,11 +11,8 @@ use crate::storage::config::{ButtonsConfig, ConfigError, Gesture};
 use evdev::{EventType, InputEvent, KeyCode, SynchronizationCode};
 use std::time::Duration;
 
-/// A time on the input device's clock: the kernel timestamp of an event, as a duration since
-/// that clock's epoch. stembox switches evdev devices to CLOCK_MONOTONIC (see
-/// [`super::source`]), so for them it compares with [`monotonic_now`]; a pipe carries
-/// whatever its writer stamped.
-pub type Timestamp = Duration;
+/// A time on the input device's clock (see [`crate::base::clock::Timestamp`]).
+pub use crate::base::clock::Timestamp;
 
 /// CLOCK_MONOTONIC now, on the same scale as evdev timestamps of opened devices: for
 /// measuring button-to-sound latency, and for tools writing records into a FIFO.
