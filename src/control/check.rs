@@ -1,6 +1,6 @@
 //! `stembox check`: validates the config and the library without touching the audio device.
 
-use super::{say, AppError};
+use super::AppError;
 use crate::loader::{self, StemInfo};
 use crate::model::library;
 use crate::rt::MAX_STEMS;
@@ -444,6 +444,12 @@ fn tempo_line(m: &crate::model::songmeta::SongMeta) -> Option<String> {
         line.push_str(&format!("; {c}"));
     }
     Some(line)
+}
+
+/// One line of the report on stdout: `check` runs no other thread that prints, so its
+/// report needs no queue.
+fn say(line: &str) {
+    println!("{}", crate::base::text::escape_for_console(line));
 }
 
 #[cfg(test)]

@@ -80,7 +80,9 @@ pub fn main_with(args: Args) -> i32 {
     } else {
         signals::Signals::none()
     };
+    let out = crate::hw::console::ConsoleOutput::stdout();
     let ctx = |cfg: &Config| Context {
+        out: out.clone(),
         signals: signals.clone(),
         load: LoadOptions {
             cancel: cancel.clone(),
@@ -110,7 +112,7 @@ pub fn main_with(args: Args) -> i32 {
     };
     // Lines still queued for the console go out before the process ends (unless nobody
     // reads them: then exit anyway).
-    crate::hw::console::flush_output(std::time::Duration::from_millis(300));
+    out.flush(std::time::Duration::from_millis(300));
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -162,10 +164,11 @@ pub fn find_song(songs: &[SongEntry], name: &str) -> Result<usize, String> {
 pub fn load_with_progress(
     entry: &SongEntry,
     rate: u32,
-    opts: &LoadOptions,
+    ctx: &Context,
 ) -> Result<Arc<Song>, AppError> {
-    loader::load_now(entry, rate, opts, |report| match report {
-        loader::LoadNowReport::Playable(song, t) => say(&format!(
+    let out = ctx.out.clone();
+    loader::load_now(entry, rate, &ctx.load, move |report| match report {
+        loader::LoadNowReport::Playable(song, t) => out.say(&format!(
             "playable {}: {} stems, {:.1} s, {:.1} MB in {:.3} s",
             song.name,
             song.stems().len(),
@@ -174,7 +177,7 @@ pub fn load_with_progress(
             t.as_secs_f64()
         )),
         loader::LoadNowReport::Loaded(name, t) => {
-            say(&format!("loaded {name} in {:.2} s", t.as_secs_f64()))
+            out.say(&format!("loaded {name} in {:.2} s", t.as_secs_f64()))
         }
         loader::LoadNowReport::Warning(w) => warn(&w),
     })
@@ -187,12 +190,8 @@ pub fn load_with_progress(
 pub struct Context {
     pub signals: signals::Signals,
     pub load: LoadOptions,
-}
-
-/// One line on the console (stdout): queued for the console's writer thread, so a console
-/// nobody reads never blocks the caller (see [`crate::hw::console::say`]).
-pub fn say(line: &str) {
-    crate::hw::console::say(line);
+    /// The console's output queue (stdout).
+    pub out: Arc<crate::hw::console::ConsoleOutput>,
 }
 
 /// One warning line on stderr.

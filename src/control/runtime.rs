@@ -8,8 +8,8 @@
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
 use super::pending::Pending;
 use super::reopen::Backoff;
-use super::signals::Signals;
-use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError, Context};
+use super::{find_song, load_with_progress, open_device, setlist, warn, AppError, Context};
+use crate::hw::console::ConsoleOutput;
 use crate::hw::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
 use crate::loader::{LoadOptions, LoadReport, LoaderThread};
 use crate::model::action::Action;
@@ -59,11 +59,12 @@ const TICK: Duration = Duration::from_millis(50);
 /// being decoded): save what is pending, print the final stats line, and exit 0 like a
 /// normal stop.
 fn stopped_before_ready(
+    out: &ConsoleOutput,
     start_ns: u64,
     song: &str,
     state: Option<(StateStore, SavedState, SaveTimer)>,
 ) -> Result<(), AppError> {
-    say(&format!("stopping: signal received while loading {song}"));
+    out.say(&format!("stopping: signal received while loading {song}"));
     if let Some((store, saved, timer)) = state {
         if timer.pending() {
             if let Err(e) = store.save(&saved) {
@@ -82,14 +83,14 @@ fn stopped_before_ready(
         underrun_free_s: underrun_free_s(now, start_ns, 0),
         device_lost: false,
         device_losses: 0,
-        console_dropped: crate::hw::console::dropped_lines(),
+        console_dropped: out.dropped_lines(),
         monitor: None,
         load_underruns: 0,
         load_ms: None,
         song_ram_mb: 0.0,
         ram_mb: 0.0,
     };
-    say(&line.to_text());
+    out.say(&line.to_text());
     Ok(())
 }
 
@@ -194,6 +195,7 @@ pub fn play(
     })?;
     let start_ns = now_ns();
     let stopping = ctx.signals.clone();
+    let out = ctx.out.clone();
     let mut session = match Session::start(
         cfg,
         ctx,
@@ -206,7 +208,7 @@ pub fn play(
         tempo,
     ) {
         Err(_) if stopping.stopping() => {
-            return stopped_before_ready(start_ns, &songs[index].name, None)
+            return stopped_before_ready(&out, start_ns, &songs[index].name, None)
         }
         r => r?,
     };
@@ -216,7 +218,7 @@ pub fn play(
         session.spawn_console();
         session.spawn_input()?;
         session.spawn_midi()?;
-        say("ready");
+        session.ctx.out.say("ready");
         session.control_loop()
     }
 }
@@ -251,9 +253,12 @@ pub fn run(
     let kept = state.clone();
     let name = songs[first].name.clone();
     let stopping = ctx.signals.clone();
+    let out = ctx.out.clone();
     let mut session =
         match Session::start(cfg, ctx, songs, first, true, false, stats_json, state, None) {
-            Err(_) if stopping.stopping() => return stopped_before_ready(start_ns, &name, kept),
+            Err(_) if stopping.stopping() => {
+                return stopped_before_ready(&out, start_ns, &name, kept)
+            }
             r => r?,
         };
     session.config_path = Some(config_path.to_path_buf());
@@ -261,7 +266,7 @@ pub fn run(
     session.spawn_console();
     session.spawn_input()?;
     session.spawn_midi()?;
-    say("ready");
+    session.ctx.out.say("ready");
     session.control_loop()
 }
 
@@ -271,7 +276,7 @@ pub fn run(
 /// wait (exit 0: nothing was playing). The third value says whether it had to wait.
 fn open_device_waiting(
     cfg: &Config,
-    signals: &Signals,
+    ctx: &Context,
 ) -> Result<(alsa::pcm::PCM, Granted, bool), AppError> {
     let mut backoff: Option<Backoff> = None;
     loop {
@@ -279,7 +284,7 @@ fn open_device_waiting(
             Ok((pcm, granted)) => return Ok((pcm, granted, backoff.is_some())),
             Err(e) => match backoff.as_mut() {
                 None => {
-                    say(&format!("{e}; waiting for the device"));
+                    ctx.out.say(&format!("{e}; waiting for the device"));
                     backoff = Some(Backoff::new(Instant::now()));
                 }
                 Some(b) => b.failed(Instant::now()),
@@ -290,7 +295,7 @@ fn open_device_waiting(
             .map(|b| b.wait(Instant::now()))
             .filter(|w| !w.is_zero())
         {
-            if signals.stopping() {
+            if ctx.signals.stopping() {
                 return Err(AppError {
                     code: 0,
                     message: format!(
@@ -337,12 +342,12 @@ impl Session {
         // not there yet (a USB interface that enumerates late); `play` fails at once.
         let appliance = state.is_some();
         let (pcm, granted, absent) = if appliance {
-            open_device_waiting(&cfg, &ctx.signals)?
+            open_device_waiting(&cfg, &ctx)?
         } else {
             let (pcm, granted) = open_device(&cfg)?;
             (pcm, granted, false)
         };
-        let song = load_with_progress(&songs[index], granted.rate, &ctx.load)?;
+        let song = load_with_progress(&songs[index], granted.rate, &ctx)?;
         let master_db = cfg.audio.master_gain_db;
         let (mut engine, mut handle) = Engine::new(
             granted.rate,
@@ -369,7 +374,7 @@ impl Session {
         ));
         if let Some((speed_pct, pitch_st)) = tempo {
             let ms = |f: usize| f as f64 * 1000.0 / granted.rate as f64;
-            say(&format!(
+            ctx.out.say(&format!(
                 "stretch speed_pct={speed_pct} pitch_st={pitch_st} block_ms={:.0} latency_ms={:.1}",
                 ms(StretchConfig::new(granted.rate, 1, stretch_period).block_frames),
                 ms(pipe.latency_at_unity_frames()),
@@ -532,7 +537,7 @@ impl Session {
             }
             _ => {
                 self.device_losses = self.device_losses.saturating_add(1);
-                say(&lost_line(&self.granted.device, &reason));
+                self.ctx.out.say(&lost_line(&self.granted.device, &reason));
             }
         }
         self.lost = Some(LostDevice {
@@ -603,7 +608,7 @@ impl Session {
     fn note_reopened(&mut self) {
         if let Some(r) = &self.reopened {
             if self.engine.status.periods.load(Relaxed) > r.at_spawn {
-                say(&r.line);
+                self.ctx.out.say(&r.line);
                 self.reopened = None;
             }
         }
@@ -624,7 +629,7 @@ impl Session {
                 self.granted.access = crate::rt::alsa_pcm::Access::AlsaMmap;
             }
         }
-        say(&self.granted.describe());
+        self.ctx.out.say(&self.granted.describe());
     }
 
     /// Waits until the audio thread has written its first period.
@@ -881,7 +886,7 @@ impl Session {
             Ok(()) => {
                 timer.saved();
                 if self.failed_saves > 0 {
-                    say(&format!(
+                    self.ctx.out.say(&format!(
                         "state {}: saved after {} failed tries",
                         store.path().display(),
                         self.failed_saves
@@ -931,11 +936,11 @@ impl Session {
         match ev {
             Event::Console(action) => {
                 self.act(action);
-                crate::hw::console::console_action_done();
+                self.ctx.out.action_done();
             }
             Event::Button(b) => self.button(b),
             Event::Midi(m) => self.midi_action(m),
-            Event::Notice(line) => say(&line),
+            Event::Notice(line) => self.ctx.out.say(&line),
             Event::Warning(line) => warn(&line),
             Event::Loaded(gen, _, _) if gen != self.loader_gen => {
                 // An earlier loader's work, from before a reload: its index means nothing
@@ -1040,7 +1045,7 @@ impl Session {
             }
         }
         if let Some(line) = &out.reply {
-            say(line);
+            self.ctx.out.say(line);
         }
         if fx.print_stats {
             self.print_stats();
@@ -1087,30 +1092,25 @@ impl Session {
     /// stops only when stdin is not a terminal (a pipe, `/dev/null` under systemd): Ctrl-D
     /// on a terminal must not leave the box deaf until a restart.
     fn spawn_console(&mut self) {
-        use crate::hw::console::{run_console_with, AtEndOfInput, QueuedStdout};
+        use crate::hw::console::{AtEndOfInput, ConsoleThread, OutputPacer, QueuedLines};
         use std::io::IsTerminal;
         let tx = self.events_tx.clone();
-        let mut pacer = crate::hw::console::OutputPacer::default();
+        let mut pacer = OutputPacer::new(self.ctx.out.clone());
         let at_end = if std::io::stdin().is_terminal() {
             AtEndOfInput::KeepReading
         } else {
             AtEndOfInput::Stop
         };
-        let spawned = std::thread::Builder::new()
-            .name("stembox-console".into())
-            .spawn(move || {
-                let input = std::io::BufReader::new(std::io::stdin());
-                run_console_with(
-                    input,
-                    QueuedStdout::default(),
-                    move |a| {
-                        // Answers are never dropped for a burst while someone reads them.
-                        pacer.before_send();
-                        tx.send(Event::Console(a)).is_ok()
-                    },
-                    at_end,
-                );
-            });
+        let spawned = ConsoleThread::spawn(
+            std::io::BufReader::new(std::io::stdin()),
+            QueuedLines::new(self.ctx.out.clone()),
+            at_end,
+            move |a| {
+                // Answers are never dropped for a burst while someone reads them.
+                pacer.before_send();
+                tx.send(Event::Console(a)).is_ok()
+            },
+        );
         if let Err(e) = spawned {
             warn(&format!("cannot start the console thread: {e}"));
         }
@@ -1139,7 +1139,7 @@ impl Session {
     /// change is heard (one period until the engine takes it, then the device buffer).
     fn button(&mut self, b: ButtonEvent) {
         let timing = self.act_timed(b.action.clone(), b.pressed_at, b.decided_at);
-        say(&format!(
+        self.ctx.out.say(&format!(
             "button key={:?} gesture={} {timing}",
             b.key, // evdev's name, e.g. KEY_SPACE: the word the key map uses
             crate::hw::input::keymap::gesture_name(b.gesture),
@@ -1192,7 +1192,7 @@ impl Session {
     /// sequencer's arrival stamp of the message.
     fn midi_action(&mut self, m: ButtonEvent<crate::hw::midi::map::MidiKey>) {
         let timing = self.act_timed(m.action.clone(), m.pressed_at, m.decided_at);
-        say(&format!(
+        self.ctx.out.say(&format!(
             "midi key={} gesture={} {timing}",
             m.key,
             crate::hw::input::keymap::gesture_name(m.gesture),
@@ -1221,7 +1221,7 @@ impl Session {
             underrun_free_s: underrun_free_s(now, self.start_ns, self.last_xrun_ns),
             device_lost: self.lost.is_some(),
             device_losses: self.device_losses as u64,
-            console_dropped: crate::hw::console::dropped_lines(),
+            console_dropped: self.ctx.out.dropped_lines(),
             load_underruns: st.load_underruns.load(Relaxed),
             load_ms: self.load_ms,
             song_ram_mb: self
@@ -1264,7 +1264,7 @@ impl Session {
 
     fn print_stats(&self) {
         let s = self.stats();
-        say(&if self.stats_json {
+        self.ctx.out.say(&if self.stats_json {
             s.to_json()
         } else {
             s.to_text()
