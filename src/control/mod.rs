@@ -3,9 +3,11 @@
 
 mod check;
 pub mod controller;
+mod modes;
 pub mod pending;
+mod reload;
 mod reopen;
-mod runtime;
+mod session;
 pub mod signals;
 
 use crate::cli::{Args, Mode};
@@ -18,7 +20,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use runtime::Session;
+pub use session::Session;
 
 /// A failure that ends the process; `code` is the exit status.
 #[derive(Debug)]
@@ -103,11 +105,11 @@ pub fn main_with(args: Args) -> i32 {
         }
         Mode::Play { song, once, tempo } => load_config(&args.config).and_then(|cfg| {
             let ctx = ctx(&cfg);
-            runtime::play(cfg, ctx, song, *once, args.stats_json, *tempo)
+            modes::play(cfg, ctx, song, *once, args.stats_json, *tempo)
         }),
         Mode::Run => load_config(&args.config).and_then(|cfg| {
             let ctx = ctx(&cfg);
-            runtime::run(cfg, ctx, &args.config, args.stats_json)
+            modes::run(cfg, ctx, &args.config, args.stats_json)
         }),
     };
     // Lines still queued for the console go out before the process ends (unless nobody

@@ -1,15 +1,15 @@
-//! The control thread's runtime: it owns the threads (audio, loader, console, input), the
-//! signals, the LEDs and the state file. Console lines, button actions and loader results
-//! come in as [`Event`]s; the runtime hands them with a view of the engine's status to the
-//! [`Controller`] (the state machine, no I/O), then carries out what comes back: commands
-//! for the engine, the reply line, songs to load, state to save. It also drops what the
-//! engine hands back and prints the stats lines.
+//! The control thread's session: it owns the threads (audio, loader, stretch, console,
+//! input, midi), the LEDs and the state file. Console lines, button actions and loader
+//! results come in as [`Event`]s; the session hands them with a view of the engine's status
+//! to the [`Controller`] (the state machine, no I/O), then carries out what comes back:
+//! commands for the engine, the reply line, songs to load, state to save. It also drops
+//! what the engine hands back, watches the device ([`super::device_watch`]), reloads on
+//! SIGHUP ([`super::reload`]) and prints the stats lines.
 
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
 use super::pending::Pending;
 use super::reopen::Backoff;
-use super::{find_song, load_with_progress, open_device, setlist, warn, AppError, Context};
-use crate::hw::console::ConsoleOutput;
+use super::{load_with_progress, open_device, setlist, warn, AppError, Context};
 use crate::hw::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
 use crate::loader::{LoadOptions, LoadReport, LoaderThread};
 use crate::model::action::Action;
@@ -28,7 +28,7 @@ use crate::storage::state::{SaveTimer, SavedState, StateStore};
 use crate::stretch::{StretchWorker, StretchWorkerHandle};
 use crate::telemetry::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
 use crate::telemetry::stats::{underrun_free_s, MonitorStats, StatsLine};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -53,46 +53,7 @@ pub enum Event {
 }
 
 /// How often the control thread wakes when nothing happens: garbage, stats, song end.
-const TICK: Duration = Duration::from_millis(50);
-
-/// SIGTERM or SIGINT arrived before the player was running (the first song was still
-/// being decoded): save what is pending, print the final stats line, and exit 0 like a
-/// normal stop.
-fn stopped_before_ready(
-    out: &ConsoleOutput,
-    start_ns: u64,
-    song: &str,
-    state: Option<(StateStore, SavedState, SaveTimer)>,
-) -> Result<(), AppError> {
-    out.say(&format!("stopping: signal received while loading {song}"));
-    if let Some((store, saved, timer)) = state {
-        if timer.pending() {
-            if let Err(e) = store.save(&saved) {
-                warn(&format!("state not saved at exit: {e}"));
-            }
-        }
-    }
-    let now = now_ns();
-    let line = StatsLine {
-        uptime_s: (now - start_ns) / 1_000_000_000,
-        song: None,
-        pos_s: 0.0,
-        transport: Transport::Stopped,
-        xruns: 0,
-        suspends: 0,
-        underrun_free_s: underrun_free_s(now, start_ns, 0),
-        device_lost: false,
-        device_losses: 0,
-        console_dropped: out.dropped_lines(),
-        monitor: None,
-        load_underruns: 0,
-        load_ms: None,
-        song_ram_mb: 0.0,
-        ram_mb: 0.0,
-    };
-    out.say(&line.to_text());
-    Ok(())
-}
+pub(super) const TICK: Duration = Duration::from_millis(50);
 
 /// The running app.
 pub struct Session {
@@ -109,7 +70,7 @@ pub struct Session {
     events: Receiver<Event>,
     loader: Option<LoaderThread>,
     /// Signals and load options, made first thing in `main_with`.
-    ctx: Context,
+    pub(super) ctx: Context,
     input: Option<InputThread>,
     /// The midi thread (MIDI in, clock out), when `midi` is configured.
     midi: Option<crate::hw::midi::MidiThread>,
@@ -144,7 +105,7 @@ pub struct Session {
     /// and before new commands (nothing answered `ok` is dropped).
     pending: Pending,
     /// The config file `run` was started with: SIGHUP reads it again. `None` in `play`.
-    config_path: Option<PathBuf>,
+    pub(super) config_path: Option<PathBuf>,
     /// Generation of the running loader thread (see [`Event::Loaded`]).
     loader_gen: u32,
 }
@@ -169,105 +130,6 @@ struct LostDevice {
     /// A device that came back with another rate or channel count is refused (songs are
     /// resampled to the rate the engine was built for); said once per loss.
     told_mismatch: bool,
-}
-
-/// `stembox play`: one song from its start; with `once`, to its end and exit. `tempo`:
-/// speed in percent and key change in semitones (`--speed`, `--pitch`), if given.
-pub fn play(
-    cfg: Config,
-    ctx: Context,
-    song_name: &str,
-    once: bool,
-    stats_json: bool,
-    tempo: Option<(f32, f32)>,
-) -> Result<(), AppError> {
-    let songs = setlist(&cfg)?;
-    let index = find_song(&songs, song_name).map_err(|e| {
-        AppError::usage(format!(
-            "{e} (library {}; songs: {})",
-            cfg.library,
-            songs
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
-    let start_ns = now_ns();
-    let stopping = ctx.signals.clone();
-    let out = ctx.out.clone();
-    let mut session = match Session::start(
-        cfg,
-        ctx,
-        songs.clone(),
-        index,
-        !once,
-        once,
-        stats_json,
-        None,
-        tempo,
-    ) {
-        Err(_) if stopping.stopping() => {
-            return stopped_before_ready(&out, start_ns, &songs[index].name, None)
-        }
-        r => r?,
-    };
-    if once {
-        session.wait_for_song_end()
-    } else {
-        session.spawn_console();
-        session.spawn_input()?;
-        session.spawn_midi()?;
-        session.ctx.out.say("ready");
-        session.control_loop()
-    }
-}
-
-/// `stembox run`: the appliance; `config_path` is read again on SIGHUP.
-pub fn run(
-    cfg: Config,
-    ctx: Context,
-    config_path: &Path,
-    stats_json: bool,
-) -> Result<(), AppError> {
-    let start_ns = now_ns();
-    let songs = setlist(&cfg)?;
-    let store = StateStore::new(Path::new(cfg.state_dir.as_str()));
-    let loaded = store.load();
-    if let Some(w) = &loaded.warning {
-        warn(w);
-    }
-    let first = loaded
-        .state
-        .last_song
-        .as_deref()
-        .and_then(|name| songs.iter().position(|s| s.name == name))
-        .unwrap_or(0);
-    let mut saved = loaded.state;
-    let mut timer = SaveTimer::default();
-    if saved.last_song.as_deref() != Some(songs[first].name.as_str()) {
-        saved.last_song = Some(songs[first].name.clone());
-        timer.changed(Instant::now());
-    }
-    let state = Some((store, saved, timer));
-    let kept = state.clone();
-    let name = songs[first].name.clone();
-    let stopping = ctx.signals.clone();
-    let out = ctx.out.clone();
-    let mut session =
-        match Session::start(cfg, ctx, songs, first, true, false, stats_json, state, None) {
-            Err(_) if stopping.stopping() => {
-                return stopped_before_ready(&out, start_ns, &name, kept)
-            }
-            r => r?,
-        };
-    session.config_path = Some(config_path.to_path_buf());
-    session.open_leds();
-    session.spawn_console();
-    session.spawn_input()?;
-    session.spawn_midi()?;
-    session.ctx.out.say("ready");
-    session.control_loop()
 }
 
 /// Opens the output device for the appliance, waiting for it as long as it takes (a USB
@@ -321,7 +183,7 @@ impl Session {
     /// Opens the device, loads song `index`, starts the audio thread playing it (at
     /// `tempo`, speed % and semitones, when given).
     #[allow(clippy::too_many_arguments)]
-    fn start(
+    pub(super) fn start(
         cfg: Config,
         ctx: Context,
         songs: Vec<SongEntry>,
@@ -659,7 +521,7 @@ impl Session {
     }
 
     /// `play --once`: waits for the song's end, then prints the final stats line.
-    fn wait_for_song_end(mut self) -> Result<(), AppError> {
+    pub(super) fn wait_for_song_end(mut self) -> Result<(), AppError> {
         let mut next_stats = self.stats_interval().map(|d| Instant::now() + d);
         while !self.quit && !self.audio.as_ref().is_none_or(|a| a.is_finished()) {
             std::thread::sleep(TICK);
@@ -711,10 +573,9 @@ impl Session {
     /// (the audio thread never notices: the song in the engine plays on without a gap).
     /// Everything is checked before anything changes: a config that does not load, a bad
     /// key map or a library without songs is refused with one line and the running ones
-    /// stay. `audio`, `rt` and `state_dir` need the device reopened at another rate or the
-    /// process restarted: changes there are said to need a restart and the running values
-    /// stay. Applied: the library (a new loader), `buttons` (the input thread restarts),
-    /// `leds`, `stats` and `memory`.
+    /// stay. What applies now and what needs a restart is [`super::reload::plan`]'s to say
+    /// (`audio`, `rt`, `midi` and `state_dir` are said to need a restart, and their running
+    /// values stay).
     fn reload(&mut self, next_stats: &mut Option<Instant>) {
         let Some(path) = self.config_path.clone() else {
             warn("SIGHUP: reloading is for `stembox run`; carrying on unchanged");
@@ -725,7 +586,7 @@ impl Session {
                 "SIGHUP: reload refused, the running config and library stay: {what}"
             ))
         };
-        let mut cfg = match Config::load(&path, super::CONFIG_CHECKS) {
+        let cfg = match Config::load(&path, super::CONFIG_CHECKS) {
             Ok(cfg) => cfg,
             Err(e) => return refused(e.to_string()),
         };
@@ -741,22 +602,13 @@ impl Session {
             Ok(songs) => songs,
             Err(e) => return refused(e.to_string()),
         };
-        let mut needs_restart = Vec::new();
-        if cfg.audio != self.cfg.audio {
-            needs_restart.push("audio");
-            cfg.audio = self.cfg.audio.clone();
-        }
-        if cfg.rt != self.cfg.rt {
-            needs_restart.push("rt");
-            cfg.rt = self.cfg.rt.clone();
-        }
-        if cfg.state_dir != self.cfg.state_dir {
-            needs_restart.push("state_dir");
-            cfg.state_dir = self.cfg.state_dir.clone();
-        }
         // From here on nothing is refused.
-        let buttons_changed = cfg.buttons != self.cfg.buttons;
-        let leds_changed = cfg.leds != self.cfg.leds;
+        let super::reload::ReloadPlan {
+            cfg,
+            needs_restart,
+            buttons_changed,
+            leds_changed,
+        } = super::reload::plan(&self.cfg, cfg);
         self.ctx.load.budget_bytes = LoadOptions::for_config(&cfg).budget_bytes;
         self.cfg = cfg;
         *next_stats = self.stats_interval().map(|d| Instant::now() + d);
@@ -814,7 +666,7 @@ impl Session {
     }
 
     /// The appliance loop: events, stats, garbage, until `quit` or SIGTERM.
-    fn control_loop(mut self) -> Result<(), AppError> {
+    pub(super) fn control_loop(mut self) -> Result<(), AppError> {
         let mut next_stats = self.stats_interval().map(|d| Instant::now() + d);
         while !self.quit {
             match self.events.recv_timeout(TICK) {
@@ -910,7 +762,7 @@ impl Session {
     }
 
     /// Opens the status LEDs of the config; a missing GPIO line is a warning, not a stop.
-    fn open_leds(&mut self) {
+    pub(super) fn open_leds(&mut self) {
         let cfg = crate::hw::leds::LedsConfig::from_config(&self.cfg.leds);
         if cfg == crate::hw::leds::LedsConfig::default() {
             return;
@@ -1091,7 +943,7 @@ impl Session {
     /// answers go through the non-blocking queue of `say`. At end of input the console
     /// stops only when stdin is not a terminal (a pipe, `/dev/null` under systemd): Ctrl-D
     /// on a terminal must not leave the box deaf until a restart.
-    fn spawn_console(&mut self) {
+    pub(super) fn spawn_console(&mut self) {
         use crate::hw::console::{AtEndOfInput, ConsoleThread, OutputPacer, QueuedLines};
         use std::io::IsTerminal;
         let tx = self.events_tx.clone();
@@ -1117,7 +969,7 @@ impl Session {
     }
 
     /// Reads the button devices of the config (a bad key map is a config error).
-    fn spawn_input(&mut self) -> Result<(), AppError> {
+    pub(super) fn spawn_input(&mut self) -> Result<(), AppError> {
         if self.cfg.buttons.devices.is_empty() {
             return Ok(());
         }
@@ -1169,7 +1021,7 @@ impl Session {
 
     /// Starts the midi thread when `midi.inputs` or `midi.clock_out` is set (a bad MIDI map
     /// is a config error; a missing sequencer is one line from the thread).
-    fn spawn_midi(&mut self) -> Result<(), AppError> {
+    pub(super) fn spawn_midi(&mut self) -> Result<(), AppError> {
         use crate::hw::midi::MidiMsg;
         let tx = self.events_tx.clone();
         self.midi = crate::hw::midi::spawn_midi(
