@@ -3,6 +3,7 @@
 
 mod check;
 pub mod controller;
+mod device_watch;
 mod modes;
 pub mod pending;
 mod reload;

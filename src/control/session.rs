@@ -7,6 +7,7 @@
 //! SIGHUP ([`super::reload`]) and prints the stats lines.
 
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
+use super::device_watch::{DeviceWatch, Loss};
 use super::pending::Pending;
 use super::reopen::Backoff;
 use super::{load_with_progress, open_device, setlist, warn, AppError, Context};
@@ -90,13 +91,13 @@ pub struct Session {
     state: Option<(StateStore, SaveTimer)>,
     /// The stretcher's worker thread (speed and pitch); joined when the session ends.
     stretch_worker: Option<StretchWorkerHandle>,
+    /// Whether the output device is there, and when to try it again.
+    device: DeviceWatch,
     /// The output device is gone and the audio thread ended: its engine (song, position,
     /// mixer) waits here until the device is back.
-    lost: Option<LostDevice>,
-    /// Times the device was lost since start (a device absent at start counts).
-    device_losses: u32,
-    /// An audio thread was started on a reopened device and has not played yet.
-    reopened: Option<Reopened>,
+    lost_engine: Option<Engine>,
+    /// What to say once a reopened device has played its first period.
+    reopened_line: Option<String>,
     /// Audio threads started so far (real-time warnings are said for the first only).
     audio_spawns: u32,
     /// Saves that failed in a row (state partition full or read-only): warned about once.
@@ -108,28 +109,6 @@ pub struct Session {
     pub(super) config_path: Option<PathBuf>,
     /// Generation of the running loader thread (see [`Event::Loaded`]).
     loader_gen: u32,
-}
-
-/// A reopened device until its first period: if it fails before that, the loss goes on
-/// with the same schedule and is not announced again.
-struct Reopened {
-    /// The engine's period count when the thread started.
-    at_spawn: u64,
-    /// What to say once it has played.
-    line: String,
-    backoff: Backoff,
-    since: Instant,
-}
-
-/// What the runtime keeps while the output device is away.
-struct LostDevice {
-    engine: Engine,
-    backoff: Backoff,
-    /// When the loss was noticed, for the `reopened` line.
-    since: Instant,
-    /// A device that came back with another rate or channel count is refused (songs are
-    /// resampled to the rate the engine was built for); said once per loss.
-    told_mismatch: bool,
 }
 
 /// Opens the output device for the appliance, waiting for it as long as it takes (a USB
@@ -301,9 +280,9 @@ impl Session {
             state,
             leds: None,
             stretch_worker,
-            lost: None,
-            device_losses: absent as u32,
-            reopened: None,
+            device: DeviceWatch::new(absent),
+            lost_engine: None,
+            reopened_line: None,
             audio_spawns: 0,
         };
         // Saved stem settings go in before the first period: the song is never heard
@@ -387,49 +366,30 @@ impl Session {
             Ok(()) => return Err(AppError::runtime("the audio thread stopped")),
         };
         drop(exit.pcm);
-        let now = Instant::now();
-        let mut backoff = Backoff::new(now);
-        let mut since = now;
-        match self.reopened.take() {
-            // Reopened, but it never ran: the same loss goes on, with its schedule.
-            Some(r) if self.engine.status.periods.load(Relaxed) == r.at_spawn => {
-                backoff = r.backoff;
-                backoff.failed(now);
-                since = r.since;
-            }
-            _ => {
-                self.device_losses = self.device_losses.saturating_add(1);
-                self.ctx.out.say(&lost_line(&self.granted.device, &reason));
-            }
+        let periods = self.engine.status.periods.load(Relaxed);
+        if self.device.thread_ended(Instant::now(), periods) == Loss::New {
+            self.ctx.out.say(&lost_line(&self.granted.device, &reason));
         }
-        self.lost = Some(LostDevice {
-            engine: exit.engine,
-            backoff,
-            since,
-            told_mismatch: false,
-        });
+        self.reopened_line = None;
+        self.lost_engine = Some(exit.engine);
         Ok(())
     }
 
-    /// Tries to reopen the lost device when its backoff says so; on success the audio
+    /// Tries to reopen the lost device when the watcher says so; on success the audio
     /// thread starts again with the kept engine, fading in where it stopped. Control thread.
     fn try_reopen(&mut self) -> Result<(), AppError> {
-        let now = Instant::now();
-        let Some(lost) = self.lost.as_mut() else {
-            return Ok(());
-        };
-        if !lost.backoff.due(now) {
+        if self.lost_engine.is_none() || !self.device.reopen_due(Instant::now()) {
             return Ok(());
         }
         let (pcm, granted) = match open_device(&self.cfg) {
             Ok(opened) => opened,
             Err(_) => {
-                lost.backoff.failed(Instant::now());
+                self.device.open_failed(Instant::now());
                 return Ok(());
             }
         };
         if granted.rate != self.granted.rate || granted.channels != self.granted.channels {
-            if !lost.told_mismatch {
+            if self.device.came_back_different(Instant::now()) {
                 warn(&format!(
                     "audio device \"{}\" came back at {} Hz, {} channels instead of {} Hz, {} \
                      channels; waiting for it as it was (restart stembox to use it so)",
@@ -439,39 +399,31 @@ impl Session {
                     self.granted.rate,
                     self.granted.channels
                 ));
-                lost.told_mismatch = true;
             }
-            lost.backoff.failed(Instant::now());
             return Ok(());
         }
-        let Some(mut lost) = self.lost.take() else {
+        let Some(mut engine) = self.lost_engine.take() else {
             return Ok(());
         };
-        lost.engine.fade_in_after_gap();
+        engine.fade_in_after_gap();
         let at_spawn = self.engine.status.periods.load(Relaxed);
-        let tries = lost.backoff.failures() + 1;
-        let line = format!(
-            "audio device \"{}\" reopened after {:.1} s ({tries} tries); playing on at {:.1} s",
-            granted.device,
-            lost.since.elapsed().as_secs_f64(),
-            self.controller.seconds(self.pos_frames())
-        );
-        self.reopened = Some(Reopened {
-            at_spawn,
-            line,
-            backoff: lost.backoff,
-            since: lost.since,
-        });
+        if let Some((tries, since)) = self.device.reopening(at_spawn) {
+            self.reopened_line = Some(format!(
+                "audio device \"{}\" reopened after {:.1} s ({tries} tries); playing on at {:.1} s",
+                granted.device,
+                since.elapsed().as_secs_f64(),
+                self.controller.seconds(self.pos_frames())
+            ));
+        }
         self.granted = granted.clone();
-        self.spawn_audio(pcm, granted, lost.engine, false)
+        self.spawn_audio(pcm, granted, engine, false)
     }
 
     /// Says `reopened` once the reopened device has really played a period.
     fn note_reopened(&mut self) {
-        if let Some(r) = &self.reopened {
-            if self.engine.status.periods.load(Relaxed) > r.at_spawn {
-                self.ctx.out.say(&r.line);
-                self.reopened = None;
+        if self.device.played(self.engine.status.periods.load(Relaxed)) {
+            if let Some(line) = self.reopened_line.take() {
+                self.ctx.out.say(&line);
             }
         }
     }
@@ -677,7 +629,7 @@ impl Session {
             self.housekeeping(&mut next_stats);
             let ended = match &self.audio {
                 Some(a) => a.is_finished(),
-                None => self.lost.is_none(),
+                None => self.lost_engine.is_none(),
             };
             let kept_going = if ended {
                 self.audio_thread_ended()
@@ -858,7 +810,7 @@ impl Session {
                 reply.push_str(" (queued)");
             }
         }
-        if is_status && self.lost.is_some() {
+        if is_status && self.device.is_lost() {
             if let Some(reply) = out.reply.as_mut() {
                 reply.push_str(" device=lost");
             }
@@ -1071,8 +1023,8 @@ impl Session {
             xruns: st.xruns.load(Relaxed) as u64,
             suspends: st.suspends.load(Relaxed) as u64,
             underrun_free_s: underrun_free_s(now, self.start_ns, self.last_xrun_ns),
-            device_lost: self.lost.is_some(),
-            device_losses: self.device_losses as u64,
+            device_lost: self.device.is_lost(),
+            device_losses: self.device.losses() as u64,
             console_dropped: self.ctx.out.dropped_lines(),
             load_underruns: st.load_underruns.load(Relaxed),
             load_ms: self.load_ms,
