@@ -599,3 +599,119 @@ fn when_every_slot_has_a_request_in_progress_a_newcomer_gets_503() {
     }
     assert_eq!(get(b.addr(), "/api/state").status, 200);
 }
+
+/// CPU time (user + system) of this process's `stembox-web*` threads.
+fn web_cpu() -> Duration {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("stembox-web") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // the fields after the command name (which is in parentheses)
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        ticks += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    }
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+#[test]
+fn ten_watchers_of_a_playing_song_cost_little_cpu() {
+    let b = start(None);
+    // A client that hangs up hard while its action waits for control must not leave the
+    // loop spinning on its hang-up until the answer's deadline.
+    let mut s = TcpStream::connect(b.addr()).unwrap();
+    s.write_all(
+        format!(
+            "POST /api/action HTTP/1.1\r\nHost: {0}\r\nOrigin: http://{0}\r\nContent-Length: 4\r\n\r\nhang",
+            b.addr()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        b.lines.recv_timeout(Duration::from_secs(2)).unwrap(),
+        "hang"
+    );
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket fd and a correctly sized option value.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(s); // RST
+
+    let live = |i: u32| LiveView {
+        setlist: (1..=12)
+            .map(|n| SetlistEntry {
+                number: n,
+                name: format!("{n:02}-song"),
+                title: format!("Song {n}"),
+                bpm: Some(120.0),
+                length_s: Some(200.0),
+                ..SetlistEntry::default()
+            })
+            .collect(),
+        stems: (0..8)
+            .map(|k| StemMix {
+                name: format!("stem{k}"),
+                ..StemMix::default()
+            })
+            .collect(),
+        ..live_view(f64::from(i) * 0.05)
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchers: Vec<_> = (0..10)
+        .map(|_| {
+            let mut r = open_stream(b.addr());
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut events = 0u32;
+                let mut line = String::new();
+                while !stop.load(Relaxed) {
+                    line.clear();
+                    match r.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line.starts_with("event: live") => events += 1,
+                        Ok(_) => {}
+                    }
+                }
+                events
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let cpu0 = web_cpu();
+    let t0 = Instant::now();
+    let publishes = 60;
+    for i in 0..publishes {
+        b.board.publish_live(live(i));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wall = t0.elapsed();
+    let cpu = web_cpu() - cpu0;
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, Relaxed);
+    b.board.publish_live(live(publishes)); // wakes the readers to see the stop flag
+    let counts: Vec<u32> = watchers.into_iter().map(|w| w.join().unwrap()).collect();
+    let pct = 100.0 * cpu.as_secs_f64() / wall.as_secs_f64();
+    eprintln!(
+        "10 watchers, live events at 20 Hz: web threads used {cpu:?} of CPU in {wall:?} ({pct:.2} % of one core); events per watcher {counts:?}"
+    );
+    assert!(counts.iter().all(|c| *c >= publishes), "{counts:?}");
+    // Generous for a debug build on a shared machine; the release figure is far lower.
+    assert!(pct < 10.0, "{pct:.2} %");
+}

@@ -296,6 +296,16 @@ impl Server {
                 if revents == 0 {
                     continue;
                 }
+                let gone = revents & (libc::POLLHUP | libc::POLLERR) != 0;
+                let reads = self.conns[slot]
+                    .as_ref()
+                    .is_some_and(|c| !matches!(c.phase, Phase::Waiting { .. } | Phase::Writing));
+                if gone && !reads {
+                    // Reset or hung up while we answer: poll would report it on every turn
+                    // until the answer's deadline. Nobody is left to read the answer.
+                    self.close(slot);
+                    continue;
+                }
                 if revents & libc::POLLOUT != 0 {
                     self.flush(slot, now);
                 }

@@ -317,7 +317,11 @@ function buildMixer() {
     const panOut = document.createElement("output");
     panOut.dataset.stem = st.name;
     panOut.dataset.out = "pan";
-    row.append(name, mute, solo, labelled("gain", gain, gainOut), labelled("pan", pan, panOut));
+    const gainRow = labelled("gain", gain, gainOut);
+    gainRow.classList.add("fader-gain");
+    const panRow = labelled("pan", pan, panOut);
+    panRow.classList.add("fader-pan");
+    row.append(name, mute, solo, gainRow, panRow);
     box.appendChild(row);
   });
 }
@@ -553,7 +557,6 @@ function showView(name) {
 function setLocked(on) {
   S.locked = !!on;
   document.body.classList.toggle("locked", S.locked);
-  $("#lock-btn").textContent = S.locked ? "\u{1F512}" : "\u{1F513}";
   $("#lock-btn").setAttribute("aria-label", S.locked ? "unlock" : "lock");
   if (S.locked) showView(S.view);
 }
