@@ -183,6 +183,9 @@ fn the_page_state_and_a_good_action() {
     );
     assert_eq!(page.status, 200);
     assert_eq!(page.header("Content-Encoding").as_deref(), Some("gzip"));
+    let weight = b.web.stats().page_weight_gzip_bytes.load(Relaxed);
+    eprintln!("page weight, gzip: {weight} bytes (index.html + app.js + app.css)");
+    assert!(weight > 1_000 && weight < 150 * 1024, "{weight}");
     assert!(page.header("Content-Security-Policy").is_some());
     let plain = get(b.addr(), "/app.js");
     assert_eq!(plain.status, 200);

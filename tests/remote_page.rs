@@ -154,6 +154,10 @@ struct Rig {
 }
 
 fn rig() -> Rig {
+    rig_with(None)
+}
+
+fn rig_with(pin: Option<&str>) -> Rig {
     let board = Arc::new(Board::default());
     board.publish_song(song(), live(10.0, false));
     let (tx, rx) = mpsc::sync_channel::<RemoteRequest>(64);
@@ -167,6 +171,7 @@ fn rig() -> Rig {
     let sink: RequestSink = Arc::new(move |req| tx.try_send(req).is_ok());
     let opts = RemoteOptions {
         listen: Some("127.0.0.1:0".parse().unwrap()),
+        pin: pin.map(str::to_string),
         ..RemoteOptions::default()
     };
     let web = WebThread::spawn(opts, board.clone(), sink).unwrap();
@@ -253,9 +258,18 @@ fn the_page_shows_the_state_and_taps_become_console_lines() {
     assert_eq!(next_line(&r), "song 3");
     phone.click("#btn-play").unwrap();
     assert_eq!(next_line(&r), "play");
+    // Drag the first song by its grip onto the third.
+    phone
+        .drag(
+            ("#setlist li[data-song='1'] .grip", 0, 0),
+            ("#setlist li[data-song='3'] .grip", 0, 0),
+            1,
+        )
+        .unwrap();
+    assert_eq!(next_line(&r), "setlist move 1 3");
     phone
         .wait_for(
-            "return document.querySelector('#toast').textContent === 'ok: play'",
+            "return document.querySelector('#toast').textContent === 'ok: setlist move 1 3'",
             WAIT,
         )
         .unwrap();
@@ -272,6 +286,7 @@ fn the_page_shows_the_state_and_taps_become_console_lines() {
     );
     shot(&phone, "phone-mixer");
     let mut tap_ms = Vec::new();
+    let mut page_ms = Vec::new();
     for i in 0..10 {
         let muted = i % 2 == 1;
         let t = Instant::now();
@@ -279,6 +294,15 @@ fn the_page_shows_the_state_and_taps_become_console_lines() {
         let (line, at) = r.lines.recv_timeout(WAIT).unwrap();
         tap_ms.push(at.duration_since(t).as_secs_f64() * 1e3);
         assert_eq!(line, if muted { "unmute drums" } else { "mute drums" });
+        let expect = line.clone();
+        let rt = phone
+            .wait_for(
+                &format!("const r = window.stembox.lastReply; return r && r.line === '{expect}' && r.status === 200 && r.ms"),
+                WAIT,
+            )
+            .unwrap();
+        page_ms.push(rt.as_f64().unwrap());
+        js(&phone, "window.stembox.lastReply = null; return 1");
         r.board.publish_live(live(10.0, !muted));
         phone
             .wait_for(
@@ -291,6 +315,12 @@ fn the_page_shows_the_state_and_taps_become_console_lines() {
             .unwrap();
     }
     tap_ms.sort_by(f64::total_cmp);
+    page_ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "in the page, tap -> reply from control (fetch round trip): median {:.1} ms, max {:.1} ms",
+        page_ms[page_ms.len() / 2],
+        page_ms[page_ms.len() - 1]
+    );
     eprintln!(
         "WebDriver click -> line at control: median {:.1} ms, max {:.1} ms",
         tap_ms[tap_ms.len() / 2],
@@ -348,6 +378,34 @@ fn the_page_shows_the_state_and_taps_become_console_lines() {
     shot(&phone, "phone-timeline");
     phone.click("[data-section='3']").unwrap();
     assert_eq!(next_line(&r), "section 3");
+    // Tap the middle of the ruler: seek to the middle of the song.
+    phone.click("#ruler").unwrap();
+    let seek = next_line(&r);
+    let at: f64 = seek.strip_prefix("seek ").unwrap().parse().unwrap();
+    assert!((at - 48.0).abs() < 1.0, "{seek}");
+    // Drag over the waveforms from a quarter to three quarters: an A-B loop there.
+    let w = js(
+        &phone,
+        "return document.querySelector('#peaks').getBoundingClientRect().width",
+    )
+    .as_f64()
+    .unwrap() as i64;
+    phone
+        .drag(("#peaks", -w / 4, 0), ("#peaks", w / 4, 0), 6)
+        .unwrap();
+    let lp = next_line(&r);
+    let ab: Vec<f64> = lp
+        .strip_prefix("loop ")
+        .unwrap()
+        .split(' ')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        (ab[0] - 24.0).abs() < 1.0 && (ab[1] - 72.0).abs() < 1.0,
+        "{lp}"
+    );
+    phone.click("#ramp-go").unwrap();
+    assert_eq!(next_line(&r), "loop ramp 70 5 100");
     view(&tablet, "timeline");
     shot(&tablet, "tablet-timeline");
 
@@ -461,4 +519,48 @@ fn the_page_shows_the_state_and_taps_become_console_lines() {
         .wait_for("return !document.body.classList.contains('locked')", WAIT)
         .unwrap();
     assert!(r.lines.try_recv().is_err(), "nothing else reached control");
+}
+
+#[test]
+fn with_a_pin_the_first_change_asks_for_it_once() {
+    let r = rig_with(Some("1357"));
+    let driver = Driver::start().unwrap();
+    let phone = driver.session(390, 844, 2.0).unwrap();
+    phone
+        .goto(&format!("http://{}/", r.web.local_addr()))
+        .unwrap();
+    view(&phone, "mixer");
+    phone.click("[data-stem='drums'][data-act='mute']").unwrap();
+    phone
+        .wait_for("return document.querySelector('#pin-dialog').open", WAIT)
+        .unwrap();
+    shot(&phone, "phone-pin");
+    phone.type_text("#pin-input", "0000").unwrap();
+    phone.click("#pin-go").unwrap();
+    phone
+        .wait_for(
+            "return document.querySelector('#toast').textContent === 'forbidden: wrong PIN'",
+            WAIT,
+        )
+        .unwrap();
+    assert!(r.lines.recv_timeout(Duration::from_millis(300)).is_err());
+    phone.click("[data-stem='drums'][data-act='mute']").unwrap();
+    phone
+        .wait_for("return document.querySelector('#pin-dialog').open", WAIT)
+        .unwrap();
+    phone.type_text("#pin-input", "1357").unwrap();
+    phone.click("#pin-go").unwrap();
+    assert_eq!(next_line(&r), "mute drums");
+    // The session cookie covers this browser from now on.
+    phone.click("[data-stem='bass'][data-act='solo']").unwrap();
+    assert_eq!(next_line(&r), "solo bass");
+    assert_eq!(
+        js(&phone, "return document.querySelector('#pin-dialog').open"),
+        false
+    );
+    assert_eq!(
+        js(&phone, "return document.cookie"),
+        "",
+        "the session cookie is HttpOnly"
+    );
 }

@@ -160,6 +160,50 @@ impl Session {
             .map(|_| ())
     }
 
+    /// Types `text` into the first match of `css`.
+    pub fn type_text(&self, css: &str, text: &str) -> Result<(), String> {
+        let id = self.find(css)?;
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .map(|_| ())
+    }
+
+    /// Presses the mouse at `from` and releases it at `to`, moving in `steps` steps; each
+    /// point is (css, dx, dy): an offset in CSS pixels from the element's centre.
+    pub fn drag(
+        &self,
+        from: (&str, i64, i64),
+        to: (&str, i64, i64),
+        steps: u32,
+    ) -> Result<(), String> {
+        let (a, b) = (self.find(from.0)?, self.find(to.0)?);
+        let at = |id: &str, x: i64, y: i64| json!({"type": "pointerMove", "duration": 30, "origin": {ELEMENT_KEY: id}, "x": x, "y": y});
+        let mut acts = vec![
+            at(&a, from.1, from.2),
+            json!({"type": "pointerDown", "button": 0}),
+        ];
+        for k in 1..=steps.max(1) {
+            let f = f64::from(k) / f64::from(steps.max(1));
+            if a == b {
+                let x = from.1 + ((to.1 - from.1) as f64 * f) as i64;
+                let y = from.2 + ((to.2 - from.2) as f64 * f) as i64;
+                acts.push(at(&a, x, y));
+            } else if k == steps.max(1) {
+                acts.push(at(&b, to.1, to.2));
+            }
+        }
+        acts.push(json!({"type": "pointerUp", "button": 0}));
+        let body = json!({"actions": [{
+            "type": "pointer", "id": "finger", "parameters": {"pointerType": "mouse"},
+            "actions": acts,
+        }]});
+        self.cmd("POST", "/actions", Some(body))?;
+        self.cmd("DELETE", "/actions", None).map(|_| ())
+    }
+
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
     pub fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value, String> {
         self.cmd(
