@@ -398,6 +398,18 @@ fn a_foreign_origin_cannot_act() {
         .as_bytes(),
     );
     assert_eq!(a.status, 403, "no Origin and no X-Stembox");
+    // DNS rebinding: evil.example resolving to the box, Origin and Host agree.
+    let a = exchange(
+        b.addr(),
+        b"POST /api/action HTTP/1.1\r\nHost: evil.example:8080\r\nOrigin: http://evil.example:8080\r\nContent-Length: 10\r\n\r\nmute drums",
+    );
+    assert_eq!(a.status, 403);
+    assert!(a.text().contains("not a name of this box"), "{}", a.text());
+    let a = exchange(
+        b.addr(),
+        b"GET /api/state HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+    );
+    assert_eq!(a.status, 403);
     assert!(b.lines.recv_timeout(Duration::from_millis(300)).is_err());
 }
 

@@ -86,6 +86,15 @@ fn song() -> SongView {
             line(16.0, "I will wait for you", &[(2, "Am")]),
             line(20.0, "until the morning light", &[]),
         ],
+        chords: [(0.0, "Am"), (8.0, "F"), (12.0, "C"), (16.0, "G")]
+            .iter()
+            .map(|(at_s, c)| ChordAt {
+                at_s: *at_s,
+                bar: None,
+                beat: None,
+                chord: c.to_string(),
+            })
+            .collect(),
         ..SongView::default()
     }
 }
@@ -446,6 +455,20 @@ fn the_page_shows_the_state_and_taps_become_console_lines() {
     assert_eq!(
         js(&phone, "return Array.from(document.querySelectorAll('.lyric[data-line=\"0\"] .words')).map(e => e.textContent).join('|')"),
         "Down by the |river"
+    );
+    assert_eq!(
+        js(
+            &phone,
+            "return document.querySelector('#chord-now').textContent"
+        ),
+        "F"
+    );
+    assert_eq!(
+        js(
+            &phone,
+            "return document.querySelector('#chord-next').textContent"
+        ),
+        "C"
     );
     // Playing at 80 %: the line at 12 s song time is 2.5 s of wall time after 10 s.
     let mut playing = live(10.0, true);

@@ -33,7 +33,9 @@
 //! | `POST /api/lock` | lock mode on (needs a session when a PIN is set) |
 //! | `POST /api/unlock` | body: the PIN when one is set (rate-limited like `/api/pin`) |
 //!
-//! Every POST needs an `Origin` equal to `http://<Host>` or, with no Origin (curl), the
+//! Every request's `Host` must be an IP address, a single-label name, a local-only domain
+//! (`.local`, `.lan`, `.home.arpa`, `.internal`, `localhost`) or a name in
+//! [`RemoteOptions::hosts`], else 403 (DNS rebinding). Every POST needs an `Origin` equal to `http://<Host>` or, with no Origin (curl), the
 //! header `X-Stembox: 1`; else 403. With `remote.pin` set, every change needs the session
 //! cookie. Lock mode (box-wide, [`RemoteOptions::lock`]) refuses mute, unmute, toggle,
 //! solo, unsolo, gain, pan, bus, volume, speed, pitch, click, countin, mix and loop ramp with
@@ -63,6 +65,10 @@ pub struct RemoteOptions {
     pub listen: Option<SocketAddr>,
     /// When set, every change needs a session from `POST /api/pin` with this PIN.
     pub pin: Option<String>,
+    /// Host names (besides IP addresses, single labels and local-only domains such as
+    /// `stembox.local`) under which the box may be addressed (config `remote.hosts`);
+    /// requests for any other name get 403, which stops DNS-rebinding pages.
+    pub hosts: Vec<String>,
     /// Lock mode, box-wide: shared with the OSC remote so both refuse mixer changes while
     /// it is on. The web page switches it; the server shows a change made elsewhere.
     pub lock: Arc<AtomicBool>,
@@ -190,6 +196,7 @@ impl WebThread {
             board: board.clone(),
             sink,
             pin: opts.pin.filter(|p| !p.is_empty()),
+            hosts: opts.hosts,
             lock: opts.lock,
             stats: stats.clone(),
         });

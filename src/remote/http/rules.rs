@@ -77,6 +77,39 @@ pub fn check_origin(
     }
 }
 
+/// Whether the `Host` a request was sent to names this box in a way a web site elsewhere
+/// cannot borrow. DNS rebinding points `evil.example` at the box's address; the attacker's
+/// page is then same-origin with the box (Origin and Host agree), so the Origin check alone
+/// would let it act. Names such a page cannot get are allowed: an IP address, a single-label
+/// name (`stembox`), a local-only domain (`.local` from mDNS, `.lan`, `.home.arpa`,
+/// `.internal`, `localhost`), and the names in `extra` (config `remote.hosts`).
+pub fn host_allowed(host: &str, extra: &[String]) -> bool {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest
+            .split_once(']')
+            .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        }
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() {
+        return false;
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() || !name.contains('.') {
+        return true;
+    }
+    const LOCAL: [&str; 5] = [".local", ".lan", ".home.arpa", ".internal", ".localhost"];
+    LOCAL.iter().any(|d| name.ends_with(d))
+        || extra
+            .iter()
+            .any(|e| e.trim_end_matches('.').eq_ignore_ascii_case(&name))
+}
+
 /// What a console line does, as far as the remote's own rules care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineKind {
@@ -287,6 +320,40 @@ mod tests {
             check_origin(None, Some("x"), None),
             Err(OriginProblem::Unmarked)
         );
+    }
+
+    #[test]
+    fn only_names_a_remote_site_cannot_borrow_are_served() {
+        let extra = vec!["box.band.example".to_string()];
+        for host in [
+            "192.168.1.20",
+            "192.168.1.20:8080",
+            "[fe80::1]:80",
+            "[::1]",
+            "stembox",
+            "stembox:80",
+            "stembox.local",
+            "StemBox.Local.",
+            "box.lan:8080",
+            "box.home.arpa",
+            "localhost:8080",
+            "box.band.example",
+            "BOX.band.example:80",
+        ] {
+            assert!(host_allowed(host, &extra), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "192.168.1.20.evil.example",
+            "local.evil.example",
+            "box.band.example.evil",
+            "[not-an-ip]:80",
+            "",
+            ":80",
+        ] {
+            assert!(!host_allowed(host, &extra), "{host}");
+        }
     }
 
     #[test]

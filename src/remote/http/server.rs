@@ -76,7 +76,7 @@ impl Chunk {
 
 /// Where a connection is in its life; each phase has the connection's one deadline.
 enum Phase {
-    /// Waiting for the first byte of a request (`first`: none served yet).
+    /// Waiting for the first byte of a request (a new or a kept-alive connection).
     Idle,
     /// Part of a request has arrived.
     Reading,
@@ -153,6 +153,7 @@ struct Ctx {
     board: Arc<Board>,
     sink: RequestSink,
     pin: Option<String>,
+    hosts: Vec<String>,
     lock: Arc<AtomicBool>,
     assets: Vec<Asset>,
     limiter: PinLimiter,
@@ -176,6 +177,7 @@ pub(super) struct ServerParts {
     pub board: Arc<Board>,
     pub sink: RequestSink,
     pub pin: Option<String>,
+    pub hosts: Vec<String>,
     pub lock: Arc<AtomicBool>,
     pub stats: Arc<WebStats>,
 }
@@ -223,6 +225,7 @@ impl Server {
                 board: p.board,
                 sink: p.sink,
                 pin: p.pin,
+                hosts: p.hosts,
                 lock: p.lock,
                 assets,
                 limiter: PinLimiter::default(),
@@ -698,6 +701,18 @@ impl Ctx {
         let method = req.method();
         let path = req.path.as_str();
         let is_get = matches!(method, Method::Get | Method::Head);
+        if let Some(host) = req.host.as_deref() {
+            if !rules::host_allowed(host, &self.hosts) {
+                self.stats.forbidden.fetch_add(1, Relaxed);
+                let shown: String = host.chars().take(80).collect();
+                return text(
+                    403,
+                    &format!(
+                        "forbidden: {shown} is not a name of this box (add it to remote.hosts)"
+                    ),
+                );
+            }
+        }
         match path {
             "/" | "/index.html" | "/app.js" | "/app.css" | "/api/state" | "/api/events" => {
                 if !is_get {

@@ -504,6 +504,7 @@ function frame() {
     nextSection(t);
   }
   lyricAt(t);
+  chordAt(t);
   requestAnimationFrame(frame);
 }
 
@@ -524,6 +525,22 @@ function nextSection(t) {
   const el = $("#next-section");
   if (el.textContent !== text) el.textContent = text;
   $$(".section").forEach((b, i) => b.classList.toggle("on", secs[i] === cur));
+}
+
+/** The chord sounding now and the next one, from the song's chord track (song.json
+ *  "chords" on the tempo map, or inline chords), in song time. */
+function chordAt(t) {
+  const chords = (S.song && S.song.chords) || [];
+  const box = $("#chords-now");
+  box.hidden = !chords.length;
+  if (!chords.length) return;
+  let i = -1;
+  for (let k = 0; k < chords.length; k++) if (chords[k].at_s <= t) i = k; else break;
+  const now = i >= 0 ? chords[i].chord : "";
+  const next = i + 1 < chords.length ? chords[i + 1].chord : "";
+  const a = $("#chord-now"), b = $("#chord-next");
+  if (a.textContent !== now) a.textContent = now;
+  if (b.textContent !== next) b.textContent = next;
 }
 
 function lyricAt(t) {
