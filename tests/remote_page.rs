@@ -542,6 +542,56 @@ fn the_page_shows_the_state_and_taps_become_console_lines() {
         .wait_for("return !document.body.classList.contains('locked')", WAIT)
         .unwrap();
     assert!(r.lines.try_recv().is_err(), "nothing else reached control");
+    for s in [&phone, &tablet] {
+        assert_eq!(js(s, "return window.stembox.errors.join('; ')"), "");
+    }
+}
+
+#[test]
+fn a_box_that_has_published_nothing_yet_shows_an_empty_page_without_errors() {
+    let board = Arc::new(Board::default());
+    let sink: RequestSink = Arc::new(|_| false);
+    let opts = RemoteOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..RemoteOptions::default()
+    };
+    let web = WebThread::spawn(opts, board, sink).unwrap();
+    let driver = Driver::start().unwrap();
+    let phone = driver.session(390, 844, 2.0).unwrap();
+    phone
+        .goto(&format!("http://{}/", web.local_addr()))
+        .unwrap();
+    phone
+        .wait_for(
+            "return document.querySelector('#song-title').textContent === 'no song'",
+            WAIT,
+        )
+        .unwrap();
+    for v in [
+        "timeline", "mixer", "practice", "lyrics", "health", "setlist",
+    ] {
+        view(&phone, v);
+    }
+    // control is not there: a tap says so
+    phone.click("#btn-play").unwrap();
+    phone
+        .wait_for(
+            "return document.querySelector('#toast').textContent === 'busy: control did not take the request'",
+            WAIT,
+        )
+        .unwrap();
+    assert_eq!(js(&phone, "return window.stembox.errors.join('; ')"), "");
+    // ... and the error check does see errors.
+    // (break the page on purpose: the ramp button reads an input that is gone)
+    view(&phone, "timeline");
+    js(
+        &phone,
+        "document.querySelector('#ramp-start').remove(); return 1",
+    );
+    phone.click("#ramp-go").unwrap();
+    phone
+        .wait_for("return window.stembox.errors.length > 0", WAIT)
+        .unwrap();
 }
 
 #[test]

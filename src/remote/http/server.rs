@@ -762,6 +762,11 @@ impl Ctx {
                         .to_bytes(ka, false),
                 )
             }
+            "/api/events" if method == Method::Head => Outcome::Respond(
+                Response::new(200, "text/event-stream", b"")
+                    .header("Cache-Control", "no-store")
+                    .to_bytes(ka, false),
+            ),
             "/api/events" => Outcome::Stream,
             "/api/action" => self.action(req, now),
             "/api/pin" => {

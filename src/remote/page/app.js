@@ -20,6 +20,10 @@ const S = {
   sent: [], // [line, ms] of the last taps, for the tests and the curious
 };
 window.stembox = S;
+// Script errors are kept where a test (or a curious musician's dev tools) can see them.
+S.errors = [];
+window.addEventListener("error", (e) => S.errors.push(String(e.message)));
+window.addEventListener("unhandledrejection", (e) => S.errors.push(String(e.reason)));
 
 // ---- talking to the box ----------------------------------------------------------------
 
@@ -385,8 +389,8 @@ function onLive(live, again) {
   mm.hidden = live.mix_master == null;
   mm.textContent = live.mix_master ? "Play the stems" : "Play the master";
   // practice
-  setValue($("#speed"), live.speed_pct);
-  $("#speed-out").textContent = Math.round(live.speed_pct) + " %";
+  setValue($("#speed"), live.speed_pct || 100);
+  $("#speed-out").textContent = Math.round(live.speed_pct || 100) + " %";
   setValue($("#pitch"), live.pitch_st);
   $("#pitch-out").textContent = (live.pitch_st > 0 ? "+" : "") + live.pitch_st + " st";
   toggleText($("#click-toggle"), live.click, "Click on", "Click off");
