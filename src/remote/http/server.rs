@@ -1,5 +1,5 @@
 //! The `stembox-web` event loop: one thread, non-blocking sockets, `poll(2)`. Each
-//! connection is a small state machine ([`Phase`]) with one deadline, so a slow, idle or
+//! connection is a small state machine (`Phase`) with one deadline, so a slow, idle or
 //! dead client holds only its own slot until its deadline, and nothing it does (or does not
 //! do) can make the loop wait. Requests that wait for control keep their reply receiver in
 //! their slot; the loop polls it every [`REPLY_POLL`] while any is pending.
