@@ -112,11 +112,17 @@ pub fn run(
     stats_json: bool,
 ) -> Result<(), AppError> {
     let start_ns = now_ns();
-    let songs = setlist(&cfg)?;
+    let mut songs = setlist(&cfg)?;
     let store = StateStore::new(Path::new(cfg.state_dir.as_str()));
     let loaded = store.load();
     if let Some(w) = &loaded.warning {
         warn(w);
+    }
+    // A setlist reordered on the page is kept in the state: the library stays read-only.
+    if let Some(saved) = &loaded.state.setlist {
+        let names: Vec<String> = songs.iter().map(|s| s.name.clone()).collect();
+        let order = crate::model::setlist::saved_order(&names, saved);
+        songs = order.into_iter().map(|i| songs[i].clone()).collect();
     }
     let first = loaded
         .state

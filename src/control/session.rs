@@ -830,6 +830,19 @@ impl Session {
             self.flush_pending();
         }
         let fx = out.effects;
+        if let Some(names) = fx.setlist {
+            // The controller's new order: the loader's indices change with it, so a new
+            // loader (and generation) takes over before anything is asked of it.
+            let old = std::mem::take(&mut self.songs);
+            self.songs = names
+                .iter()
+                .filter_map(|n| old.iter().find(|e| &e.name == n).cloned())
+                .collect();
+            self.loader_gen = self.loader_gen.wrapping_add(1);
+            if self.loader.take().is_some() {
+                self.spawn_loader();
+            }
+        }
         for index in fx.load {
             let sent = self.loader.as_ref().is_some_and(|l| l.load(index));
             if !sent {

@@ -43,6 +43,13 @@ pub enum MixMode {
     Master,
 }
 
+/// Where `seek` goes: seconds of song time, or a bar and beat (1-based) on the tempo map.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SeekTo {
+    Seconds(f64),
+    Bar(u32, u32),
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     PlayPause,
@@ -63,6 +70,17 @@ pub enum Action {
     /// Gain of an output bus (`audio.buses`) in dB, within the stem gain limits
     /// ([`MIN_GAIN_DB`]..=[`MAX_GAIN_DB`]), for every song; saved.
     BusGain(String, f32),
+    /// Stem pan, -1 (left) ..= 1 (right).
+    Pan(String, f32),
+    /// Clears the solo of one stem, or of every stem (`None`).
+    Unsolo(Option<String>),
+    /// Master volume in dB, within [`MIN_VOLUME_DB`]..=[`MAX_VOLUME_DB`].
+    Volume(f32),
+    /// Moves the play head (song time).
+    Seek(SeekTo),
+    /// Moves a song in the setlist: from 1-based position, to 1-based position; saved in
+    /// `state_dir` (the library stays read-only).
+    SetlistMove(usize, usize),
     NextSection,
     PrevSection,
     Section(SectionRef),

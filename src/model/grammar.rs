@@ -9,9 +9,10 @@ use std::fmt;
 
 /// The answer to `help`: one line, like every answer.
 pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> | mute <stem> | \
-unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | bus <bus> <dB> | section <n|name> | \
-next section | prev section | loop <a_s> <b_s> | loop a | loop b | loop on | loop off | \
-volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] [countin] | \
+unmute <stem> | toggle <stem> | solo <stem> | unsolo [<stem>] | gain <stem> <dB> | pan <stem> <-1..1> | \
+bus <bus> <dB> | section <n|name> | next section | prev section | seek <s|m:ss|bar N[.beat]> | \
+loop <a_s> <b_s> | loop a | loop b | loop on | loop off | volume up | volume down | volume <dB> | \
+setlist move <from> <to> | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] [countin] | \
 countin | click [on|off] | mix [stems|master] | status | stats | stats reset | quit";
 
 /// Longest line accepted; anything longer is noise on the serial line.
@@ -60,7 +61,8 @@ const ARG_ACTIONS: &str = "song:<n|name>, section:<n|name>, toggle_mute:<stem>, 
                            pitch:<st>, loop_ramp:<start_pct>:<step_pct>[:<end_pct>][:countin]";
 
 use super::action::{
-    MixMode, DEFAULT_RAMP, MAX_PITCH_ST, MAX_SPEED_PCT, MIN_PITCH_ST, MIN_SPEED_PCT,
+    MixMode, SeekTo, DEFAULT_RAMP, MAX_PITCH_ST, MAX_SPEED_PCT, MAX_VOLUME_DB, MIN_PITCH_ST,
+    MIN_SPEED_PCT, MIN_VOLUME_DB,
 };
 pub use super::action::{MAX_GAIN_DB, MIN_GAIN_DB};
 
@@ -236,6 +238,90 @@ pub fn parse_gain_db(text: &str) -> Result<f32, String> {
         ));
     }
     Ok(db)
+}
+
+/// A master volume in dB within [`MIN_VOLUME_DB`]..=[`MAX_VOLUME_DB`], written with its sign
+/// or its unit (`-6`, `+3`, `0`, `6dB`): a bare `volume 11` is refused, since on a box
+/// with `volume up`/`down` it reads as a step count or a typo, not as +11 dB.
+pub fn parse_volume_db(text: &str) -> Result<f32, String> {
+    let t = text.trim();
+    let signed = t.starts_with(['+', '-']) || t == "0";
+    let with_unit = t.ends_with("dB") || t.ends_with("db");
+    if !signed && !with_unit {
+        return Err(format!(
+            "\"{t}\" has no sign or unit (say -{t}, +{t} or {t}dB)"
+        ));
+    }
+    let t = t
+        .strip_suffix("dB")
+        .or_else(|| t.strip_suffix("db"))
+        .unwrap_or(t);
+    let db: f32 = t
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a number of dB (e.g. -6)"))?;
+    if !db.is_finite() || !(MIN_VOLUME_DB..=MAX_VOLUME_DB).contains(&db) {
+        return Err(format!(
+            "{text} dB is outside {MIN_VOLUME_DB}..={MAX_VOLUME_DB} dB"
+        ));
+    }
+    Ok(db)
+}
+
+/// A pan position from -1 (left) through 0 (centre) to 1 (right).
+pub fn parse_pan(text: &str) -> Result<f32, String> {
+    let pan: f32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a pan position (-1 left .. 1 right)"))?;
+    if !pan.is_finite() || !(-1.0..=1.0).contains(&pan) {
+        return Err(format!("{text} is outside -1 (left) ..= 1 (right)"));
+    }
+    Ok(pan)
+}
+
+/// Where `seek` goes: `42.5` or `42.5s` (seconds), `1:23.5` (minutes and seconds), or
+/// `bar 9` / `bar 9.3` (bar 9, beat 3, on the song's tempo map).
+pub fn parse_seek(text: &str) -> Result<SeekTo, String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    if let Some(bar) = lower.strip_prefix("bar") {
+        let bar = bar.trim();
+        let (b, beat) = match bar.split_once('.') {
+            Some((b, beat)) => (b, beat),
+            None => (bar, "1"),
+        };
+        let b: u32 =
+            b.parse().ok().filter(|&b| b >= 1).ok_or_else(|| {
+                format!("\"{t}\": the bar is a whole number from 1, e.g. bar 9.3")
+            })?;
+        let beat: u32 = beat
+            .parse()
+            .ok()
+            .filter(|&n| (1..=32).contains(&n))
+            .ok_or_else(|| format!("\"{t}\": the beat is a whole number 1..=32, e.g. bar 9.3"))?;
+        return Ok(SeekTo::Bar(b, beat));
+    }
+    let secs = match lower.trim_end_matches('s').split_once(':') {
+        Some((m, s)) => m
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .zip(
+                s.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| (0.0..60.0).contains(s)),
+            )
+            .map(|(m, s)| m as f64 * 60.0 + s),
+        None => lower.trim_end_matches('s').trim().parse::<f64>().ok(),
+    };
+    match secs {
+        Some(s) if s.is_finite() && s >= 0.0 => Ok(SeekTo::Seconds(s)),
+        _ => Err(format!(
+            "\"{t}\" is not a time (42.5, 42.5s, 1:23.5) or a bar (bar 9, bar 9.3)"
+        )),
+    }
 }
 
 /// A speed in percent within [`MIN_SPEED_PCT`]..=[`MAX_SPEED_PCT`] (`80`, `80%`, `97.5`).
@@ -490,8 +576,47 @@ pub fn parse_line(line: &str) -> Result<Option<Action>, ConsoleError> {
         "volume" | "vol" => match rest_lower.as_str() {
             "up" | "+" => Action::VolumeUp,
             "down" | "-" => Action::VolumeDown,
-            _ => return err("usage: volume up | volume down"),
+            "" => return err("usage: volume up | volume down | volume <dB>"),
+            _ => Action::Volume(parse_volume_db(rest).map_err(|e| {
+                ConsoleError(format!(
+                    "usage: volume up | volume down | volume <dB> with its sign \
+                         (volume -6, volume +3): {e}"
+                ))
+            })?),
         },
+        "pan" => {
+            let usage = "usage: pan <stem> <-1..1>, e.g. pan keys -0.5";
+            let Some((name, pan)) = rest.rsplit_once(char::is_whitespace) else {
+                return err(usage);
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                return err(usage);
+            }
+            let pan = parse_pan(pan).map_err(|e| ConsoleError(format!("pan: {e}")))?;
+            Action::Pan(name.to_string(), pan)
+        }
+        "unsolo" if rest.is_empty() => Action::Unsolo(None),
+        "unsolo" => Action::Unsolo(Some(rest.to_string())),
+        "seek" => Action::Seek(parse_seek(rest).map_err(|e| ConsoleError(format!("seek: {e}")))?),
+        "setlist" => {
+            let mut w = rest.split_whitespace();
+            match (
+                w.next().map(str::to_ascii_lowercase).as_deref(),
+                w.next(),
+                w.next(),
+                w.next(),
+            ) {
+                (Some("move"), Some(a), Some(b), None) => {
+                    let n = |t: &str| t.parse::<usize>().ok().filter(|&n| n >= 1);
+                    match (n(a), n(b)) {
+                        (Some(a), Some(b)) => Action::SetlistMove(a, b),
+                        _ => return err("setlist move: positions are whole numbers from 1"),
+                    }
+                }
+                _ => return err("usage: setlist move <from> <to>"),
+            }
+        }
         _ => {
             let shown: String = word.chars().take(32).collect();
             return err(format!("unknown command \"{shown}\" (type help)"));

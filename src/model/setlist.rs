@@ -276,6 +276,23 @@ pub fn find_section(names: &[&str], section: &SectionRef) -> Result<usize, Strin
     }
 }
 
+/// The order a saved setlist (`state.json`'s `setlist`, from `setlist move`) gives the
+/// library's songs: the saved names that still exist, in the saved order, then every other
+/// song in its own order (a song added since is not lost). Returns indices into `names`.
+pub fn saved_order(names: &[String], saved: &[String]) -> Vec<usize> {
+    let mut order: Vec<usize> = Vec::with_capacity(names.len());
+    for s in saved {
+        if let Some(i) = names.iter().position(|n| n == s) {
+            if !order.contains(&i) {
+                order.push(i);
+            }
+        }
+    }
+    let rest: Vec<usize> = (0..names.len()).filter(|i| !order.contains(i)).collect();
+    order.extend(rest);
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,5 +516,16 @@ mod tests {
         assert!(find_section(&[], &SectionRef::Number(1))
             .unwrap_err()
             .contains("no sections"));
+    }
+
+    #[test]
+    fn a_saved_order_keeps_new_songs_and_drops_gone_ones() {
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let saved: Vec<String> = ["c", "gone", "a", "c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(saved_order(&names, &saved), [2, 0, 1, 3]);
+        assert_eq!(saved_order(&names, &[]), [0, 1, 2, 3]);
     }
 }

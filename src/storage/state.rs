@@ -104,6 +104,8 @@ struct FileOut<'a> {
     tempo: &'a BTreeMap<String, SongTempo>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     buses: &'a BTreeMap<String, f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    setlist: &'a Option<Vec<String>>,
 }
 
 /// The file as read.
@@ -120,6 +122,8 @@ struct FileIn {
     tempo: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     buses: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    setlist: Option<serde_json::Value>,
 }
 
 impl Default for StemSetting {
@@ -143,6 +147,9 @@ pub struct SavedState {
     pub tempo: BTreeMap<String, SongTempo>,
     /// Bus name -> gain in dB (`bus <name> <dB>`), for every song; only buses not at 0 dB.
     pub buses: BTreeMap<String, f32>,
+    /// The setlist as reordered on the page (`setlist move`), folder names; `None`: the
+    /// library's `setlist.json` (or folder order) as it is.
+    pub setlist: Option<Vec<String>>,
 }
 
 impl SavedState {
@@ -202,6 +209,7 @@ impl SavedState {
             songs: &self.songs,
             tempo: &self.tempo,
             buses: &self.buses,
+            setlist: &self.setlist,
         };
         // Only maps with string keys, strings, bools and numbers: this cannot fail.
         let mut s = serde_json::to_string(&file).unwrap_or_default();
@@ -270,12 +278,23 @@ impl SavedState {
                 )),
             }
         }
+        let setlist = match raw.setlist {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => match serde_json::from_value::<Vec<String>>(v) {
+                Ok(names) => Some(names),
+                Err(_) => {
+                    bad.push("setlist: not a list of song folder names".into());
+                    None
+                }
+            },
+        };
         Ok((
             SavedState {
                 last_song: raw.last_song,
                 songs,
                 tempo,
                 buses,
+                setlist,
             },
             bad,
         ))

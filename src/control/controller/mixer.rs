@@ -4,6 +4,27 @@
 use super::*;
 
 impl Controller {
+    /// `unsolo`: every soloed stem of the current song back to not soloed.
+    pub(super) fn unsolo(&mut self, out: &mut Output) {
+        let soloed: Vec<String> = self
+            .mix
+            .iter()
+            .filter(|m| m.solo)
+            .map(|m| m.name.clone())
+            .collect();
+        if soloed.is_empty() {
+            out.reply("ok unsolo (no stem was soloed)");
+            return;
+        }
+        for name in &soloed {
+            self.with_stem(name, out, |m| {
+                m.solo = false;
+                false
+            });
+        }
+        out.reply(format!("ok unsolo {}", soloed.join(", ")));
+    }
+
     /// Changes one stem's settings with `f` (which says whether a value hit its limit),
     /// sends what changed, remembers it, answers with the stem's settings.
     /// `bus <name> <dB>`: the bus's gain, ramped by the engine, kept for every song and
@@ -120,6 +141,12 @@ impl Controller {
                 gain: db_to_gain(after.gain_db),
             });
         }
+        if before.pan != after.pan {
+            out.send(Command::StemPan {
+                stem: stem_ix,
+                pan: after.pan,
+            });
+        }
         if let (Some(song), Some(saved)) = (self.songs.get(&self.current), &mut self.saved) {
             saved.set_stem(
                 &song.name,
@@ -132,8 +159,14 @@ impl Controller {
             );
             out.effects.state_changed = true;
         }
+        // The pan is named only when it changed: other answers keep their words.
+        let pan = if before.pan != after.pan {
+            format!(" pan={:+.2}", after.pan)
+        } else {
+            String::new()
+        };
         out.reply(format!(
-            "ok {} mute={} solo={} gain_db={:.1}{}",
+            "ok {} mute={} solo={} gain_db={:.1}{pan}{}",
             after.name,
             after.mute as u8,
             after.solo as u8,
@@ -253,6 +286,7 @@ pub(super) fn mix_of(song: &Song) -> Vec<StemMix> {
             } else {
                 MIN_GAIN_DB
             },
+            pan: s.pan,
         })
         .collect()
 }

@@ -84,6 +84,9 @@ pub struct Effects {
     pub reset_stats: bool,
     /// Fade out and exit.
     pub quit: bool,
+    /// The setlist in a new order (folder names): the runtime reorders its songs to match
+    /// and restarts the loader over them.
+    pub setlist: Option<Vec<String>>,
 }
 
 /// The controller's answer to one input.
@@ -142,6 +145,8 @@ struct StemMix {
     mute: bool,
     solo: bool,
     gain_db: f32,
+    /// -1 (left) ..= 1 (right).
+    pan: f32,
 }
 
 /// The state machine; see the module doc.
@@ -395,6 +400,35 @@ impl Controller {
                 })
             }
             Action::BusGain(bus, db) => self.set_bus_gain(&bus, db, out),
+            Action::Pan(stem, pan) => {
+                if !(-1.0..=1.0).contains(&pan) {
+                    out.reply("error: pan must be -1 (left) ..= 1 (right)");
+                    return;
+                }
+                self.with_stem(&stem, out, |m| {
+                    m.pan = pan;
+                    false
+                })
+            }
+            Action::Unsolo(None) => self.unsolo(out),
+            Action::Unsolo(Some(stem)) => self.with_stem(&stem, out, |m| {
+                m.solo = false;
+                false
+            }),
+            Action::Volume(db) => {
+                if db.is_nan() {
+                    out.reply("error: volume must be a number of dB");
+                    return;
+                }
+                let (db, clamped) = clamp_db(db, MIN_VOLUME_DB, MAX_VOLUME_DB);
+                self.master_db = db;
+                out.send(Command::MasterGain {
+                    gain: db_to_gain(db),
+                });
+                out.reply(format!("ok volume {db:+.1} dB{}", limit_note(clamped)));
+            }
+            Action::Seek(to) => self.seek(to, out),
+            Action::SetlistMove(from, to) => self.move_in_setlist(from, to, view, out),
             Action::NextSection | Action::PrevSection | Action::Section(_) => {
                 self.goto_section(action, view, out)
             }

@@ -4,6 +4,36 @@
 use super::*;
 
 impl Controller {
+    /// `setlist move`: the song at 1-based `from` goes to 1-based `to`; the current song
+    /// plays on. The runtime reorders its list ([`Effects::setlist`]) and saves the order.
+    pub(super) fn move_in_setlist(
+        &mut self,
+        from: usize,
+        to: usize,
+        view: &EngineView,
+        out: &mut Output,
+    ) {
+        let n = self.names().len();
+        if !(1..=n).contains(&from) || !(1..=n).contains(&to) {
+            out.reply(format!("error: setlist move: positions are 1..={n}"));
+            return;
+        }
+        let mut names = self.names().to_vec();
+        let moved = names.remove(from - 1);
+        names.insert(to - 1, moved.clone());
+        let budget = self.budget_bytes;
+        let _ = view;
+        let relisted = self.relist(names.clone(), budget);
+        out.engine.extend(relisted.engine);
+        out.effects.load.extend(relisted.effects.load);
+        if let Some(saved) = &mut self.saved {
+            saved.setlist = Some(names.clone());
+            out.effects.state_changed = true;
+        }
+        out.effects.setlist = Some(names);
+        out.reply(format!("ok setlist {moved} at {to}"));
+    }
+
     /// A pause or stop while a called song loads: it will be cued, not played.
     pub(super) fn cue_pending_switch(&mut self) {
         if let Some((_, play)) = self.pending_switch.as_mut() {

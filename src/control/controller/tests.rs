@@ -2142,3 +2142,146 @@ fn bus_gains_are_saved_and_restored_at_start_up() {
     );
     assert_eq!(c.bus_gains_db()[1], ("cue".to_string(), -9.0));
 }
+
+#[test]
+fn pan_sends_the_stem_pan_and_names_it_and_refuses_outside_the_range() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Pan("bass".into(), -0.5),
+        view(Playing),
+        &[Command::StemPan { stem: 1, pan: -0.5 }],
+        "ok bass mute=0 solo=0 gain_db=0.0 pan=-0.50",
+    );
+    // The same pan again changes nothing.
+    let out = c.act(Action::Pan("bass".into(), -0.5), &view(Playing));
+    assert!(out.commands().is_empty());
+    let out = c.act(Action::Pan("bass".into(), 1.5), &view(Playing));
+    assert!(reply(&out).starts_with("error: pan"), "{}", reply(&out));
+    let out = c.act(Action::Pan("keys".into(), 0.0), &view(Playing));
+    assert!(reply(&out).starts_with("error: no stem \"keys\""));
+}
+
+#[test]
+fn unsolo_clears_every_solo_and_says_which() {
+    let mut c = ctl();
+    c.act(Action::Solo("drums".into()), &view(Playing));
+    c.act(Action::Solo("bass".into()), &view(Playing));
+    check(
+        &mut c,
+        Action::Unsolo(None),
+        view(Playing),
+        &[
+            Command::StemSolo {
+                stem: 0,
+                solo: false,
+            },
+            Command::StemSolo {
+                stem: 1,
+                solo: false,
+            },
+        ],
+        "ok unsolo drums, bass",
+    );
+    check(
+        &mut c,
+        Action::Unsolo(None),
+        view(Playing),
+        &[],
+        "ok unsolo (no stem was soloed)",
+    );
+}
+
+#[test]
+fn volume_sets_the_master_within_its_limits() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Volume(-6.0),
+        view(Playing),
+        &[Command::MasterGain {
+            gain: db_to_gain(-6.0),
+        }],
+        "ok volume -6.0 dB",
+    );
+    assert_eq!(c.master_db(), -6.0);
+    let out = c.act(Action::Volume(90.0), &view(Playing));
+    assert_eq!(
+        reply(&out),
+        format!("ok volume +{MAX_VOLUME_DB:.1} dB (limit)")
+    );
+}
+
+#[test]
+fn seek_goes_to_a_time_or_a_bar_inside_the_song() {
+    let mut c = ctl();
+    check(
+        &mut c,
+        Action::Seek(crate::model::action::SeekTo::Seconds(2.5)),
+        view(Playing),
+        &[Command::Seek {
+            frame: 2 * RATE as u64 + RATE as u64 / 2,
+        }],
+        "ok seek 2.500",
+    );
+    let out = c.act(
+        Action::Seek(crate::model::action::SeekTo::Seconds(9.0)),
+        &view(Playing),
+    );
+    assert!(reply(&out).starts_with("error: seek 9.000 is after the song's end"));
+    // No tempo: a bar cannot be found.
+    let out = c.act(
+        Action::Seek(crate::model::action::SeekTo::Bar(2, 1)),
+        &view(Playing),
+    );
+    assert!(
+        reply(&out).contains("needs the song's bpm"),
+        "{}",
+        reply(&out)
+    );
+    // At 120 bpm in 4/4, bar 2 beat 3 is 2 s + 1 s in.
+    let mut s = Arc::try_unwrap(song("01-a", &["drums", "bass"], 8)).expect("unique");
+    s.set_tempo_map(Some(
+        crate::model::tempo::TempoMap::constant(
+            120.0,
+            crate::model::tempo::TimeSignature::default(),
+            RATE,
+        )
+        .expect("a map"),
+    ));
+    let mut c = Controller::new(setup(None), 0, Arc::new(s)).0;
+    check(
+        &mut c,
+        Action::Seek(crate::model::action::SeekTo::Bar(2, 3)),
+        view(Playing),
+        &[Command::Seek {
+            frame: 3 * RATE as u64,
+        }],
+        "ok seek 3.000",
+    );
+}
+
+#[test]
+fn a_setlist_move_reorders_keeps_the_current_song_and_is_saved() {
+    let mut c = Controller::new(
+        setup(Some(SavedState::default())),
+        0,
+        song("01-a", &["drums", "bass"], 8),
+    )
+    .0;
+    let out = c.act(Action::SetlistMove(1, 3), &view(Playing));
+    assert_eq!(reply(&out), "ok setlist 01-a at 3");
+    assert_eq!(c.names(), ["02-b", "03-c", "01-a"]);
+    assert_eq!(c.current_song().map(|s| s.name.as_str()), Some("01-a"));
+    assert_eq!(
+        out.effects.setlist.as_deref(),
+        Some(&["02-b".to_string(), "03-c".into(), "01-a".into()][..])
+    );
+    assert!(out.effects.state_changed);
+    assert_eq!(
+        c.saved_state().and_then(|s| s.setlist.clone()),
+        Some(vec!["02-b".to_string(), "03-c".into(), "01-a".into()])
+    );
+    let out = c.act(Action::SetlistMove(0, 2), &view(Playing));
+    assert!(reply(&out).starts_with("error: setlist move"));
+}

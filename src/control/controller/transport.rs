@@ -4,6 +4,37 @@
 use super::*;
 
 impl Controller {
+    /// `seek`: the play head to a time or a bar (and beat) of the current song, within it.
+    pub(super) fn seek(&mut self, to: crate::model::action::SeekTo, out: &mut Output) {
+        use crate::model::action::SeekTo;
+        let Some(song) = self.current_song().cloned() else {
+            out.reply("error: no song loaded");
+            return;
+        };
+        let frame = match to {
+            SeekTo::Seconds(s) => (s * self.rate as f64).round() as u64,
+            SeekTo::Bar(bar, beat) => match &song.tempo_map {
+                Some(map) => map.frame_of_beat(bar, beat).round().max(0.0) as u64,
+                None => {
+                    out.reply(
+                        "error: seek to a bar needs the song's bpm or tempo_map in song.json",
+                    );
+                    return;
+                }
+            },
+        };
+        if frame >= song.frames() {
+            out.reply(format!(
+                "error: seek {:.3} is after the song's end ({:.3} s)",
+                self.seconds(frame),
+                song.duration_s()
+            ));
+            return;
+        }
+        out.send(Command::Seek { frame });
+        out.reply(format!("ok seek {:.3}", self.seconds(frame)));
+    }
+
     /// Remembers the last transport command of `out` (see `sent_transport`).
     pub(super) fn note_sent_transport(&mut self, out: &Output, view: &EngineView) {
         let last = out.engine.iter().rev().find_map(|e| match e {

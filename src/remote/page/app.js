@@ -686,7 +686,11 @@ function sliderLine(el) {
     case "gain": return "gain " + d.stem + " " + num(el.value, 1);
     case "pan": return "pan " + d.stem + " " + num(el.value, 2);
     case "bus": return "bus " + d.bus + " " + num(el.value, 1);
-    case "volume": return "volume " + num(el.value, 1);
+    case "volume": {
+      // The console takes a volume with its sign (a bare number reads as a typo there).
+      const v = num(el.value, 1);
+      return "volume " + (v.startsWith("-") ? v : "+" + v);
+    }
     case "speed": return "speed " + num(el.value, 0);
     case "pitch": return "pitch " + num(el.value, 0);
   }
