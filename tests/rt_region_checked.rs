@@ -56,19 +56,24 @@ fn child_allocates_inside_a_region() {
     println!("child survived with {} values", v.len());
 }
 
-#[test]
-fn an_allocation_inside_a_region_aborts_naming_region_thread_and_caller() {
+/// Runs the ignored test `name` of this binary as a child process.
+fn child(name: &str) -> std::process::Output {
     let exe = std::env::current_exe().unwrap();
-    let out = Process::new(exe)
+    Process::new(exe)
         .args([
             "--ignored",
             "--exact",
-            "child_allocates_inside_a_region",
+            name,
             "--nocapture",
             "--test-threads=1",
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn an_allocation_inside_a_region_aborts_naming_region_thread_and_caller() {
+    let out = child("child_allocates_inside_a_region");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -94,6 +99,33 @@ fn an_allocation_inside_a_region_aborts_naming_region_thread_and_caller() {
         stderr.contains("grow_inside_the_region"),
         "the backtrace names the caller:\n{stderr}"
     );
+}
+
+/// The child of [`a_panic_inside_a_region_is_reported_as_the_panic_it_is`].
+#[test]
+#[ignore = "run as a child process by the test below"]
+fn child_panics_inside_a_region() {
+    let limit = std::hint::black_box(3usize);
+    no_alloc("the test's region", || {
+        if limit < 5 {
+            panic!("the period index {limit} is out of range");
+        }
+    });
+}
+
+#[test]
+fn a_panic_inside_a_region_is_reported_as_the_panic_it_is() {
+    let out = child("child_panics_inside_a_region");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // libtest's exit code for a failed test: the panic unwound, nothing aborted.
+    assert_eq!(out.status.code(), Some(101), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the period index 3 is out of range")
+            || stderr.contains("the period index 3 is out of range"),
+        "the panic message is shown:\n{stdout}\n{stderr}"
+    );
+    assert!(!stderr.contains("stembox: allocated"), "{stderr}");
 }
 
 #[test]

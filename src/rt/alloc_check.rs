@@ -8,9 +8,11 @@
 //!   an allocation, reallocation or free inside a region writes one line naming the region,
 //!   the thread and the size, then a backtrace to the allocating call, and aborts. A run
 //!   that allocates on the audio thread therefore dies with SIGABRT, and the test driving
-//!   it fails with the culprit on stderr. (`assert_no_alloc`'s own `AllocDisabler` aborts
-//!   through `handle_alloc_error`, whose "memory allocation of 24 bytes failed" reads like
-//!   an out-of-memory and names nothing; its crates.io release has no backtrace feature.)
+//!   it fails with the culprit on stderr. A panic inside a region is let through: its
+//!   message is the report, and the thread unwinds as in a release build. (Why not
+//!   `assert_no_alloc`'s own `AllocDisabler`: it aborts through `handle_alloc_error`,
+//!   whose "memory allocation of 24 bytes failed" reads like an out-of-memory and names
+//!   nothing, and its crates.io release has no backtrace feature.)
 //! - `assert_no_alloc::AllocDisabler`, which test binaries that check by hand install
 //!   (`tests/rt_loop_no_alloc.rs` and the others): [`no_alloc`] enters
 //!   `assert_no_alloc` too, so those binaries check the same regions.
@@ -87,8 +89,12 @@ mod checked {
         fn check(&self, what: &str, layout: Layout) {
             // `try_with`: during thread exit the slot may be gone; nothing checks there.
             let region = REGION.try_with(|r| r.get()).ok().flatten();
+            // A panic allocates its message and payload, and unwinding frees: the panic is
+            // the failure to report then, with its own message, as in a release build.
             if let Some(region) = region {
-                violation(region, what, layout.size());
+                if !std::thread::panicking() {
+                    violation(region, what, layout.size());
+                }
             }
         }
     }
@@ -105,8 +111,8 @@ mod checked {
         let backtrace = std::backtrace::Backtrace::force_capture();
         let msg = format!(
             "stembox: {what} {bytes} bytes on thread \"{name}\" inside the no-allocation \
-             region \"{region}\" (rt::alloc_check): this breaks the real-time rules; aborting.\n\
-             {backtrace}\n"
+             region \"{region}\" (rt::alloc_check): this breaks the real-time rules; \
+             aborting.\n{backtrace}\n"
         );
         write_stderr(msg.as_bytes());
         std::process::abort()
