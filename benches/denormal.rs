@@ -6,13 +6,15 @@
 //! the stretcher at speed 80 % (run in step with the engine, as for `play --once`), whose
 //! FFT and resampler process the tail.
 //!
-//! `cargo bench --bench denormal`. `tests/denormal_tail.rs` checks the functional side
+//! `cargo bench --bench denormal` prints an A/B table first (each case with and without
+//! the guard, measured in alternation, so a busy machine slows both alike), then runs the
+//! criterion group. `tests/denormal_tail.rs` checks the functional side
 //! (no subnormal reaches the device from the loop); this measures the cost it avoids.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use stembox::model::song::{Song, Stem};
 use stembox::rt::command::Command;
 use stembox::rt::denormal::ScopedFtz;
@@ -99,5 +101,52 @@ fn periods(c: &mut Criterion) {
     group.finish();
 }
 
+/// Per-period times of `a` (no guard) and `b` (guard held around each call), measured in
+/// alternation so that a busy machine slows both alike; returns (mean, p50, min) in µs.
+fn interleaved(a: &mut Engine, b: &mut Engine, rounds: usize) -> [(f64, f64, f64); 2] {
+    let mut out = vec![0.0f32; PERIOD * 2];
+    let mut times = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
+    for round in 0..rounds {
+        // Which goes first alternates, so neither always finds the other's traces in cache.
+        for which in [round % 2, 1 - round % 2] {
+            let t = Instant::now();
+            if which == 0 {
+                a.process(black_box(&mut out));
+            } else {
+                let _ftz = ScopedFtz::enable();
+                b.process(black_box(&mut out));
+            }
+            times[which].push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        (mean, v[v.len() / 2], v[0])
+    })
+}
+
+/// The A/B table: each case with and without the guard, side by side.
+fn table() {
+    println!("per 256-frame period, 16 stems, µs (mean / p50 / min), no ftz | ftz:");
+    for (path, speed) in [("mix", None), ("stretch 80%", Some(0.8))] {
+        for (what, level) in [("music", 0.01), ("subnormal tail", 1e-39)] {
+            // A song each: the two engines share no audio in the caches.
+            let (mut a, _ha) = playing(&song(level), speed);
+            let (mut b, _hb) = playing(&song(level), speed);
+            let [off, on] = interleaved(&mut a, &mut b, 4_000);
+            println!(
+                "{path:12} {what:15} {:8.1} / {:8.1} / {:8.1} | {:8.1} / {:8.1} / {:8.1}",
+                off.0, off.1, off.2, on.0, on.1, on.2
+            );
+        }
+    }
+}
+
 criterion_group!(benches, periods);
-criterion_main!(benches);
+
+fn main() {
+    table();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
