@@ -5,7 +5,7 @@
 //!   seam, the latency monitor's audio-thread half, the stretcher's audio-thread side);
 //! - [`control`]: the control thread (a pure [`control::controller`] and the runtime that
 //!   owns the threads), and the `run`, `play` and `check` modes;
-//! - [`loader`] and [`stretch_worker`]: the loader thread and the time-stretch worker;
+//! - [`loader`] and [`stretch`]: the loader thread and the time-stretch worker;
 //!   [`nistem`]: NI Stems files (`.stem.mp4`), decoded by the loader;
 //! - [`hw`]: the hardware around the box (evdev buttons, status LEDs, the serial console);
 //! - [`model`]: what a musician names (songs, stems, the setlist, song.json, actions);

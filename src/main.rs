@@ -1,5 +1,11 @@
 //! `stembox`: parse arguments, hand over to the app, exit with its code.
 
+/// Debug builds (the binary the end-to-end tests run) abort on any allocation inside the
+/// real-time loops (`stembox::rt::alloc_check`); release builds keep the system allocator.
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOC: stembox::rt::alloc_check::RtAllocChecker = stembox::rt::alloc_check::RtAllocChecker;
+
 fn main() {
     tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,19 +1,20 @@
 //! Proof that the audio thread's loop never allocates or frees: the real loop
 //! (`rt::run::run_device`, the function the audio thread runs, with the engine, the format
-//! conversion and the latency monitor) runs inside `assert_no_alloc` on the scripted fake
+//! conversion and the latency monitor) runs inside the no-allocation check on the scripted fake
 //! device for thousands of periods, with every engine command and every fault the fake can
 //! inject, for every sample format. Any allocation aborts the test binary.
 //!
 //! Lives in its own test binary because the allocator hook is process-wide.
-//! assert_no_alloc checks debug builds only (its `AllocDisabler` is absent in release), so
-//! this file is empty there.
+//! The allocator is the binary's own checker (`rt::alloc_check::RtAllocChecker`), so an
+//! allocation aborts with the region, the thread and a backtrace to the culprit on stderr.
+//! It exists in debug builds only, so this file is empty in release builds.
 #![cfg(debug_assertions)]
 
 use alsa::pcm::State;
-use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use stembox::model::song::{Song, Stem};
+use stembox::rt::alloc_check::{no_alloc, RtAllocChecker};
 use stembox::rt::command::Command;
 use stembox::rt::convert::{DeviceFormat, FloatLe, S16Le, S24Le, S32Le};
 use stembox::rt::engine::Engine;
@@ -24,7 +25,7 @@ use stembox::rt::stretch::StretchConfig;
 use stembox::stretch::StretchWorker;
 
 #[global_allocator]
-static ALLOC: AllocDisabler = AllocDisabler;
+static ALLOC: RtAllocChecker = RtAllocChecker;
 
 const RATE: u32 = 48_000;
 const PERIOD: u32 = 64;
@@ -165,7 +166,7 @@ struct Run {
 
 /// Runs the loop on a fake `F` device with `faults` (fault `i` at period `first + i *
 /// every`), the engine playing and receiving commands and song switches from the device's
-/// period hook, everything inside `assert_no_alloc`.
+/// period hook, everything inside the no-allocation check.
 fn run<F: DeviceFormat, O: LoopObserver>(
     faults: &[Fault],
     first: u64,
@@ -219,8 +220,11 @@ fn run_on<F: DeviceFormat, O: LoopObserver>(
     let (back, sent, stretching) = (handed_back.clone(), commands.clone(), stretched.clone());
     let (a2, b2) = (a.clone(), b.clone());
     let status = handle.status.clone();
+    // MIDI clock out asked for, as a configured `midi.clock_out` does: every period is
+    // published (`publish_clock`), through every recovery.
+    status.clock_wanted.store(true, Relaxed);
     // The control thread's part, run from the device between periods. It must not allocate
-    // either (it is inside the same assert_no_alloc); the test keeps `a` and `b`, so the
+    // either (it is inside the same no-allocation region); the test keeps `a` and `b`, so the
     // songs handed back are never the last reference and dropping them frees nothing.
     let hook = move |p: u64| {
         if handle.status.stretching.load(Relaxed) {
@@ -262,7 +266,7 @@ fn run_on<F: DeviceFormat, O: LoopObserver>(
         buffer_frames: (PERIOD * PERIODS) as u64,
         rate: RATE,
     };
-    let result = assert_no_alloc(|| {
+    let result = no_alloc("tests/rt_loop_no_alloc", || {
         run_device::<F, _, _>(&mut device, params, &mut engine, observer, &control)
     });
     assert_eq!(device.counts().natural_xruns, 0);

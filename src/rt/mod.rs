@@ -21,12 +21,16 @@
 //! Functions here that run on another thread (opening the device, spawning and joining the
 //! audio thread, the fake device's inspection methods) say so in their doc.
 //! `tests/engine_no_alloc.rs` and `tests/rt_loop_no_alloc.rs` run the engine and the real
-//! loop under `assert_no_alloc` to prove the first rule.
+//! loop under `assert_no_alloc` to prove the first rule; beyond them, the loop itself runs
+//! inside [`alloc_check::no_alloc`] in debug builds, so every end-to-end test that plays
+//! through the binary proves it too. The loop flushes denormals to zero ([`denormal`]).
 
+pub mod alloc_check;
 pub mod alsa_pcm;
 pub mod bus;
 pub mod command;
 pub mod convert;
+pub mod denormal;
 pub mod device;
 pub mod engine;
 pub mod fake;

@@ -225,8 +225,9 @@ pub const STALL_LIMIT_MS: u64 = 5_000;
 pub const RESUME_TRIES: u32 = 200;
 
 /// What the audio thread runs on a device: the loop, then the end of playback (the buffer
-/// plays out after `play --once`'s song ended, otherwise it is dropped at once). Audio
-/// thread; returns when told to stop or on a device error it cannot recover from.
+/// plays out after `play --once`'s song ended, otherwise it is dropped at once), all with
+/// denormals flushed and, in debug builds, inside the no-allocation check. Audio thread;
+/// returns when told to stop or on a device error it cannot recover from.
 pub fn run_device<F, D, O>(
     device: &mut D,
     params: LoopParams,
@@ -239,14 +240,24 @@ where
     D: PlaybackDevice<Raw = F::Raw>,
     O: LoopObserver,
 {
-    let result = run_loop::<F, D, O>(device, params, engine, observer, control);
-    if control.stop_at_song_end.load(Relaxed) && result.is_ok() {
-        device.drain();
-    } else {
-        device.stop();
-    }
-    result
+    // Denormals flushed for the whole loop: a tail decaying to silence must not cost more
+    // than the music before it.
+    let _ftz = super::denormal::ScopedFtz::enable();
+    // The whole loop, device calls and recoveries included, is the no-allocation region:
+    // in debug builds any allocation here aborts the process, naming it.
+    super::alloc_check::no_alloc(AUDIO_LOOP_REGION, || {
+        let result = run_loop::<F, D, O>(device, params, engine, observer, control);
+        if control.stop_at_song_end.load(Relaxed) && result.is_ok() {
+            device.drain();
+        } else {
+            device.stop();
+        }
+        result
+    })
 }
+
+/// The name of the audio loop's region in [`super::alloc_check`]'s abort message.
+pub const AUDIO_LOOP_REGION: &str = "audio loop (rt::run::run_device)";
 
 /// The loop itself.
 fn run_loop<F, D, O>(

@@ -216,12 +216,16 @@ impl StretchWorker {
         let thread = std::thread::Builder::new()
             .name("stembox-stretch".into())
             .spawn(move || {
-                while !stop_flag.load(Ordering::Acquire) {
-                    let done = self.run_pending();
-                    if done.chunks == 0 {
-                        std::thread::sleep(self.poll);
+                // Denormals flushed, and (debug builds) no allocation after `new`.
+                let _ftz = crate::rt::denormal::ScopedFtz::enable();
+                crate::rt::alloc_check::no_alloc("stretch worker loop", || {
+                    while !stop_flag.load(Ordering::Acquire) {
+                        let done = self.run_pending();
+                        if done.chunks == 0 {
+                            std::thread::sleep(self.poll);
+                        }
                     }
-                }
+                });
                 self
             })?;
         Ok(StretchWorkerHandle {
