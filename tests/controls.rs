@@ -42,17 +42,7 @@ fn noise(seed: u32, frames: usize, channels: usize, amp: f32) -> Vec<f32> {
 }
 
 fn write_wav16(path: &Path, channels: u16, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for &s in samples {
-        w.write_sample((s * 32768.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
+    wav::write(path, RATE, channels, wav::Enc::I16, samples.iter().copied());
 }
 
 struct Songs {

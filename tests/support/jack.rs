@@ -10,6 +10,12 @@
 //! SCHED_FIFO 99 busy loop on CPU 1 that ends by itself.
 #![allow(dead_code)]
 
+// The shared WAV writer, by path: most jack tests stand alone, without `tests/common/`. A
+// test that has both compiles the file twice (two identical `Enc`s, still one writer).
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/wav.rs"]
+pub mod wav;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -219,30 +225,14 @@ pcm.stembox_rec {{
     std::fs::write(home.join(".asoundrc"), text).unwrap();
 }
 
-/// Writes a 16-bit stereo WAV at 48 kHz: a quiet sine at `hz`.
+/// Writes a 16-bit stereo WAV at 48 kHz: a quiet sine at `hz`, the same in both channels.
 pub fn write_wav(path: &Path, seconds: f64, hz: f64) {
-    let frames = (seconds * RATE as f64) as u32;
-    let data_bytes = frames * 4;
-    let mut b = Vec::with_capacity(44 + data_bytes as usize);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + data_bytes).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&RATE.to_le_bytes());
-    b.extend_from_slice(&(RATE * 4).to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&data_bytes.to_le_bytes());
-    for i in 0..frames {
-        let x = (2.0 * std::f64::consts::PI * hz * i as f64 / RATE as f64).sin() * 0.05;
-        let s = ((x * 32767.0) as i16).to_le_bytes();
-        b.extend_from_slice(&s);
-        b.extend_from_slice(&s);
-    }
-    std::fs::write(path, b).unwrap();
+    let frames = (seconds * RATE as f64) as usize;
+    let sine = (0..frames).map(|i| {
+        let x = (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(RATE)).sin() * 0.05;
+        (x * 32767.0) as i16
+    });
+    wav::write_i16(path, RATE, 2, sine.flat_map(|s| [s, s]));
 }
 
 /// `<lib>/<song>/stemN.wav` for `stems` stems of `seconds`.
