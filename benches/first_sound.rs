@@ -205,7 +205,8 @@ fn appliance(lib: &Path, n: usize, play_s: u64, read_limit: u64) -> Appliance {
     let rss_mb = rss_kb(sb.pid()) as f64 / 1024.0;
     let stats = sb.stats();
     let _ = sb.quit(Duration::from_secs(20));
-    jackd.kill();
+    // Stopped with SIGTERM, so it leaves no slot taken in jack's server registry.
+    drop(jackd);
     Appliance {
         first_reply_ms,
         switch_ms,

@@ -9,11 +9,14 @@ mod common;
 #[path = "support/jack.rs"]
 mod jack;
 use common::*;
-use jack::{jack_missing, write_asoundrc, Jackd};
+use jack::{jack_missing, write_asoundrc, Jackd, DEVICE_CLOCK_STOPPED};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Device periods in a second: 48 kHz in periods of 256 frames.
+const PERIODS_PER_S: f64 = 48_000.0 / 256.0;
 
 /// The test's folder (HOME of the box, with the `.asoundrc` of the jack PCM), its config,
 /// and a jack dummy server at 48 kHz, 256-frame periods.
@@ -30,7 +33,7 @@ fn setup(tag: &str) -> (PathBuf, String, Jackd) {
     let cfg = write_config(
         &dir,
         &format!(
-            r#"{{"library": "{}", "audio": {{"device": "stembox_jack", "rate": 48000, "channels": 2, "format": "FLOAT_LE", "period_frames": 256, "periods": 3}}, "state_dir": "{}", "rt": {{"mlock": false}}, "stats": {{"interval_s": 0}}}}"#,
+            r#"{{"library": "{}", "audio": {{"device": "stembox_jack", "rate": 48000, "channels": 2, "format": "FLOAT_LE", "period_frames": 256, "periods": 3, "enable_latency_monitor": true}}, "state_dir": "{}", "rt": {{"mlock": false}}, "stats": {{"interval_s": 0}}}}"#,
             dir.join("lib").display(),
             dir.join("state").display()
         ),
@@ -140,18 +143,39 @@ impl Box_ {
         }
     }
 
-    /// `status` until `want` holds for its line (the engine takes what waits within a few
-    /// periods), within 5 s.
+    /// `status` until `want` holds for its line: the engine takes what waits within a few
+    /// periods, so it is given 5 s of device periods (the monitor's count), however
+    /// long a jackd crawling on a loaded machine takes for them. Returns the last line when
+    /// they passed, or when the device clock stood still for [`DEVICE_CLOCK_STOPPED`].
     fn status_until(&mut self, want: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(5);
+        let first = self.periods();
+        let (mut seen, mut moved_at) = (first, Instant::now());
         loop {
             writeln!(self.stdin, "status").unwrap();
             let line = self.until(|l| l.starts_with("status ")).pop().unwrap();
-            if want(&line) || Instant::now() > end {
+            if want(&line) {
+                return line;
+            }
+            let periods = self.periods();
+            if periods != seen {
+                (seen, moved_at) = (periods, Instant::now());
+            }
+            if periods - first >= 5.0 * PERIODS_PER_S || moved_at.elapsed() >= DEVICE_CLOCK_STOPPED
+            {
                 return line;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Device periods the audio thread has served (`stats`, monitor on).
+    fn periods(&mut self) -> f64 {
+        writeln!(self.stdin, "stats").unwrap();
+        let line = self.until(|l| l.starts_with("stats ")).pop().unwrap();
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("periods="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no periods in {line}"))
     }
 
     /// Answers the console dropped so far (stdout did not keep up).

@@ -26,6 +26,8 @@ fn period() -> usize {
         .unwrap_or(256)
 }
 const SONG_S: usize = 20;
+/// A stereo FLOAT_LE frame in the recording.
+const FRAME_BYTES: u64 = 8;
 
 /// Noise stem values as the WAV decoder will produce them (16-bit quantised).
 fn noise(seed: u32, frames: usize, channels: usize, amp: f32) -> Vec<f32> {
@@ -42,17 +44,7 @@ fn noise(seed: u32, frames: usize, channels: usize, amp: f32) -> Vec<f32> {
 }
 
 fn write_wav16(path: &Path, channels: u16, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for &s in samples {
-        w.write_sample((s * 32768.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
+    wav::write(path, RATE, channels, wav::Enc::I16, samples.iter().copied());
 }
 
 struct Songs {
@@ -184,23 +176,29 @@ fn mute_key_loop_and_next_song_through_a_paced_device() {
         &["run", "--config", cfg.to_str().unwrap()],
     );
     sb.expect_line(Duration::from_secs(30), |l| l == "ready");
-    std::thread::sleep(Duration::from_millis(800));
+    // Every wait below is in device time: as much audio again in the recording, which grows
+    // as the device takes it (a jackd crawling on a loaded machine slows the test down).
+    let wait_device_s = |s: f64| {
+        let more = (s * f64::from(RATE)) as u64 * FRAME_BYTES;
+        wait_for_recording(&rec, recorded_bytes(&rec) + more);
+    };
+    wait_device_s(0.8);
     press(&fifo, evdev::KeyCode::KEY_M);
     sb.expect_line(Duration::from_secs(5), |l| l.starts_with("ok drums mute=1"));
     let latency = sb.expect_line(Duration::from_secs(5), |l| l.starts_with("button "));
     println!("{latency}");
-    std::thread::sleep(Duration::from_millis(500));
+    wait_device_s(0.5);
     // Loop 5 s .. 6 s (the play head is before it: the engine seeks there).
     sb.send("loop 5 6");
     sb.expect_line(Duration::from_secs(5), |l| {
         l.starts_with("ok loop 5.000 6.000")
     });
-    std::thread::sleep(Duration::from_millis(3200));
+    wait_device_s(3.2);
     press(&fifo, evdev::KeyCode::KEY_N);
     sb.expect_line(Duration::from_secs(10), |l| {
         l.starts_with("ok song 2 02-second")
     });
-    std::thread::sleep(Duration::from_millis(700));
+    wait_device_s(0.7);
     let stats = sb.stats();
     assert_eq!(
         sb.quit(Duration::from_secs(10)),

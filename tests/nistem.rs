@@ -43,20 +43,9 @@ fn frames() -> usize {
 
 /// Writes track `t`'s tone as a 16-bit stereo WAV (so ALAC round-trips it exactly).
 fn write_wav(path: &Path, t: usize) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..frames() {
-        for c in 0..2 {
-            w.write_sample((tone(t, i, c) * 32768.0).round() as i16)
-                .unwrap();
-        }
-    }
-    w.finalize().unwrap();
+    let samples =
+        (0..frames()).flat_map(|i| [0, 1].map(|c| (tone(t, i, c) * 32768.0).round() as i16));
+    common::wav::write_i16(path, RATE, 2, samples);
 }
 
 /// The value the WAV holds for track `t`, frame `i`, channel `c`, as the decoder gives it.

@@ -15,7 +15,7 @@
 mod jack;
 
 use jack::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PERIOD: u32 = 256;
 
@@ -69,24 +69,22 @@ fn the_audio_thread_does_not_fault_while_a_song_plays_and_the_next_one_loads() {
     let cfg = cfg.to_str().unwrap().to_string();
     let mut sb = Stembox::spawn(bin(), &dir, &jackd, &["run", "--config", &cfg]);
     sb.expect_line(Duration::from_secs(30), |l| l == "ready");
-    let started = Instant::now();
     let pid = sb.pid();
     let tid = *sb
         .threads_named("stembox-audio")
         .first()
         .expect("an audio thread");
 
-    // Warm-up: the first 100 periods touch the thread's stack and every code path of a
-    // plain period; the loader starts on the neighbour at `ready` and is still at work.
-    std::thread::sleep(Duration::from_millis(500));
+    // Warm-up: the first 100 periods (0.53 s) touch the thread's stack and every code path
+    // of a plain period; the loader starts on the neighbour at `ready` and is still at
+    // work. Counted in device time: the head's position.
+    sb.wait_for_device("pos_s", 0.6);
     let warm = faults(pid, tid);
     let locked_kb = status_kb(pid, "VmLck:");
     let rss_warm_kb = status_kb(pid, "VmRSS:");
-    // Near the end of the 8 s song; the loader has decoded the neighbour meanwhile.
-    std::thread::sleep(
-        Duration::from_secs(8).saturating_sub(started.elapsed() + Duration::from_millis(700)),
-    );
-    let s = Stats::parse(&sb.stats());
+    // Near the end of the 8 s song (in device time); the loader has decoded the neighbour
+    // meanwhile.
+    let s = Stats::parse(&sb.wait_for_device("pos_s", 7.3));
     let end = faults(pid, tid);
     let rss_end_kb = status_kb(pid, "VmRSS:");
     eprintln!(

@@ -6,6 +6,9 @@
 //! in `load_underruns`, and a stem's decoded part never reads as anything else. Its own
 //! test binary: the read limit is process-wide.
 
+#[path = "common/wav.rs"]
+mod wav;
+
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc};
@@ -31,17 +34,8 @@ fn b_val(i: usize) -> f32 {
 }
 
 fn write_mono_wav(path: &Path, f: impl Fn(usize) -> f32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..RATE as usize * SECONDS {
-        w.write_sample((f(i) * 32768.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
+    let samples = (0..RATE as usize * SECONDS).map(f);
+    wav::write(path, RATE, 1, wav::Enc::I16, samples);
 }
 
 #[test]

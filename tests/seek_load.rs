@@ -5,6 +5,9 @@
 //! region was filled, nothing written twice). Its own test binary: the read limit is
 //! process-wide.
 
+#[path = "common/wav.rs"]
+mod wav;
+
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc};
@@ -34,17 +37,7 @@ fn val(f: fn(usize) -> i16, i: usize) -> f32 {
 }
 
 fn write_wav(path: &Path, f: fn(usize) -> i16) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..RATE as usize * SECONDS {
-        w.write_sample(f(i)).unwrap();
-    }
-    w.finalize().unwrap();
+    wav::write_i16(path, RATE, 1, (0..RATE as usize * SECONDS).map(f));
 }
 
 #[test]

@@ -2,6 +2,11 @@
 //! real binary, reading raw ALSA `file` PCM output.
 #![allow(dead_code)]
 
+pub mod wav;
+
+/// The encodings a test stem is written in.
+pub use wav::Enc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -33,15 +38,6 @@ impl Noise {
         self.0 = x;
         (x as f64 / u32::MAX as f64) * 2.0 - 1.0
     }
-}
-
-/// Sample encodings a test stem is written in.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Enc {
-    I16,
-    I24,
-    I32,
-    F32,
 }
 
 /// A generated stem: its samples as the decoder will see them (f32 after int scaling),
@@ -102,28 +98,13 @@ impl GenStem {
 
     /// Writes the stem as WAV at `path`.
     pub fn write_wav(&self, path: &Path) {
-        let (bits, fmt) = match self.enc {
-            Enc::I16 => (16, hound::SampleFormat::Int),
-            Enc::I24 => (24, hound::SampleFormat::Int),
-            Enc::I32 => (32, hound::SampleFormat::Int),
-            Enc::F32 => (32, hound::SampleFormat::Float),
-        };
-        let spec = hound::WavSpec {
-            channels: self.channels,
-            sample_rate: self.rate,
-            bits_per_sample: bits,
-            sample_format: fmt,
-        };
-        let mut w = hound::WavWriter::create(path, spec).unwrap();
-        for &s in &self.samples {
-            match self.enc {
-                Enc::I16 => w.write_sample((s as f64 * 32768.0) as i16).unwrap(),
-                Enc::I24 => w.write_sample((s as f64 * 8388608.0) as i32).unwrap(),
-                Enc::I32 => w.write_sample((s as f64 * 2147483648.0) as i32).unwrap(),
-                Enc::F32 => w.write_sample(s).unwrap(),
-            }
-        }
-        w.finalize().unwrap();
+        wav::write(
+            path,
+            self.rate,
+            self.channels,
+            self.enc,
+            self.samples.iter().copied(),
+        );
     }
 
     /// Writes the stem as FLAC (through a WAV and the `flac` tool).

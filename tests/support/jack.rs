@@ -10,6 +10,12 @@
 //! SCHED_FIFO 99 busy loop on CPU 1 that ends by itself.
 #![allow(dead_code)]
 
+// The shared WAV writer, by path: most jack tests stand alone, without `tests/common/`. A
+// test that has both compiles the file twice (two identical `Enc`s, still one writer).
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/wav.rs"]
+pub mod wav;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -79,20 +85,40 @@ fn on_cpu(cmd: &mut Command, cpu: usize) {
     }
 }
 
-fn terminate(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        // SIGTERM first so jackd removes its shm files; SIGKILL if it does not go.
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+/// Stops `child`: SIGTERM first so jackd unregisters and removes its shm files, SIGKILL if
+/// it has not gone after 10 s (a jackd starved on a loaded machine takes seconds). Returns
+/// whether it had to be killed.
+fn terminate(child: &mut Child) -> bool {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return false;
+    }
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    true
+}
+
+/// Frees the slot a killed server `name` left in jack's server registry. jack keeps at
+/// most 8 servers per machine in `/dev/shm/jack-shm-registry` and frees the slot of one
+/// that died without unregistering (SIGKILL) only when a server of the same name starts:
+/// with a new name per test, every killed server took a slot for good, until no jackd
+/// could start at all ("Too many servers already active"). So the name is started once
+/// more and stopped cleanly.
+fn reclaim_slot(dir: &Path, period_frames: u32, name: &str) {
+    match Jackd::try_start_named(dir, period_frames, name) {
+        Ok(mut again) => {
+            again.reclaim_on_kill = false;
+            drop(again);
+        }
+        Err(e) => eprintln!("jackd registry slot of {name} left taken: {e}"),
     }
 }
 
@@ -101,6 +127,10 @@ pub struct Jackd {
     pub name: String,
     child: Child,
     pub log: PathBuf,
+    dir: PathBuf,
+    period_frames: u32,
+    /// Reclaim the registry slot when the server had to be killed on drop.
+    reclaim_on_kill: bool,
 }
 
 impl Jackd {
@@ -113,33 +143,47 @@ impl Jackd {
     /// Starts jackd under `name` (to bring a killed server back under the same name, as a
     /// replugged sound card comes back under its ALSA name). Its log is appended to.
     pub fn start_named(dir: &Path, period_frames: u32, name: &str) -> Jackd {
+        Jackd::try_start_named(dir, period_frames, name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_named(dir: &Path, period_frames: u32, name: &str) -> Result<Jackd, String> {
         let name = name.to_string();
         let log = dir.join("jackd.log");
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
-            .unwrap();
-        let mut cmd = Command::new(jackd_path().expect("jackd"));
+            .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+        let mut cmd = Command::new(jackd_path().ok_or("jackd is not installed")?);
         cmd.args(["-n", &name, "--no-realtime", "-d", "dummy"])
             .args(["-r", &RATE.to_string(), "-p", &period_frames.to_string()])
             .env("JACK_DEFAULT_SERVER", &name)
             .env("JACK_NO_AUDIO_RESERVATION", "1")
             .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
+            .stdout(out.try_clone().map_err(|e| e.to_string())?)
             .stderr(out);
         on_cpu(&mut cmd, HOUSE_CPU);
-        let child = cmd.spawn().expect("cannot start jackd");
-        let mut jackd = Jackd { name, child, log };
-        jackd.wait_ready();
-        jackd
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start jackd: {e}"))?;
+        let mut jackd = Jackd {
+            name,
+            child,
+            log,
+            dir: dir.to_path_buf(),
+            period_frames,
+            reclaim_on_kill: true,
+        };
+        jackd.wait_ready()?;
+        Ok(jackd)
     }
 
-    fn wait_ready(&mut self) {
-        let end = Instant::now() + Duration::from_secs(10);
+    fn wait_ready(&mut self) -> Result<(), String> {
+        // Generous: a jackd without real-time scheduling on a loaded machine starts slowly.
+        let end = Instant::now() + Duration::from_secs(30);
         while Instant::now() < end {
             if let Ok(Some(st)) = self.child.try_wait() {
-                panic!("jackd exited ({st}): {}", self.log_text());
+                return Err(format!("jackd exited ({st}): {}", self.log_text()));
             }
             let ok = Command::new("jack_lsp")
                 .env("JACK_DEFAULT_SERVER", &self.name)
@@ -152,17 +196,20 @@ impl Jackd {
                         && String::from_utf8_lossy(&o.stdout).contains("system:playback_1")
                 });
             match ok {
-                Ok(true) => return,
+                Ok(true) => return Ok(()),
                 Ok(false) => {}
                 // No jack_lsp: give the server a moment instead.
                 Err(_) => {
                     std::thread::sleep(Duration::from_millis(1500));
-                    return;
+                    return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("jackd did not come up in 10 s: {}", self.log_text());
+        Err(format!(
+            "jackd did not come up in 30 s: {}",
+            self.log_text()
+        ))
     }
 
     pub fn log_text(&self) -> String {
@@ -174,9 +221,47 @@ impl Jackd {
     }
 
     /// Kills the server with SIGKILL, as a sound card is yanked: no goodbye to clients.
-    pub fn kill(mut self) {
+    /// The server stays away while the [`Unplugged`] is kept.
+    pub fn kill(mut self) -> Unplugged {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Its slot is reclaimed by the Unplugged, not by a second kill here.
+        self.reclaim_on_kill = false;
+        Unplugged {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            period_frames: self.period_frames,
+            replugged: false,
+        }
+    }
+}
+
+/// A server killed by [`Jackd::kill`]: [`Unplugged::replug`] brings it back under the same
+/// name; dropping it frees the slot the dead server holds in jack's registry (see
+/// [`reclaim_slot`]), which starts and stops a server of that name for a moment.
+#[must_use = "dropped at once, it brings the server back for a moment: keep it while the \
+              device is to be away"]
+pub struct Unplugged {
+    name: String,
+    dir: PathBuf,
+    period_frames: u32,
+    replugged: bool,
+}
+
+impl Unplugged {
+    /// Starts the server again under its name, as a replugged sound card comes back under
+    /// its ALSA name.
+    pub fn replug(mut self) -> Jackd {
+        self.replugged = true;
+        Jackd::start_named(&self.dir, self.period_frames, &self.name)
+    }
+}
+
+impl Drop for Unplugged {
+    fn drop(&mut self) {
+        if !self.replugged {
+            reclaim_slot(&self.dir, self.period_frames, &self.name);
+        }
     }
 }
 
@@ -192,7 +277,9 @@ pub fn unique_server_name() -> String {
 
 impl Drop for Jackd {
     fn drop(&mut self) {
-        terminate(&mut self.child);
+        if terminate(&mut self.child) && self.reclaim_on_kill {
+            reclaim_slot(&self.dir, self.period_frames, &self.name);
+        }
     }
 }
 
@@ -219,30 +306,14 @@ pcm.stembox_rec {{
     std::fs::write(home.join(".asoundrc"), text).unwrap();
 }
 
-/// Writes a 16-bit stereo WAV at 48 kHz: a quiet sine at `hz`.
+/// Writes a 16-bit stereo WAV at 48 kHz: a quiet sine at `hz`, the same in both channels.
 pub fn write_wav(path: &Path, seconds: f64, hz: f64) {
-    let frames = (seconds * RATE as f64) as u32;
-    let data_bytes = frames * 4;
-    let mut b = Vec::with_capacity(44 + data_bytes as usize);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + data_bytes).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&RATE.to_le_bytes());
-    b.extend_from_slice(&(RATE * 4).to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&data_bytes.to_le_bytes());
-    for i in 0..frames {
-        let x = (2.0 * std::f64::consts::PI * hz * i as f64 / RATE as f64).sin() * 0.05;
-        let s = ((x * 32767.0) as i16).to_le_bytes();
-        b.extend_from_slice(&s);
-        b.extend_from_slice(&s);
-    }
-    std::fs::write(path, b).unwrap();
+    let frames = (seconds * RATE as f64) as usize;
+    let sine = (0..frames).map(|i| {
+        let x = (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(RATE)).sin() * 0.05;
+        (x * 32767.0) as i16
+    });
+    wav::write_i16(path, RATE, 2, sine.flat_map(|s| [s, s]));
 }
 
 /// `<lib>/<song>/stemN.wav` for `stems` stems of `seconds`.
@@ -299,6 +370,51 @@ pub fn write_config(dir: &Path, lib: &Path, rc: &RunConfig) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// How long a device clock ([`Stembox::wait_for_device`]) may stand still before a test
+/// calls it stopped. A jackd without real-time scheduling on a loaded machine crawls (seen at
+/// 6 % and 26 % of real time) but moves every second; a dead one never moves again.
+pub const DEVICE_CLOCK_STOPPED: Duration = Duration::from_secs(30);
+/// Longest wait for device time however slowly the clock moves: 20 s of device time at the
+/// slowest pace seen (6 %) takes 330 s; the tests wait for a few seconds of it.
+pub const DEVICE_WAIT_CAP: Duration = Duration::from_secs(300);
+/// How often [`Stembox::wait_for_device`] asks for `stats`.
+const DEVICE_POLL: Duration = Duration::from_millis(100);
+
+/// Bytes of the `file` PCM's recording at `rec` so far (0 before it exists).
+pub fn recorded_bytes(rec: &Path) -> u64 {
+    std::fs::metadata(rec).map_or(0, |m| m.len())
+}
+
+/// Waits until the `file` PCM's recording at `rec` holds `bytes`: the recording grows as
+/// the box writes to the device, which takes audio at its own pace, so this is device
+/// time, seen from outside the box. Panics when it stops growing for
+/// [`DEVICE_CLOCK_STOPPED`] or the wait passes [`DEVICE_WAIT_CAP`].
+pub fn wait_for_recording(rec: &Path, bytes: u64) {
+    let started = Instant::now();
+    let (mut seen, mut grew_at) = (recorded_bytes(rec), started);
+    while seen < bytes {
+        std::thread::sleep(DEVICE_POLL);
+        let now = recorded_bytes(rec);
+        if now != seen {
+            (seen, grew_at) = (now, Instant::now());
+        }
+        let stood = grew_at.elapsed();
+        assert!(
+            stood < DEVICE_CLOCK_STOPPED,
+            "the device clock stopped: {} stood at {seen} bytes for {stood:.1?}, waiting for \
+             {bytes}",
+            rec.display()
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited < DEVICE_WAIT_CAP,
+            "the device clock crawled: {} at {seen} bytes after {waited:.1?}, waiting for \
+             {bytes}",
+            rec.display()
+        );
+    }
 }
 
 /// A running `stembox`, its stdout as lines, stdin for console commands.
@@ -409,6 +525,44 @@ impl Stembox {
         self.drain();
         self.send("stats");
         self.expect_line(Duration::from_secs(5), |l| l.starts_with("stats "))
+    }
+
+    /// Polls `stats` until its `key` reaches `target`, and returns that line. `key` is one of
+    /// the box's device clocks: `periods` (device periods served, monitor on) or `pos_s`
+    /// (the play head, which moves only as the device takes audio). A test that waits for
+    /// audio this way and not on the wall clock holds on a loaded machine, where a jackd
+    /// without real-time scheduling pulls periods at a fraction of real time.
+    ///
+    /// Panics with the transcript when `key` stands still for [`DEVICE_CLOCK_STOPPED`] (the
+    /// device clock, or playback, stopped) or the wait passes [`DEVICE_WAIT_CAP`].
+    pub fn wait_for_device(&mut self, key: &str, target: f64) -> String {
+        let started = Instant::now();
+        let mut seen: Option<f64> = None;
+        let mut moved_at = started;
+        loop {
+            let line = self.stats();
+            let now = Stats::parse(&line).num(key);
+            if now >= target {
+                return line;
+            }
+            if seen != Some(now) {
+                (seen, moved_at) = (Some(now), Instant::now());
+            }
+            let stood = moved_at.elapsed();
+            assert!(
+                stood < DEVICE_CLOCK_STOPPED,
+                "the device clock stopped: {key}={now} for {stood:.1?}, waiting for {target}\n{}",
+                self.transcript()
+            );
+            let waited = started.elapsed();
+            assert!(
+                waited < DEVICE_WAIT_CAP,
+                "the device clock crawled: {key}={now} after {waited:.1?}, waiting for \
+                 {target}\n{}",
+                self.transcript()
+            );
+            std::thread::sleep(DEVICE_POLL);
+        }
     }
 
     /// Sends `quit`, then collects the remaining lines until exit; returns the exit code.

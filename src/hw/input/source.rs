@@ -306,18 +306,12 @@ impl DeviceSource {
         self.opened = None;
         self.decoder.clear();
     }
-}
 
-impl InputSource for DeviceSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn fd(&self) -> Option<RawFd> {
-        self.opened.as_ref().map(Opened::fd)
-    }
-
-    fn read_events(&mut self, out: &mut Vec<InputEvent>) -> io::Result<usize> {
+    /// [`InputSource::read_events`] as read at `now`: the flood window and the retry times
+    /// are judged on `now`, never on the wall clock, so a test drives a flood with
+    /// synthetic times and a pipe it fills itself (no writer thread, no timing luck).
+    /// Called on the input thread.
+    pub fn read_events_at(&mut self, out: &mut Vec<InputEvent>, now: Instant) -> io::Result<usize> {
         let Some(o) = &self.opened else {
             return Ok(0);
         };
@@ -334,7 +328,6 @@ impl InputSource for DeviceSource {
             Ok((n, _)) if !matches!(o, Opened::Fifo(_)) => return Ok(n),
             Ok((n, bytes)) => {
                 // A FIFO: count what it delivers; buttons never come this fast.
-                let now = Instant::now();
                 if now.duration_since(self.window_start) >= Duration::from_secs(1) {
                     self.window_start = now;
                     self.window_records = 0;
@@ -367,7 +360,7 @@ impl InputSource for DeviceSource {
                 // The writer left. A fresh open does not signal until the next writer
                 // comes (a FIFO only reports hang-up to readers that saw a writer).
                 self.close();
-                self.next_try = Instant::now();
+                self.next_try = now;
                 self.quiet_reopen = true;
                 Ok(n)
             }
@@ -380,11 +373,25 @@ impl InputSource for DeviceSource {
             _ => {
                 // Unplugged (ENODEV) or broken: look for it again from now on.
                 self.close();
-                self.next_try = Instant::now() + REOPEN_INTERVAL;
+                self.next_try = now + REOPEN_INTERVAL;
                 self.last_error = None;
                 Err(e)
             }
         }
+    }
+}
+
+impl InputSource for DeviceSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        self.opened.as_ref().map(Opened::fd)
+    }
+
+    fn read_events(&mut self, out: &mut Vec<InputEvent>) -> io::Result<usize> {
+        self.read_events_at(out, Instant::now())
     }
 
     fn retry_at(&self) -> Option<Instant> {
@@ -431,9 +438,12 @@ mod tests {
         assert_eq!(EVIOCSCLOCKID, 0x4004_45a0);
     }
 
-    #[test]
-    fn a_fifo_with_an_endless_writer_is_closed_as_a_flood() {
-        let dir = std::env::temp_dir().join(format!("stembox-flood-{}", std::process::id()));
+    /// A FIFO opened by a [`DeviceSource`], the time it was opened (the tests' clock starts
+    /// there), and its writer end, non-blocking, held by the test itself: the test decides
+    /// when bytes arrive and what time it is.
+    fn fifo_with_writer(tag: &str) -> (PathBuf, DeviceSource, Instant, File) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir().join(format!("stembox-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("buttons");
@@ -441,64 +451,123 @@ mod tests {
         // SAFETY: c is a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let mut src = DeviceSource::new(&path);
-        assert!(src.maintain(Instant::now()).unwrap().contains("opened"));
-        let writer_path = path.clone();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop_w = stop.clone();
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            let mut w = std::fs::OpenOptions::new()
-                .write(true)
-                .open(writer_path)
-                .unwrap();
-            let zeros = [0u8; RECORD_BYTES * 64];
-            while !stop_w.load(std::sync::atomic::Ordering::Relaxed) {
-                if w.write_all(&zeros).is_err() {
-                    break;
-                }
-            }
-        });
         let t0 = Instant::now();
-        let mut out = Vec::new();
-        let err = loop {
-            out.clear();
-            // Before the writer comes, a read sees end of stream and the FIFO is reopened.
-            if src.fd().is_none() {
-                src.maintain(Instant::now());
+        assert!(src.maintain(t0).unwrap().contains("opened"));
+        // The reader is open, so a non-blocking open for writing succeeds at once; before it,
+        // it would fail with ENXIO rather than wait.
+        let writer = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        (dir, src, t0, writer)
+    }
+
+    /// Fills the pipe as an endless writer keeps it: full, whatever was read.
+    fn fill(writer: &mut File) {
+        use std::io::Write;
+        // Below PIPE_BUF, so each write goes in whole or not at all: records stay whole.
+        let zeros = [0u8; RECORD_BYTES * 64];
+        loop {
+            match writer.write(&zeros) {
+                Ok(n) => assert_eq!(n, zeros.len()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => panic!("writing the FIFO: {e}"),
             }
-            match src.read_events(&mut out) {
+        }
+    }
+
+    /// Reads that a full pipe answers with `MAX_RECORDS_PER_READ` records each before a
+    /// window holds more than `FLOOD_RECORDS_PER_S`.
+    const READS_BELOW_FLOOD: usize = FLOOD_RECORDS_PER_S as usize / MAX_RECORDS_PER_READ;
+
+    #[test]
+    fn a_fifo_with_an_endless_writer_is_closed_as_a_flood() {
+        let (dir, mut src, t0, mut writer) = fifo_with_writer("flood");
+        let mut out = Vec::new();
+        let mut now = t0;
+        let mut reads = 0;
+        let err = loop {
+            fill(&mut writer);
+            out.clear();
+            match src.read_events_at(&mut out, now) {
                 Ok(_) => assert!(out.len() <= MAX_RECORDS_PER_READ, "{}", out.len()),
                 Err(e) => break e,
             }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "never judged a flood"
-            );
+            reads += 1;
+            // An endless writer delivers as fast as it is read; reads a millisecond apart.
+            now += Duration::from_millis(1);
+            assert!(reads <= 10 * READS_BELOW_FLOOD, "never judged a flood");
         };
+        // Judged on the first read that takes the window past the limit, not later.
+        assert_eq!(reads, READS_BELOW_FLOOD, "reads before the flood");
         assert!(err.to_string().contains("not a button device"), "{err}");
         assert!(out.is_empty(), "a flood's events are dropped");
         assert_eq!(src.fd(), None);
-        assert!(src.retry_at().unwrap() >= Instant::now() + FLOOD_BACKOFF - Duration::from_secs(1));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        // Unblock the writer if the pipe is full: a reader that drains it. Opened
-        // non-blocking: a blocking open of a FIFO whose writer has already gone would wait
-        // for ever.
-        {
-            use std::io::Read;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut drain = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&path)
-                .unwrap();
-            let mut buf = [0u8; 4096];
-            while !writer.is_finished() {
-                if !matches!(drain.read(&mut buf), Ok(n) if n > 0) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+        assert_eq!(src.retry_at(), Some(now + FLOOD_BACKOFF));
+        // Left alone until the back-off has passed, then opened again.
+        assert_eq!(
+            src.maintain(now + FLOOD_BACKOFF - Duration::from_millis(1)),
+            None
+        );
+        assert_eq!(src.fd(), None);
+        src.maintain(now + FLOOD_BACKOFF);
+        assert!(src.fd().is_some(), "not reopened after the back-off");
+        drop(writer);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_fast_fifo_within_the_limit_each_second_is_no_flood() {
+        let (dir, mut src, t0, mut writer) = fifo_with_writer("fast");
+        let mut out = Vec::new();
+        // Just under the limit in each of three one-second windows: read in full.
+        for second in 0..3u32 {
+            for i in 0..READS_BELOW_FLOOD {
+                fill(&mut writer);
+                out.clear();
+                let now = t0 + Duration::from_secs(second.into()) + Duration::from_millis(i as u64);
+                let n = src.read_events_at(&mut out, now).unwrap();
+                assert_eq!(n, MAX_RECORDS_PER_READ, "second {second}, read {i}");
             }
         }
-        writer.join().unwrap();
+        // One read more in the same second is a flood: the window counted them all.
+        fill(&mut writer);
+        out.clear();
+        let late = t0 + Duration::from_millis(2_999);
+        let err = src.read_events_at(&mut out, late).unwrap_err();
+        assert!(err.to_string().contains("not a button device"), "{err}");
+        assert!(out.is_empty());
+        drop(writer);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_fifo_whose_writer_leaves_is_reopened_at_once_quietly() {
+        let (dir, mut src, t0, mut writer) = fifo_with_writer("leave");
+        fill(&mut writer);
+        drop(writer);
+        let mut out = Vec::new();
+        let mut now = t0;
+        // What the writer left is read in bounded slices, then its end of stream.
+        while src.fd().is_some() {
+            out.clear();
+            src.read_events_at(&mut out, now).unwrap();
+            assert!(out.len() <= MAX_RECORDS_PER_READ);
+            now += Duration::from_millis(300);
+        }
+        let left_at = now - Duration::from_millis(300);
+        assert_eq!(
+            src.retry_at(),
+            Some(left_at),
+            "the next writer is waited for at once"
+        );
+        assert_eq!(
+            src.maintain(left_at),
+            None,
+            "a FIFO reopened for its next writer"
+        );
+        assert!(src.fd().is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
