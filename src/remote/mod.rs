@@ -5,4 +5,5 @@
 //! ([`link::Board`]); it never talks to the engine and never blocks control.
 
 pub mod link;
+pub mod osc;
 pub mod view;
