@@ -332,3 +332,29 @@ fn an_address_in_use_is_a_bind_error_naming_it() {
         Ok(_) => panic!("bound a port already taken"),
     }
 }
+
+#[test]
+fn subscribers_are_capped_and_the_one_too_many_is_told() {
+    let (board, sink, _seen) = control();
+    let osc = OscThread::spawn("127.0.0.1:0".parse().unwrap(), board, sink).unwrap();
+    let to = osc.local_addr();
+    let clients: Vec<UdpSocket> = (0..17).map(|_| client()).collect();
+    for (i, c) in clients.iter().enumerate() {
+        send(c, to, "/stembox/subscribe", vec![]);
+        let want = if i < 16 {
+            "ok: subscribed"
+        } else {
+            "error: 16 OSC subscribers"
+        };
+        until(c, Duration::from_secs(3), |m| reply_starting(m, want))
+            .unwrap_or_else(|got| panic!("client {i}: {got:?}"));
+    }
+    assert_eq!(osc.counters().subscribers.load(Relaxed), 16);
+    // Subscribing again refreshes, it does not take a second place.
+    send(&clients[0], to, "/stembox/subscribe", vec![]);
+    until(&clients[0], Duration::from_secs(3), |m| {
+        reply_starting(m, "ok: subscribed")
+    })
+    .unwrap();
+    assert_eq!(osc.counters().subscribers.load(Relaxed), 16);
+}
