@@ -45,7 +45,9 @@
 //! `/stembox/loop/a f`, `/stembox/loop/b f`, `/stembox/section s`, `/stembox/bar i`,
 //! `/stembox/beat i`, `/stembox/lyric s`, `/stembox/lyric/next s`, `/stembox/chord s`,
 //! `/stembox/xruns i`. A subscription lapses after 60 s without a message from the client:
-//! send `/stembox/subscribe` again now and then (it also resends the whole state).
+//! send `/stembox/subscribe` again now and then (it also resends the whole state, at most
+//! 10 such dumps a second for all clients). OSC has no PIN: bind `remote.osc_listen` only
+//! to a network you trust.
 //!
 //! Bundles are taken (nested up to 8 deep, 64 messages a packet) and act at once, whatever
 //! their time tag. Address patterns (`*`, `?`, `[...]`, `{...}`) are not expanded: one

@@ -38,6 +38,9 @@ pub const SUBSCRIBER_TTL: Duration = Duration::from_secs(60);
 pub const POS_INTERVAL: Duration = Duration::from_millis(100);
 /// Most replies and error answers sent per second, all senders together.
 pub const MAX_ANSWERS_PER_S: u32 = 200;
+/// Most whole-state dumps (sent on a subscribe) per second: a subscribe with a forged
+/// sender would otherwise turn one small packet into dozens for someone else.
+pub const MAX_DUMPS_PER_S: u32 = 10;
 /// How often the board is looked at while packets keep arriving.
 const BOARD_POLL: Duration = Duration::from_millis(5);
 
@@ -95,7 +98,8 @@ impl OscThread {
             in_flight: VecDeque::new(),
             last: None,
             pos: PosThrottle::default(),
-            answers: AnswerBudget::default(),
+            answers: Budget::per_second(MAX_ANSWERS_PER_S),
+            dumps: Budget::per_second(MAX_DUMPS_PER_S),
         };
         let handle = std::thread::Builder::new()
             .name("stembox-osc".into())
@@ -181,14 +185,23 @@ impl PosThrottle {
     }
 }
 
-/// At most [`MAX_ANSWERS_PER_S`] answers in any one-second window (fixed windows).
-#[derive(Debug, Default)]
-struct AnswerBudget {
+/// At most `limit` sends in any one-second window (fixed windows).
+#[derive(Debug)]
+struct Budget {
+    limit: u32,
     window: Option<Instant>,
     used: u32,
 }
 
-impl AnswerBudget {
+impl Budget {
+    fn per_second(limit: u32) -> Budget {
+        Budget {
+            limit,
+            window: None,
+            used: 0,
+        }
+    }
+
     fn take(&mut self, now: Instant) -> bool {
         match self.window {
             Some(w) if now.duration_since(w) < Duration::from_secs(1) => {}
@@ -197,7 +210,7 @@ impl AnswerBudget {
                 self.used = 0;
             }
         }
-        if self.used < MAX_ANSWERS_PER_S {
+        if self.used < self.limit {
             self.used += 1;
             true
         } else {
@@ -217,7 +230,8 @@ struct Worker {
     /// The state last shown to subscribers.
     last: Option<Published>,
     pos: PosThrottle,
-    answers: AnswerBudget,
+    answers: Budget,
+    dumps: Budget,
 }
 
 impl Worker {
@@ -339,9 +353,13 @@ impl Worker {
             .store(self.subscribers.len() as u64, Relaxed);
         // Everything, to this subscriber only: a fresh surface shows the whole state.
         let p = self.board.latest();
-        let all = codec::feedback(None, &p.live, &p.song);
-        for m in &all {
-            self.send(m, to);
+        if self.dumps.take(now) {
+            let all = codec::feedback(None, &p.live, &p.song);
+            for m in &all {
+                self.send(m, to);
+            }
+        } else {
+            self.counters.answers_dropped.fetch_add(1, Relaxed);
         }
         // Nothing shown yet: what was just sent is the base for the next changes (else
         // the first board check would send it all again).
@@ -483,7 +501,7 @@ mod tests {
     #[test]
     fn answers_are_bounded_per_second() {
         let t0 = Instant::now();
-        let mut b = AnswerBudget::default();
+        let mut b = Budget::per_second(MAX_ANSWERS_PER_S);
         let taken = (0..1000).filter(|_| b.take(t0)).count();
         assert_eq!(taken, MAX_ANSWERS_PER_S as usize);
         assert!(!b.take(t0 + Duration::from_millis(999)));
