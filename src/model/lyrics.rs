@@ -87,6 +87,28 @@ pub struct Lyrics {
     pub warnings_dropped: usize,
 }
 
+impl Lyrics {
+    /// One line for `stembox check`: `12 lines, 8 inline chords, offset +250 ms, 2 lines
+    /// skipped` (the skipped lines are in [`Lyrics::warnings`]).
+    pub fn summary(&self) -> String {
+        let n =
+            |count: usize, one: &str| format!("{count} {one}{}", if count == 1 { "" } else { "s" });
+        let chords: usize = self.lines.iter().map(|l| l.chords.len()).sum();
+        let mut s = n(self.lines.len(), "line");
+        if chords > 0 {
+            s.push_str(&format!(", {}", n(chords, "inline chord")));
+        }
+        if self.offset_ms != 0 {
+            s.push_str(&format!(", offset {:+} ms", self.offset_ms));
+        }
+        let skipped = self.warnings.len() + self.warnings_dropped;
+        if skipped > 0 {
+            s.push_str(&format!(", {} skipped", n(skipped, "line")));
+        }
+        s
+    }
+}
+
 /// Why a whole lyrics file was refused.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LyricsErrorKind {
@@ -716,6 +738,16 @@ mod tests {
         assert_eq!(times(&l), vec![(1.0, "one"), (2.0, "two")]);
         assert!(l.warnings.is_empty());
         assert_eq!(l.tags.title.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn a_summary_for_check() {
+        let l = lrc("[offset:+250]\n[00:01][Am]a [G]b\n[00:02]c\nnope\n");
+        assert_eq!(
+            l.summary(),
+            "2 lines, 2 inline chords, offset +250 ms, 1 line skipped"
+        );
+        assert_eq!(lrc("[00:01]a\n").summary(), "1 line");
     }
 
     #[test]
