@@ -94,7 +94,7 @@ impl OscThread {
             sink,
             stop: stop.clone(),
             counters: counters.clone(),
-            subscribers: Vec::new(),
+            subscribers: Subscribers::default(),
             in_flight: VecDeque::new(),
             last: None,
             pos: PosThrottle::default(),
@@ -146,6 +146,74 @@ struct Subscriber {
     /// Where its messages come from (refreshes it).
     from: SocketAddr,
     last_heard: Instant,
+}
+
+/// The clients that get feedback: at most [`MAX_SUBSCRIBERS`], each dropped after
+/// [`SUBSCRIBER_TTL`] without a message from it. Pure apart from the times given.
+#[derive(Debug, Default)]
+pub struct Subscribers {
+    list: Vec<Subscriber>,
+}
+
+/// All [`MAX_SUBSCRIBERS`] places are taken.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SubscribersFull;
+
+impl Subscribers {
+    /// `from` asks for feedback at `to`: a new place, or a refresh of its place (its
+    /// source may have moved).
+    pub fn subscribe(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        now: Instant,
+    ) -> Result<(), SubscribersFull> {
+        if let Some(s) = self.list.iter_mut().find(|s| s.to == to) {
+            s.from = from;
+            s.last_heard = now;
+            return Ok(());
+        }
+        if self.list.len() >= MAX_SUBSCRIBERS {
+            return Err(SubscribersFull);
+        }
+        self.list.push(Subscriber {
+            to,
+            from,
+            last_heard: now,
+        });
+        Ok(())
+    }
+
+    /// Any message from `from` keeps its subscriptions alive.
+    pub fn heard_from(&mut self, from: SocketAddr, now: Instant) {
+        for s in self.list.iter_mut().filter(|s| s.from == from) {
+            s.last_heard = now;
+        }
+    }
+
+    /// Drops the subscriptions made from `from`.
+    pub fn unsubscribe(&mut self, from: SocketAddr) {
+        self.list.retain(|s| s.from != from);
+    }
+
+    /// Drops those not heard from for [`SUBSCRIBER_TTL`].
+    pub fn expire(&mut self, now: Instant) {
+        self.list
+            .retain(|s| now.duration_since(s.last_heard) < SUBSCRIBER_TTL);
+    }
+
+    /// Where feedback goes.
+    pub fn targets(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.list.iter().map(|s| s.to)
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
 }
 
 /// A request waiting for control's answer.
@@ -225,7 +293,7 @@ struct Worker {
     sink: RequestSink,
     stop: Arc<AtomicBool>,
     counters: Arc<OscCounters>,
-    subscribers: Vec<Subscriber>,
+    subscribers: Subscribers,
     in_flight: VecDeque<InFlight>,
     /// The state last shown to subscribers.
     last: Option<Published>,
@@ -266,11 +334,7 @@ impl Worker {
     fn on_packet(&mut self, bytes: &[u8], from: SocketAddr) {
         self.counters.packets.fetch_add(1, Relaxed);
         let now = Instant::now();
-        for s in &mut self.subscribers {
-            if s.from == from {
-                s.last_heard = now;
-            }
-        }
+        self.subscribers.heard_from(from, now);
         let messages = match codec::decode_packet(bytes) {
             Ok(m) => m,
             Err(_) => {
@@ -288,7 +352,7 @@ impl Worker {
             Ok(Incoming::Nothing) => {}
             Ok(Incoming::Subscribe { port }) => self.subscribe(from, port, now),
             Ok(Incoming::Unsubscribe) => {
-                self.subscribers.retain(|s| s.from != from);
+                self.subscribers.unsubscribe(from);
                 self.counters
                     .subscribers
                     .store(self.subscribers.len() as u64, Relaxed);
@@ -332,21 +396,12 @@ impl Worker {
 
     fn subscribe(&mut self, from: SocketAddr, port: Option<u16>, now: Instant) {
         let to = SocketAddr::new(from.ip(), port.unwrap_or(from.port()));
-        if let Some(s) = self.subscribers.iter_mut().find(|s| s.to == to) {
-            s.from = from;
-            s.last_heard = now;
-        } else if self.subscribers.len() >= MAX_SUBSCRIBERS {
+        if self.subscribers.subscribe(from, to, now).is_err() {
             self.answer(
                 from,
                 &format!("error: {MAX_SUBSCRIBERS} OSC subscribers already; unsubscribe one"),
             );
             return;
-        } else {
-            self.subscribers.push(Subscriber {
-                to,
-                from,
-                last_heard: now,
-            });
         }
         self.counters
             .subscribers
@@ -457,9 +512,9 @@ impl Worker {
         }
         let encoded: Vec<Vec<u8>> = msgs.iter().filter_map(codec::encode).collect();
         let mut sent = 0u64;
-        for s in &self.subscribers {
+        for to in self.subscribers.targets() {
             for b in &encoded {
-                if self.send_bytes(b, s.to) {
+                if self.send_bytes(b, to) {
                     sent += 1;
                 }
             }
@@ -469,8 +524,7 @@ impl Worker {
 
     fn expire(&mut self, now: Instant) {
         let before = self.subscribers.len();
-        self.subscribers
-            .retain(|s| now.duration_since(s.last_heard) < SUBSCRIBER_TTL);
+        self.subscribers.expire(now);
         if self.subscribers.len() != before {
             self.counters
                 .subscribers
@@ -496,6 +550,51 @@ mod tests {
         assert_eq!(p.due(ms(100)), Some(1.04));
         assert_eq!(p.due(ms(300)), None, "nothing new: nothing sent");
         assert_eq!(p.offer(2.0, ms(300)), Some(2.0));
+    }
+
+    #[test]
+    fn subscribers_expire_unless_heard_from_and_are_capped() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let mut subs = Subscribers::default();
+        // A surface sending from 5000 and listening on 9000; another on its own port.
+        subs.subscribe(addr(5000), addr(9000), at(0)).unwrap();
+        subs.subscribe(addr(6000), addr(6000), at(0)).unwrap();
+        assert_eq!(
+            subs.targets().collect::<Vec<_>>(),
+            vec![addr(9000), addr(6000)]
+        );
+        // Any message from the first keeps it; the second says nothing.
+        subs.heard_from(addr(5000), at(50));
+        subs.expire(at(59));
+        assert_eq!(subs.len(), 2);
+        subs.expire(at(60));
+        assert_eq!(subs.targets().collect::<Vec<_>>(), vec![addr(9000)]);
+        subs.expire(at(109));
+        assert_eq!(subs.len(), 1);
+        subs.expire(at(110));
+        assert!(subs.is_empty());
+        // A re-subscribe refreshes the place for the same target, from a new source too.
+        subs.subscribe(addr(5000), addr(9000), at(200)).unwrap();
+        subs.subscribe(addr(5001), addr(9000), at(250)).unwrap();
+        assert_eq!(subs.len(), 1);
+        subs.expire(at(300));
+        assert_eq!(subs.len(), 1);
+        subs.unsubscribe(addr(5000));
+        assert_eq!(subs.len(), 1, "the place now belongs to the new source");
+        subs.unsubscribe(addr(5001));
+        assert!(subs.is_empty());
+        for port in 0..MAX_SUBSCRIBERS as u16 {
+            subs.subscribe(addr(7000 + port), addr(7000 + port), at(0))
+                .unwrap();
+        }
+        assert_eq!(
+            subs.subscribe(addr(8000), addr(8000), at(0)),
+            Err(SubscribersFull)
+        );
+        // A known one still refreshes when full.
+        assert_eq!(subs.subscribe(addr(7000), addr(7000), at(1)), Ok(()));
     }
 
     #[test]
