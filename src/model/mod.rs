@@ -5,6 +5,8 @@ pub mod action;
 pub mod bus;
 pub mod grammar;
 pub mod library;
+pub mod lyrics;
+pub mod peaks;
 pub mod setlist;
 pub mod song;
 pub mod songmeta;

@@ -6,4 +6,5 @@
 
 pub mod http;
 pub mod link;
+pub mod osc;
 pub mod view;
