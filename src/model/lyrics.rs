@@ -28,8 +28,8 @@
 //! all (not an LRC file). Each names the file and, where there is one, the 1-based line:
 //! `lyrics.lrc:7: stamp "[1:7a]" is not mm:ss.xx`.
 
+use super::view::{ChordAt, ChordMark, LyricLine};
 use crate::model::tempo::TempoMap;
-use crate::remote::view::{ChordAt, ChordMark, LyricLine};
 use std::fmt;
 use std::path::Path;
 
@@ -174,12 +174,13 @@ pub fn load_lyrics(path: &Path) -> Result<Option<Lyrics>, LyricsError> {
             return Ok(None);
         }
     }
-    let bytes = crate::base::fsread::read_regular_file(path, LYRICS_FILE, MAX_LRC_BYTES)
-        .map_err(|why| LyricsError {
+    let bytes = crate::base::fsread::read_regular_file(path, LYRICS_FILE, MAX_LRC_BYTES).map_err(
+        |why| LyricsError {
             file: file.clone(),
             line: None,
             kind: LyricsErrorKind::Read(why),
-        })?;
+        },
+    )?;
     parse_lrc(&bytes, &file).map(Some)
 }
 

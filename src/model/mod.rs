@@ -2,6 +2,7 @@
 //! the library scan and the song.json reader, which only read.
 
 pub mod action;
+pub mod board;
 pub mod bus;
 pub mod grammar;
 pub mod library;
@@ -12,3 +13,4 @@ pub mod song;
 pub mod songmeta;
 pub mod stem_buffer;
 pub mod tempo;
+pub mod view;

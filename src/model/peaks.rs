@@ -1,6 +1,6 @@
 //! A stem's waveform overview for the page's timeline: one peak level per bucket, 0..=255,
 //! computed once when a song loads (loader thread, never the audio thread) and published in
-//! [`crate::remote::view::StemView::peaks`].
+//! [`super::view::StemView::peaks`].
 //!
 //! Levels are perceptual, not linear: the bucket's peak in dBFS mapped from
 //! [`FLOOR_DBFS`] (-48 dBFS, and anything quieter or silent: 0) to 0 dBFS (and anything

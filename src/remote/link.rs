@@ -10,10 +10,8 @@
 //! [`LiveView`] (transport, mixer, health) on the [`Board`]; the remote threads wait on it
 //! and serialise each published value once for all their clients.
 
-use super::view::{LiveView, SongView};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 /// Which remote a request came from (shown in logs and counted apart).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,86 +50,13 @@ impl Reply {
 /// answers "busy" then). Called from the remote threads.
 pub type RequestSink = Arc<dyn Fn(RemoteRequest) -> bool + Send + Sync>;
 
-/// The latest published state.
-#[derive(Clone, Debug)]
-pub struct Published {
-    /// Bumped on every publish; a reader compares it with the last one it showed.
-    pub seq: u64,
-    /// Bumped when the song view changes (a new song, its lyrics loaded, ...).
-    pub song_seq: u64,
-    pub song: Arc<SongView>,
-    pub live: Arc<LiveView>,
-}
-
-/// The state control publishes and the remote threads read. One writer (control), any
-/// number of readers; the lock is held only to swap or clone two `Arc`s, so control never
-/// waits on a slow client.
-#[derive(Debug)]
-pub struct Board {
-    latest: Mutex<Published>,
-    changed: Condvar,
-}
-
-impl Default for Board {
-    fn default() -> Board {
-        Board {
-            latest: Mutex::new(Published {
-                seq: 0,
-                song_seq: 0,
-                song: Arc::new(SongView::default()),
-                live: Arc::new(LiveView::default()),
-            }),
-            changed: Condvar::new(),
-        }
-    }
-}
-
-impl Board {
-    /// Called from the control thread: a new song view (and live view with it).
-    pub fn publish_song(&self, song: SongView, live: LiveView) {
-        let mut p = self.lock();
-        p.seq += 1;
-        p.song_seq += 1;
-        p.song = Arc::new(song);
-        p.live = Arc::new(live);
-        drop(p);
-        self.changed.notify_all();
-    }
-
-    /// Called from the control thread: a new live view (same song).
-    pub fn publish_live(&self, live: LiveView) {
-        let mut p = self.lock();
-        p.seq += 1;
-        p.live = Arc::new(live);
-        drop(p);
-        self.changed.notify_all();
-    }
-
-    /// The latest state (any thread).
-    pub fn latest(&self) -> Published {
-        self.lock().clone()
-    }
-
-    /// Waits until something newer than `seen_seq` is published, or `timeout` passes; returns
-    /// the latest state either way (any thread but control).
-    pub fn wait_newer(&self, seen_seq: u64, timeout: Duration) -> Published {
-        let p = self.lock();
-        let (p, _) = self
-            .changed
-            .wait_timeout_while(p, timeout, |p| p.seq <= seen_seq)
-            .unwrap_or_else(|e| e.into_inner());
-        p.clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
-        // A panic elsewhere while holding the lock leaves plain data behind: keep using it.
-        self.latest.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+pub use crate::model::board::{Board, Published};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::view::LiveView;
+    use std::time::Duration;
 
     #[test]
     fn a_reader_wakes_on_publish_and_sees_the_newest() {

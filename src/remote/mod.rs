@@ -7,4 +7,5 @@
 pub mod http;
 pub mod link;
 pub mod osc;
-pub mod view;
+/// The views are the model's ([`crate::model::view`]); the remote shows them.
+pub use crate::model::view;

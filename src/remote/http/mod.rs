@@ -9,7 +9,7 @@
 //! connection is a slot in a fixed table with one deadline), a slow or dead client costs
 //! only its own slot, and no request ever waits inside the loop: an action's answer from
 //! control is a non-blocking [`Reply`](crate::remote::link::Reply) looked at every 2 ms
-//! while one is pending. A second thread (`stembox-web-board`) waits on the
+//! while one is pending. A second thread (`stembox-webwake`) waits on the
 //! [`Board`] and wakes the loop through a socket pair, so a publish reaches every page at
 //! once and each published value is serialised once for all clients.
 //!
@@ -155,7 +155,7 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 const BOARD_WAIT: Duration = Duration::from_millis(200);
 
 impl WebThread {
-    /// Binds `opts.listen` and starts `stembox-web` and `stembox-web-board`. Called once by
+    /// Binds `opts.listen` and starts `stembox-web` and `stembox-webwake`. Called once by
     /// control's start-up; the threads never call control, they hand requests to `sink`.
     pub fn spawn(
         opts: RemoteOptions,
@@ -212,7 +212,7 @@ impl WebThread {
             threads: vec![web],
         };
         let watcher = std::thread::Builder::new()
-            .name("stembox-web-board".into())
+            .name("stembox-webwake".into())
             .spawn(move || {
                 let mut seen = board.latest().seq;
                 let mut wake = board_wake;
@@ -225,7 +225,7 @@ impl WebThread {
                     }
                 }
             })
-            .map_err(setup("the stembox-web-board thread"))?;
+            .map_err(setup("the stembox-webwake thread"))?;
         handle.threads.push(watcher);
         Ok(handle)
     }

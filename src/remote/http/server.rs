@@ -4,7 +4,7 @@
 //! do) can make the loop wait. Requests that wait for control keep their reply receiver in
 //! their slot; the loop polls it every [`REPLY_POLL`] while any is pending.
 //!
-//! Board changes wake the loop through a socket pair written by the `stembox-web-board`
+//! Board changes wake the loop through a socket pair written by the `stembox-webwake`
 //! thread (which waits on [`Board::wait_newer`]); each published value is serialised once
 //! into a shared buffer that every event-stream client's queue points at.
 

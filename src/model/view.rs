@@ -1,5 +1,5 @@
 //! What the page and OSC clients are shown: plain data, built by the control thread from its
-//! own state and published on the [`super::link::Board`]. Times are in song time (seconds
+//! own state and published on the [`super::board::Board`]. Times are in song time (seconds
 //! from the song's start at 100 % speed), so lyrics and sections stay right at any speed.
 
 use serde::Serialize;
