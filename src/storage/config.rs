@@ -298,6 +298,49 @@ impl Default for MemoryConfig {
     }
 }
 
+/// Most host names `remote.hosts` may list.
+pub const MAX_REMOTE_HOSTS: usize = 8;
+
+/// The phone page and OSC (`remote.*`); each is off while its address is empty.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// HTTP address of the page, e.g. `0.0.0.0:8080`; empty: no page.
+    pub listen: String<64>,
+    /// UDP address for OSC, e.g. `0.0.0.0:9000`; empty: no OSC.
+    pub osc_listen: String<64>,
+    /// Asked once per browser before any change from the page; empty: no PIN.
+    pub pin: String<32>,
+    /// Host names the page answers to besides IP addresses, `*.local` and one-label names
+    /// (a guard against DNS rebinding), e.g. `["stage-box.example.org"]`.
+    pub hosts: Vec<String<64>, MAX_REMOTE_HOSTS>,
+}
+
+/// The box's small I2C display (`display.*`); off while `i2c` is empty.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DisplayConfig {
+    /// The I2C bus device, e.g. `/dev/i2c-1`; empty: no display.
+    pub i2c: String<64>,
+    /// The SSD1306's 7-bit address (0x3C = 60, 0x3D = 61).
+    pub address: u8,
+    /// The panel is mounted upside down.
+    pub rotate_180: bool,
+    /// Most frames a second (1..=10).
+    pub max_fps: u8,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig {
+            i2c: String::new(),
+            address: 0x3c,
+            rotate_180: false,
+            max_fps: 10,
+        }
+    }
+}
+
 /// One status LED: a GPIO line. An empty `chip` means the LED is not fitted.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -426,6 +469,8 @@ pub struct Config {
     pub memory: MemoryConfig,
     pub leds: LedsConfig,
     pub midi: MidiConfig,
+    pub remote: RemoteConfig,
+    pub display: DisplayConfig,
     /// The one writable place: last song and stem settings.
     pub state_dir: String<256>,
 }
@@ -441,6 +486,8 @@ impl Default for Config {
             memory: MemoryConfig::default(),
             leds: LedsConfig::default(),
             midi: MidiConfig::default(),
+            remote: RemoteConfig::default(),
+            display: DisplayConfig::default(),
             state_dir: str_lit("/var/lib/stembox"),
         }
     }
@@ -644,6 +691,29 @@ impl Config {
         }
     }
 
+    /// A `remote` address that is not `IP:port`, or a PIN that cannot be typed on a phone.
+    fn remote_problem(&self) -> Option<(&'static str, std::string::String)> {
+        let r = &self.remote;
+        for (key, addr) in [("remote.listen", &r.listen), ("remote.osc_listen", &r.osc_listen)] {
+            if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
+                return Some((
+                    key,
+                    format!(
+                        "\"{}\" is not an address and port like \"0.0.0.0:8080\" or \"[::]:8080\"",
+                        crate::base::text::escape_for_console(addr)
+                    ),
+                ));
+            }
+        }
+        if !r.pin.is_empty() && !(4..=16).contains(&r.pin.chars().count()) {
+            return Some(("remote.pin", "must be 4 to 16 characters".into()));
+        }
+        if r.pin.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Some(("remote.pin", "must not contain spaces or control characters".into()));
+        }
+        None
+    }
+
     /// The first key out of range, and why.
     fn range_problem(&self) -> Option<(std::string::String, std::string::String)> {
         let a = &self.audio;
@@ -734,6 +804,21 @@ impl Config {
             ("library", "must not be empty".into())
         } else if self.state_dir.is_empty() {
             ("state_dir", "must not be empty".into())
+        } else if let Some((key, why)) = self.remote_problem() {
+            return Some((key.into(), why));
+        } else if !(1..=10).contains(&self.display.max_fps) {
+            (
+                "display.max_fps",
+                format!("{} is outside 1..=10 frames a second", self.display.max_fps),
+            )
+        } else if !(0x03..=0x77).contains(&self.display.address) {
+            (
+                "display.address",
+                format!(
+                    "{} is not a 7-bit I2C device address (0x03..=0x77; an SSD1306 is 60 or 61)",
+                    self.display.address
+                ),
+            )
         } else {
             return None;
         };
