@@ -1,5 +1,5 @@
 //! The box's display end to end, without hardware: the real `stembox-display` thread reads a
-//! real `Board` and drives a fake I2C bus whose SSD1306 decodes every command and data byte
+//! real remote `Board` through control's `BoardFeed` and drives a fake I2C bus whose SSD1306 decodes every command and data byte
 //! into the picture on its glass; each scene is compared pixel for pixel with what
 //! `screen::render` draws into an embedded-graphics framebuffer, and saved as a PNG (4x) in
 //! `target/screenshots/display-*.png` for a person to look at.
@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use stembox::control::display_feed::{live_shown, song_shown, BoardFeed};
 use stembox::hw::display::fake_bus::{FakeBus, Glass};
 use stembox::hw::display::panel::Panel;
 use stembox::hw::display::screen::{lit, render, Screen};
@@ -72,7 +73,7 @@ fn live(pos_s: f64) -> LiveView {
 }
 
 fn expected(song: &SongView, live: &LiveView) -> Glass {
-    let frame = render(&Screen::from_views(song, live));
+    let frame = render(&Screen::from_views(&song_shown(song), &live_shown(live)));
     Glass::from_fn(|x, y| lit(&frame, x, y))
 }
 
@@ -183,9 +184,10 @@ fn scenes_on_the_glass_match_the_rendered_screen_and_are_saved() {
             rotate_180: scene.rotate_180,
             ..DisplayOptions::default()
         };
-        let thread = DisplayThread::spawn_with_bus(bus.clone(), opts, board, move |l| {
-            n.lock().unwrap().push(l)
-        });
+        let thread =
+            DisplayThread::spawn_with_bus(bus.clone(), opts, BoardFeed::new(board), move |l| {
+                n.lock().unwrap().push(l)
+            });
         let mut want = expected(&scene.song, &scene.live);
         if scene.rotate_180 {
             want = want.rotated_180();
@@ -220,21 +222,18 @@ fn a_played_minute_fits_the_default_i2c_clock() {
     // second: well under the 10 fps cap), on the panel alone: bytes counted, not timed.
     let bus = FakeBus::new(0x3C);
     let mut panel = Panel::new(bus.clone(), 0x3C, false);
-    let s = song();
-    panel
-        .show(&render(&Screen::from_views(&s, &live(0.0))))
-        .unwrap();
+    let s = song_shown(&song());
+    let shown = |pos_s: f64| render(&Screen::from_views(&s, &live_shown(&live(pos_s))));
+    panel.show(&shown(0.0)).unwrap();
     let first = panel.bytes_written();
     let mut frames = 0u64;
     let mut pos = 0.5;
     while pos < 60.0 {
-        let l = live(pos);
-        let frame = render(&Screen::from_views(&s, &l));
-        panel.show(&frame).unwrap();
+        panel.show(&shown(pos)).unwrap();
         frames += 1;
         pos += 0.5;
     }
-    let last = expected(&s, &live(59.5));
+    let last = expected(&song(), &live(59.5));
     assert_eq!(bus.glass().diff(&last), vec![]);
     let per_frame = (panel.bytes_written() - first) as f64 / frames as f64;
     // 9 clock cycles a byte (8 bits and the acknowledge), plus start and stop, ignored.

@@ -3,6 +3,7 @@
 
 mod check;
 pub mod controller;
+pub mod display_feed;
 pub mod pending;
 mod reopen;
 mod runtime;

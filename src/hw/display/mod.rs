@@ -1,9 +1,9 @@
 //! The box's small display: an SSD1306 128x64 OLED on I2C, drawn by its own thread
-//! (`stembox-display`) from what control publishes on the remote [`Board`]: song, section,
-//! bar:beat, speed and key, the current lyric line, transport and xruns
-//! ([`screen`] says where). It is never on the audio path: it reads the board (waiting
-//! with a timeout, so it stops promptly), draws only when what it shows changed, and at
-//! most `max_fps` (at most 10) frames a second ([`pacer`]).
+//! (`stembox-display`) from what it is fed ([`feed`]; control feeds it the song and live
+//! views it publishes on the remote board): song, section, bar:beat, speed and key, the
+//! current lyric line, transport and xruns ([`screen`] says where). It is never on the
+//! audio path: it waits on its feed with a timeout (so it stops promptly), draws only when
+//! what it shows changed, and at most `max_fps` (at most 10) frames a second ([`pacer`]).
 //!
 //! A display that is missing or fails costs the box one notice line and nothing else:
 //! - the I2C bus cannot be opened (no `/dev/i2c-1`: I2C not enabled, or `i2c-dev` not
@@ -19,12 +19,13 @@
 //! its glass) in tests.
 
 pub mod fake_bus;
+pub mod feed;
 pub mod pacer;
 pub mod panel;
 pub mod screen;
 
-use crate::remote::link::Board;
 use embedded_hal::i2c::I2c;
+use feed::DisplayFeed;
 use linux_embedded_hal::i2cdev::linux::LinuxI2CError;
 use linux_embedded_hal::I2cdev;
 use pacer::FramePacer;
@@ -120,7 +121,7 @@ pub struct DisplayCounters {
     pub i2c_bytes: u64,
     /// Failed starts or frames.
     pub failures: u64,
-    /// The board's `seq` the thread last looked at.
+    /// The feed's `seq` the thread last looked at.
     pub seen_seq: u64,
 }
 
@@ -159,16 +160,16 @@ impl DisplayThread {
     /// called from the display thread. Called from the thread that owns the runtime.
     pub fn spawn(
         opts: DisplayOptions,
-        board: Arc<Board>,
+        feed: impl DisplayFeed,
         notice: impl Fn(String) + Send + 'static,
     ) -> DisplayThread {
         DisplayThread::start(
-            board,
+            feed,
             notice,
-            move |shared, board, notice| match I2cdev::new(&opts.i2c_path) {
+            move |shared, mut feed, notice| match I2cdev::new(&opts.i2c_path) {
                 Ok(bus) => {
                     let name = opts.i2c_path.display().to_string();
-                    run(bus, name, &opts, &board, &shared, &notice, TUNING);
+                    run(bus, name, &opts, &mut feed, &shared, &notice, TUNING);
                 }
                 Err(source) => {
                     let err: DisplayError<linux_embedded_hal::I2CError> = DisplayError::Open {
@@ -186,20 +187,20 @@ impl DisplayThread {
     pub fn spawn_with_bus<B>(
         bus: B,
         opts: DisplayOptions,
-        board: Arc<Board>,
+        feed: impl DisplayFeed,
         notice: impl Fn(String) + Send + 'static,
     ) -> DisplayThread
     where
         B: I2c + Send + 'static,
         B::Error: fmt::Display,
     {
-        DisplayThread::spawn_tuned(bus, opts, board, notice, TUNING)
+        DisplayThread::spawn_tuned(bus, opts, feed, notice, TUNING)
     }
 
     fn spawn_tuned<B>(
         bus: B,
         opts: DisplayOptions,
-        board: Arc<Board>,
+        feed: impl DisplayFeed,
         notice: impl Fn(String) + Send + 'static,
         tuning: Tuning,
     ) -> DisplayThread
@@ -207,16 +208,17 @@ impl DisplayThread {
         B: I2c + Send + 'static,
         B::Error: fmt::Display,
     {
-        DisplayThread::start(board, notice, move |shared, board, notice| {
+        DisplayThread::start(feed, notice, move |shared, mut feed, notice| {
             let name = opts.i2c_path.display().to_string();
-            run(bus, name, &opts, &board, &shared, &notice, tuning);
+            run(bus, name, &opts, &mut feed, &shared, &notice, tuning);
         })
     }
 
-    fn start<N, F>(board: Arc<Board>, notice: N, body: F) -> DisplayThread
+    fn start<D, N, F>(feed: D, notice: N, body: F) -> DisplayThread
     where
+        D: DisplayFeed,
         N: Fn(String) + Send + 'static,
-        F: FnOnce(Arc<Shared>, Arc<Board>, N) + Send + 'static,
+        F: FnOnce(Arc<Shared>, D, N) + Send + 'static,
     {
         let shared = Arc::new(Shared::default());
         let s = shared.clone();
@@ -228,7 +230,7 @@ impl DisplayThread {
             .spawn(move || {
                 let taken = n.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(notice) = taken {
-                    body(s, board, notice);
+                    body(s, feed, notice);
                 }
             });
         let handle = match spawned {
@@ -275,7 +277,7 @@ fn run<B>(
     bus: B,
     bus_name: String,
     opts: &DisplayOptions,
-    board: &Board,
+    feed: &mut dyn DisplayFeed,
     shared: &Shared,
     notice: &dyn Fn(String),
     tuning: Tuning,
@@ -296,10 +298,7 @@ fn run<B>(
             Some(t) => t.saturating_duration_since(now).min(tuning.idle_wait),
             None => pacer.wait(now, tuning.idle_wait),
         };
-        let published = match seen {
-            None => board.latest(),
-            Some(seq) => board.wait_newer(seq, wait),
-        };
+        let published = feed.wait_newer(seen, wait);
         let now = Instant::now();
         let mut draw = None;
         if seen != Some(published.seq) {
@@ -352,14 +351,12 @@ fn run<B>(
 #[cfg(test)]
 mod tests {
     use super::fake_bus::{FakeBus, Glass};
+    use super::feed::{FeedBoard, LiveShown, SongShown};
     use super::screen::{lit, tests::a_live, tests::a_song};
     use super::*;
     use std::sync::Mutex;
 
-    fn expected_glass(
-        song: &crate::remote::view::SongView,
-        live: &crate::remote::view::LiveView,
-    ) -> Glass {
+    fn expected_glass(song: &SongShown, live: &LiveShown) -> Glass {
         let frame = render(&Screen::from_views(song, live));
         Glass::from_fn(|x, y| lit(&frame, x, y))
     }
@@ -381,7 +378,7 @@ mod tests {
 
     #[test]
     fn the_thread_draws_what_control_publishes() {
-        let board = Arc::new(Board::default());
+        let board = Arc::new(FeedBoard::default());
         let bus = FakeBus::new(0x3C);
         let (said, notice) = notices();
         let t = DisplayThread::spawn_with_bus(
@@ -393,7 +390,7 @@ mod tests {
         // Before anything is published: the board's defaults ("starting").
         let blank = expected_glass(&Default::default(), &Default::default());
         eventually("the start screen", || bus.glass() == blank);
-        board.publish_song(a_song(), a_live(9.0));
+        board.publish(a_song(), a_live(9.0));
         let want = expected_glass(&a_song(), &a_live(9.0));
         eventually("the song", || bus.glass() == want);
         board.publish_live(a_live(17.0));
@@ -412,8 +409,8 @@ mod tests {
 
     #[test]
     fn unchanged_views_draw_nothing_and_a_burst_is_rate_limited() {
-        let board = Arc::new(Board::default());
-        board.publish_song(a_song(), a_live(9.0));
+        let board = Arc::new(FeedBoard::default());
+        board.publish(a_song(), a_live(9.0));
         let bus = FakeBus::new(0x3C);
         let (_, notice) = notices();
         let t = DisplayThread::spawn_with_bus(
@@ -423,12 +420,12 @@ mod tests {
             notice,
         );
         eventually("first frame", || t.counters().frames == 1);
-        // The live view moves within one beat (5:3 is 9.0..9.5 s) and other fields change
-        // that the screen does not show: no frame.
+        // The live state moves within one beat (5:3 is 9.0..9.5 s), and speed and key by
+        // less than the screen rounds to: no frame.
         for i in 0..50 {
             let mut live = a_live(9.0 + i as f64 * 0.009);
-            live.at_ms = i;
-            live.volume_db = -(i as f32);
+            live.speed_pct = 80.0 + i as f32 * 0.0005;
+            live.pitch_st = 2.0 - i as f32 * 0.0005;
             board.publish_live(live);
         }
         let last = board.latest().seq;
@@ -454,8 +451,8 @@ mod tests {
 
     #[test]
     fn a_failing_display_is_one_notice_and_comes_back_when_replugged() {
-        let board = Arc::new(Board::default());
-        board.publish_song(a_song(), a_live(9.0));
+        let board = Arc::new(FeedBoard::default());
+        board.publish(a_song(), a_live(9.0));
         // It answers a few commands, then is pulled off.
         let bus = FakeBus::failing_after(0x3C, 5);
         let (said, notice) = notices();
@@ -491,7 +488,7 @@ mod tests {
 
     #[test]
     fn a_missing_bus_is_one_notice_and_the_thread_ends() {
-        let board = Arc::new(Board::default());
+        let board = Arc::new(FeedBoard::default());
         let (said, notice) = notices();
         let opts = DisplayOptions {
             i2c_path: "/nonexistent/i2c-9".into(),
@@ -515,7 +512,7 @@ mod tests {
     #[test]
     fn a_file_that_is_no_i2c_bus_is_one_notice_too() {
         // /dev/null opens, but it is no I2C adapter: the I2C_SLAVE ioctl fails (ENOTTY).
-        let board = Arc::new(Board::default());
+        let board = Arc::new(FeedBoard::default());
         let (said, notice) = notices();
         let opts = DisplayOptions {
             i2c_path: "/dev/null".into(),

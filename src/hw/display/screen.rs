@@ -1,6 +1,6 @@
-//! What the box's 128x64 OLED shows, decided from the published views and drawn with
+//! What the box's 128x64 OLED shows, decided from the state it is fed and drawn with
 //! embedded-graphics. Pure: no I/O, no clock; the display thread calls
-//! [`Screen::from_views`] on each published change and draws only when the result differs
+//! [`Screen::from_views`] on each new state and draws only when the result differs
 //! from what the panel shows, so equal [`Screen`]s must mean equal pixels (every string in
 //! it is already cut to the width it is drawn in).
 //!
@@ -20,7 +20,7 @@
 //! Text is drawn in ISO 8859-1 fonts, so lyrics in most Western European languages show
 //! their accents; other characters show as `?`. Text cut to fit ends in [`CUT`].
 
-use crate::remote::view::{LiveView, SectionView, SongView, TempoView};
+use super::feed::{LiveShown, LyricAt, SectionSpan, SongShown, TempoSpan};
 use embedded_graphics::framebuffer::{buffer_size, Framebuffer};
 use embedded_graphics::image::GetPixel;
 use embedded_graphics::mono_font::iso_8859_1::{FONT_10X20, FONT_6X10, FONT_8X13};
@@ -86,7 +86,7 @@ pub struct BarBeat {
 /// (`bpm` in quarter notes a minute, a beat being the time signature's lower note, as
 /// `model::tempo` counts). Before the first segment it is that segment's first beat. `None`
 /// without a tempo or for a segment no tempo map would hold (zero bpm or metre).
-pub fn bar_beat_at(tempo: &[TempoView], pos_s: f64) -> Option<BarBeat> {
+pub fn bar_beat_at(tempo: &[TempoSpan], pos_s: f64) -> Option<BarBeat> {
     if !pos_s.is_finite() {
         return None;
     }
@@ -110,7 +110,7 @@ pub fn bar_beat_at(tempo: &[TempoView], pos_s: f64) -> Option<BarBeat> {
 
 /// The section playing at `pos_s`: `start_s <= pos_s < end_s`; where sections overlap, the
 /// one that started last.
-pub fn section_at(sections: &[SectionView], pos_s: f64) -> Option<&SectionView> {
+pub fn section_at(sections: &[SectionSpan], pos_s: f64) -> Option<&SectionSpan> {
     sections
         .iter()
         .filter(|s| s.start_s <= pos_s && pos_s < s.end_s)
@@ -120,7 +120,7 @@ pub fn section_at(sections: &[SectionView], pos_s: f64) -> Option<&SectionView> 
 /// The lyric line sung at `pos_s`: the last one with `at_s <= pos_s` (an empty line is a
 /// gap in the singing and shows nothing). `model::lyrics::line_at` is the shared one once
 /// it lands; this one keeps the display independent of it until then.
-fn lyric_at(lyrics: &[crate::remote::view::LyricLine], pos_s: f64) -> Option<&str> {
+fn lyric_at(lyrics: &[LyricAt], pos_s: f64) -> Option<&str> {
     lyrics
         .iter()
         .filter(|l| l.at_s <= pos_s)
@@ -208,9 +208,8 @@ fn clock(pos_s: f64) -> String {
 }
 
 impl Screen {
-    /// What to show for the published song and live views (display thread).
-    pub fn from_views(song: &SongView, live: &LiveView) -> Screen {
-        let health = &live.health;
+    /// What to show for the song and live state fed (display thread).
+    pub fn from_views(song: &SongShown, live: &LiveShown) -> Screen {
         let loaded = song.number > 0;
         let (title, key) = if loaded {
             let name = if song.title.trim().is_empty() {
@@ -223,7 +222,7 @@ impl Screen {
                 song.key.as_deref().unwrap_or(""),
                 LINE_CHARS,
             )
-        } else if !health.ready {
+        } else if !live.ready {
             ("starting".to_string(), String::new())
         } else {
             ("no song".to_string(), String::new())
@@ -260,8 +259,8 @@ impl Screen {
         } else {
             String::new()
         };
-        let lyric = if !health.ready {
-            match &health.waiting_for {
+        let lyric = if !live.ready {
+            match &live.waiting_for {
                 Some(w) => wrap2(&format!("waiting for {w}"), LINE_CHARS),
                 None => Default::default(),
             }
@@ -271,14 +270,14 @@ impl Screen {
             Default::default()
         };
 
-        let transport = if health.device_lost {
+        let transport = if live.device_lost {
             "device lost".to_string()
         } else if live.loop_on && loaded {
             format!("{} loop", live.transport)
         } else {
             live.transport.clone()
         };
-        let (status, xruns) = left_right(&transport, &format!("xrun {}", health.xruns), LINE_CHARS);
+        let (status, xruns) = left_right(&transport, &format!("xrun {}", live.xruns), LINE_CHARS);
         Screen {
             title,
             key,
@@ -386,10 +385,9 @@ pub(crate) mod tests {
     use super::*;
     use crate::model::songmeta::TimeSignature;
     use crate::model::tempo::{TempoChange, TempoMap};
-    use crate::remote::view::{Health, LyricLine};
 
-    fn tempo(at_s: f64, bar: u32, bpm: f64, beats_per_bar: u8, beat_unit: u8) -> TempoView {
-        TempoView {
+    fn tempo(at_s: f64, bar: u32, bpm: f64, beats_per_bar: u8, beat_unit: u8) -> TempoSpan {
+        TempoSpan {
             at_s,
             bar,
             bpm,
@@ -460,10 +458,10 @@ pub(crate) mod tests {
         ];
         // At rate 1 the map counts seconds; the views are its segments, as control builds them.
         let map = TempoMap::new(&changes, 1).unwrap();
-        let views: Vec<TempoView> = map
+        let views: Vec<TempoSpan> = map
             .segments()
             .iter()
-            .map(|s| TempoView {
+            .map(|s| TempoSpan {
                 at_s: s.start_frame,
                 bar: s.first_bar,
                 bpm: s.bpm,
@@ -500,12 +498,11 @@ pub(crate) mod tests {
         }
     }
 
-    fn section(name: &str, start_s: f64, end_s: f64) -> SectionView {
-        SectionView {
+    fn section(name: &str, start_s: f64, end_s: f64) -> SectionSpan {
+        SectionSpan {
             name: name.into(),
             start_s,
             end_s,
-            bar: None,
         }
     }
 
@@ -531,11 +528,10 @@ pub(crate) mod tests {
         assert_eq!(section_at(&[], 1.0), None);
     }
 
-    fn line(at_s: f64, text: &str) -> LyricLine {
-        LyricLine {
+    fn line(at_s: f64, text: &str) -> LyricAt {
+        LyricAt {
             at_s,
             text: text.into(),
-            chords: vec![],
         }
     }
 
@@ -595,37 +591,30 @@ pub(crate) mod tests {
         assert_eq!(clock(3725.0), "62:05");
     }
 
-    pub(crate) fn a_song() -> SongView {
-        SongView {
+    pub(crate) fn a_song() -> SongShown {
+        SongShown {
             number: 3,
             name: "03-highway".into(),
             title: "Highway Song".into(),
-            bpm: Some(120.0),
             key: Some("Am".into()),
-            length_s: 200.0,
             sections: vec![
                 section("Intro", 0.0, 8.0),
                 section("Pre-chorus 2", 8.0, 40.0),
             ],
             tempo: vec![tempo(0.0, 1, 120.0, 4, 4)],
             lyrics: vec![line(8.0, "And I walked along the river bank at night")],
-            ..SongView::default()
         }
     }
 
-    pub(crate) fn a_live(pos_s: f64) -> LiveView {
-        LiveView {
+    pub(crate) fn a_live(pos_s: f64) -> LiveShown {
+        LiveShown {
             transport: "playing".into(),
             pos_s,
             speed_pct: 80.0,
             pitch_st: 2.0,
-            song: 3,
-            health: Health {
-                ready: true,
-                xruns: 2,
-                ..Health::default()
-            },
-            ..LiveView::default()
+            ready: true,
+            xruns: 2,
+            ..LiveShown::default()
         }
     }
 
@@ -690,19 +679,21 @@ pub(crate) mod tests {
 
     #[test]
     fn before_ready_and_without_a_song() {
-        let mut live = LiveView::default();
-        live.health.waiting_for = Some("the device default".into());
-        let s = Screen::from_views(&SongView::default(), &live);
+        let mut live = LiveShown {
+            waiting_for: Some("the device default".into()),
+            ..LiveShown::default()
+        };
+        let s = Screen::from_views(&SongShown::default(), &live);
         assert_eq!(s.title, "starting");
         assert_eq!(
             s.lyric,
             ["waiting for the".to_string(), "device default".to_string()]
         );
         assert_eq!((s.position.as_str(), s.speed_pitch.as_str()), ("", ""));
-        live.health.ready = true;
+        live.ready = true;
         live.transport = "stopped".into();
-        live.health.device_lost = true;
-        let s = Screen::from_views(&SongView::default(), &live);
+        live.device_lost = true;
+        let s = Screen::from_views(&SongShown::default(), &live);
         assert_eq!(
             (s.title.as_str(), s.status.as_str()),
             ("no song", "device lost")
