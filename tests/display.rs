@@ -1,5 +1,6 @@
-//! The box's display end to end, without hardware: the real `stembox-display` thread reads a
-//! real remote `Board` through control's `BoardFeed` and drives a fake I2C bus whose SSD1306 decodes every command and data byte
+//! The box's display end to end, without hardware: the real `stembox-display` thread is fed
+//! the views control publishes and drives a fake I2C bus whose SSD1306 decodes every command
+//! and data byte
 //! into the picture on its glass; each scene is compared pixel for pixel with what
 //! `screen::render` draws into an embedded-graphics framebuffer, and saved as a PNG (4x) in
 //! `target/screenshots/display-*.png` for a person to look at.
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stembox::control::display_feed::{live_shown, song_shown, BoardFeed};
 use stembox::hw::display::fake_bus::{FakeBus, Glass};
+use stembox::hw::display::feed::FeedBoard;
 use stembox::hw::display::panel::Panel;
 use stembox::hw::display::screen::{lit, render, Screen};
 use stembox::hw::display::{DisplayOptions, DisplayThread};
@@ -175,8 +177,9 @@ fn scenes_on_the_glass_match_the_rendered_screen_and_are_saved() {
         },
     ];
     for scene in scenes {
-        let board = Arc::new(Board::default());
-        board.publish_song(scene.song.clone(), scene.live.clone());
+        // A still picture: fed directly, with no read time, so a playing head stays put.
+        let board = Arc::new(FeedBoard::default());
+        board.publish(song_shown(&scene.song), live_shown(&scene.live));
         let bus = FakeBus::new(0x3C);
         let notices = Arc::new(Mutex::new(Vec::<String>::new()));
         let n = notices.clone();
@@ -184,10 +187,9 @@ fn scenes_on_the_glass_match_the_rendered_screen_and_are_saved() {
             rotate_180: scene.rotate_180,
             ..DisplayOptions::default()
         };
-        let thread =
-            DisplayThread::spawn_with_bus(bus.clone(), opts, BoardFeed::new(board), move |l| {
-                n.lock().unwrap().push(l)
-            });
+        let thread = DisplayThread::spawn_with_bus(bus.clone(), opts, board, move |l| {
+            n.lock().unwrap().push(l)
+        });
         let mut want = expected(&scene.song, &scene.live);
         if scene.rotate_180 {
             want = want.rotated_180();
@@ -250,4 +252,42 @@ fn a_played_minute_fits_the_default_i2c_clock() {
         ms_at_100k(per_frame) * 10.0 < 500.0,
         "{per_frame} bytes a frame would keep a 100 kHz bus busy half the time at 10 fps"
     );
+}
+
+#[test]
+fn through_the_remote_board_a_playing_head_moves_on_between_publishes() {
+    // One publish on the real remote Board, through control's BoardFeed: at 120 bpm and
+    // 100 % the beat changes every 0.5 s, and the display follows without more publishes.
+    let board = Arc::new(Board::default());
+    let mut playing = live(16.0);
+    playing.speed_pct = 100.0;
+    board.publish_song(song(), playing.clone());
+    let bus = FakeBus::new(0x3C);
+    let thread = DisplayThread::spawn_with_bus(
+        bus.clone(),
+        DisplayOptions::default(),
+        BoardFeed::new(board.clone()),
+        |_| {},
+    );
+    // Bar 9 beat 1 at 16.0 s; a second later it is bar 9 beat 3, for half a second.
+    let later = |pos_s: f64| {
+        let mut l = playing.clone();
+        l.pos_s = pos_s;
+        expected(&song(), &l)
+    };
+    wait_for(&bus, &later(17.0), "the head moved on by itself to 9:3");
+    assert!(thread.counters().frames >= 2, "a frame before 9:3 and 9:3");
+    // Paused: the head stays where control says.
+    let mut paused = live(20.25);
+    paused.transport = "paused".into();
+    board.publish_live(paused.clone());
+    wait_for(&bus, &expected(&song(), &paused), "paused at 11:1");
+    let frames = thread.counters().frames;
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        thread.counters().frames,
+        frames,
+        "a paused head draws nothing more"
+    );
+    assert_eq!(bus.glass(), expected(&song(), &paused));
 }

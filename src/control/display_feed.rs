@@ -10,7 +10,7 @@ use crate::hw::display::feed::{
 use crate::remote::link::Board;
 use crate::remote::view::{LiveView, SongView};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Feeds the display from `board` (hand it to `DisplayThread::spawn`).
 #[derive(Debug)]
@@ -41,10 +41,15 @@ impl DisplayFeed for BoardFeed {
             self.song = Arc::new(song_shown(&p.song));
             self.song_seq = Some(p.song_seq);
         }
+        let mut live = live_shown(&p.live);
+        // `at_ms` is on control's clock; the display waits on the board, so the time it
+        // gets a view is within a wake-up of the publish (only a view older than the
+        // display thread itself is stamped late, until the next publish).
+        live.read_at = Some(Instant::now());
         Shown {
             seq: p.seq,
             song: self.song.clone(),
-            live: live_shown(&p.live),
+            live,
         }
     }
 }
@@ -99,6 +104,7 @@ pub fn live_shown(v: &LiveView) -> LiveShown {
         waiting_for: v.health.waiting_for.clone(),
         xruns: v.health.xruns,
         device_lost: v.health.device_lost,
+        read_at: None,
     }
 }
 
@@ -169,8 +175,12 @@ mod tests {
             (4.0, 20.0)
         );
         assert_eq!(s.song.lyrics[0].text, "so blue");
+        assert!(s.live.read_at.is_some(), "stamped when received");
         assert_eq!(
-            s.live,
+            LiveShown {
+                read_at: None,
+                ..s.live
+            },
             LiveShown {
                 transport: "playing".into(),
                 pos_s: 6.0,
@@ -181,6 +191,7 @@ mod tests {
                 waiting_for: None,
                 xruns: 4,
                 device_lost: false,
+                read_at: None,
             }
         );
     }

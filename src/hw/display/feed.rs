@@ -10,7 +10,7 @@
 //! speed.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What changes only with the song.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -71,6 +71,32 @@ pub struct LiveShown {
     pub waiting_for: Option<String>,
     pub xruns: u64,
     pub device_lost: bool,
+    /// When `pos_s` was the play head, if known: while playing, the display moves the head
+    /// on from it at `speed_pct`, so bar:beat advances between publishes.
+    pub read_at: Option<Instant>,
+}
+
+/// How far past the last publish the display moves a playing head on by itself: a control
+/// thread that stopped publishing must not leave the bars counting up for ever.
+pub const MAX_EXTRAPOLATION: Duration = Duration::from_secs(5);
+
+impl LiveShown {
+    /// Whether the head moves by itself (playing, with a known read time and speed).
+    pub fn is_moving(&self) -> bool {
+        self.transport == "playing" && self.read_at.is_some() && self.speed_pct > 0.0
+    }
+
+    /// The play head at `now`: `pos_s` moved on at `speed_pct` since `read_at` while
+    /// playing (at most [`MAX_EXTRAPOLATION`]), else `pos_s`.
+    pub fn pos_at(&self, now: Instant) -> f64 {
+        match self.read_at {
+            Some(at) if self.is_moving() => {
+                let since = now.saturating_duration_since(at).min(MAX_EXTRAPOLATION);
+                self.pos_s + since.as_secs_f64() * self.speed_pct as f64 / 100.0
+            }
+            _ => self.pos_s,
+        }
+    }
 }
 
 /// One published state.
@@ -143,7 +169,45 @@ impl DisplayFeed for Arc<FeedBoard> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+
+    #[test]
+    fn a_playing_head_moves_on_at_its_speed_and_no_further_than_the_cap() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut live = LiveShown {
+            transport: "playing".into(),
+            pos_s: 10.0,
+            speed_pct: 50.0,
+            read_at: Some(t0),
+            ..LiveShown::default()
+        };
+        assert_eq!(live.pos_at(t0), 10.0);
+        assert_eq!(
+            live.pos_at(at(1000)),
+            10.5,
+            "half speed: half a second of song"
+        );
+        assert_eq!(
+            live.pos_at(at(60_000)),
+            12.5,
+            "capped at 5 s past the publish"
+        );
+        live.speed_pct = 100.0;
+        assert_eq!(live.pos_at(at(2000)), 12.0);
+        assert_eq!(
+            live.pos_at(t0 - Duration::from_secs(1)),
+            10.0,
+            "never backwards"
+        );
+        for transport in ["paused", "stopped", "count-in"] {
+            live.transport = transport.into();
+            assert!(!live.is_moving());
+            assert_eq!(live.pos_at(at(2000)), 10.0, "{transport}");
+        }
+        live.transport = "playing".into();
+        live.read_at = None;
+        assert_eq!(live.pos_at(at(2000)), 10.0, "no read time: no guess");
+    }
 
     #[test]
     fn a_reader_wakes_on_publish_and_times_out_without() {

@@ -4,6 +4,8 @@
 //! current lyric line, transport and xruns ([`screen`] says where). It is never on the
 //! audio path: it waits on its feed with a timeout (so it stops promptly), draws only when
 //! what it shows changed, and at most `max_fps` (at most 10) frames a second ([`pacer`]).
+//! While a song plays it moves the head on from the last publish at the playing speed
+//! ([`feed::LiveShown::pos_at`]), so bar:beat advances however seldom control publishes.
 //!
 //! A display that is missing or fails costs the box one notice line and nothing else:
 //! - the I2C bus cannot be opened (no `/dev/i2c-1`: I2C not enabled, or `i2c-dev` not
@@ -25,7 +27,7 @@ pub mod panel;
 pub mod screen;
 
 use embedded_hal::i2c::I2c;
-use feed::DisplayFeed;
+use feed::{DisplayFeed, Shown};
 use linux_embedded_hal::i2cdev::linux::LinuxI2CError;
 use linux_embedded_hal::I2cdev;
 use pacer::FramePacer;
@@ -288,7 +290,7 @@ fn run<B>(
     let mut panel = Panel::new(bus, opts.address, opts.rotate_180);
     let mut pacer: FramePacer<Screen> = FramePacer::new(opts.max_fps);
     let mut seen: Option<u64> = None;
-    let mut latest = Screen::default();
+    let mut state = Shown::default();
     // Some while the display is failing: when to try it again.
     let mut retry_at: Option<Instant> = None;
     let mut told = false;
@@ -296,26 +298,28 @@ fn run<B>(
         let now = Instant::now();
         let wait = match retry_at {
             Some(t) => t.saturating_duration_since(now).min(tuning.idle_wait),
+            // A playing song moves on between publishes: look again every frame.
+            None if state.live.is_moving() => pacer.wait(now, pacer.min_interval()),
             None => pacer.wait(now, tuning.idle_wait),
         };
         let published = feed.wait_newer(seen, wait);
         let now = Instant::now();
-        let mut draw = None;
         if seen != Some(published.seq) {
             seen = Some(published.seq);
-            latest = Screen::from_views(&published.song, &published.live);
             shared.seen_seq.store(published.seq, Ordering::Relaxed);
-            if retry_at.is_none() {
-                draw = pacer.offer(latest.clone(), now);
+            state = published;
+        }
+        let latest = Screen::with_head(&state.song, &state.live, state.live.pos_at(now));
+        // Offering what should show now also draws what the pacer held back, once due.
+        let draw = match retry_at {
+            Some(t) if now < t => None,
+            Some(_) => {
+                retry_at = None;
+                pacer.forget_shown();
+                pacer.offer(latest, now)
             }
-        } else if retry_at.is_none() {
-            draw = pacer.poll(now);
-        }
-        if retry_at.is_some_and(|t| now >= t) {
-            retry_at = None;
-            pacer.forget_shown();
-            draw = pacer.offer(latest.clone(), now);
-        }
+            None => pacer.offer(latest, now),
+        };
         let Some(screen) = draw else { continue };
         let result = panel.show(&render(&screen));
         shared

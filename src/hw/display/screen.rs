@@ -208,8 +208,14 @@ fn clock(pos_s: f64) -> String {
 }
 
 impl Screen {
-    /// What to show for the song and live state fed (display thread).
+    /// What to show for the song and live state fed, with the head at `live.pos_s`.
     pub fn from_views(song: &SongShown, live: &LiveShown) -> Screen {
+        Screen::with_head(song, live, live.pos_s)
+    }
+
+    /// What to show with the play head at `pos_s` (the display thread passes the head moved
+    /// on since the last publish; see `LiveShown::pos_at`).
+    pub fn with_head(song: &SongShown, live: &LiveShown, pos_s: f64) -> Screen {
         let loaded = song.number > 0;
         let (title, key) = if loaded {
             let name = if song.title.trim().is_empty() {
@@ -228,7 +234,6 @@ impl Screen {
             ("no song".to_string(), String::new())
         };
 
-        let pos_s = live.pos_s;
         let position = if !loaded {
             String::new()
         } else if let Some(bb) = bar_beat_at(&song.tempo, pos_s) {
