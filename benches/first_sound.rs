@@ -288,7 +288,7 @@ fn main() {
         let mut ram = 0;
         for _ in 0..3 {
             let t0 = Instant::now();
-            let s = stembox::loader::load_song(entry, RATE, &mut |_| {}).unwrap();
+            let s = stembox::loader::load_song(entry, RATE, &opts(), &mut |_| {}).unwrap();
             times.push(t0.elapsed().as_secs_f64());
             ram = s.ram_bytes();
         }
@@ -352,4 +352,9 @@ fn spawn_play_once(cfg: &Path, song: &str) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start stembox")
+}
+
+/// The load options of these tests: defaults (with the read limit a test sets).
+fn opts() -> stembox::loader::LoadOptions {
+    stembox::loader::LoadOptions::default()
 }

@@ -128,7 +128,7 @@ fn main() {
     let mut song = None;
     for _ in 0..3 {
         let t0 = Instant::now();
-        let s = loader::load_song(entry, RATE, &mut |_| {}).unwrap();
+        let s = loader::load_song(entry, RATE, &opts(), &mut |_| {}).unwrap();
         times.push(t0.elapsed().as_secs_f64());
         song = Some(s);
     }
@@ -159,4 +159,9 @@ fn main() {
         );
     }
     let _ = std::fs::remove_file(out);
+}
+
+/// The load options of these tests: defaults (with the read limit a test sets).
+fn opts() -> stembox::loader::LoadOptions {
+    stembox::loader::LoadOptions::default()
 }

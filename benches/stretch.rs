@@ -23,7 +23,7 @@ use stembox::model::song::{Song, Stem};
 use stembox::rt::command::Command;
 use stembox::rt::engine::Engine;
 use stembox::rt::stretch::StretchConfig;
-use stembox::stretch_worker::StretchWorker;
+use stembox::stretch::StretchWorker;
 
 const RATE: u32 = 48_000;
 const STEMS: usize = 16;

@@ -1,6 +1,6 @@
 //! Command-line arguments. Main thread.
 
-use crate::hw::input::keymap::{parse_pitch_st, parse_speed_pct};
+use crate::model::grammar::{parse_pitch_st, parse_speed_pct};
 use std::path::PathBuf;
 
 pub const DEFAULT_CONFIG: &str = "/etc/stembox/config.json";

@@ -15,14 +15,14 @@
 //! The demo library writer is a second binary (`stembox-demo`, `src/bin/stembox-demo/`):
 //! the appliance never needs it at run time.
 
+pub mod base;
 pub mod cli;
 pub mod control;
 pub mod hw;
 pub mod loader;
 pub mod model;
-pub mod nistem;
 pub mod remote;
 pub mod rt;
 pub mod storage;
-pub mod stretch_worker;
+pub mod stretch;
 pub mod telemetry;

@@ -45,7 +45,7 @@ const FULL_EXAMPLE: &str = r#"{
 "#;
 
 fn err(json: &str) -> String {
-    match Config::from_json(json.as_bytes()) {
+    match stembox::control::config_from_json(json.as_bytes()) {
         Ok(c) => panic!("{json:?} was accepted: {c:?}"),
         Err(e) => e.message,
     }
@@ -102,7 +102,10 @@ fn empty_object_empty_file_and_whitespace_give_defaults() {
     let dir = TempDir::new("empty");
     let path = dir.join("config.json");
     std::fs::write(&path, "").expect("write");
-    assert_eq!(Config::load(&path), Ok(default));
+    assert_eq!(
+        Config::load(&path, stembox::control::CONFIG_CHECKS),
+        Ok(default)
+    );
 }
 
 #[test]
@@ -187,7 +190,7 @@ fn wrong_type_names_key_and_line_through_load() {
         "{\n  \"audio\": {\n    \"rate\": \"48000\"\n  }\n}\n",
     )
     .expect("write");
-    let e = Config::load(&path).unwrap_err();
+    let e = Config::load(&path, stembox::control::CONFIG_CHECKS).unwrap_err();
     assert_eq!(
         e.message,
         format!(
@@ -366,14 +369,17 @@ fn button_checks_agree_with_the_input_module() {
         let mut buf = [0u8; 512];
         let (c, _) = serde_json_core::from_slice_escaped::<Config>(doc.as_bytes(), &mut buf)
             .expect("decodes");
+        // The key map is the input thread's check, passed to the config reader by control.
+        let checked =
+            c.validate().is_ok() && stembox::hw::input::keymap::config_problem(&c).is_none();
         assert_eq!(
-            c.validate().is_ok(),
+            checked,
             KeyMap::from_config(&c.buttons.map).is_ok(),
             "{map}"
         );
         assert_eq!(
-            Config::from_json(doc.as_bytes()).is_ok(),
-            c.validate().is_ok()
+            stembox::control::config_from_json(doc.as_bytes()).is_ok(),
+            checked
         );
     }
 }
@@ -545,14 +551,18 @@ fn missing_unreadable_and_too_big_files() {
     let dir = TempDir::new("files");
     let missing = dir.join("nope.json");
     assert_eq!(
-        Config::load(&missing).unwrap_err().message,
+        Config::load(&missing, stembox::control::CONFIG_CHECKS)
+            .unwrap_err()
+            .message,
         format!(
             "config {}: cannot open: No such file or directory (os error 2)",
             missing.display()
         )
     );
     assert_eq!(
-        Config::load(&dir).unwrap_err().message,
+        Config::load(&dir, stembox::control::CONFIG_CHECKS)
+            .unwrap_err()
+            .message,
         format!(
             "config {}: is a directory, not a regular file; refused (put the file itself there)",
             dir.display()
@@ -563,7 +573,9 @@ fn missing_unreadable_and_too_big_files() {
     text.push_str(&" ".repeat(MAX_CONFIG_BYTES));
     std::fs::write(&big, &text).expect("write");
     assert_eq!(
-        Config::load(&big).unwrap_err().message,
+        Config::load(&big, stembox::control::CONFIG_CHECKS)
+            .unwrap_err()
+            .message,
         format!(
             "config {}: larger than 65536 bytes; refused (is it the right file?)",
             big.display()

@@ -106,13 +106,13 @@ fn per_period_work_never_allocates_or_frees() {
 fn stretched_periods_speed_changes_and_a_ramp_wrap_never_allocate() {
     use std::sync::atomic::Ordering::Relaxed;
     use stembox::rt::stretch::StretchConfig;
-    use stembox::stretch_worker::StretchWorker;
+    use stembox::stretch::StretchWorker;
 
     let (mut engine, mut handle) = Engine::new(48_000, 2, 1.0);
     // Made off the audio thread; the stretcher runs inside `process` here (as for an
     // offline render), so its Rust side is checked too.
     let (pipe, worker) = StretchWorker::new(StretchConfig::new(48_000, 2, 64));
-    engine.attach_stretch(pipe, Some(worker));
+    engine.attach_stretch(pipe, Some(Box::new(worker)));
     let a = song("a", 16, 96_000);
     let mut out = vec![0.0f32; 64 * 2];
     let mut run = |engine: &mut Engine, n: usize| {
@@ -177,7 +177,7 @@ fn stretched_periods_speed_changes_and_a_ramp_wrap_never_allocate() {
 
 #[test]
 fn the_generated_click_never_allocates() {
-    use stembox::model::songmeta::TimeSignature;
+    use stembox::model::tempo::TimeSignature;
     use stembox::model::tempo::{TempoChange, TempoMap};
     let sig = |s| TimeSignature::parse(s).unwrap();
     let (mut engine, mut handle) = Engine::new(48_000, 2, 1.0);

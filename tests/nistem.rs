@@ -11,8 +11,8 @@ use common::{run, temp_dir, text, write_config};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use stembox::loader;
+use stembox::loader::nistem;
 use stembox::model::library;
-use stembox::nistem;
 
 const RATE: u32 = 44_100;
 const SECONDS: f64 = 1.5;
@@ -156,7 +156,7 @@ fn make_song(name: &str, codec: &[&str], manifest: Option<&str>) -> (PathBuf, Pa
 
 fn load(lib: &Path, rate: u32) -> (stembox::model::song::Song, Vec<String>) {
     let (songs, _) = library::scan(lib).unwrap();
-    loader::load_song_with_meta(&songs[0], rate, &mut |_| {}).unwrap()
+    loader::load_song_with_meta(&songs[0], rate, &opts(), &mut |_| {}).unwrap()
 }
 
 fn names(song: &stembox::model::song::Song) -> Vec<&str> {
@@ -382,7 +382,7 @@ fn a_stem_mp4_beside_stem_files_and_a_plain_m4a_stem() {
     // Two NI Stems files in one folder: refused, naming both.
     std::fs::copy(song_dir.join("song.stem.mp4"), song_dir.join("b.stem.mp4")).unwrap();
     let (songs, _) = library::scan(&lib).unwrap();
-    let e = loader::load_song(&songs[0], RATE, &mut |_| {}).unwrap_err();
+    let e = loader::load_song(&songs[0], RATE, &opts(), &mut |_| {}).unwrap_err();
     assert!(e.message.contains("2 NI Stems files"), "{e}");
 }
 
@@ -395,7 +395,7 @@ fn hostile_stem_mp4_files_are_refused_with_a_message() {
     let file = lib.join("01-ni/song.stem.mp4");
     let good = std::fs::read(&file).unwrap();
     let (songs, _) = library::scan(&lib).unwrap();
-    let load_it = || loader::load_song(&songs[0], RATE, &mut |_| {});
+    let load_it = || loader::load_song(&songs[0], RATE, &opts(), &mut |_| {});
     // Truncated anywhere (moov is last, so every cut damages it): a clear error naming the
     // file, never a panic.
     for cut in [0, 7, 100, good.len() / 2, good.len() - 10] {
@@ -611,17 +611,22 @@ fn a_damaged_plain_m4a_stem_is_an_error_naming_it() {
     let good = std::fs::read(&m4a).unwrap();
     let (songs, _) = library::scan(&dir.join("lib")).unwrap();
     // Whole: it plays as one stem named after the file, sample-exact.
-    let s = loader::load_song(&songs[0], RATE, &mut |_| {}).unwrap();
+    let s = loader::load_song(&songs[0], RATE, &opts(), &mut |_| {}).unwrap();
     assert_eq!(names(&s), ["keys"]);
     assert_eq!(s.master_stem, None);
     assert_eq!(s.stems()[0].samples()[2000], wav_value(2, 1000, 0));
     // Cut short or garbage: an error naming the file, never a panic.
     for bytes in [&good[..20], &good[..good.len() / 3], &b"\0\0\0\x08moov"[..]] {
         std::fs::write(&m4a, bytes).unwrap();
-        match loader::load_song(&songs[0], RATE, &mut |_| {}) {
+        match loader::load_song(&songs[0], RATE, &opts(), &mut |_| {}) {
             Err(e) => assert!(e.message.contains("keys.m4a"), "{e}"),
             // moov comes after mdat, so every cut here loses the sample tables.
             Ok(s) => panic!("{} frames from a damaged file", s.frames()),
         }
     }
+}
+
+/// The load options of these tests: defaults (with the read limit a test sets).
+fn opts() -> stembox::loader::LoadOptions {
+    stembox::loader::LoadOptions::default()
 }

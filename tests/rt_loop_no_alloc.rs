@@ -21,7 +21,7 @@ use stembox::rt::fake::{FakeDevice, Fault};
 use stembox::rt::monitor::{MonitorRt, MonitorShared};
 use stembox::rt::run::{run_device, LoopControl, LoopObserver, LoopParams, NoObserver};
 use stembox::rt::stretch::StretchConfig;
-use stembox::stretch_worker::StretchWorker;
+use stembox::stretch::StretchWorker;
 
 #[global_allocator]
 static ALLOC: AllocDisabler = AllocDisabler;

@@ -67,12 +67,12 @@ fn a_seek_to_80_percent_of_a_loading_song_plays_soon_and_exact() {
     let frames = RATE as usize * SECONDS;
     // 2.9 MB of WAV and about as much FLAC (a ramp-like signal barely compresses) at
     // 1.5 MB/s: a few seconds front to back.
-    loader::set_read_limit_bytes_per_s(1_500_000);
+    READ_LIMIT.with(|l| l.set(1_500_000));
     let (tx, rx) = mpsc::channel::<Arc<Song>>();
     let entry = songs[0].clone();
     let t0 = Instant::now();
     let loading = std::thread::spawn(move || {
-        let r = loader::load_song_progressive(&entry, RATE, &mut |song, _| {
+        let r = loader::load_song_progressive(&entry, RATE, &opts(), &mut |song, _| {
             tx.send(song).unwrap();
         });
         (r, t0.elapsed())
@@ -163,11 +163,11 @@ fn a_seek_to_80_percent_of_a_loading_song_plays_soon_and_exact() {
 /// the last frame, 0, and pseudo-random frames, changing every few milliseconds. The load
 /// still ends, every frame of both stems is decoded exactly once and right.
 fn seek_storm_while_loading(entry: &library::SongEntry, frames: usize) {
-    loader::set_read_limit_bytes_per_s(1_500_000);
+    READ_LIMIT.with(|l| l.set(1_500_000));
     let (tx, rx) = mpsc::channel::<Arc<Song>>();
     let entry = entry.clone();
     let loading = std::thread::spawn(move || {
-        loader::load_song_progressive(&entry, RATE, &mut |song, _| {
+        loader::load_song_progressive(&entry, RATE, &opts(), &mut |song, _| {
             tx.send(song).unwrap();
         })
     });
@@ -194,7 +194,7 @@ fn seek_storm_while_loading(entry: &library::SongEntry, frames: usize) {
         std::thread::sleep(Duration::from_millis(3));
     }
     loading.join().unwrap().unwrap();
-    loader::set_read_limit_bytes_per_s(0);
+    READ_LIMIT.with(|l| l.set(0));
     eprintln!(
         "seek storm: {k} wanted frames in {:.0} ms of loading",
         t0.elapsed().as_secs_f64() * 1000.0
@@ -205,4 +205,13 @@ fn seek_storm_while_loading(entry: &library::SongEntry, frames: usize) {
         let bad = (0..frames).find(|&i| s[i] != val(f, i));
         assert_eq!(bad, None, "stem {n}");
     }
+}
+
+/// The load options of these tests: defaults (with the read limit a test sets).
+fn opts() -> stembox::loader::LoadOptions {
+    READ_LIMIT.with(|l| stembox::loader::LoadOptions::default().with_read_limit(l.get()))
+}
+
+thread_local! {
+    static READ_LIMIT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }

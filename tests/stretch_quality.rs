@@ -13,7 +13,7 @@ use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use common::{cents, zero_crossing_hz};
 use std::f64::consts::TAU;
 use stembox::rt::stretch::{StretchConfig, StretchPipe, StretchState};
-use stembox::stretch_worker::StretchWorker;
+use stembox::stretch::StretchWorker;
 
 // Only inside `assert_no_alloc` does an allocation abort the test (debug builds).
 #[global_allocator]

@@ -4,7 +4,7 @@
 #![cfg(debug_assertions)]
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use stembox::model::songmeta::TimeSignature;
+use stembox::model::tempo::TimeSignature;
 use stembox::model::tempo::{TempoChange, TempoMap};
 
 #[global_allocator]

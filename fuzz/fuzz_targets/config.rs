@@ -6,7 +6,7 @@ use stembox::storage::config::Config;
 use stembox::hw::input::{GestureTiming, KeyMap};
 
 fuzz_target!(|data: &[u8]| {
-    match Config::from_json(data) {
+    match stembox::control::config_from_json(data) {
         Ok(cfg) => {
             let _ = cfg.validate();
             let _ = KeyMap::from_config(&cfg.buttons.map).map(|m| m.describe());

@@ -12,6 +12,6 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&path, data).expect("write temp stem");
     // 512 MiB of decoded audio: far below the 2 GB limit, so a finding is a real leak past
     // the budget, not the budget itself.
-    let _ = stembox::nistem::load_file(&path, 48_000, 512 * 1024 * 1024);
+    let _ = stembox::loader::nistem::load_file(&path, 48_000, 512 * 1024 * 1024, &stembox::loader::LoadOptions::default());
     let _ = std::fs::remove_file(&path);
 });

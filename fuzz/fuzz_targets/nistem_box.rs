@@ -4,7 +4,7 @@
 //! what it claims (the 2 GB malloc limit of scripts/fuzz catches that).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use stembox::nistem::atom;
+use stembox::loader::nistem::atom;
 
 fuzz_target!(|data: &[u8]| {
     let mut file = std::io::Cursor::new(data);
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         for (i, n) in names.iter().enumerate() {
             assert!(!n.is_empty() && n.chars().count() <= atom::MAX_STEM_NAME_CHARS);
             assert!(!n.chars().any(|c| c.is_control() || c.is_whitespace()), "{n:?}");
-            assert!(!n.eq_ignore_ascii_case(stembox::nistem::MASTER_STEM));
+            assert!(!n.eq_ignore_ascii_case(stembox::loader::nistem::MASTER_STEM));
             assert!(!names[..i].iter().any(|m| m.eq_ignore_ascii_case(n)), "{names:?}");
         }
     }

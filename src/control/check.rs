@@ -1,6 +1,6 @@
 //! `stembox check`: validates the config and the library without touching the audio device.
 
-use super::{say, AppError};
+use super::AppError;
 use crate::loader::{self, StemInfo};
 use crate::model::library;
 use crate::rt::MAX_STEMS;
@@ -10,7 +10,7 @@ use std::path::Path;
 /// Lists every song and stem, the RAM each song needs, and every problem found. With
 /// `decode`, every stem is decoded as `play` would (one at a time, dropped at once), so damage
 /// inside a file that its header does not show is found too.
-pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
+pub fn run(cfg: &Config, opts: &crate::loader::LoadOptions, decode: bool) -> Result<(), AppError> {
     let rate = cfg.audio.rate;
     say(&format!(
         "config ok: device={} rate={} channels={} format={} period_frames={} periods={} latency_monitor={}",
@@ -80,13 +80,13 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
         // What a stem line adds: an NI stem's colour, or that it is the NI master.
         let mut notes: Vec<String> = Vec::new();
         for stem in &song.stems {
-            if crate::nistem::is_ni_stem_file(&stem.path) {
+            if crate::loader::nistem::is_ni_stem_file(&stem.path) {
                 ni_stem_infos(&stem.path, &mut infos, &mut notes);
                 continue;
             }
             infos.push((
                 stem.name.clone(),
-                loader::probe_stem(&stem.path).map_err(|e| e.message),
+                loader::probe_stem(&stem.path, opts).map_err(|e| e.message),
             ));
             notes.push(String::new());
         }
@@ -133,14 +133,14 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
         }
         if decode {
             for stem in song.stems.iter() {
-                if crate::nistem::is_ni_stem_file(&stem.path) {
+                if crate::loader::nistem::is_ni_stem_file(&stem.path) {
                     progress(&format!(
                         "decoding song {}/{}: {}",
                         n + 1,
                         songs.len(),
                         stem.name
                     ));
-                    match crate::nistem::decode_file(&stem.path, None, budget) {
+                    match crate::loader::nistem::decode_file(&stem.path, None, budget, opts) {
                         Ok(d) => problems.extend(d.warnings),
                         Err(e) => problems.push(e.message),
                     }
@@ -149,7 +149,7 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
             let files = song
                 .stems
                 .iter()
-                .filter(|s| !crate::nistem::is_ni_stem_file(&s.path));
+                .filter(|s| !crate::loader::nistem::is_ni_stem_file(&s.path));
             let file_infos = infos.iter().zip(&notes).filter(|(_, n)| n.is_empty());
             for (stem, ((_, info), _)) in files.zip(file_infos) {
                 if let Ok(info) = info {
@@ -159,7 +159,7 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
                         songs.len(),
                         stem.name
                     ));
-                    problems.extend(decode_problems(&stem.path, info));
+                    problems.extend(decode_problems(&stem.path, info, opts));
                 }
             }
             progress("");
@@ -208,7 +208,7 @@ pub fn run(cfg: &Config, decode: bool) -> Result<(), AppError> {
         let ni_files = song
             .stems
             .iter()
-            .filter(|s| crate::nistem::is_ni_stem_file(&s.path))
+            .filter(|s| crate::loader::nistem::is_ni_stem_file(&s.path))
             .count();
         if ni_files > 1 {
             problems.push(format!(
@@ -269,7 +269,7 @@ fn ni_stem_infos(
     infos: &mut Vec<(String, Result<StemInfo, String>)>,
     notes: &mut Vec<String>,
 ) {
-    let file = match crate::nistem::probe(path) {
+    let file = match crate::loader::nistem::probe(path) {
         Ok(f) => f,
         Err(e) => {
             let name = path
@@ -345,8 +345,8 @@ fn route_line(buses: &[String], stem: &str, given: &[String]) -> String {
 
 /// What decoding a stem whose header read fine finds: a decoder error, damaged packets, a
 /// stem much shorter than its header says (truncated), samples that are not numbers.
-fn decode_problems(path: &Path, info: &StemInfo) -> Vec<String> {
-    let stem = match loader::decode_stem(path) {
+fn decode_problems(path: &Path, info: &StemInfo, opts: &crate::loader::LoadOptions) -> Vec<String> {
+    let stem = match loader::decode_stem(path, opts) {
         Ok(stem) => stem,
         Err(e) => return vec![e.message],
     };
@@ -444,6 +444,12 @@ fn tempo_line(m: &crate::model::songmeta::SongMeta) -> Option<String> {
         line.push_str(&format!("; {c}"));
     }
     Some(line)
+}
+
+/// One line of the report on stdout: `check` runs no other thread that prints, so its
+/// report needs no queue.
+fn say(line: &str) {
+    println!("{}", crate::base::text::escape_for_console(line));
 }
 
 #[cfg(test)]

@@ -3,13 +3,17 @@
 
 mod check;
 pub mod controller;
+mod device_watch;
 pub mod display_feed;
+mod modes;
 pub mod pending;
+mod reload;
 mod reopen;
-mod runtime;
+mod session;
+pub mod signals;
 
 use crate::cli::{Args, Mode};
-use crate::loader;
+use crate::loader::{self, LoadOptions};
 use crate::model::library::{self, SongEntry};
 use crate::model::song::Song;
 use crate::rt::alsa_pcm::{self, Granted, OutputRequest};
@@ -17,9 +21,8 @@ use crate::storage::config::Config;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
-pub use runtime::Session;
+pub use session::Session;
 
 /// A failure that ends the process; `code` is the exit status.
 #[derive(Debug)]
@@ -53,11 +56,43 @@ impl fmt::Display for AppError {
 }
 
 /// Runs the mode `args` asks for; returns the exit code. Main thread.
+/// The threads' own checks of the config (the key map as the input thread reads it, the MIDI
+/// map as the midi thread does), made wherever a config is read: start-up, `check`, SIGHUP.
+pub const CONFIG_CHECKS: &[crate::storage::config::ThreadCheck] = &[
+    crate::hw::input::keymap::config_problem,
+    crate::hw::midi::map::config_problem,
+];
+
+/// A config from JSON with every check the box makes (for tests and tools).
+pub fn config_from_json(
+    bytes: &[u8],
+) -> Result<crate::storage::config::Config, crate::storage::config::ConfigError> {
+    crate::storage::config::Config::from_json_checked(bytes, CONFIG_CHECKS)
+}
+
 pub fn main_with(args: Args) -> i32 {
-    if matches!(args.mode, Mode::Run | Mode::Play { .. }) {
-        // Before anything slow (config, library scan): a stop must never kill us unsaved.
-        runtime::install_signal_handlers();
-    }
+    // Before anything slow (config, library scan): a stop must never kill us unsaved.
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signals = if matches!(args.mode, Mode::Run | Mode::Play { .. }) {
+        match signals::Signals::install(&cancel) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("stembox: cannot install signal handlers: {e}");
+                return 1;
+            }
+        }
+    } else {
+        signals::Signals::none()
+    };
+    let out = crate::hw::console::ConsoleOutput::stdout();
+    let ctx = |cfg: &Config| Context {
+        out: out.clone(),
+        signals: signals.clone(),
+        load: LoadOptions {
+            cancel: cancel.clone(),
+            ..LoadOptions::for_config(cfg)
+        },
+    };
     let result = match &args.mode {
         Mode::Help => {
             print!("{}", crate::cli::HELP);
@@ -68,16 +103,20 @@ pub fn main_with(args: Args) -> i32 {
             Ok(())
         }
         Mode::Check { decode } => {
-            load_config(&args.config).and_then(|cfg| check::run(&cfg, *decode))
+            load_config(&args.config).and_then(|cfg| check::run(&cfg, &ctx(&cfg).load, *decode))
         }
-        Mode::Play { song, once, tempo } => load_config(&args.config)
-            .and_then(|cfg| runtime::play(cfg, song, *once, args.stats_json, *tempo)),
-        Mode::Run => load_config(&args.config)
-            .and_then(|cfg| runtime::run(cfg, &args.config, args.stats_json)),
+        Mode::Play { song, once, tempo } => load_config(&args.config).and_then(|cfg| {
+            let ctx = ctx(&cfg);
+            modes::play(cfg, ctx, song, *once, args.stats_json, *tempo)
+        }),
+        Mode::Run => load_config(&args.config).and_then(|cfg| {
+            let ctx = ctx(&cfg);
+            modes::run(cfg, ctx, &args.config, args.stats_json)
+        }),
     };
     // Lines still queued for the console go out before the process ends (unless nobody
     // reads them: then exit anyway).
-    crate::hw::console::flush_output(std::time::Duration::from_millis(300));
+    out.flush(std::time::Duration::from_millis(300));
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -88,12 +127,7 @@ pub fn main_with(args: Args) -> i32 {
 }
 
 fn load_config(path: &Path) -> Result<Config, AppError> {
-    let cfg = Config::load(path).map_err(|e| AppError::usage(e.to_string()))?;
-    // Every song load from here on (current song and neighbours) holds to the budget.
-    loader::set_memory_budget_mb(cfg.memory.budget_mb);
-    // ... and routes its stems over the configured buses.
-    loader::set_bus_names(cfg.audio.buses.names());
-    Ok(cfg)
+    Config::load(path, CONFIG_CHECKS).map_err(|e| AppError::usage(e.to_string()))
 }
 
 /// The songs of the library, in setlist order.
@@ -125,70 +159,43 @@ pub fn find_song(songs: &[SongEntry], name: &str) -> Result<usize, String> {
     if let Some(i) = names.iter().position(|n| n == name) {
         return Ok(i);
     }
-    let song = crate::hw::input::keymap::parse_song_ref(name)?;
+    let song = crate::model::grammar::parse_song_ref(name)?;
     crate::model::setlist::Setlist::folder_order(names.len()).find(&names, &song)
 }
 
-/// Loads a song at `rate` and returns it as soon as it is playable (its first
-/// [`loader::PLAYABLE_LEAD_S`] decoded, see [`loader::load_song_progressive`]); a thread
-/// named `stembox-load` goes on decoding the rest into it and prints what it finds. One
-/// summary line when playable, one when loaded. Control thread, at start.
-pub fn load_with_progress(entry: &SongEntry, rate: u32) -> Result<Arc<Song>, AppError> {
-    let t0 = Instant::now();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let entry = entry.clone();
-    let spawned = std::thread::Builder::new()
-        .name("stembox-load".into())
-        .spawn(move || {
-            let mut handed = false;
-            let r = loader::load_song_progressive(&entry, rate, &mut |song, warnings| {
-                for w in &warnings {
-                    warn(w);
-                }
-                say(&format!(
-                    "playable {}: {} stems, {:.1} s, {:.1} MB in {:.3} s",
-                    song.name,
-                    song.stems().len(),
-                    song.duration_s(),
-                    song.ram_bytes() as f64 / 1e6,
-                    t0.elapsed().as_secs_f64()
-                ));
-                handed = true;
-                let _ = tx.send(Ok(song));
-            });
-            match r {
-                Ok(later) => {
-                    for w in &later {
-                        warn(w);
-                    }
-                    say(&format!(
-                        "loaded {} in {:.2} s",
-                        entry.name,
-                        t0.elapsed().as_secs_f64()
-                    ));
-                }
-                Err(e) if !handed => {
-                    let _ = tx.send(Err(AppError::runtime(e.to_string())));
-                }
-                Err(e) => warn(&e.to_string()),
-            }
-        })
-        .map_err(|e| AppError::runtime(format!("cannot start the loader thread: {e}")))?;
-    let got = rx.recv();
-    match got {
-        Ok(r) => r,
-        Err(_) => {
-            // The thread ended without a word: it panicked (a decoder bug).
-            let _ = spawned.join();
-            Err(AppError::runtime("the loader failed (panic)".to_string()))
+/// Loads a song at `rate` through [`loader::load_now`] and returns it once playable, with
+/// one summary line when playable and one when loaded. Control thread, at start.
+pub fn load_with_progress(
+    entry: &SongEntry,
+    rate: u32,
+    ctx: &Context,
+) -> Result<Arc<Song>, AppError> {
+    let out = ctx.out.clone();
+    loader::load_now(entry, rate, &ctx.load, move |report| match report {
+        loader::LoadNowReport::Playable(song, t) => out.say(&format!(
+            "playable {}: {} stems, {:.1} s, {:.1} MB in {:.3} s",
+            song.name,
+            song.stems().len(),
+            song.duration_s(),
+            song.ram_bytes() as f64 / 1e6,
+            t.as_secs_f64()
+        )),
+        loader::LoadNowReport::Loaded(name, t) => {
+            out.say(&format!("loaded {name} in {:.2} s", t.as_secs_f64()))
         }
-    }
+        loader::LoadNowReport::Warning(w) => warn(&w),
+    })
+    .map_err(|e| AppError::runtime(e.to_string()))
 }
 
-/// One line on the console (stdout): queued for the console's writer thread, so a console
-/// nobody reads never blocks the caller (see [`crate::hw::console::say`]).
-pub fn say(line: &str) {
-    crate::hw::console::say(line);
+/// What every mode gets from `main_with`: the signal flags and the options every song load
+/// is held to (whose cancel flag SIGTERM sets).
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub signals: signals::Signals,
+    pub load: LoadOptions,
+    /// The console's output queue (stdout).
+    pub out: Arc<crate::hw::console::ConsoleOutput>,
 }
 
 /// One warning line on stderr.

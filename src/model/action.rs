@@ -2,35 +2,17 @@
 //! control thread. Not real-time: produced by the input and console threads, consumed by
 //! the control thread, which turns each into engine commands.
 //!
-//! The limits of the values an action carries live here, once: the console and key-map
-//! parsers refuse what is outside them, the config validation refuses a master gain outside
-//! them, and the controller clamps to them (and says so).
+//! The limits of the values an action carries live once, in [`crate::base::limits`]: the
+//! console and key-map parsers refuse what is outside them, the config validation refuses a
+//! master gain outside them, and the controller clamps to them (and says so).
 
-/// Quietest stem gain a command may ask for; anything quieter is as good as muted, and the
-/// limit catches a typo like `-6000`.
-pub const MIN_GAIN_DB: f32 = -120.0;
-/// Loudest stem gain a command may ask for.
-pub const MAX_GAIN_DB: f32 = 24.0;
-/// Quietest master volume (`audio.master_gain_db`, `volume_down`).
-pub const MIN_VOLUME_DB: f32 = -60.0;
-/// Loudest master volume (`audio.master_gain_db`, `volume_up`); the output still clips only
-/// at 0 dBFS.
-pub const MAX_VOLUME_DB: f32 = 24.0;
-/// Master volume step of `volume_up` / `volume_down`.
-pub const VOLUME_STEP_DB: f32 = 2.0;
+use serde::{Deserialize, Serialize};
 
-/// Slowest speed a command may ask for, in percent of the original.
-pub const MIN_SPEED_PCT: f32 = 50.0;
-/// Fastest speed a command may ask for, in percent.
-pub const MAX_SPEED_PCT: f32 = 150.0;
-/// Step of `speed_up` / `speed_down`, in percent.
-pub const SPEED_STEP_PCT: f32 = 5.0;
-/// Lowest key change, in semitones.
-pub const MIN_PITCH_ST: f32 = -12.0;
-/// Highest key change, in semitones.
-pub const MAX_PITCH_ST: f32 = 12.0;
-/// Step of `pitch_up` / `pitch_down`, in semitones.
-pub const PITCH_STEP_ST: f32 = 1.0;
+pub use crate::base::limits::{
+    MAX_GAIN_DB, MAX_PITCH_ST, MAX_SPEED_PCT, MAX_VOLUME_DB, MIN_GAIN_DB, MIN_PITCH_ST,
+    MIN_SPEED_PCT, MIN_VOLUME_DB, PITCH_STEP_ST, SPEED_STEP_PCT, VOLUME_STEP_DB,
+};
+
 /// The plain `loop_ramp` action: from 70 % up by 5 % a pass to 100 %.
 pub const DEFAULT_RAMP: (f32, f32, f32) = (70.0, 5.0, 100.0);
 
@@ -116,6 +98,26 @@ pub enum Action {
     StatsReset,
     Help,
     Quit,
+}
+
+/// How a key was pressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gesture {
+    Short,
+    Long,
+    Double,
+}
+
+impl Gesture {
+    /// The name the config uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gesture::Short => "short",
+            Gesture::Long => "long",
+            Gesture::Double => "double",
+        }
+    }
 }
 
 #[cfg(test)]

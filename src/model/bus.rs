@@ -2,7 +2,7 @@
 //! buses the config defines. Pure: the loader applies it (the mask goes into the `Song`)
 //! and `stembox check` prints it, with the reason.
 
-use crate::rt::bus::MAX_BUSES;
+use crate::base::limits::MAX_BUSES;
 
 /// Stems that go to the `cue` bus unless `song.json` says otherwise, when there is one.
 pub const CUE_STEM_NAMES: [&str; 3] = ["click", "cue", "guide"];

@@ -1,7 +1,7 @@
 //! The song library on the SD card: `<library>/<song>/<stem>.(flac|wav|mp3|ogg|m4a|mp4)`
-//! (an `.mp4` named `*.stem.mp4` is an NI Stems file, see [`crate::nistem`]), songs
+//! (an `.mp4` named `*.stem.mp4` is an NI Stems file, see [`crate::loader::nistem`]), songs
 //! sorted by folder name. Scanning reads directory entries only (never opens a file, so a
-//! FIFO cannot hang it); probing a stem opens its file header through [`crate::storage::fsread`]. Control/loader threads; never the audio thread.
+//! FIFO cannot hang it); probing a stem opens its file header through [`crate::base::fsread`]. Control/loader threads; never the audio thread.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod bus;
+pub mod grammar;
 pub mod library;
 pub mod setlist;
 pub mod song;

@@ -141,17 +141,16 @@ pub fn load_order(library: &Path, folders: &[String]) -> (Setlist, Vec<String>) 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return (Setlist::folder_order(folders.len()), notes)
         }
-        _ => match crate::storage::fsread::read_regular_file(
-            &path,
-            "setlist",
-            MAX_SETLIST_BYTES as u64,
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                notes.push(format!("{e}; using folder order"));
-                return (Setlist::folder_order(folders.len()), notes);
+        _ => {
+            match crate::base::fsread::read_regular_file(&path, "setlist", MAX_SETLIST_BYTES as u64)
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    notes.push(format!("{e}; using folder order"));
+                    return (Setlist::folder_order(folders.len()), notes);
+                }
             }
-        },
+        }
     };
     match Setlist::from_json(folders, &bytes) {
         Ok(s) => {
@@ -196,9 +195,9 @@ fn parse_name_array(bytes: &[u8]) -> Result<Vec<String>, String> {
         }
     })?;
     if let Some(index) = names.iter().position(|n| n.trim().is_empty()) {
-        let at = crate::storage::config::explain::locate(text, start, &[Segment::Seq { index }])
+        let at = crate::base::json_error::locate(text, start, &[Segment::Seq { index }])
             .map_or(String::new(), |at| {
-                crate::storage::config::explain::position(text.as_bytes(), at)
+                crate::base::json_error::position(text.as_bytes(), at)
             });
         return Err(format!("entry [{index}] is an empty name{at}"));
     }

@@ -27,8 +27,8 @@
 //! `bpm`); a single `bpm` is a one-change map. Sections given in bars follow the map (see
 //! [`crate::model::tempo`]). `"click": true` turns the generated click on for the song.
 
+use crate::base::json_error as explain;
 use crate::model::tempo::{TempoChange, TempoMap, MAX_TEMPO_CHANGES};
-use crate::storage::config::explain;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_path_to_error::Segment;
@@ -38,54 +38,7 @@ use std::path::Path;
 /// Largest `song.json` read; a real one is a few hundred bytes.
 pub const MAX_SONG_JSON_BYTES: usize = 64 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimeSignature {
-    /// The upper number: beats in a bar (and clicks in a count-in bar).
-    pub beats_per_bar: u32,
-    /// The lower number: the note value of a beat (4 = quarter, 8 = eighth).
-    pub beat_unit: u32,
-}
-
-impl Default for TimeSignature {
-    fn default() -> Self {
-        TimeSignature {
-            beats_per_bar: 4,
-            beat_unit: 4,
-        }
-    }
-}
-
-impl TimeSignature {
-    /// Parses `"4/4"`, `"6/8"`, `"7/16"`.
-    pub fn parse(text: &str) -> Result<TimeSignature, String> {
-        let bad = || {
-            format!(
-                "\"{text}\" is not a time signature like \"4/4\" or \"6/8\" \
-                 (1..=32 beats of 1, 2, 4, 8, 16 or 32)"
-            )
-        };
-        let (n, d) = text.trim().split_once('/').ok_or_else(bad)?;
-        let n: u32 = n.trim().parse().map_err(|_| bad())?;
-        let d: u32 = d.trim().parse().map_err(|_| bad())?;
-        if !(1..=32).contains(&n) || ![1, 2, 4, 8, 16, 32].contains(&d) {
-            return Err(bad());
-        }
-        Ok(TimeSignature {
-            beats_per_bar: n,
-            beat_unit: d,
-        })
-    }
-
-    /// Seconds of one beat (one `beat_unit` note) at `bpm` quarter notes per minute.
-    pub fn beat_s(&self, bpm: f64) -> f64 {
-        60.0 / bpm * 4.0 / self.beat_unit as f64
-    }
-
-    /// Seconds of one bar at `bpm` quarter notes per minute.
-    pub fn bar_s(&self, bpm: f64) -> f64 {
-        self.beat_s(bpm) * self.beats_per_bar as f64
-    }
-}
+pub use super::tempo::TimeSignature;
 
 /// Per-stem defaults; `None` means "not given" (the loader's default applies).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -173,7 +126,7 @@ pub fn load_song_json(path: &Path) -> Result<Option<SongMeta>, String> {
         }
     }
     let bytes =
-        crate::storage::fsread::read_regular_file(path, "song.json", MAX_SONG_JSON_BYTES as u64)?;
+        crate::base::fsread::read_regular_file(path, "song.json", MAX_SONG_JSON_BYTES as u64)?;
     parse_song_json(&bytes)
         .map(Some)
         .map_err(|e| format!("{}: {e}; playing the song with defaults", path.display()))
@@ -592,11 +545,11 @@ fn bus<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         Some(OneOrMany::One(n)) => vec![n],
         Some(OneOrMany::Many(v)) => v,
     };
-    if names.is_empty() || names.len() > crate::rt::bus::MAX_BUSES {
+    if names.is_empty() || names.len() > crate::base::limits::MAX_BUSES {
         return Err(de::Error::custom(format!(
             "{} bus names; give 1..={}",
             names.len(),
-            crate::rt::bus::MAX_BUSES
+            crate::base::limits::MAX_BUSES
         )));
     }
     Ok(names)

@@ -16,7 +16,55 @@
 //! segment's beats are `start + n * beat_frames` from the segment's exact start, so no
 //! error accumulates along a long song; segment starts are sums of whole bars.
 
-use crate::model::songmeta::TimeSignature;
+/// A time signature: `beats_per_bar` beats of `beat_unit` notes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeSignature {
+    /// The upper number: beats in a bar (and clicks in a count-in bar).
+    pub beats_per_bar: u32,
+    /// The lower number: the note value of a beat (4 = quarter, 8 = eighth).
+    pub beat_unit: u32,
+}
+
+impl Default for TimeSignature {
+    fn default() -> Self {
+        TimeSignature {
+            beats_per_bar: 4,
+            beat_unit: 4,
+        }
+    }
+}
+
+impl TimeSignature {
+    /// Parses `"4/4"`, `"6/8"`, `"7/16"`.
+    pub fn parse(text: &str) -> Result<TimeSignature, String> {
+        let bad = || {
+            format!(
+                "\"{text}\" is not a time signature like \"4/4\" or \"6/8\" \
+                 (1..=32 beats of 1, 2, 4, 8, 16 or 32)"
+            )
+        };
+        let (n, d) = text.trim().split_once('/').ok_or_else(bad)?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        let d: u32 = d.trim().parse().map_err(|_| bad())?;
+        if !(1..=32).contains(&n) || ![1, 2, 4, 8, 16, 32].contains(&d) {
+            return Err(bad());
+        }
+        Ok(TimeSignature {
+            beats_per_bar: n,
+            beat_unit: d,
+        })
+    }
+
+    /// Seconds of one beat (one `beat_unit` note) at `bpm` quarter notes per minute.
+    pub fn beat_s(&self, bpm: f64) -> f64 {
+        60.0 / bpm * 4.0 / self.beat_unit as f64
+    }
+
+    /// Seconds of one bar at `bpm` quarter notes per minute.
+    pub fn bar_s(&self, bpm: f64) -> f64 {
+        self.beat_s(bpm) * self.beats_per_bar as f64
+    }
+}
 
 /// Most tempo changes a song may have (a song with a change every bar for 64 bars of 4
 /// would need 64; 256 leaves room for rubato written out as changes).

@@ -4,5 +4,6 @@
 //! for the control thread ([`link::RemoteRequest`]) and shows what control publishes
 //! ([`link::Board`]); it never talks to the engine and never blocks control.
 
+pub mod http;
 pub mod link;
 pub mod view;

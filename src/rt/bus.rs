@@ -3,8 +3,7 @@
 //! bitmask over this table (bit `i`: bus `i`), computed by the loader and carried by the
 //! `Song`, so the engine routes without a lookup. Bus 0 is always `main`.
 
-/// Buses at most; a stem's routing mask is a `u8`.
-pub const MAX_BUSES: usize = 8;
+pub use crate::base::limits::MAX_BUSES;
 
 /// One bus's output channels (0-based): a pair, or one channel (mono: the engine writes
 /// `0.5 * (l + r)` there, as a 1-channel device gets today).

@@ -114,10 +114,7 @@ impl fmt::Display for DeviceError {
 
 impl std::error::Error for DeviceError {}
 
-/// The C library's text for an errno value.
-pub fn errno_text(errno: i32) -> String {
-    std::io::Error::from_raw_os_error(errno.abs()).to_string()
-}
+pub use crate::base::errno::errno_text;
 
 #[cfg(test)]
 mod tests {

@@ -12,10 +12,9 @@ use super::command::{
 };
 use super::ramp::{ms_to_frames, Ramp};
 use super::status::{EngineStatus, Transport};
-use super::stretch::StretchPipe;
+use super::stretch::{InlineStretcher, StretchPipe};
 use super::{FADE_MS, GAIN_RAMP_MS, MAX_CHANNELS, MAX_PERIOD_FRAMES, MAX_STEMS};
 use crate::model::song::{Song, Stem};
-use crate::stretch_worker::StretchWorker;
 use core::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -383,7 +382,7 @@ pub struct Engine {
     stretch: Option<StretchPipe>,
     /// Offline rendering only (`play --once`): the stretcher runs here, after the period's
     /// input is committed, instead of on its worker thread; see [`Engine::attach_stretch`].
-    inline_worker: Option<StretchWorker>,
+    inline_worker: Option<Box<dyn InlineStretcher>>,
     /// The stretch pipe's latency in output frames, as of this period (0 when bypassed).
     latency_out_frames: u32,
     /// A song ended while stretched: its last frames are still in the pipe, so the end is
@@ -464,7 +463,7 @@ impl Engine {
     }
 
     /// Gives the engine the stretch pipeline's audio end, made with
-    /// `StretchWorker::new(StretchConfig::new(rate, channels, period))` with `channels` equal
+    /// `crate::stretch::StretchWorker::new(StretchConfig::new(rate, channels, period))` with `channels` equal
     /// to the engine's. Control thread, before the engine moves to the audio thread.
     ///
     /// Where the stretcher runs, and why: on the engine's summed output (after stem gains,
@@ -476,7 +475,11 @@ impl Engine {
     /// faster than real time, so a worker thread could never keep up): the stretcher's
     /// bursty work then runs inside `process`, which keeps the output exact at the cost of
     /// a worst period of one stretcher block.
-    pub fn attach_stretch(&mut self, pipe: StretchPipe, inline_worker: Option<StretchWorker>) {
+    pub fn attach_stretch(
+        &mut self,
+        pipe: StretchPipe,
+        inline_worker: Option<Box<dyn InlineStretcher>>,
+    ) {
         self.stretch = Some(pipe);
         self.inline_worker = inline_worker;
     }

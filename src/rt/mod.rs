@@ -39,12 +39,8 @@ pub mod status;
 pub mod stretch;
 pub mod thread;
 
-/// Most stems one song may have.
-pub const MAX_STEMS: usize = 32;
-/// Most frames one ALSA period may have.
-pub const MAX_PERIOD_FRAMES: usize = 1024;
-/// Most output channels.
-pub const MAX_CHANNELS: usize = 8;
+pub use crate::base::limits::{MAX_CHANNELS, MAX_PERIOD_FRAMES, MAX_STEMS};
+
 /// Gain changes (mute, solo, gain, pan, master) are ramped over this many milliseconds.
 pub const GAIN_RAMP_MS: u32 = 10;
 /// Transport fades (pause, stop, song change, mid-song start) take this many milliseconds.

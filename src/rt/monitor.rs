@@ -12,18 +12,7 @@ use super::run::LoopObserver;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// CLOCK_MONOTONIC in nanoseconds. A vDSO read on Linux (no syscall): fine on the audio
-/// thread.
-#[inline]
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on every Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+pub use crate::base::clock::now_ns;
 
 /// A period whose work exceeds this fraction of the period time (in per mille) is "late".
 pub const LATE_PER_MILLE: u64 = 800;

@@ -324,7 +324,7 @@ where
         // MIDI clock out: when this period will be heard. The clock is read only while the
         // midi thread asks for it, right after avail so that the two belong together.
         let clock_wake_ns = if status.clock_wanted.load(Relaxed) {
-            super::monitor::now_ns()
+            crate::base::clock::now_ns()
         } else {
             0
         };

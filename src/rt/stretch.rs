@@ -14,7 +14,7 @@
 //! - `push`: the song frames the engine mixed go into the input ring, each chunk tagged
 //!   ([`WorkerMsg::Chunk`]) with its frame counts in and out and the pitch in force, so a
 //!   speed change at a loop wrap lands exactly on the wrap (push two chunks);
-//! - the worker (`crate::stretch_worker`) pops chunks, runs the stretcher, pushes the
+//! - the worker (`crate::stretch`) pops chunks, runs the stretcher, pushes the
 //!   stretched frames into the output ring;
 //! - `pull`: the audio thread pops exactly one period from the output ring. The worker
 //!   stays `lead_frames` ahead; if frames are missing the period gets silence for them and
@@ -51,19 +51,24 @@
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-/// Slowest speed (factor; 0.5 = 50 %).
-pub const MIN_SPEED: f64 = 0.5;
-/// Fastest speed (factor; 1.5 = 150 %).
-pub const MAX_SPEED: f64 = 1.5;
-/// Lowest pitch shift in semitones.
-pub const MIN_PITCH_ST: f32 = -12.0;
-/// Highest pitch shift in semitones.
-pub const MAX_PITCH_ST: f32 = 12.0;
+/// Slowest speed (factor; 0.5 = 50 %), from [`crate::base::limits::MIN_SPEED_PCT`].
+pub const MIN_SPEED: f64 = crate::base::limits::MIN_SPEED_PCT as f64 / 100.0;
+/// Fastest speed (factor; 1.5 = 150 %), from [`crate::base::limits::MAX_SPEED_PCT`].
+pub const MAX_SPEED: f64 = crate::base::limits::MAX_SPEED_PCT as f64 / 100.0;
+pub use crate::base::limits::{MAX_PITCH_ST, MIN_PITCH_ST};
 /// While priming, the engine mixes up to this many extra periods per period, so the direct
 /// line gets `L1` frames ahead in `L1 / CATCHUP_PERIODS` of time.
 pub const CATCHUP_PERIODS: usize = 3;
 /// Default crossfade between the direct mix and the stretcher, in milliseconds.
 pub const CROSSFADE_MS: u32 = 20;
+
+/// A stretch worker driven from inside the engine's `process`, for an offline render to a
+/// device that is not paced (see `Engine::attach_stretch`). The worker (`crate::stretch`)
+/// implements it; the engine knows only this, so `rt` imports nothing above it.
+pub trait InlineStretcher: Send {
+    /// Stretches every chunk pushed so far, as far as the output ring has room.
+    fn run_pending(&mut self);
+}
 
 /// Sizes of the pipeline; everything is allocated from these at construction.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -247,7 +252,7 @@ impl FrameFifo {
 }
 
 /// The audio thread's end of the stretch pipeline. Made by [`channel`] (or
-/// `crate::stretch_worker::StretchWorker::new`, which also makes the stretcher).
+/// `crate::stretch::StretchWorker::new`, which also makes the stretcher).
 ///
 /// Per period the engine does:
 /// ```text

@@ -10,8 +10,7 @@
 //! every default, as `{}` does. Array items in key paths count from 0: `buttons.map[0]` is
 //! the first binding. See the README for every key (a test keeps its defaults equal to `Config::default()`).
 
-pub mod explain;
-
+use crate::base::json_error as explain;
 use core::fmt;
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
@@ -226,14 +225,7 @@ impl Default for RtConfig {
     }
 }
 
-/// How a key was pressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Gesture {
-    Short,
-    Long,
-    Double,
-}
+pub use crate::model::action::Gesture;
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -244,17 +236,6 @@ pub struct KeyBinding {
     pub gesture: Gesture,
     /// Action name, e.g. `play_pause`, `toggle_mute:drums`.
     pub action: String<64>,
-}
-
-impl Gesture {
-    /// The name the config uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Gesture::Short => "short",
-            Gesture::Long => "long",
-            Gesture::Double => "double",
-        }
-    }
 }
 
 fn default_gesture() -> Gesture {
@@ -427,7 +408,7 @@ impl Default for MidiConfig {
 }
 
 impl MidiConfig {
-    /// Whether the `midi` thread has anything to do.
+    /// Whether the `stembox-midi` thread has anything to do.
     pub fn enabled(&self) -> bool {
         !self.inputs.is_empty() || !self.clock_out.is_empty()
     }
@@ -568,23 +549,30 @@ pub fn leaf_paths() -> std::vec::Vec<std::string::String> {
 }
 
 /// Reads the config file: a regular file only (a FIFO or `/dev/zero` is refused at once,
-/// see [`crate::storage::fsread`]) of at most [`MAX_CONFIG_BYTES`].
+/// see [`crate::base::fsread`]) of at most [`MAX_CONFIG_BYTES`].
 fn read_limited(path: &Path) -> Result<std::vec::Vec<u8>, std::string::String> {
-    crate::storage::fsread::read_regular_file(path, "config", MAX_CONFIG_BYTES as u64)
+    crate::base::fsread::read_regular_file(path, "config", MAX_CONFIG_BYTES as u64)
 }
 
+/// A check a thread folder makes of its own part of the config (the key map as the input
+/// thread reads it, the MIDI map as the midi thread does): the key and why, like the range
+/// checks here. Storage knows no thread; control passes the checks in
+/// (`crate::control::config_checks`), so `check`, start-up and SIGHUP refuse the same files.
+pub type ThreadCheck = fn(&Config) -> Option<(std::string::String, std::string::String)>;
+
 impl Config {
-    /// Reads and validates a config file. Main thread, at start-up.
+    /// Reads and validates a config file with the threads' own checks. Main thread, at
+    /// start-up, and control on SIGHUP.
     ///
     /// The error message is the whole line to print, e.g. `config /etc/stembox/config.json:
     /// key "audio.rate": expected a number, found a string at line 3, column 13`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    pub fn load(path: &Path, checks: &[ThreadCheck]) -> Result<Config, ConfigError> {
         let name = one_line(&path.display().to_string());
         // The message names the file already ("config PATH: ...").
         let bytes = read_limited(path).map_err(|message| ConfigError {
             message: one_line(&message),
         })?;
-        Config::from_json(&bytes).map_err(|e| ConfigError {
+        Config::from_json_checked(&bytes, checks).map_err(|e| ConfigError {
             message: format!("config {name}: {}", e.message),
         })
     }
@@ -593,6 +581,12 @@ impl Config {
     /// defaults; a UTF-8 byte-order mark is skipped. A good document is read by
     /// serde-json-core alone, without allocating; only a bad one is read again to explain it.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        Config::from_json_checked(bytes, &[])
+    }
+
+    /// [`Config::from_json`] and then each thread's check; the first problem found is the
+    /// error, with the position of the key it names.
+    pub fn from_json_checked(bytes: &[u8], checks: &[ThreadCheck]) -> Result<Config, ConfigError> {
         let fail = |message: std::string::String| Err(ConfigError { message });
         if bytes.len() > MAX_CONFIG_BYTES {
             return fail(format!(
@@ -623,9 +617,12 @@ impl Config {
         let cfg =
             match serde_json_core::from_slice_escaped::<Config>(&bytes[start..], &mut unescape) {
                 Ok((cfg, _)) => cfg,
-                Err(e) => return fail(explain::refused::<Config>(text, start, e)),
+                Err(e) => return fail(explain::refused::<Config>(&leaf_paths(), text, start, e)),
             };
-        if let Some((key, why)) = cfg.range_problem() {
+        let problem = cfg
+            .range_problem()
+            .or_else(|| checks.iter().find_map(|check| check(&cfg)));
+        if let Some((key, why)) = problem {
             let at = explain::locate(text, start, &key_segments(&key))
                 .map(|o| explain::position(bytes, o))
                 .unwrap_or_default();
@@ -635,8 +632,8 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Range checks that the types alone cannot express, and the button map checked as the
-    /// input thread will read it. The message names the key but has no position (that is
+    /// Range checks that the types alone cannot express (the threads' own checks are made
+    /// by [`Config::from_json_checked`]). The message names the key but has no position (that is
     /// added by [`Config::from_json`], which has the text).
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self.range_problem() {
@@ -737,41 +734,9 @@ impl Config {
             ("library", "must not be empty".into())
         } else if self.state_dir.is_empty() {
             ("state_dir", "must not be empty".into())
-        } else if let Some(problem) = self.key_map_problem() {
-            return Some(problem);
         } else {
-            return crate::hw::midi::map::config_problem(&self.midi);
+            return None;
         };
         Some((problem.0.into(), problem.1))
-    }
-
-    /// The first `buttons.map` entry whose key or action the input thread could not use, or
-    /// that binds a key and gesture already bound: the checks `input::KeyMap::from_config`
-    /// makes at start-up, made here too so `stembox check` finds them, with their position.
-    fn key_map_problem(&self) -> Option<(std::string::String, std::string::String)> {
-        use crate::hw::input::keymap::{parse_action, parse_key};
-        let mut bound = std::vec::Vec::new();
-        for (i, b) in self.buttons.map.iter().enumerate() {
-            let key = match parse_key(&b.key) {
-                Ok(key) => key,
-                Err(why) => return Some((format!("buttons.map[{i}].key"), why)),
-            };
-            if let Err(why) = parse_action(&b.action) {
-                return Some((format!("buttons.map[{i}].action"), why));
-            }
-            if let Some((_, _, first)) = bound.iter().find(|&&(k, g, _)| k == key && g == b.gesture)
-            {
-                let gesture = b.gesture.name();
-                return Some((
-                    format!("buttons.map[{i}].key"),
-                    format!(
-                        "{} {gesture} is already bound by buttons.map[{first}]; remove one of them",
-                        b.key
-                    ),
-                ));
-            }
-            bound.push((key, b.gesture, i));
-        }
-        None
     }
 }

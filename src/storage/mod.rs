@@ -2,5 +2,4 @@
 //! and reading files that a user controls without hanging or running out of memory.
 
 pub mod config;
-pub mod fsread;
 pub mod state;

@@ -239,8 +239,8 @@ impl SavedState {
                     }
                     Err(e) => bad.push(format!(
                         "song \"{}\" stem \"{}\": {e}",
-                        crate::hw::console::escape_for_console(&song),
-                        crate::hw::console::escape_for_console(&stem)
+                        crate::base::text::escape_for_console(&song),
+                        crate::base::text::escape_for_console(&stem)
                     )),
                 }
             }
@@ -253,7 +253,7 @@ impl SavedState {
                 }
                 Err(e) => bad.push(format!(
                     "song \"{}\" tempo: {e}",
-                    crate::hw::console::escape_for_console(&song)
+                    crate::base::text::escape_for_console(&song)
                 )),
             }
         }
@@ -266,7 +266,7 @@ impl SavedState {
                 }
                 _ => bad.push(format!(
                     "bus \"{}\": gain {value} is not a number of dB in {MIN_GAIN_DB}..={MAX_GAIN_DB}",
-                    crate::hw::console::escape_for_console(&bus)
+                    crate::base::text::escape_for_console(&bus)
                 )),
             }
         }
@@ -326,8 +326,7 @@ impl StateStore {
         }
         // A FIFO, a device or a huge file is refused at once, never waited for or slurped.
         let bytes =
-            match crate::storage::fsread::read_regular_file(&path, "state", MAX_STATE_BYTES as u64)
-            {
+            match crate::base::fsread::read_regular_file(&path, "state", MAX_STATE_BYTES as u64) {
                 Ok(b) => b,
                 Err(e) => {
                     return Loaded {

@@ -1631,8 +1631,8 @@ fn commands_that_were_admitted_come_out_unchanged() {
 
 /// A 4 s song with a tempo map (120 bpm, 4/4) and `song.json`'s `click`.
 fn tempo_song(name: &str, stems: &[&str], click: bool) -> Arc<Song> {
-    use crate::model::songmeta::TimeSignature;
     use crate::model::tempo::TempoMap;
+    use crate::model::tempo::TimeSignature;
     let mut s = Arc::try_unwrap(song(name, stems, 4)).expect("unique");
     s.set_tempo_map(Some(
         TempoMap::constant(120.0, TimeSignature::default(), RATE).unwrap(),
@@ -1744,7 +1744,7 @@ fn a_refused_click_leaves_the_controller_as_it_was() {
 
 #[test]
 fn count_in_counts_the_bar_of_the_tempo_map_where_play_starts() {
-    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::TimeSignature;
     use crate::model::tempo::{TempoChange, TempoMap};
     let sig = |s| TimeSignature::parse(s).unwrap();
     let mut s = Arc::try_unwrap(song("01-a", &["drums"], 20)).expect("unique");

@@ -5,7 +5,7 @@
 //! the rest arrives. Used by every [`super::source::InputSource`] on the input thread; the
 //! encoder is for tests and for tools that feed stembox through a pipe.
 
-use super::gesture::Timestamp;
+use crate::base::clock::Timestamp;
 use evdev::InputEvent;
 use std::time::Duration;
 

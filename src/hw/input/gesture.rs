@@ -11,26 +11,12 @@ use crate::storage::config::{ButtonsConfig, ConfigError, Gesture};
 use evdev::{EventType, InputEvent, KeyCode, SynchronizationCode};
 use std::time::Duration;
 
-/// A time on the input device's clock: the kernel timestamp of an event, as a duration since
-/// that clock's epoch. stembox switches evdev devices to CLOCK_MONOTONIC (see
-/// [`super::source`]), so for them it compares with [`monotonic_now`]; a pipe carries
-/// whatever its writer stamped.
-pub type Timestamp = Duration;
+/// A time on the input device's clock (see [`crate::base::clock::Timestamp`]).
+pub use crate::base::clock::Timestamp;
 
 /// CLOCK_MONOTONIC now, on the same scale as evdev timestamps of opened devices: for
 /// measuring button-to-sound latency, and for tools writing records into a FIFO.
-pub fn monotonic_now() -> Timestamp {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid timespec to write into; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    Duration::new(
-        ts.tv_sec.max(0) as u64,
-        ts.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
+pub use crate::base::clock::now as monotonic_now;
 
 /// An action decided from a key gesture. `K` names the key: an evdev [`KeyCode`] for
 /// buttons, a note or pedal for MIDI ([`crate::hw::midi::map::MidiKey`]).

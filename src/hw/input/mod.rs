@@ -1,5 +1,5 @@
 //! Buttons: evdev devices (GPIO keys, USB footswitches, keyboards) to [`Action`]s for the
-//! control thread. Runs on its own `input` thread ([`spawn_input`]); everything after the
+//! control thread. Runs on its own `stembox-input` thread ([`spawn_input`]); everything after the
 //! raw bytes is pure code that tests drive from records written into a pipe.
 //!
 //! Pipeline: [`source`] (read bytes, reopen devices) -> [`decode`] (24-byte `input_event`
@@ -329,7 +329,7 @@ pub fn spawn_loop(
 ) -> io::Result<InputThread> {
     let (wake, wake_rx) = UnixStream::pair()?;
     let handle = std::thread::Builder::new()
-        .name("input".into())
+        .name("stembox-input".into())
         .spawn(move || loop {
             match input.step(None, Some(&wake_rx), &mut emit) {
                 Ok(true) => {}

@@ -7,7 +7,7 @@
 //!   console; a FIFO or plain file at that path is read as a stream of raw records, which is
 //!   how end-to-end tests press buttons. A device that is absent, or that goes away (ENODEV
 //!   on unplug), is retried every [`REOPEN_INTERVAL`] until it is back: no restart needed.
-//!   The path is opened non-blocking without taking a tty ([`crate::storage::fsread::open_nonblocking`])
+//!   The path is opened non-blocking without taking a tty ([`crate::base::fsread::open_nonblocking`])
 //!   and judged by `fstat` on the open fd; sockets, block devices and directories are refused.
 //!
 //! No source can take the input thread over: one wake-up reads at most
@@ -242,7 +242,7 @@ impl DeviceSource {
     }
 
     fn open(&self) -> io::Result<(Opened, String)> {
-        let (file, meta) = crate::storage::fsread::open_nonblocking(&self.path)?;
+        let (file, meta) = crate::base::fsread::open_nonblocking(&self.path)?;
         let ft = meta.file_type();
         if ft.is_char_device() {
             let mut dev =

@@ -1,6 +1,6 @@
 //! The MIDI map: decoded MIDI messages in, the same [`Action`]s as keys out. Pure logic,
 //! no sequencer and no clock of its own (timestamps come with the events), so tests drive
-//! it from decoded events. Built once from `midi.map` on the main thread; the `midi` thread
+//! it from decoded events. Built once from `midi.map` on the main thread; the `stembox-midi` thread
 //! owns the [`MidiMapper`].
 //!
 //! Notes and momentary CC pedals are keys: they go through the buttons' own
@@ -406,8 +406,8 @@ pub fn midi_timing(buttons: &ButtonsConfig) -> GestureTiming {
 }
 
 /// `midi` config problems for [`crate::storage::config::Config::validate`]: the key and why.
-pub fn config_problem(cfg: &MidiConfig) -> Option<(String, String)> {
-    MidiMap::build(cfg).err()
+pub fn config_problem(cfg: &crate::storage::config::Config) -> Option<(String, String)> {
+    MidiMap::build(&cfg.midi).err()
 }
 
 /// Turns decoded MIDI messages into actions. Owned by the midi thread.

@@ -57,7 +57,7 @@ impl Drop for MidiThread {
     }
 }
 
-/// Checks the `midi` config and starts the `midi` thread when inputs or clock outputs are
+/// Checks the `midi` config and starts the `stembox-midi` thread when inputs or clock outputs are
 /// configured (`Ok(None)` otherwise). Main/control thread, at start-up. `status`: the
 /// engine's, for the clock; `emit` runs on the midi thread, `false` ends it.
 pub fn spawn_midi(
@@ -75,7 +75,7 @@ pub fn spawn_midi(
     let cfg = cfg.clone();
     let flag = stop.clone();
     let handle = std::thread::Builder::new()
-        .name("midi".into())
+        .name("stembox-midi".into())
         .spawn(move || run(&cfg, mapper, &status, &flag, emit))
         .map_err(|e| ConfigError {
             message: format!("midi: cannot start the midi thread: {e}"),

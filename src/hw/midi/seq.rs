@@ -1,6 +1,6 @@
 //! The ALSA sequencer seam: a client named `stembox` with one port `stembox`, a real-time
 //! queue for timestamps (arrival of input, departure of clock), connections by name, and
-//! the decoding of sequencer events into [`MidiEvent`]s. Used by the `midi` thread and by
+//! the decoding of sequencer events into [`MidiEvent`]s. Used by the `stembox-midi` thread and by
 //! the `stembox-midi-probe` test client. Everything that needs no sequencer (matching a
 //! port by name, decoding an event, queue time to CLOCK_MONOTONIC) is a plain function with
 //! unit tests; this build machine has no `/dev/snd/seq`.

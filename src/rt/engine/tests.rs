@@ -584,10 +584,9 @@ fn a_stem_shorter_than_its_song_plays_as_silence_after_its_end() {
 /// An engine with a stretcher whose worker runs inside `process` (as in an offline render).
 fn stretched_engine(s: &Arc<Song>, period: usize) -> (Engine, EngineHandle) {
     let (mut e, h) = engine_with(s, false);
-    let (pipe, worker) = crate::stretch_worker::StretchWorker::new(
-        crate::rt::stretch::StretchConfig::new(RATE, 2, period),
-    );
-    e.attach_stretch(pipe, Some(worker));
+    let (pipe, worker) =
+        crate::stretch::StretchWorker::new(crate::rt::stretch::StretchConfig::new(RATE, 2, period));
+    e.attach_stretch(pipe, Some(Box::new(worker)));
     (e, h)
 }
 
@@ -866,7 +865,7 @@ fn a_countin_ramp_survives_hostile_count_ins_and_speeds() {
 /// A silent song of `seconds` at `rate` with a tempo map: bars 1-2 4/4 at `bpm`, bar 3 in
 /// 3/4, then 4/4 at `bpm2`.
 fn click_song(rate: u32, seconds: usize, bpm: f64, bpm2: f64) -> Arc<Song> {
-    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::TimeSignature;
     use crate::model::tempo::{TempoChange, TempoMap};
     let sig = |s| TimeSignature::parse(s).unwrap();
     let mut s = Song::new(

@@ -349,7 +349,7 @@ fn hostile_samples_send_nothing_or_stop() {
 /// through a tempo change and a 3/4 bar.
 #[test]
 fn published_tempo_map_positions_put_clocks_on_the_maps_grid() {
-    use crate::model::songmeta::TimeSignature;
+    use crate::model::tempo::TimeSignature;
     use crate::model::tempo::{TempoChange, TempoMap};
     let ts = |beats_per_bar, beat_unit| TimeSignature {
         beats_per_bar,

@@ -291,7 +291,11 @@ fn bad_bindings_name_the_key() {
         (r#"{"clock_out": ["999:0"]}"#, "midi.clock_out[0]"),
     ];
     for (json, key) in cases {
-        let e = Config::from_json(format!("{{\"midi\": {json}}}").as_bytes()).unwrap_err();
+        let e = Config::from_json_checked(
+            format!("{{\"midi\": {json}}}").as_bytes(),
+            &[config_problem],
+        )
+        .unwrap_err();
         assert!(e.message.contains(&format!("\"{key}\"")), "{json}: {e}");
     }
     // Wrong types and values beyond u8 are refused by the parser, naming the key.
@@ -314,7 +318,11 @@ fn bad_bindings_name_the_key() {
         ),
         (r#"{"inputs": "FCB"}"#, "midi.inputs"),
     ] {
-        let e = Config::from_json(format!("{{\"midi\": {json}}}").as_bytes()).unwrap_err();
+        let e = Config::from_json_checked(
+            format!("{{\"midi\": {json}}}").as_bytes(),
+            &[config_problem],
+        )
+        .unwrap_err();
         assert!(e.message.contains(key), "{json}: {e}");
     }
 }

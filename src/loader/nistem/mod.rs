@@ -12,7 +12,7 @@
 
 pub mod atom;
 
-use crate::loader::{check_rate, loads_cancelled, resample_stereo, LoadError, MAX_SAMPLE_ABS};
+use crate::loader::{check_rate, resample_stereo, LoadError, LoadOptions, MAX_SAMPLE_ABS};
 use crate::model::library::{SongEntry, StemFile};
 use crate::model::song::Stem;
 use crate::rt::MAX_STEMS;
@@ -80,7 +80,7 @@ struct Opened {
 }
 
 fn open(path: &Path) -> Result<Opened, LoadError> {
-    let (mut file, file_bytes) = crate::storage::fsread::open_regular_file(path, "stem")
+    let (mut file, file_bytes) = crate::base::fsread::open_regular_file(path, "stem")
         .map_err(|message| LoadError { message })?;
     let (manifest, manifest_note) = match atom::read_manifest(&mut file, file_bytes) {
         Ok(Some(bytes)) => match atom::parse_manifest(&bytes) {
@@ -222,6 +222,7 @@ pub fn decode_file(
     path: &Path,
     device_rate: Option<u32>,
     limit_bytes: u64,
+    opts: &LoadOptions,
 ) -> Result<DecodedFile, LoadError> {
     let mut opened = open(path)?;
     let mut warnings = Vec::new();
@@ -258,7 +259,7 @@ pub fn decode_file(
     let mut used_bytes = 0u64;
     let mut packet_buf: Vec<f32> = Vec::new();
     loop {
-        if loads_cancelled() {
+        if opts.cancelled() {
             return Err(load_err(path, "loading called off (stembox is stopping)"));
         }
         let packet = match opened.reader.next_packet() {
@@ -394,8 +395,13 @@ pub type LoadedFile = (Vec<(String, Vec<f32>)>, Vec<String>);
 
 /// Decodes an NI Stems file into named stereo stems at `device_rate`, master first, within
 /// `limit_bytes`. The tracks are resampled in parallel (one per core).
-pub fn load_file(path: &Path, device_rate: u32, limit_bytes: u64) -> Result<LoadedFile, LoadError> {
-    let mut decoded = decode_file(path, Some(device_rate), limit_bytes)?;
+pub fn load_file(
+    path: &Path,
+    device_rate: u32,
+    limit_bytes: u64,
+    opts: &LoadOptions,
+) -> Result<LoadedFile, LoadError> {
+    let mut decoded = decode_file(path, Some(device_rate), limit_bytes, opts)?;
     decoded.warnings.extend(decoded.manifest_note.take());
     // Each worker takes a track, resamples it and frees its source at once: the peak is
     // the decoded file plus a worker's output or two, not twice the file.
@@ -410,7 +416,7 @@ pub fn load_file(path: &Path, device_rate: u32, limit_bytes: u64) -> Result<Load
             scope.spawn(|| loop {
                 let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                 let Some((i, t)) = next else { break };
-                let r = resample_stereo(&t.stereo, t.rate, device_rate);
+                let r = resample_stereo(&t.stereo, t.rate, device_rate, opts);
                 let name = t.name;
                 if let Ok(mut d) = done.lock() {
                     d.push((i, name, r));
@@ -470,9 +476,10 @@ pub fn load_stems(
     taken: &[String],
     device_rate: u32,
     limit_bytes: u64,
+    opts: &LoadOptions,
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<Stem>, Option<usize>), LoadError> {
-    let (decoded, notes) = load_file(&ni_file.path, device_rate, limit_bytes)?;
+    let (decoded, notes) = load_file(&ni_file.path, device_rate, limit_bytes, opts)?;
     warnings.extend(notes);
     if taken.len() + decoded.len() > MAX_STEMS {
         return Err(LoadError {

@@ -1,5 +1,5 @@
 //! The serial console: one text command per line on stdin, parsed into [`Action`]s for the
-//! control thread. Runs on the `console` thread ([`spawn_console`]); [`parse_line`] is pure
+//! control thread. Runs on the `stembox-console` thread ([`ConsoleThread::spawn`]); [`parse_line`] is pure
 //! and never panics, whatever arrives on the wire (line noise included).
 //!
 //! Each command gets one line back: parse errors (`error: ...`) and `help` are answered
@@ -7,10 +7,10 @@
 //!
 //! Nobody may be reading the other end (a serial terminal that sent XOFF, a full pipe, a
 //! hung-up UART), and anything may arrive on it. So:
-//! - Output never blocks its caller: [`say`] puts the line in a bounded queue
-//!   ([`OUTPUT_QUEUE_LINES`]) that the `console-out` thread writes to stdout; when the queue
-//!   is full the line is dropped and counted ([`dropped_lines`], shown as
-//!   `console_dropped`). [`flush_output`] waits, within a timeout, for the queue at exit.
+//! - Output never blocks its caller: [`ConsoleOutput::say`] puts the line in a bounded
+//!   queue ([`OUTPUT_QUEUE_LINES`]) that the `stembox-out` thread writes to stdout; when the
+//!   queue is full the line is dropped and counted ([`ConsoleOutput::dropped_lines`], shown
+//!   as `console_dropped`). [`ConsoleOutput::flush`] waits, within a timeout, at exit.
 //! - Input waits for output instead ([`OutputPacer`]): the console reader takes no next
 //!   command while the queue and the commands not yet answered would fill it, so a pasted
 //!   burst of thousands of commands gets every answer as long as someone reads them (the
@@ -24,413 +24,21 @@
 //! - End of input stops the console only when stdin is not a terminal (closed, as under
 //!   systemd without a tty), and says so; Ctrl-D on a terminal is ignored.
 
-use crate::hw::input::keymap::{
-    parse_gain_db, parse_loop_points, parse_pitch_st, parse_ramp, parse_section_ref,
-    parse_song_ref, parse_speed_pct,
-};
-use crate::model::action::{Action, MixMode};
-use std::any::TypeId;
-use std::borrow::Cow;
-use std::fmt;
-use std::io::{self, BufRead, IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use crate::model::action::Action;
+
+use std::io::{self, BufRead, Write};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The answer to `help`: one line, like every answer.
-pub const HELP: &str = "help: play | pause | stop | next | prev | song <n|name> | mute <stem> | \
-unmute <stem> | toggle <stem> | solo <stem> | gain <stem> <dB> | bus <bus> <dB> | section <n|name> | \
-next section | prev section | loop <a_s> <b_s> | loop a | loop b | loop on | loop off | \
-volume up | volume down | speed [<pct>] | pitch [<st>] | loop ramp <start> <step> [<end>] [countin] | \
-countin | click [on|off] | mix [stems|master] | status | stats | stats reset | quit";
+pub use crate::model::grammar::{parse_line, ConsoleError, HELP, MAX_LINE_BYTES};
 
-/// Longest line accepted; anything longer is noise on the serial line.
-pub const MAX_LINE_BYTES: usize = 512;
+pub mod output;
 
-/// Lines [`say`] may queue for the `console-out` thread before it drops them: a few
-/// seconds of a busy console (answers, stats, notices) at 115200 baud.
-pub const OUTPUT_QUEUE_LINES: usize = 256;
-
-/// Lines of output (queued plus answers still to come) at which the console reader waits
-/// before taking the next command: room is left for stats lines and notices.
-pub const PACE_LINES: u64 = (OUTPUT_QUEUE_LINES as u64) * 3 / 4;
-
-/// Output that has not moved for this long while the reader waits is nobody reading.
-pub const OUTPUT_STALL: Duration = Duration::from_millis(500);
-
-/// Escapes what a terminal would act on: C0 controls (newline, carriage return, tab, ESC,
-/// bell, ...), DEL and C1 controls become `\n`, `\r`, `\t` or `\x1b` / `\u{9b}`. A
-/// backslash stays as it is: JSON stats lines already carry escapes of their own. Text
-/// without controls is borrowed as it is.
-pub fn escape_for_console(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
-struct Output {
-    tx: Option<SyncSender<String>>,
-    queued: AtomicU64,
-    written: AtomicU64,
-}
-
-static OUTPUT: OnceLock<Output> = OnceLock::new();
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// Console actions the control thread has carried out (and answered): see
-/// [`console_action_done`].
-static ACTIONS_DONE: AtomicU64 = AtomicU64::new(0);
-/// Console actions handed to the control thread (by [`OutputPacer::before_send`]).
-static ACTIONS_SENT: AtomicU64 = AtomicU64::new(0);
-
-/// The control thread has carried out a console action and queued its answer. Control
-/// thread, once per `Event::Console` it handles.
-pub fn console_action_done() {
-    ACTIONS_DONE.fetch_add(1, Relaxed);
-}
-
-/// Whether the console reader should wait before taking the next command. Pure: `backlog`
-/// lines queued and not yet written, `in_flight` commands sent and not yet answered,
-/// `stalled_for` how long lines have waited with none written. With nothing queued, the
-/// reader waits for the control thread to answer (it never blocks, so it will).
-pub fn should_wait_for_output(backlog: u64, in_flight: u64, stalled_for: Duration) -> bool {
-    backlog.saturating_add(in_flight) >= PACE_LINES && (backlog == 0 || stalled_for < OUTPUT_STALL)
-}
-
-/// Back-pressure from console output to console input: kept by the console reader, asked
-/// before each command is handed to the control thread. It waits (sleeping, on the console
-/// thread only) while the output queue would overflow, unless the output has stalled.
-#[derive(Debug, Default)]
-pub struct OutputPacer {
-    /// Lines written, as last seen, and since when (while lines wait) it has not moved.
-    progress: Option<(u64, Instant)>,
-}
-
-impl OutputPacer {
-    /// Waits until there is room for one more answer (or the output has stalled), then
-    /// counts the command as sent. Console thread, before handing a command over.
-    pub fn before_send(&mut self) {
-        self.wait_for_room();
-        ACTIONS_SENT.fetch_add(1, Relaxed);
-    }
-
-    /// Waits until there is room for one more line (or the output has stalled). Console
-    /// thread, before a command or an answer of its own.
-    pub fn wait_for_room(&mut self) {
-        let o = output();
-        loop {
-            let written = o.written.load(Relaxed);
-            let done = ACTIONS_DONE.load(Relaxed);
-            let backlog = o.queued.load(Relaxed).saturating_sub(written);
-            let in_flight = ACTIONS_SENT.load(Relaxed).saturating_sub(done);
-            // Stalled: lines wait and none has been written for a while (an empty queue is
-            // an idle writer, not a stalled one). Commands answered are no progress: with
-            // nobody reading, each answer would otherwise restart the wait.
-            let now = Instant::now();
-            let since = match self.progress {
-                Some((w, t)) if w == written && backlog > 0 => t,
-                _ => {
-                    self.progress = Some((written, now));
-                    now
-                }
-            };
-            if !should_wait_for_output(backlog, in_flight, now.duration_since(since)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-}
-
-fn output() -> &'static Output {
-    OUTPUT.get_or_init(|| {
-        let (tx, rx) = mpsc::sync_channel::<String>(OUTPUT_QUEUE_LINES);
-        let spawned = std::thread::Builder::new()
-            .name("console-out".into())
-            .spawn(move || {
-                for line in rx {
-                    let mut out = io::stdout().lock();
-                    // A write error (the reader hung up) loses the line, like a full queue.
-                    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                        DROPPED.fetch_add(1, Relaxed);
-                    }
-                    drop(out);
-                    if let Some(o) = OUTPUT.get() {
-                        o.written.fetch_add(1, Relaxed);
-                    }
-                }
-            });
-        Output {
-            tx: spawned.ok().map(|_| tx),
-            queued: AtomicU64::new(0),
-            written: AtomicU64::new(0),
-        }
-    })
-}
-
-/// One line on the console (stdout), escaped ([`escape_for_console`]). Never blocks: the
-/// line is queued for the `console-out` thread, or dropped and counted when the queue is
-/// full because nobody reads. Any thread except the audio thread.
-pub fn say(line: &str) {
-    let o = output();
-    let Some(tx) = &o.tx else {
-        DROPPED.fetch_add(1, Relaxed);
-        return;
-    };
-    match tx.try_send(escape_for_console(line).into_owned()) {
-        Ok(()) => {
-            o.queued.fetch_add(1, Relaxed);
-        }
-        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-            DROPPED.fetch_add(1, Relaxed);
-        }
-    }
-}
-
-/// Console lines dropped so far because stdout did not take them (the stats line shows it
-/// as `console_dropped`).
-pub fn dropped_lines() -> u64 {
-    DROPPED.load(Relaxed)
-}
-
-/// Waits until every queued line is written, at most `timeout`; `false` if some were not
-/// (stdout blocked). The main thread calls it before the process exits.
-pub fn flush_output(timeout: Duration) -> bool {
-    let Some(o) = OUTPUT.get() else {
-        return true;
-    };
-    let until = Instant::now() + timeout;
-    while o.written.load(Relaxed) < o.queued.load(Relaxed) {
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    true
-}
-
-/// A `Write` that sends each complete line through [`say`]: the console's answers share the
-/// queue (and its order) with the control thread's lines, and wait for room like commands
-/// do ([`OutputPacer`]).
-#[derive(Default)]
-pub struct QueuedStdout {
-    partial: Vec<u8>,
-    pacer: OutputPacer,
-}
-
-impl Write for QueuedStdout {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        for &b in buf {
-            if b == b'\n' {
-                self.pacer.wait_for_room();
-                say(&String::from_utf8_lossy(&self.partial));
-                self.partial.clear();
-            } else if self.partial.len() < 64 * 1024 {
-                self.partial.push(b);
-            }
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A line that is not a command. `Display` is the one-line answer, `error: ...`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConsoleError(pub String);
-
-impl fmt::Display for ConsoleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.0)
-    }
-}
-
-impl std::error::Error for ConsoleError {}
-
-fn err<T>(msg: impl Into<String>) -> Result<T, ConsoleError> {
-    Err(ConsoleError(msg.into()))
-}
-
-/// Parses one console line. `Ok(None)` for a blank line or a `#` comment. Command words are
-/// case-insensitive; stem, song and section names are taken as typed (they may contain
-/// spaces: `mute lead vox`; for `gain` the last word is the dB value).
-pub fn parse_line(line: &str) -> Result<Option<Action>, ConsoleError> {
-    if line.len() > MAX_LINE_BYTES {
-        return err(format!("line longer than {MAX_LINE_BYTES} bytes ignored"));
-    }
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return Ok(None);
-    }
-    let (word, rest) = match line.split_once(char::is_whitespace) {
-        Some((w, r)) => (w, r.trim()),
-        None => (line, ""),
-    };
-    let word = word.to_ascii_lowercase();
-    let rest_lower = rest.to_ascii_lowercase();
-    let no_args = |a: Action| -> Result<Option<Action>, ConsoleError> {
-        if rest.is_empty() {
-            Ok(Some(a))
-        } else {
-            err(format!("`{word}` takes no arguments (got \"{rest}\")"))
-        }
-    };
-    let stem = |usage: &str| -> Result<String, ConsoleError> {
-        if rest.is_empty() {
-            err(format!("usage: {usage}"))
-        } else {
-            Ok(rest.to_string())
-        }
-    };
-    let action = match word.as_str() {
-        "help" | "?" => return no_args(Action::Help),
-        "play" => return no_args(Action::Play),
-        "pause" => return no_args(Action::Pause),
-        "stop" => return no_args(Action::Stop),
-        "status" => return no_args(Action::Status),
-        "quit" | "exit" => return no_args(Action::Quit),
-        "countin" | "count-in" => return no_args(Action::CountInToggle),
-        "click" => match rest_lower.as_str() {
-            "" | "toggle" => Action::Click(None),
-            "on" => Action::Click(Some(true)),
-            "off" => Action::Click(Some(false)),
-            _ => return err("usage: click | click on | click off"),
-        },
-        "mix" => match rest_lower.as_str() {
-            "" | "toggle" => Action::Mix(None),
-            "stems" => Action::Mix(Some(MixMode::Stems)),
-            "master" => Action::Mix(Some(MixMode::Master)),
-            _ => return err("usage: mix [stems|master] (no word: toggles)"),
-        },
-        "next" | "prev" => {
-            let next = word == "next";
-            match rest_lower.as_str() {
-                "" | "song" if next => Action::NextSong,
-                "" | "song" => Action::PrevSong,
-                "section" if next => Action::NextSection,
-                "section" => Action::PrevSection,
-                _ => return err(format!("usage: {word} [song|section]")),
-            }
-        }
-        "song" => {
-            Action::Song(parse_song_ref(rest).map_err(|e| ConsoleError(format!("song: {e}")))?)
-        }
-        "section" => Action::Section(
-            parse_section_ref(rest).map_err(|e| ConsoleError(format!("section: {e}")))?,
-        ),
-        "mute" => Action::Mute(stem("mute <stem>")?),
-        "unmute" => Action::Unmute(stem("unmute <stem>")?),
-        "toggle" => Action::ToggleMute(stem("toggle <stem>")?),
-        "solo" => Action::Solo(stem("solo <stem>")?),
-        "gain" => {
-            let Some((name, db)) = rest.rsplit_once(char::is_whitespace) else {
-                return err("usage: gain <stem> <dB>, e.g. gain drums -3");
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                return err("usage: gain <stem> <dB>, e.g. gain drums -3");
-            }
-            let db = parse_gain_db(db).map_err(|e| ConsoleError(format!("gain: {e}")))?;
-            Action::Gain(name.to_string(), db)
-        }
-        "bus" => {
-            let usage = "usage: bus <bus> <dB>, e.g. bus cue -6";
-            let Some((name, db)) = rest.rsplit_once(char::is_whitespace) else {
-                return err(usage);
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                return err(usage);
-            }
-            let db = parse_gain_db(db).map_err(|e| ConsoleError(format!("bus: {e}")))?;
-            Action::BusGain(name.to_string(), db)
-        }
-        "speed" => match rest_lower.as_str() {
-            "" => Action::Speed(None),
-            "up" | "+" => Action::SpeedUp,
-            "down" | "-" => Action::SpeedDown,
-            _ => Action::Speed(Some(
-                parse_speed_pct(rest).map_err(|e| ConsoleError(format!("speed: {e}")))?,
-            )),
-        },
-        "pitch" | "key" => match rest_lower.as_str() {
-            "" => Action::Pitch(None),
-            "up" => Action::PitchUp,
-            "down" => Action::PitchDown,
-            _ => Action::Pitch(Some(
-                parse_pitch_st(rest).map_err(|e| ConsoleError(format!("pitch: {e}")))?,
-            )),
-        },
-        "loop" if rest_lower.starts_with("ramp") => {
-            let mut args: Vec<&str> = rest["ramp".len()..].split_whitespace().collect();
-            if !rest_lower["ramp".len()..].starts_with(char::is_whitespace) && !args.is_empty() {
-                return err("usage: loop ramp <start_pct> <step_pct> [<end_pct>] [countin]");
-            }
-            let count_in = args
-                .last()
-                .is_some_and(|w| w.eq_ignore_ascii_case("countin"));
-            if count_in {
-                args.pop();
-            }
-            let (start, step, end) =
-                parse_ramp(&args).map_err(|e| ConsoleError(format!("loop ramp: {e}")))?;
-            Action::LoopRamp(start, step, end, count_in)
-        }
-        "loop" => match rest_lower.as_str() {
-            "off" => Action::LoopOff,
-            "a" => Action::LoopA,
-            "b" => Action::LoopB,
-            "on" | "toggle" => Action::LoopToggle,
-            _ => {
-                let mut parts = rest.split_whitespace();
-                match (parts.next(), parts.next(), parts.next()) {
-                    (Some(a), Some(b), None) => {
-                        let (a_s, b_s) = parse_loop_points(a, b)
-                            .map_err(|e| ConsoleError(format!("loop: {e}")))?;
-                        Action::Loop(a_s, b_s)
-                    }
-                    _ => {
-                        return err(
-                            "usage: loop <a_s> <b_s> | loop a | loop b | loop on | loop off",
-                        )
-                    }
-                }
-            }
-        },
-        "stats" => match rest_lower.as_str() {
-            "" => Action::Stats,
-            "reset" => Action::StatsReset,
-            _ => return err("usage: stats | stats reset"),
-        },
-        "volume" | "vol" => match rest_lower.as_str() {
-            "up" | "+" => Action::VolumeUp,
-            "down" | "-" => Action::VolumeDown,
-            _ => return err("usage: volume up | volume down"),
-        },
-        _ => {
-            let shown: String = word.chars().take(32).collect();
-            return err(format!("unknown command \"{shown}\" (type help)"));
-        }
-    };
-    Ok(Some(action))
-}
+pub use crate::base::text::escape_for_console;
+pub use output::{
+    should_wait_for_output, ConsoleOutput, OutputPacer, QueuedLines, OUTPUT_QUEUE_LINES,
+    OUTPUT_STALL, PACE_LINES,
+};
 
 /// The running console thread. Dropping it detaches the thread: a read on stdin cannot be
 /// interrupted, and the process exit ends it.
@@ -447,44 +55,30 @@ pub enum AtEndOfInput {
     KeepReading,
 }
 
-/// Starts the `console` thread: reads lines from `input`, answers errors and `help` on
-/// `answers` (one line each), and hands every other action to `send`; stops at end of
-/// input (unless `input` is stdin on a terminal), on a read error, or when `send` returns
-/// `false`. Called once at start-up by the main thread with stdin and stdout.
-///
-/// Given stdin (`BufReader<Stdin>` or `StdinLock`), the console finds out itself whether it
-/// is a terminal; given `Stdout` as `answers`, it writes through the non-blocking queue of
-/// [`say`] instead ([`QueuedStdout`]). Use [`run_console_with`] to say both explicitly.
-pub fn spawn_console<R, W>(
-    input: R,
-    answers: W,
-    send: impl FnMut(Action) -> bool + Send + 'static,
-) -> io::Result<ConsoleThread>
-where
-    R: BufRead + Send + 'static,
-    W: Write + Send + 'static,
-{
-    let is_stdin = TypeId::of::<R>() == TypeId::of::<io::BufReader<io::Stdin>>()
-        || TypeId::of::<R>() == TypeId::of::<io::StdinLock<'static>>();
-    let at_end = if is_stdin && io::stdin().is_terminal() {
-        AtEndOfInput::KeepReading
-    } else {
-        AtEndOfInput::Stop
-    };
-    let to_stdout = TypeId::of::<W>() == TypeId::of::<io::Stdout>();
-    let handle = std::thread::Builder::new()
-        .name("console".into())
-        .spawn(move || {
-            if to_stdout {
-                run_console_with(input, QueuedStdout::default(), send, at_end);
-            } else {
-                run_console_with(input, answers, send, at_end);
-            }
-        })?;
-    Ok(ConsoleThread { handle })
+impl ConsoleThread {
+    /// Starts the `stembox-console` thread: reads lines from `input`, answers errors and
+    /// `help` on `answers` (one line each; [`QueuedLines`] for the shared output queue), and
+    /// hands every other action to `send`; at end of input it stops or keeps reading as
+    /// `at_end` says (stdin on a terminal: keep reading), and it stops on a read error or
+    /// when `send` returns `false`. Control thread, at start-up.
+    pub fn spawn<R, W>(
+        input: R,
+        answers: W,
+        at_end: AtEndOfInput,
+        send: impl FnMut(Action) -> bool + Send + 'static,
+    ) -> io::Result<ConsoleThread>
+    where
+        R: BufRead + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        let handle = std::thread::Builder::new()
+            .name("stembox-console".into())
+            .spawn(move || run_console_with(input, answers, send, at_end))?;
+        Ok(ConsoleThread { handle })
+    }
 }
 
-/// The console loop itself (what [`spawn_console`] runs), callable on any thread; stops at
+/// The console loop itself (what [`ConsoleThread::spawn`] runs), callable on any thread; stops at
 /// end of input.
 pub fn run_console<R: BufRead, W: Write>(input: R, answers: W, send: impl FnMut(Action) -> bool) {
     run_console_with(input, answers, send, AtEndOfInput::Stop);
@@ -623,7 +217,7 @@ pub fn run_console_with<R: BufRead, W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::action::{SectionRef, SongRef};
+    use crate::model::action::{MixMode, SectionRef, SongRef};
 
     fn ok(line: &str) -> Action {
         match parse_line(line) {
@@ -943,7 +537,7 @@ mod tests {
     fn escaping_keeps_every_answer_on_one_inert_line() {
         assert!(matches!(
             escape_for_console("ok song 2 02-b"),
-            Cow::Borrowed(_)
+            std::borrow::Cow::Borrowed(_)
         ));
         assert_eq!(
             escape_for_console("a\nb\rc\td\u{1b}[2Je\u{7f}f\u{9b}g\\h"),
@@ -1105,7 +699,10 @@ mod tests {
     #[test]
     fn spawned_console_reads_to_end() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let t = spawn_console(&b"pause\n"[..], io::sink(), move |a| tx.send(a).is_ok()).unwrap();
+        let t = ConsoleThread::spawn(&b"pause\n"[..], io::sink(), AtEndOfInput::Stop, move |a| {
+            tx.send(a).is_ok()
+        })
+        .unwrap();
         t.handle.join().unwrap();
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![Action::Pause]);
     }

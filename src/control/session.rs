@@ -1,15 +1,18 @@
-//! The control thread's runtime: it owns the threads (audio, loader, console, input), the
-//! signals, the LEDs and the state file. Console lines, button actions and loader results
-//! come in as [`Event`]s; the runtime hands them with a view of the engine's status to the
-//! [`Controller`] (the state machine, no I/O), then carries out what comes back: commands
-//! for the engine, the reply line, songs to load, state to save. It also drops what the
-//! engine hands back and prints the stats lines.
+//! The control thread's session: it owns the threads (audio, loader, stretch, console,
+//! input, midi), the LEDs and the state file. Console lines, button actions and loader
+//! results come in as [`Event`]s; the session hands them with a view of the engine's status
+//! to the [`Controller`] (the state machine, no I/O), then carries out what comes back:
+//! commands for the engine, the reply line, songs to load, state to save. It also drops
+//! what the engine hands back, watches the device ([`super::device_watch`]), reloads on
+//! SIGHUP ([`super::reload`]) and prints the stats lines.
 
 use super::controller::{Controller, EngineView, Output, Setup, ToEngine};
+use super::device_watch::{DeviceWatch, Loss};
 use super::pending::Pending;
 use super::reopen::Backoff;
-use super::{find_song, load_with_progress, open_device, say, setlist, warn, AppError};
+use super::{load_with_progress, open_device, setlist, warn, AppError, Context};
 use crate::hw::input::{monotonic_now, ButtonEvent, InputMsg, InputThread};
+use crate::loader::{LoadOptions, LoadReport, LoaderThread};
 use crate::model::action::Action;
 use crate::model::library::SongEntry;
 use crate::model::song::Song;
@@ -23,11 +26,11 @@ use crate::rt::stretch::StretchConfig;
 use crate::rt::thread as rt_thread;
 use crate::storage::config::Config;
 use crate::storage::state::{SaveTimer, SavedState, StateStore};
-use crate::stretch_worker::{StretchWorker, StretchWorkerHandle};
+use crate::stretch::{StretchWorker, StretchWorkerHandle};
 use crate::telemetry::monitor::{now_ns, MonitorRt, MonitorShared, Snapshot};
 use crate::telemetry::stats::{underrun_free_s, MonitorStats, StatsLine};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +44,8 @@ pub enum Event {
     Button(ButtonEvent),
     /// A line worth showing from the input thread (device found, lost, ...).
     Notice(String),
+    /// A warning from the loader (a damaged stem, a bad `song.json`).
+    Warning(String),
     /// The loader finished a song: the loader's generation (a reload starts a new loader;
     /// results of an older one are dropped), the setlist index, the song or why not.
     Loaded(u32, usize, Result<Arc<Song>, String>),
@@ -49,81 +54,7 @@ pub enum Event {
 }
 
 /// How often the control thread wakes when nothing happens: garbage, stats, song end.
-const TICK: Duration = Duration::from_millis(50);
-
-// Set from signal handlers (async-signal-safe: plain atomic stores).
-static SIG_TERM: AtomicBool = AtomicBool::new(false);
-static SIG_USR1: AtomicU32 = AtomicU32::new(0);
-static SIG_HUP: AtomicU32 = AtomicU32::new(0);
-
-extern "C" fn on_term(_: libc::c_int) {
-    SIG_TERM.store(true, Relaxed);
-    // A song being decoded stops at its next packet: the exit never waits for a long load.
-    crate::loader::cancel_loads();
-}
-
-extern "C" fn on_usr1(_: libc::c_int) {
-    SIG_USR1.fetch_add(1, Relaxed);
-}
-
-extern "C" fn on_hup(_: libc::c_int) {
-    SIG_HUP.fetch_add(1, Relaxed);
-}
-
-/// SIGTERM/SIGINT: fade out, save, final stats, exit 0. SIGUSR1: a stats line. SIGHUP (a
-/// serial hang-up, or `systemctl reload`): reload config and library. SIGQUIT, SIGUSR2,
-/// SIGALRM and SIGPIPE are ignored: none of them may kill a box on stage (a broken
-/// console pipe shows up as a write error, counted in `console_dropped`).
-pub(crate) fn install_signal_handlers() {
-    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGHUP, on_hup as *const () as libc::sighandler_t);
-        for sig in [libc::SIGQUIT, libc::SIGUSR2, libc::SIGALRM, libc::SIGPIPE] {
-            libc::signal(sig, libc::SIG_IGN);
-        }
-    }
-}
-
-/// SIGTERM or SIGINT arrived before the player was running (the first song was still
-/// being decoded): save what is pending, print the final stats line, and exit 0 like a
-/// normal stop.
-fn stopped_before_ready(
-    start_ns: u64,
-    song: &str,
-    state: Option<(StateStore, SavedState, SaveTimer)>,
-) -> Result<(), AppError> {
-    say(&format!("stopping: signal received while loading {song}"));
-    if let Some((store, saved, timer)) = state {
-        if timer.pending() {
-            if let Err(e) = store.save(&saved) {
-                warn(&format!("state not saved at exit: {e}"));
-            }
-        }
-    }
-    let now = now_ns();
-    let line = StatsLine {
-        uptime_s: (now - start_ns) / 1_000_000_000,
-        song: None,
-        pos_s: 0.0,
-        transport: Transport::Stopped,
-        xruns: 0,
-        suspends: 0,
-        underrun_free_s: underrun_free_s(now, start_ns, 0),
-        device_lost: false,
-        device_losses: 0,
-        console_dropped: crate::hw::console::dropped_lines(),
-        monitor: None,
-        load_underruns: 0,
-        load_ms: None,
-        song_ram_mb: 0.0,
-        ram_mb: 0.0,
-    };
-    say(&line.to_text());
-    Ok(())
-}
+pub(super) const TICK: Duration = Duration::from_millis(50);
 
 /// The running app.
 pub struct Session {
@@ -138,7 +69,9 @@ pub struct Session {
     monitor: Option<(Arc<MonitorShared>, Snapshot)>,
     events_tx: Sender<Event>,
     events: Receiver<Event>,
-    loader_tx: Option<Sender<usize>>,
+    loader: Option<LoaderThread>,
+    /// Signals and load options, made first thing in `main_with`.
+    pub(super) ctx: Context,
     input: Option<InputThread>,
     /// The midi thread (MIDI in, clock out), when `midi` is configured.
     midi: Option<crate::hw::midi::MidiThread>,
@@ -158,13 +91,13 @@ pub struct Session {
     state: Option<(StateStore, SaveTimer)>,
     /// The stretcher's worker thread (speed and pitch); joined when the session ends.
     stretch_worker: Option<StretchWorkerHandle>,
+    /// Whether the output device is there, and when to try it again.
+    device: DeviceWatch,
     /// The output device is gone and the audio thread ended: its engine (song, position,
     /// mixer) waits here until the device is back.
-    lost: Option<LostDevice>,
-    /// Times the device was lost since start (a device absent at start counts).
-    device_losses: u32,
-    /// An audio thread was started on a reopened device and has not played yet.
-    reopened: Option<Reopened>,
+    lost_engine: Option<Engine>,
+    /// What to say once a reopened device has played its first period.
+    reopened_line: Option<String>,
     /// Audio threads started so far (real-time warnings are said for the first only).
     audio_spawns: u32,
     /// Saves that failed in a row (state partition full or read-only): warned about once.
@@ -173,133 +106,26 @@ pub struct Session {
     /// and before new commands (nothing answered `ok` is dropped).
     pending: Pending,
     /// The config file `run` was started with: SIGHUP reads it again. `None` in `play`.
-    config_path: Option<PathBuf>,
+    pub(super) config_path: Option<PathBuf>,
     /// Generation of the running loader thread (see [`Event::Loaded`]).
     loader_gen: u32,
-}
-
-/// A reopened device until its first period: if it fails before that, the loss goes on
-/// with the same schedule and is not announced again.
-struct Reopened {
-    /// The engine's period count when the thread started.
-    at_spawn: u64,
-    /// What to say once it has played.
-    line: String,
-    backoff: Backoff,
-    since: Instant,
-}
-
-/// What the runtime keeps while the output device is away.
-struct LostDevice {
-    engine: Engine,
-    backoff: Backoff,
-    /// When the loss was noticed, for the `reopened` line.
-    since: Instant,
-    /// A device that came back with another rate or channel count is refused (songs are
-    /// resampled to the rate the engine was built for); said once per loss.
-    told_mismatch: bool,
-}
-
-/// `stembox play`: one song from its start; with `once`, to its end and exit. `tempo`:
-/// speed in percent and key change in semitones (`--speed`, `--pitch`), if given.
-pub fn play(
-    cfg: Config,
-    song_name: &str,
-    once: bool,
-    stats_json: bool,
-    tempo: Option<(f32, f32)>,
-) -> Result<(), AppError> {
-    install_signal_handlers();
-    let songs = setlist(&cfg)?;
-    let index = find_song(&songs, song_name).map_err(|e| {
-        AppError::usage(format!(
-            "{e} (library {}; songs: {})",
-            cfg.library,
-            songs
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
-    let start_ns = now_ns();
-    let mut session = match Session::start(
-        cfg,
-        songs.clone(),
-        index,
-        !once,
-        once,
-        stats_json,
-        None,
-        tempo,
-    ) {
-        Err(_) if SIG_TERM.load(Relaxed) => {
-            return stopped_before_ready(start_ns, &songs[index].name, None)
-        }
-        r => r?,
-    };
-    if once {
-        session.wait_for_song_end()
-    } else {
-        session.spawn_console();
-        session.spawn_input()?;
-        session.spawn_midi()?;
-        say("ready");
-        session.control_loop()
-    }
-}
-
-/// `stembox run`: the appliance; `config_path` is read again on SIGHUP.
-pub fn run(cfg: Config, config_path: &Path, stats_json: bool) -> Result<(), AppError> {
-    install_signal_handlers();
-    let start_ns = now_ns();
-    let songs = setlist(&cfg)?;
-    let store = StateStore::new(Path::new(cfg.state_dir.as_str()));
-    let loaded = store.load();
-    if let Some(w) = &loaded.warning {
-        warn(w);
-    }
-    let first = loaded
-        .state
-        .last_song
-        .as_deref()
-        .and_then(|name| songs.iter().position(|s| s.name == name))
-        .unwrap_or(0);
-    let mut saved = loaded.state;
-    let mut timer = SaveTimer::default();
-    if saved.last_song.as_deref() != Some(songs[first].name.as_str()) {
-        saved.last_song = Some(songs[first].name.clone());
-        timer.changed(Instant::now());
-    }
-    let state = Some((store, saved, timer));
-    let kept = state.clone();
-    let name = songs[first].name.clone();
-    let mut session = match Session::start(cfg, songs, first, true, false, stats_json, state, None)
-    {
-        Err(_) if SIG_TERM.load(Relaxed) => return stopped_before_ready(start_ns, &name, kept),
-        r => r?,
-    };
-    session.config_path = Some(config_path.to_path_buf());
-    session.open_leds();
-    session.spawn_console();
-    session.spawn_input()?;
-    session.spawn_midi()?;
-    say("ready");
-    session.control_loop()
 }
 
 /// Opens the output device for the appliance, waiting for it as long as it takes (a USB
 /// interface that enumerates after stembox starts): the error is said once, then attempts
 /// follow the [`Backoff`] schedule, quietly, until one succeeds or SIGTERM/SIGINT ends the
 /// wait (exit 0: nothing was playing). The third value says whether it had to wait.
-fn open_device_waiting(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted, bool), AppError> {
+fn open_device_waiting(
+    cfg: &Config,
+    ctx: &Context,
+) -> Result<(alsa::pcm::PCM, Granted, bool), AppError> {
     let mut backoff: Option<Backoff> = None;
     loop {
         match open_device(cfg) {
             Ok((pcm, granted)) => return Ok((pcm, granted, backoff.is_some())),
             Err(e) => match backoff.as_mut() {
                 None => {
-                    say(&format!("{e}; waiting for the device"));
+                    ctx.out.say(&format!("{e}; waiting for the device"));
                     backoff = Some(Backoff::new(Instant::now()));
                 }
                 Some(b) => b.failed(Instant::now()),
@@ -310,7 +136,7 @@ fn open_device_waiting(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted, bool), 
             .map(|b| b.wait(Instant::now()))
             .filter(|w| !w.is_zero())
         {
-            if SIG_TERM.load(Relaxed) {
+            if ctx.signals.stopping() {
                 return Err(AppError {
                     code: 0,
                     message: format!(
@@ -336,8 +162,9 @@ impl Session {
     /// Opens the device, loads song `index`, starts the audio thread playing it (at
     /// `tempo`, speed % and semitones, when given).
     #[allow(clippy::too_many_arguments)]
-    fn start(
+    pub(super) fn start(
         cfg: Config,
+        ctx: Context,
         songs: Vec<SongEntry>,
         index: usize,
         neighbours: bool,
@@ -356,12 +183,12 @@ impl Session {
         // not there yet (a USB interface that enumerates late); `play` fails at once.
         let appliance = state.is_some();
         let (pcm, granted, absent) = if appliance {
-            open_device_waiting(&cfg)?
+            open_device_waiting(&cfg, &ctx)?
         } else {
             let (pcm, granted) = open_device(&cfg)?;
             (pcm, granted, false)
         };
-        let song = load_with_progress(&songs[index], granted.rate)?;
+        let song = load_with_progress(&songs[index], granted.rate, &ctx)?;
         let master_db = cfg.audio.master_gain_db;
         let (mut engine, mut handle) = Engine::new(
             granted.rate,
@@ -388,7 +215,7 @@ impl Session {
         ));
         if let Some((speed_pct, pitch_st)) = tempo {
             let ms = |f: usize| f as f64 * 1000.0 / granted.rate as f64;
-            say(&format!(
+            ctx.out.say(&format!(
                 "stretch speed_pct={speed_pct} pitch_st={pitch_st} block_ms={:.0} latency_ms={:.1}",
                 ms(StretchConfig::new(granted.rate, 1, stretch_period).block_frames),
                 ms(pipe.latency_at_unity_frames()),
@@ -397,7 +224,7 @@ impl Session {
         // `play --once` renders: the device may not be paced (a `file` PCM runs far faster
         // than real time), so the stretcher runs in step with the engine there.
         let stretch_worker = if once {
-            engine.attach_stretch(pipe, Some(worker));
+            engine.attach_stretch(pipe, Some(Box::new(worker)));
             None
         } else {
             engine.attach_stretch(pipe, None);
@@ -433,7 +260,8 @@ impl Session {
             monitor: None,
             events_tx,
             events,
-            loader_tx: None,
+            loader: None,
+            ctx,
             input: None,
             midi: None,
             start_ns,
@@ -452,9 +280,9 @@ impl Session {
             state,
             leds: None,
             stretch_worker,
-            lost: None,
-            device_losses: absent as u32,
-            reopened: None,
+            device: DeviceWatch::new(absent),
+            lost_engine: None,
+            reopened_line: None,
             audio_spawns: 0,
         };
         // Saved stem settings go in before the first period: the song is never heard
@@ -538,49 +366,30 @@ impl Session {
             Ok(()) => return Err(AppError::runtime("the audio thread stopped")),
         };
         drop(exit.pcm);
-        let now = Instant::now();
-        let mut backoff = Backoff::new(now);
-        let mut since = now;
-        match self.reopened.take() {
-            // Reopened, but it never ran: the same loss goes on, with its schedule.
-            Some(r) if self.engine.status.periods.load(Relaxed) == r.at_spawn => {
-                backoff = r.backoff;
-                backoff.failed(now);
-                since = r.since;
-            }
-            _ => {
-                self.device_losses = self.device_losses.saturating_add(1);
-                say(&lost_line(&self.granted.device, &reason));
-            }
+        let periods = self.engine.status.periods.load(Relaxed);
+        if self.device.thread_ended(Instant::now(), periods) == Loss::New {
+            self.ctx.out.say(&lost_line(&self.granted.device, &reason));
         }
-        self.lost = Some(LostDevice {
-            engine: exit.engine,
-            backoff,
-            since,
-            told_mismatch: false,
-        });
+        self.reopened_line = None;
+        self.lost_engine = Some(exit.engine);
         Ok(())
     }
 
-    /// Tries to reopen the lost device when its backoff says so; on success the audio
+    /// Tries to reopen the lost device when the watcher says so; on success the audio
     /// thread starts again with the kept engine, fading in where it stopped. Control thread.
     fn try_reopen(&mut self) -> Result<(), AppError> {
-        let now = Instant::now();
-        let Some(lost) = self.lost.as_mut() else {
-            return Ok(());
-        };
-        if !lost.backoff.due(now) {
+        if self.lost_engine.is_none() || !self.device.reopen_due(Instant::now()) {
             return Ok(());
         }
         let (pcm, granted) = match open_device(&self.cfg) {
             Ok(opened) => opened,
             Err(_) => {
-                lost.backoff.failed(Instant::now());
+                self.device.open_failed(Instant::now());
                 return Ok(());
             }
         };
         if granted.rate != self.granted.rate || granted.channels != self.granted.channels {
-            if !lost.told_mismatch {
+            if self.device.came_back_different(Instant::now()) {
                 warn(&format!(
                     "audio device \"{}\" came back at {} Hz, {} channels instead of {} Hz, {} \
                      channels; waiting for it as it was (restart stembox to use it so)",
@@ -590,39 +399,31 @@ impl Session {
                     self.granted.rate,
                     self.granted.channels
                 ));
-                lost.told_mismatch = true;
             }
-            lost.backoff.failed(Instant::now());
             return Ok(());
         }
-        let Some(mut lost) = self.lost.take() else {
+        let Some(mut engine) = self.lost_engine.take() else {
             return Ok(());
         };
-        lost.engine.fade_in_after_gap();
+        engine.fade_in_after_gap();
         let at_spawn = self.engine.status.periods.load(Relaxed);
-        let tries = lost.backoff.failures() + 1;
-        let line = format!(
-            "audio device \"{}\" reopened after {:.1} s ({tries} tries); playing on at {:.1} s",
-            granted.device,
-            lost.since.elapsed().as_secs_f64(),
-            self.controller.seconds(self.pos_frames())
-        );
-        self.reopened = Some(Reopened {
-            at_spawn,
-            line,
-            backoff: lost.backoff,
-            since: lost.since,
-        });
+        if let Some((tries, since)) = self.device.reopening(at_spawn) {
+            self.reopened_line = Some(format!(
+                "audio device \"{}\" reopened after {:.1} s ({tries} tries); playing on at {:.1} s",
+                granted.device,
+                since.elapsed().as_secs_f64(),
+                self.controller.seconds(self.pos_frames())
+            ));
+        }
         self.granted = granted.clone();
-        self.spawn_audio(pcm, granted, lost.engine, false)
+        self.spawn_audio(pcm, granted, engine, false)
     }
 
     /// Says `reopened` once the reopened device has really played a period.
     fn note_reopened(&mut self) {
-        if let Some(r) = &self.reopened {
-            if self.engine.status.periods.load(Relaxed) > r.at_spawn {
-                say(&r.line);
-                self.reopened = None;
+        if self.device.played(self.engine.status.periods.load(Relaxed)) {
+            if let Some(line) = self.reopened_line.take() {
+                self.ctx.out.say(&line);
             }
         }
     }
@@ -642,7 +443,7 @@ impl Session {
                 self.granted.access = crate::rt::alsa_pcm::Access::AlsaMmap;
             }
         }
-        say(&self.granted.describe());
+        self.ctx.out.say(&self.granted.describe());
     }
 
     /// Waits until the audio thread has written its first period.
@@ -672,7 +473,7 @@ impl Session {
     }
 
     /// `play --once`: waits for the song's end, then prints the final stats line.
-    fn wait_for_song_end(mut self) -> Result<(), AppError> {
+    pub(super) fn wait_for_song_end(mut self) -> Result<(), AppError> {
         let mut next_stats = self.stats_interval().map(|d| Instant::now() + d);
         while !self.quit && !self.audio.as_ref().is_none_or(|a| a.is_finished()) {
             std::thread::sleep(TICK);
@@ -703,13 +504,13 @@ impl Session {
         self.note_xruns();
         self.save_state_if_due(false);
         self.update_leds();
-        if SIG_TERM.load(Relaxed) {
+        if self.ctx.signals.stopping() {
             self.quit = true;
         }
-        if SIG_USR1.swap(0, Relaxed) > 0 {
+        if self.ctx.signals.take_stats_request() {
             self.print_stats();
         }
-        if SIG_HUP.swap(0, Relaxed) > 0 {
+        if self.ctx.signals.take_reload_request() {
             self.reload(next_stats);
         }
         if let Some(t) = *next_stats {
@@ -724,10 +525,9 @@ impl Session {
     /// (the audio thread never notices: the song in the engine plays on without a gap).
     /// Everything is checked before anything changes: a config that does not load, a bad
     /// key map or a library without songs is refused with one line and the running ones
-    /// stay. `audio`, `rt` and `state_dir` need the device reopened at another rate or the
-    /// process restarted: changes there are said to need a restart and the running values
-    /// stay. Applied: the library (a new loader), `buttons` (the input thread restarts),
-    /// `leds`, `stats` and `memory`.
+    /// stay. What applies now and what needs a restart is [`super::reload::plan`]'s to say
+    /// (`audio`, `rt`, `midi` and `state_dir` are said to need a restart, and their running
+    /// values stay).
     fn reload(&mut self, next_stats: &mut Option<Instant>) {
         let Some(path) = self.config_path.clone() else {
             warn("SIGHUP: reloading is for `stembox run`; carrying on unchanged");
@@ -738,7 +538,7 @@ impl Session {
                 "SIGHUP: reload refused, the running config and library stay: {what}"
             ))
         };
-        let mut cfg = match Config::load(&path) {
+        let cfg = match Config::load(&path, super::CONFIG_CHECKS) {
             Ok(cfg) => cfg,
             Err(e) => return refused(e.to_string()),
         };
@@ -754,23 +554,14 @@ impl Session {
             Ok(songs) => songs,
             Err(e) => return refused(e.to_string()),
         };
-        let mut needs_restart = Vec::new();
-        if cfg.audio != self.cfg.audio {
-            needs_restart.push("audio");
-            cfg.audio = self.cfg.audio.clone();
-        }
-        if cfg.rt != self.cfg.rt {
-            needs_restart.push("rt");
-            cfg.rt = self.cfg.rt.clone();
-        }
-        if cfg.state_dir != self.cfg.state_dir {
-            needs_restart.push("state_dir");
-            cfg.state_dir = self.cfg.state_dir.clone();
-        }
         // From here on nothing is refused.
-        let buttons_changed = cfg.buttons != self.cfg.buttons;
-        let leds_changed = cfg.leds != self.cfg.leds;
-        crate::loader::set_memory_budget_mb(cfg.memory.budget_mb);
+        let super::reload::ReloadPlan {
+            cfg,
+            needs_restart,
+            buttons_changed,
+            leds_changed,
+        } = super::reload::plan(&self.cfg, cfg);
+        self.ctx.load.budget_bytes = LoadOptions::for_config(&cfg).budget_bytes;
         self.cfg = cfg;
         *next_stats = self.stats_interval().map(|d| Instant::now() + d);
         if leds_changed {
@@ -805,7 +596,7 @@ impl Session {
             })
             .collect();
         self.loader_gen = self.loader_gen.wrapping_add(1);
-        if self.loader_tx.take().is_some() {
+        if self.loader.take().is_some() {
             self.spawn_loader();
         }
         self.execute(out);
@@ -827,7 +618,7 @@ impl Session {
     }
 
     /// The appliance loop: events, stats, garbage, until `quit` or SIGTERM.
-    fn control_loop(mut self) -> Result<(), AppError> {
+    pub(super) fn control_loop(mut self) -> Result<(), AppError> {
         let mut next_stats = self.stats_interval().map(|d| Instant::now() + d);
         while !self.quit {
             match self.events.recv_timeout(TICK) {
@@ -838,7 +629,7 @@ impl Session {
             self.housekeeping(&mut next_stats);
             let ended = match &self.audio {
                 Some(a) => a.is_finished(),
-                None => self.lost.is_none(),
+                None => self.lost_engine.is_none(),
             };
             let kept_going = if ended {
                 self.audio_thread_ended()
@@ -899,7 +690,7 @@ impl Session {
             Ok(()) => {
                 timer.saved();
                 if self.failed_saves > 0 {
-                    say(&format!(
+                    self.ctx.out.say(&format!(
                         "state {}: saved after {} failed tries",
                         store.path().display(),
                         self.failed_saves
@@ -923,7 +714,7 @@ impl Session {
     }
 
     /// Opens the status LEDs of the config; a missing GPIO line is a warning, not a stop.
-    fn open_leds(&mut self) {
+    pub(super) fn open_leds(&mut self) {
         let cfg = crate::hw::leds::LedsConfig::from_config(&self.cfg.leds);
         if cfg == crate::hw::leds::LedsConfig::default() {
             return;
@@ -949,11 +740,12 @@ impl Session {
         match ev {
             Event::Console(action) => {
                 self.act(action);
-                crate::hw::console::console_action_done();
+                self.ctx.out.action_done();
             }
             Event::Button(b) => self.button(b),
             Event::Midi(m) => self.midi_action(m),
-            Event::Notice(line) => say(&line),
+            Event::Notice(line) => self.ctx.out.say(&line),
+            Event::Warning(line) => warn(&line),
             Event::Loaded(gen, _, _) if gen != self.loader_gen => {
                 // An earlier loader's work, from before a reload: its index means nothing
                 // now (the song, if any, is dropped here on the control thread).
@@ -965,7 +757,7 @@ impl Session {
             }
             Event::Loaded(_, index, Err(e)) => {
                 // A load called off by SIGTERM is no news: the stop is under way.
-                if !crate::loader::loads_cancelled() {
+                if !self.ctx.load.cancelled() {
                     warn(&e);
                 }
                 let out = self.controller.song_failed(index);
@@ -1018,7 +810,7 @@ impl Session {
                 reply.push_str(" (queued)");
             }
         }
-        if is_status && self.lost.is_some() {
+        if is_status && self.device.is_lost() {
             if let Some(reply) = out.reply.as_mut() {
                 reply.push_str(" device=lost");
             }
@@ -1039,10 +831,7 @@ impl Session {
         }
         let fx = out.effects;
         for index in fx.load {
-            let sent = self
-                .loader_tx
-                .as_ref()
-                .is_some_and(|tx| tx.send(index).is_ok());
+            let sent = self.loader.as_ref().is_some_and(|l| l.load(index));
             if !sent {
                 warn("the loader thread is not running");
                 let failed = self.controller.song_failed(index);
@@ -1060,7 +849,7 @@ impl Session {
             }
         }
         if let Some(line) = &out.reply {
-            say(line);
+            self.ctx.out.say(line);
         }
         if fx.print_stats {
             self.print_stats();
@@ -1079,49 +868,25 @@ impl Session {
     }
 
     /// The loader thread: decodes requested songs, one at a time (each on all cores).
+    /// Starts the loader thread over the session's songs; what it reports comes back as
+    /// events of this loader's generation.
     fn spawn_loader(&mut self) {
-        let (tx, rx) = mpsc::channel::<usize>();
         let events = self.events_tx.clone();
-        let songs = self.songs.clone();
-        let rate = self.granted.rate;
-        let budget = self.cfg.memory.budget_mb as usize * 1024 * 1024;
         let gen = self.loader_gen;
-        let spawned = std::thread::Builder::new()
-            .name("stembox-loader".into())
-            .spawn(move || {
-                let songs = Arc::new(songs);
-                for index in rx {
-                    // Each song decodes on a thread of its own; this one waits only until
-                    // it is playable (or failed) before taking the next request, so a song
-                    // asked for while another still decodes its tail starts at once
-                    // instead of waiting for that whole decode.
-                    let (playable_tx, playable) = mpsc::channel::<()>();
-                    let (to_control, songs) = (events.clone(), songs.clone());
-                    let song_thread = std::thread::Builder::new()
-                        .name("stembox-load".into())
-                        .spawn(move || {
-                            load_one(
-                                &songs[index],
-                                (gen, index),
-                                rate,
-                                budget,
-                                &to_control,
-                                &playable_tx,
-                            )
-                        });
-                    if let Err(e) = song_thread {
-                        let r = Err(format!("cannot start a loader thread: {e}"));
-                        if events.send(Event::Loaded(gen, index, r)).is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                    // Either a word or the thread's end (a send or a panic).
-                    let _ = playable.recv();
-                }
-            });
+        let spawned = LoaderThread::spawn(
+            Arc::from(self.songs.clone()),
+            self.granted.rate,
+            self.ctx.load.clone(),
+            move |report| {
+                let ev = match report {
+                    LoadReport::Playable { index, song } => Event::Loaded(gen, index, song),
+                    LoadReport::Warning(w) => Event::Warning(w),
+                };
+                events.send(ev).is_ok()
+            },
+        );
         match spawned {
-            Ok(_) => self.loader_tx = Some(tx),
+            Ok(loader) => self.loader = Some(loader),
             Err(e) => warn(&format!("cannot start the loader thread: {e}")),
         }
     }
@@ -1130,38 +895,33 @@ impl Session {
     /// answers go through the non-blocking queue of `say`. At end of input the console
     /// stops only when stdin is not a terminal (a pipe, `/dev/null` under systemd): Ctrl-D
     /// on a terminal must not leave the box deaf until a restart.
-    fn spawn_console(&mut self) {
-        use crate::hw::console::{run_console_with, AtEndOfInput, QueuedStdout};
+    pub(super) fn spawn_console(&mut self) {
+        use crate::hw::console::{AtEndOfInput, ConsoleThread, OutputPacer, QueuedLines};
         use std::io::IsTerminal;
         let tx = self.events_tx.clone();
-        let mut pacer = crate::hw::console::OutputPacer::default();
+        let mut pacer = OutputPacer::new(self.ctx.out.clone());
         let at_end = if std::io::stdin().is_terminal() {
             AtEndOfInput::KeepReading
         } else {
             AtEndOfInput::Stop
         };
-        let spawned = std::thread::Builder::new()
-            .name("console".into())
-            .spawn(move || {
-                let input = std::io::BufReader::new(std::io::stdin());
-                run_console_with(
-                    input,
-                    QueuedStdout::default(),
-                    move |a| {
-                        // Answers are never dropped for a burst while someone reads them.
-                        pacer.before_send();
-                        tx.send(Event::Console(a)).is_ok()
-                    },
-                    at_end,
-                );
-            });
+        let spawned = ConsoleThread::spawn(
+            std::io::BufReader::new(std::io::stdin()),
+            QueuedLines::new(self.ctx.out.clone()),
+            at_end,
+            move |a| {
+                // Answers are never dropped for a burst while someone reads them.
+                pacer.before_send();
+                tx.send(Event::Console(a)).is_ok()
+            },
+        );
         if let Err(e) = spawned {
             warn(&format!("cannot start the console thread: {e}"));
         }
     }
 
     /// Reads the button devices of the config (a bad key map is a config error).
-    fn spawn_input(&mut self) -> Result<(), AppError> {
+    pub(super) fn spawn_input(&mut self) -> Result<(), AppError> {
         if self.cfg.buttons.devices.is_empty() {
             return Ok(());
         }
@@ -1183,7 +943,7 @@ impl Session {
     /// change is heard (one period until the engine takes it, then the device buffer).
     fn button(&mut self, b: ButtonEvent) {
         let timing = self.act_timed(b.action.clone(), b.pressed_at, b.decided_at);
-        say(&format!(
+        self.ctx.out.say(&format!(
             "button key={:?} gesture={} {timing}",
             b.key, // evdev's name, e.g. KEY_SPACE: the word the key map uses
             crate::hw::input::keymap::gesture_name(b.gesture),
@@ -1213,7 +973,7 @@ impl Session {
 
     /// Starts the midi thread when `midi.inputs` or `midi.clock_out` is set (a bad MIDI map
     /// is a config error; a missing sequencer is one line from the thread).
-    fn spawn_midi(&mut self) -> Result<(), AppError> {
+    pub(super) fn spawn_midi(&mut self) -> Result<(), AppError> {
         use crate::hw::midi::MidiMsg;
         let tx = self.events_tx.clone();
         self.midi = crate::hw::midi::spawn_midi(
@@ -1236,7 +996,7 @@ impl Session {
     /// sequencer's arrival stamp of the message.
     fn midi_action(&mut self, m: ButtonEvent<crate::hw::midi::map::MidiKey>) {
         let timing = self.act_timed(m.action.clone(), m.pressed_at, m.decided_at);
-        say(&format!(
+        self.ctx.out.say(&format!(
             "midi key={} gesture={} {timing}",
             m.key,
             crate::hw::input::keymap::gesture_name(m.gesture),
@@ -1263,9 +1023,9 @@ impl Session {
             xruns: st.xruns.load(Relaxed) as u64,
             suspends: st.suspends.load(Relaxed) as u64,
             underrun_free_s: underrun_free_s(now, self.start_ns, self.last_xrun_ns),
-            device_lost: self.lost.is_some(),
-            device_losses: self.device_losses as u64,
-            console_dropped: crate::hw::console::dropped_lines(),
+            device_lost: self.device.is_lost(),
+            device_losses: self.device.losses() as u64,
+            console_dropped: self.ctx.out.dropped_lines(),
             load_underruns: st.load_underruns.load(Relaxed),
             load_ms: self.load_ms,
             song_ram_mb: self
@@ -1308,57 +1068,10 @@ impl Session {
 
     fn print_stats(&self) {
         let s = self.stats();
-        say(&if self.stats_json {
+        self.ctx.out.say(&if self.stats_json {
             s.to_json()
         } else {
             s.to_text()
         });
-    }
-}
-
-/// Loads setlist position `index` (for loader generation `gen`) for the loader thread: the song goes to control as soon
-/// as it is playable (`playable` says so, or that it failed), then the decode goes on here
-/// to the song's end. Its own thread.
-fn load_one(
-    entry: &SongEntry,
-    (gen, index): (u32, usize),
-    rate: u32,
-    budget: usize,
-    events: &Sender<Event>,
-    playable: &Sender<()>,
-) {
-    let mut handed = false;
-    // A decoder bug must not leave the song change waiting for ever.
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::loader::load_song_progressive(entry, rate, &mut |s, warnings| {
-            handed = true;
-            for w in warnings {
-                warn(&w);
-            }
-            let r = if s.ram_bytes() > budget {
-                Err(format!(
-                    "song {} needs {} MB, over memory.budget_mb",
-                    entry.name,
-                    s.ram_bytes() / 1048576
-                ))
-            } else {
-                Ok(s)
-            };
-            let _ = events.send(Event::Loaded(gen, index, r));
-            let _ = playable.send(());
-        })
-    }))
-    .unwrap_or_else(|_| {
-        Err(crate::loader::LoadError {
-            message: format!("song {}: the decoder failed (panic)", entry.name),
-        })
-    });
-    match r {
-        Ok(later) => later.iter().for_each(|w| warn(w)),
-        Err(e) if !handed => {
-            let _ = events.send(Event::Loaded(gen, index, Err(e.to_string())));
-            let _ = playable.send(());
-        }
-        Err(e) => warn(&e.to_string()),
     }
 }

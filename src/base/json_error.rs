@@ -1,4 +1,5 @@
-//! Why a config document was refused, in one line that names the key and where it is.
+//! Why a JSON document (the config, `song.json`, `setlist.json`, `state.json`) was refused,
+//! in one line that names the key and where it is: the one explainer every reader shares.
 //!
 //! serde-json-core reads a good config without allocating, but its errors say neither
 //! where nor which key. So only when that parse fails is the same text read again, by
@@ -60,6 +61,7 @@ fn bare_message(e: &serde_json::Error) -> String {
 /// The message for a document serde-json-core refused with `e`: the syntax first (so a bad
 /// key early does not hide broken JSON later), then what does not fit the config.
 pub fn refused<T: serde::de::DeserializeOwned>(
+    leaves: &[String],
     text: &str,
     start: usize,
     e: serde_json_core::de::Error,
@@ -67,7 +69,7 @@ pub fn refused<T: serde::de::DeserializeOwned>(
     if let Err(message) = syntax(text, start) {
         return message;
     }
-    decode_problem::<T>(text, start).unwrap_or_else(|| match e {
+    decode_problem::<T>(text, start, leaves).unwrap_or_else(|| match e {
         // Valid JSON that serde-json-core alone cannot decode.
         serde_json_core::de::Error::InvalidEscapeSequence => "malformed JSON: a \\u escape above U+FFFF (a surrogate pair) is not supported; write the character itself".into(),
         e => format!("the JSON cannot be read into the config: {e}"),
@@ -153,8 +155,12 @@ pub fn syntax(text: &str, start: usize) -> Result<(), String> {
 
 /// Why `text` (which passed [`syntax`]) does not decode into `T`, naming the key path and
 /// the line and column of the value at fault. `None` if serde_json decodes it after all.
-pub fn decode_problem<T: serde::de::DeserializeOwned>(text: &str, start: usize) -> Option<String> {
-    if let Some(object) = array_for_object(text, start) {
+pub fn decode_problem<T: serde::de::DeserializeOwned>(
+    text: &str,
+    start: usize,
+    leaves: &[String],
+) -> Option<String> {
+    if let Some(object) = array_for_object(text, start, leaves) {
         let at = locate(text, start, &object).unwrap_or(start);
         return Some(format!(
             "{}: expected an object, found an array{}",
@@ -179,7 +185,7 @@ pub fn decode_problem<T: serde::de::DeserializeOwned>(text: &str, start: usize) 
         let at = locate_key(text, start, parent, unknown, 1).unwrap_or(parser_at);
         return Some(format!(
             "{}{}",
-            unknown_key(parent, unknown, &expected),
+            unknown_key(parent, unknown, &expected, leaves),
             position(text.as_bytes(), at)
         ));
     }
@@ -298,7 +304,7 @@ fn kind_at(text: &str, at: usize) -> &'static str {
 
 /// The first array in the document where the config has an object (the document itself,
 /// a section, a key binding), as a key path.
-fn array_for_object(text: &str, start: usize) -> Option<Vec<Segment>> {
+fn array_for_object(text: &str, start: usize, leaves: &[String]) -> Option<Vec<Segment>> {
     fn walk(
         v: &serde_json::Value,
         path: &mut Vec<Segment>,
@@ -337,7 +343,7 @@ fn array_for_object(text: &str, start: usize) -> Option<Vec<Segment>> {
     }
     let value: serde_json::Value = serde_json::from_str(&text[start..]).ok()?;
     let mut path = Vec::new();
-    walk(&value, &mut path, "", &super::leaf_paths()).then_some(path)
+    walk(&value, &mut path, "", leaves).then_some(path)
 }
 
 /// The text between `open` and the next `close` after it.
@@ -461,7 +467,7 @@ fn reword(message: &str) -> String {
 
 /// The message for an unknown key, with the likeliest intended key: a near miss among the
 /// struct's own field names, or the same name at another level of the config.
-fn unknown_key(parent: &[Segment], name: &str, known: &[&str]) -> String {
+fn unknown_key(parent: &[Segment], name: &str, known: &[&str], leaves: &[String]) -> String {
     let full = join(parent, name);
     let lower = name.to_ascii_lowercase();
     let near = known
@@ -475,8 +481,8 @@ fn unknown_key(parent: &[Segment], name: &str, known: &[&str]) -> String {
             join(parent, k)
         );
     }
-    if let Some(elsewhere) = super::leaf_paths()
-        .into_iter()
+    if let Some(elsewhere) = leaves
+        .iter()
         .find(|p| p.rsplit('.').next() == Some(lower.as_str()))
     {
         return format!("unknown key \"{full}\" (did you mean \"{elsewhere}\"?)");

@@ -51,6 +51,12 @@ pub struct StretchWorker {
     produced_frames: u64,
 }
 
+impl stretch::InlineStretcher for StretchWorker {
+    fn run_pending(&mut self) {
+        StretchWorker::run_pending(self);
+    }
+}
+
 /// What [`StretchWorker::run_pending`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkerProgress {
@@ -208,7 +214,7 @@ impl StretchWorker {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
         let thread = std::thread::Builder::new()
-            .name("stretch".into())
+            .name("stembox-stretch".into())
             .spawn(move || {
                 while !stop_flag.load(Ordering::Acquire) {
                     let done = self.run_pending();
