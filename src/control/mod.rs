@@ -4,6 +4,7 @@
 mod check;
 pub mod controller;
 mod device_watch;
+pub mod display_feed;
 mod modes;
 pub mod pending;
 mod reload;
