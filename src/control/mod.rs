@@ -9,6 +9,7 @@ mod modes;
 pub mod pending;
 mod reload;
 mod reopen;
+mod screens;
 mod session;
 pub mod signals;
 

@@ -99,6 +99,7 @@ pub fn play(
         session.spawn_console();
         session.spawn_input()?;
         session.spawn_midi()?;
+        session.spawn_screens();
         session.ctx.out.say("ready");
         session.control_loop()
     }
@@ -153,6 +154,7 @@ pub fn run(
     session.spawn_console();
     session.spawn_input()?;
     session.spawn_midi()?;
+    session.spawn_screens();
     session.ctx.out.say("ready");
     session.control_loop()
 }

@@ -51,6 +51,9 @@ pub enum Event {
     Loaded(u32, usize, Result<Arc<Song>, String>),
     /// A MIDI note, pedal or program change decided an action.
     Midi(ButtonEvent<crate::hw::midi::map::MidiKey>),
+    /// A request from the phone page, a script or an OSC client: a console-grammar line
+    /// and where its answer goes.
+    Remote(crate::remote::link::RemoteRequest),
 }
 
 /// How often the control thread wakes when nothing happens: garbage, stats, song end.
@@ -109,6 +112,12 @@ pub struct Session {
     pub(super) config_path: Option<PathBuf>,
     /// Generation of the running loader thread (see [`Event::Loaded`]).
     loader_gen: u32,
+    /// The views published for the page, OSC and the display.
+    screens: super::screens::Screens,
+    /// The phone page's server, OSC and the display, when configured.
+    web: Option<crate::remote::http::WebThread>,
+    osc: Option<crate::remote::osc::OscThread>,
+    display: Option<crate::hw::display::DisplayThread>,
 }
 
 /// Opens the output device for the appliance, waiting for it as long as it takes (a USB
@@ -283,6 +292,10 @@ impl Session {
             device: DeviceWatch::new(absent),
             lost_engine: None,
             reopened_line: None,
+            screens: super::screens::Screens::new(Arc::new(crate::model::board::Board::default())),
+            web: None,
+            osc: None,
+            display: None,
             audio_spawns: 0,
         };
         // Saved stem settings go in before the first period: the song is never heard
@@ -500,6 +513,7 @@ impl Session {
     /// xruns, save state, stats on schedule and on SIGUSR1, quit on SIGTERM/SIGINT.
     fn housekeeping(&mut self, next_stats: &mut Option<Instant>) {
         self.engine.collect_garbage();
+        self.update_screens();
         self.flush_pending();
         self.note_xruns();
         self.save_state_if_due(false);
@@ -745,6 +759,7 @@ impl Session {
             Event::Button(b) => self.button(b),
             Event::Midi(m) => self.midi_action(m),
             Event::Notice(line) => self.ctx.out.say(&line),
+            Event::Remote(req) => self.remote_request(req),
             Event::Warning(line) => warn(&line),
             Event::Loaded(gen, _, _) if gen != self.loader_gen => {
                 // An earlier loader's work, from before a reload: its index means nothing
@@ -816,6 +831,135 @@ impl Session {
             }
         }
         self.execute(out);
+    }
+
+    /// A remote request: parsed with the console's grammar and carried out like a console
+    /// command; the answer goes back to the requester (not onto the console). `quit` is
+    /// the console's and the box's own: a page cannot end the set.
+    fn remote_request(&mut self, req: crate::remote::link::RemoteRequest) {
+        use crate::model::grammar::{parse_line, HELP};
+        let answer = match parse_line(&req.line) {
+            Err(e) => e.to_string(),
+            Ok(None) => "ok".to_string(),
+            Ok(Some(Action::Help)) => HELP.to_string(),
+            Ok(Some(Action::Quit)) => "error: quit is for the console".to_string(),
+            Ok(Some(Action::Stats)) => {
+                let s = self.stats();
+                if self.stats_json {
+                    s.to_json()
+                } else {
+                    s.to_text()
+                }
+            }
+            Ok(Some(action)) => self.act_quietly(action).unwrap_or_else(|| "ok".to_string()),
+        };
+        req.reply.send(answer);
+        self.update_screens();
+    }
+
+    /// [`Session::act`] with the reply handed back instead of said on the console.
+    fn act_quietly(&mut self, action: Action) -> Option<String> {
+        self.flush_pending();
+        let view = self.view();
+        let pending = &mut self.pending;
+        let mut out = self
+            .controller
+            .act_admitted(action, &view, |e| pending.admit(e));
+        let had_commands = !std::mem::take(&mut out.engine).is_empty();
+        self.flush_pending();
+        let mut reply = out.reply.take();
+        if had_commands && !self.pending.is_empty() {
+            if let Some(r) = reply.as_mut().filter(|r| r.starts_with("ok")) {
+                r.push_str(" (queued)");
+            }
+        }
+        self.execute(out);
+        reply
+    }
+
+    /// Publishes the views for the screens (see [`super::screens`]). Control thread.
+    fn update_screens(&mut self) {
+        let view = self.view();
+        let st = &self.engine.status;
+        let now = now_ns();
+        let (late, load_pct) = match &self.monitor {
+            Some((shared, base)) => {
+                let m = MonitorStats::from_window(&shared.snapshot().since(base));
+                (m.late, Some(m.load_pct as f32))
+            }
+            None => (0, None),
+        };
+        let health = super::screens::HealthInput {
+            uptime_s: (now - self.start_ns) / 1_000_000_000,
+            ready: true,
+            xruns: st.xruns.load(Relaxed) as u64,
+            late,
+            load_pct,
+            load_underruns: st.load_underruns.load(Relaxed),
+            stretch_underruns: st.stretch_underruns.load(Relaxed),
+            device_lost: self.device.is_lost(),
+            device_losses: self.device.losses() as u64,
+        };
+        let now_ms = (now - self.start_ns) / 1_000_000;
+        self.screens.update(&self.controller, &view, health, now_ms);
+    }
+
+    /// Starts the phone page's server, OSC and the display when the config asks for them.
+    /// One that cannot start (the port is taken, no I2C bus) is one warning; the box plays
+    /// on without it. Control thread, at start.
+    pub(super) fn spawn_screens(&mut self) {
+        let board = self.screens.board().clone();
+        let tx = self.events_tx.clone();
+        let sink: crate::remote::link::RequestSink =
+            Arc::new(move |req| tx.send(Event::Remote(req)).is_ok());
+        let r = &self.cfg.remote;
+        let lock = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !r.listen.is_empty() {
+            let opts = crate::remote::http::RemoteOptions {
+                listen: r.listen.parse().ok(),
+                pin: (!r.pin.is_empty()).then(|| r.pin.to_string()),
+                hosts: r.hosts.iter().map(|h| h.to_string()).collect(),
+                lock: lock.clone(),
+            };
+            match crate::remote::http::WebThread::spawn(opts, board.clone(), sink.clone()) {
+                Ok(web) => {
+                    self.ctx
+                        .out
+                        .say(&format!("remote page on http://{}/", web.local_addr()));
+                    self.web = Some(web);
+                }
+                Err(e) => warn(&format!("remote.listen: {e}; the page is off")),
+            }
+        }
+        if let Ok(addr) = r.osc_listen.parse() {
+            match crate::remote::osc::OscThread::spawn(addr, board.clone(), sink) {
+                Ok(osc) => {
+                    self.ctx
+                        .out
+                        .say(&format!("osc on udp {}", osc.local_addr()));
+                    self.osc = Some(osc);
+                }
+                Err(e) => warn(&format!("remote.osc_listen: {e}; OSC is off")),
+            }
+        }
+        let d = &self.cfg.display;
+        if !d.i2c.is_empty() {
+            let opts = crate::hw::display::DisplayOptions {
+                i2c_path: PathBuf::from(d.i2c.as_str()),
+                address: d.address,
+                rotate_180: d.rotate_180,
+                max_fps: d.max_fps,
+            };
+            let tx = self.events_tx.clone();
+            self.display = Some(crate::hw::display::DisplayThread::spawn(
+                opts,
+                super::display_feed::BoardFeed::new(board),
+                move |line| {
+                    let _ = tx.send(Event::Notice(line));
+                },
+            ));
+        }
+        self.update_screens();
     }
 
     /// Carries out what the controller asked for, in order: engine, effects, reply.

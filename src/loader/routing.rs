@@ -26,6 +26,46 @@ pub(super) fn read_meta(
         apply_meta(song, meta, &where_, warnings);
     }
     apply_routing(song, meta.as_ref(), &opts.bus_names, &where_, warnings);
+    read_lyrics(entry, song, meta.as_ref(), warnings);
+}
+
+/// `lyrics.lrc` and the chords: a bad lyrics file costs only the song's lyrics, with one
+/// warning naming the file and line; `song.json`'s chords go on the tempo map (without one
+/// they cannot be placed, and say so), else the lyrics' inline chords are the chord track.
+fn read_lyrics(
+    entry: &SongEntry,
+    song: &mut Song,
+    meta: Option<&crate::model::songmeta::SongMeta>,
+    warnings: &mut Vec<String>,
+) {
+    use crate::model::lyrics;
+    song.lyrics = match lyrics::load_lyrics(&entry.dir.join(lyrics::LYRICS_FILE)) {
+        Ok(None) => None,
+        Ok(Some(l)) => {
+            warnings.extend(l.warnings.iter().map(|w| w.to_string()));
+            Some(Ok(l))
+        }
+        Err(e) => {
+            warnings.push(format!("{e}; the song plays without lyrics"));
+            Some(Err(e.to_string()))
+        }
+    };
+    let json_chords = meta.map_or(&[][..], |m| &m.chords[..]);
+    song.chords = match (&song.tempo_map, json_chords.is_empty()) {
+        (Some(map), false) => lyrics::place_chords(json_chords, map),
+        (None, false) => {
+            warnings.push(format!(
+                "{}: \"chords\" are given by bar, but the song has no bpm or tempo_map; \
+                 they are not shown",
+                song.name
+            ));
+            Vec::new()
+        }
+        (_, true) => match &song.lyrics {
+            Some(Ok(l)) => lyrics::inline_chords(&l.lines),
+            _ => Vec::new(),
+        },
+    };
 }
 
 /// Each stem's bus mask over `buses` ([`crate::model::bus::route`]): `song.json`'s

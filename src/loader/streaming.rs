@@ -128,6 +128,10 @@ pub(super) enum StemPlan {
     Whole(Stem),
 }
 
+/// Buckets of a stem's waveform overview on the screens (about 4 per second of a 4-minute
+/// song; a phone's timeline is narrower than this).
+pub const OVERVIEW_BUCKETS: usize = 1000;
+
 /// What a load found after the song was handed over.
 pub(super) struct Finished {
     pub(super) warnings: Vec<String>,
@@ -402,6 +406,20 @@ pub(super) fn load_streaming(
         // The headers may have promised more than the files hold: the song ends where
         // its longest stem really does.
         song.trim_frames(decoded_frames);
+    }
+    if Arc::strong_count(&song) > 1 && !opts.cancelled() {
+        // The screens' waveform overview, on this (loader) thread, once the decode is done.
+        let frames = song.frames() as usize;
+        let overview = song
+            .stems()
+            .iter()
+            .map(|s| {
+                let ch = s.channels();
+                let n = (frames * ch).min(s.samples().len());
+                crate::model::peaks::overview(&s.samples()[..n], ch, OVERVIEW_BUCKETS)
+            })
+            .collect();
+        let _ = song.overview.set(overview);
     }
     Ok(Finished {
         warnings,

@@ -36,6 +36,8 @@ pub struct Stem {
     /// set by the loader ([`crate::model::bus::route`]). The engine ignores bits for buses
     /// it lacks; with none left the stem plays on main.
     pub bus_mask: u8,
+    /// `0xRRGGBB` for screens: an NI Stems file's colour for the stem, when it has one.
+    pub colour: Option<u32>,
 }
 
 /// A song ready to play.
@@ -65,6 +67,15 @@ pub struct Song {
     /// The frame the play head jumped to last (seek, section, loop point, start frame),
     /// `u64::MAX` for none: the loader decodes from there first ([`Song::want`]).
     wanted: AtomicU64,
+    /// `lyrics.lrc` as read by the loader: `None` when the song has none, `Err` with the
+    /// one-line reason when it could not be read (the song plays on without lyrics).
+    pub lyrics: Option<Result<crate::model::lyrics::Lyrics, String>>,
+    /// Chords in song time: `song.json`'s `"chords"` on the tempo map, else the lyrics'
+    /// inline chords.
+    pub chords: Vec<crate::model::view::ChordAt>,
+    /// Each stem's waveform overview ([`crate::model::peaks`]), set once by the loader when
+    /// the decode has ended (screens show none until then).
+    pub overview: std::sync::OnceLock<Vec<Vec<u8>>>,
 }
 
 impl Stem {
@@ -92,6 +103,7 @@ impl Stem {
             pan: 0.0,
             muted: false,
             bus_mask: 1,
+            colour: None,
         }
     }
 
@@ -153,6 +165,9 @@ impl Song {
             click: false,
             master_stem: None,
             wanted: AtomicU64::new(u64::MAX),
+            lyrics: None,
+            chords: Vec::new(),
+            overview: std::sync::OnceLock::new(),
         }
     }
 

@@ -80,6 +80,8 @@ pub struct SongMeta {
     pub tempo: Vec<TempoChange>,
     /// `"click"`: the generated click on (or off) when the song is loaded.
     pub click: Option<bool>,
+    /// `"chords"` by bar and beat, placed on the tempo map when the song loads.
+    pub chords: Vec<crate::model::lyrics::BarChord>,
     /// Things ignored on the way (unknown keys, repeated stems), one line each.
     pub warnings: Vec<String>,
 }
@@ -362,6 +364,7 @@ fn known_keys(parent: &[Segment]) -> &'static [&'static str] {
             "pitch_st",
             "tempo_map",
             "click",
+            "chords",
         ],
         [stems, Segment::Map { .. }] if is_key(stems, "stems") => {
             &["gain_db", "pan", "mute", "bus"]
@@ -395,6 +398,9 @@ struct SongFile {
     /// `None` when not given; `Some(empty)` is refused.
     tempo_map: Option<Vec<TempoChangeFile>>,
     click: Option<bool>,
+    /// Read as a value here and checked by [`crate::model::lyrics::chords_from_json`]: a
+    /// bad chord list costs only the chords (a warning), never the rest of the file.
+    chords: Option<serde_json::Value>,
 }
 
 /// A `tempo_map` change as written; a missing `bpm` or `time_signature` keeps the one before.
@@ -682,6 +688,18 @@ fn resolve(
             stems.push(stem);
         }
     }
+    let chords = match file
+        .chords
+        .as_ref()
+        .map(crate::model::lyrics::chords_from_json)
+    {
+        None => Vec::new(),
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
+            warnings.push(format!("{e}; the song plays without its chords"));
+            Vec::new()
+        }
+    };
     Ok(SongMeta {
         title: file.title.filter(|t| !t.trim().is_empty()),
         bpm: file.bpm,
@@ -692,6 +710,7 @@ fn resolve(
         pitch_st: file.pitch_st,
         tempo,
         click: file.click,
+        chords,
         warnings,
     })
 }

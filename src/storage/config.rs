@@ -694,7 +694,10 @@ impl Config {
     /// A `remote` address that is not `IP:port`, or a PIN that cannot be typed on a phone.
     fn remote_problem(&self) -> Option<(&'static str, std::string::String)> {
         let r = &self.remote;
-        for (key, addr) in [("remote.listen", &r.listen), ("remote.osc_listen", &r.osc_listen)] {
+        for (key, addr) in [
+            ("remote.listen", &r.listen),
+            ("remote.osc_listen", &r.osc_listen),
+        ] {
             if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
                 return Some((
                     key,
@@ -709,7 +712,10 @@ impl Config {
             return Some(("remote.pin", "must be 4 to 16 characters".into()));
         }
         if r.pin.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Some(("remote.pin", "must not contain spaces or control characters".into()));
+            return Some((
+                "remote.pin",
+                "must not contain spaces or control characters".into(),
+            ));
         }
         None
     }

@@ -533,6 +533,7 @@ mod reply;
 mod songs;
 mod tempo;
 mod transport;
+mod view;
 
 use mixer::*;
 use reply::*;
