@@ -74,9 +74,11 @@ pub struct StretchConfig {
     pub channels: usize,
     /// Largest period the engine will ask for (`crate::rt::MAX_PERIOD_FRAMES` at most).
     pub max_period_frames: usize,
-    /// Stretcher FFT block (Signalsmith's default preset: 120 ms; here 80 ms).
+    /// Stretcher FFT block (Signalsmith's default preset: 120 ms; here 140 ms).
     pub block_frames: usize,
-    /// Stretcher hop between blocks (Signalsmith's default: 30 ms; here 20 ms).
+    /// Stretcher hop between blocks (Signalsmith's default: 30 ms; here 40 ms). Its
+    /// inverse is how far across frequency the stretcher locks phases: see
+    /// [`StretchConfig::new`].
     pub interval_frames: usize,
     /// How far the worker stays ahead of the audio thread, in output frames. It must cover
     /// the worker's worst call plus its scheduling delay.
@@ -86,18 +88,29 @@ pub struct StretchConfig {
 }
 
 impl StretchConfig {
-    /// An 80 ms block and 20 ms hop (Signalsmith's default preset is 120/30 ms, 131 ms of
-    /// pipeline latency at 48 kHz; 80/20 gives 91 ms, so a change is heard within about
-    /// 100 ms, and the quality tests pass unchanged), a lead of the larger of 2 periods and
-    /// 10 ms, and a 20 ms crossfade.
+    /// A 140 ms block and a 40 ms hop, a lead of the larger of 2 periods and 10 ms, and a
+    /// 20 ms crossfade.
+    ///
+    /// Why these blocks (issue 19, measured with `examples/stretch_measure.rs`): besides
+    /// tracking each bin in time, Signalsmith predicts a bin's phase from its neighbours
+    /// one bin and `fft / interval` bins below and above, that is `1 / interval` Hz away.
+    /// With the 80/20 ms blocks used before, that long step was 50 Hz, more than the
+    /// spacing of a 41-55 Hz bass's harmonics, so each harmonic's phase was locked to its
+    /// neighbour's and they moved apart: fundamentals up to +96 cents at 80 % speed and
+    /// -105 at 120 %, the 2nd harmonic the other way. It takes both a step below the
+    /// lowest bass (a 40 ms hop: 25 Hz) and bins fine enough to separate its harmonics (a
+    /// 140 ms block: 7 Hz): 80/40 or 100/40 still left +29 cents, 160/20 +33, 120/30 +63;
+    /// 140/40 keeps every note of the bass line within 1 cent. The cost is 60 ms more
+    /// latency (the stretcher's own: 140 ms instead of 80; with the lead of a 1024-frame
+    /// period, 183 ms instead of 123 at 48 kHz) and up to a few dB more pre-echo on hits.
     pub fn new(rate_hz: u32, channels: usize, max_period_frames: usize) -> Self {
         let ms = |ms: u32| (rate_hz as usize * ms as usize).div_ceil(1000);
         StretchConfig {
             rate_hz,
             channels,
             max_period_frames,
-            block_frames: rate_hz as usize * 8 / 100,
-            interval_frames: rate_hz as usize * 2 / 100,
+            block_frames: rate_hz as usize * 14 / 100,
+            interval_frames: rate_hz as usize * 4 / 100,
             lead_frames: (2 * max_period_frames).max(ms(10)),
             crossfade_frames: ms(CROSSFADE_MS),
         }
