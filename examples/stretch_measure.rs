@@ -140,6 +140,14 @@ fn main() {
         config.interval_frames * 1000 / RATE as usize,
         probe.latency_at_unity_frames() as f64 * 1000.0 / RATE as f64
     );
+    if args.iter().any(|a| a == "--align") {
+        for (speed, st) in [(1.0, 0.01f32), (0.8, 0.0), (1.2, 0.0), (1.0, 3.0)] {
+            let r = render_pipe_config(config, &drums, speed, st, 256);
+            let off = hit_offsets_ms(&drums, &r);
+            println!("{speed} {st:+}: hit offsets ms {off:.2?}");
+        }
+        return;
+    }
     let cases: [(f64, f32); 8] = [
         (0.5, 0.0),
         (0.8, 0.0),

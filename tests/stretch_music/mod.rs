@@ -475,3 +475,26 @@ pub fn median_worst(v: &[f64]) -> (f64, f64) {
         .fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
     (median, worst)
 }
+
+/// Where each drum hit of `music` is heard in `r` against where the render's own map says
+/// its song frame is heard, in ms (positive: late). The onset is the hit's 50 % point,
+/// less the dry hit's own 50 % point.
+pub fn hit_offsets_ms(music: &Music, r: &Rendered) -> Vec<f64> {
+    let dry_t50 = music.samples[music.hits[0] as usize..]
+        .iter()
+        .position(|v| v.abs() as f64 >= 0.5 * music.dry_hit_peak)
+        .unwrap_or(0) as f64;
+    music
+        .hits
+        .iter()
+        .filter_map(|&h| {
+            let expected = r.out_frame(h as f64);
+            let from = (expected as i64 - ms(30.0) as i64).max(0) as usize;
+            let to = (from + ms(60.0) as usize).min(r.out.len());
+            let x = r.out.get(from..to)?;
+            let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let t50 = x.iter().position(|v| v.abs() >= 0.5 * peak)? as f64;
+            Some((from as f64 + t50 - dry_t50 - expected) * 1000.0 / RATE as f64)
+        })
+        .collect()
+}
