@@ -17,9 +17,10 @@
 //! - the worker (`crate::stretch_worker`) pops chunks, runs the stretcher, pushes the
 //!   stretched frames into the output ring;
 //! - `pull`: the audio thread pops exactly one period from the output ring. The worker
-//!   stays `lead_frames` ahead; if frames are missing the period gets silence for them and
-//!   an underrun is counted (the late frames are dropped when they come, so the latency
-//!   stays fixed). The audio thread never waits.
+//!   stays `lead_frames` ahead; if frames are missing the period fades out over 2 ms into
+//!   silence for them (and fades back in when the worker is back) and an underrun is
+//!   counted ([`StretchPipe::underrun_counter`]); the late frames are dropped when they
+//!   come, so the latency stays fixed. The audio thread never waits.
 //!
 //! The pipe decides every chunk's output length itself (input frames / speed, with the
 //! fraction carried), so it always knows how many output frames are in flight and can say
@@ -50,6 +51,8 @@
 //! [`channel`], no locks, no system calls. All buffers are sized from [`StretchConfig`].
 
 use rtrb::{Consumer, Producer, RingBuffer};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Slowest speed (factor; 0.5 = 50 %).
 pub const MIN_SPEED: f64 = 0.5;
@@ -62,6 +65,9 @@ pub const MAX_PITCH_ST: f32 = 12.0;
 /// While priming, the engine mixes up to this many extra periods per period, so the direct
 /// line gets `L1` frames ahead in `L1 / CATCHUP_PERIODS` of time.
 pub const CATCHUP_PERIODS: usize = 3;
+/// Fade out before and in after a gap the worker left (an underrun), in microseconds:
+/// long enough not to click, short enough to lose little.
+pub const UNDERRUN_FADE_US: u32 = 2_000;
 /// Default crossfade between the direct mix and the stretcher, in milliseconds.
 pub const CROSSFADE_MS: u32 = 20;
 
@@ -314,6 +320,14 @@ pub struct StretchPipe {
     /// Frames of the crossfade done.
     fade_pos: usize,
     stats: StretchStats,
+    /// `stats.underruns`, shared with whoever shows it (see [`StretchPipe::underrun_counter`]).
+    underrun_counter: Arc<AtomicU64>,
+    /// Length of the fades around a gap the worker left.
+    underrun_fade_frames: usize,
+    /// Frames of fade-in still to apply after a gap.
+    fade_in_left: usize,
+    /// The last stretcher frame played (a gap at the start of a period decays from it).
+    last_frame: Box<[f32]>,
 }
 
 /// Makes the audio thread's pipe and the worker's ring ends. Allocates everything; call it
@@ -357,6 +371,11 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
         settled_frames: 0,
         fade_pos: 0,
         stats: StretchStats::default(),
+        underrun_counter: Arc::new(AtomicU64::new(0)),
+        underrun_fade_frames: (config.rate_hz as usize * UNDERRUN_FADE_US as usize)
+            .div_ceil(1_000_000),
+        fade_in_left: 0,
+        last_frame: vec![0.0; config.channels].into_boxed_slice(),
     };
     let ends = WorkerEnds {
         msgs: msgs_rx,
@@ -425,6 +444,14 @@ impl StretchPipe {
     /// Underrun and drop counters.
     pub fn stats(&self) -> StretchStats {
         self.stats
+    }
+
+    /// The underrun count (`stats().underruns`: periods in which the stretcher was audible
+    /// and the worker had not delivered in time), as a counter any thread can read while
+    /// the audio thread owns the pipe: for `stretch_underruns=` on the stats line. Take it
+    /// before the pipe goes to the audio thread (it clones an `Arc`).
+    pub fn underrun_counter(&self) -> Arc<AtomicU64> {
+        self.underrun_counter.clone()
     }
 
     /// The speed and pitch last asked for (after clamping).
@@ -668,7 +695,10 @@ impl StretchPipe {
     }
 
     /// Takes `out.len() / channels` frames from the output ring into `out`, paying any
-    /// debt first; missing frames are silence and become debt.
+    /// debt first; missing frames become debt. A gap is never a hard edge (issue 19: exact
+    /// zeros after full-level audio click): the frames before it fade out over
+    /// `underrun_fade_frames` (when the gap starts the period, the last frame heard decays
+    /// instead), the gap is silence, and what comes after it fades back in.
     fn take_output(&mut self, out: &mut [f32], audible: bool) {
         let ch = self.config.channels;
         self.pay_debt();
@@ -682,13 +712,48 @@ impl StretchPipe {
             chunk.commit_all();
         }
         out[got * ch..].fill(0.0);
+        let fade = self.underrun_fade_frames.max(1);
+        // Back after a gap: fade in.
+        for frame in out[..got * ch].chunks_exact_mut(ch) {
+            if self.fade_in_left == 0 {
+                break;
+            }
+            let g = (fade - self.fade_in_left) as f32 / fade as f32;
+            frame.iter_mut().for_each(|v| *v *= g);
+            self.fade_in_left -= 1;
+        }
         let missing = wanted - got;
         if missing > 0 {
+            let tail = got.min(fade);
+            if tail > 0 {
+                // Fade out the last frames there are, down to the gap.
+                for (i, frame) in out[(got - tail) * ch..got * ch]
+                    .chunks_exact_mut(ch)
+                    .enumerate()
+                {
+                    let g = (tail - 1 - i) as f32 / tail as f32;
+                    frame.iter_mut().for_each(|v| *v *= g);
+                }
+            } else {
+                // The gap starts the period: let the last frame heard decay to zero.
+                for (i, frame) in out.chunks_exact_mut(ch).take(fade).enumerate() {
+                    let g = (fade - 1 - i) as f32 / fade as f32;
+                    for (v, last) in frame.iter_mut().zip(self.last_frame.iter()) {
+                        *v = last * g;
+                    }
+                }
+            }
+            self.fade_in_left = fade;
             self.debt += missing as u64;
             if audible {
                 self.stats.underruns += 1;
                 self.stats.missing_frames += missing as u64;
+                self.underrun_counter.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if wanted > 0 {
+            self.last_frame
+                .copy_from_slice(&out[(wanted - 1) * ch..wanted * ch]);
         }
         self.out_taken += wanted as u64;
     }
@@ -926,41 +991,77 @@ mod tests {
         }
     }
 
+    /// Largest step between neighbouring samples of the left channel.
+    fn largest_step(x: &[f32]) -> f32 {
+        x.iter()
+            .step_by(2)
+            .zip(x.iter().step_by(2).skip(1))
+            .map(|(a, b)| (b - a).abs())
+            .fold(0.0, f32::max)
+    }
+
     #[test]
-    fn a_late_worker_gives_silence_and_an_underrun_and_the_latency_stays() {
-        let (mut p, mut w) = pipe(128);
-        let mut head = 0;
-        p.set_target(0.8, 0.0);
-        for _ in 0..400 {
-            period(&mut p, &mut w, &mut head, 128);
-        }
-        // Drain what the worker made, then pull without running it.
-        let mut out = vec![1.0; 256];
-        let ahead = p.output.slots() / 2;
-        for _ in 0..ahead / 128 {
+    fn a_late_worker_fades_to_silence_counts_an_underrun_and_the_latency_stays() {
+        // Every split of a period between what the worker had and the gap: the whole of
+        // it (gap at the period's start), part of it, a fade's worth, none.
+        for keep in [0usize, 10, 96, 127] {
+            let (mut p, mut w) = pipe(128);
+            let counter = p.underrun_counter();
+            let mut head = 0;
+            p.set_target(0.8, 0.0);
+            for _ in 0..400 {
+                period(&mut p, &mut w, &mut head, 128);
+            }
+            // Drain what the worker made, but for `keep` frames, then pull without it.
+            let mut out = vec![1.0; 256];
+            let mut heard = Vec::new();
+            while p.output.slots() / 2 >= 128 + keep {
+                p.pull(&mut out);
+                heard.extend_from_slice(&out);
+            }
+            // One period more may still be whole.
+            let ahead = p.output.slots() / 2;
+            assert!(ahead < 128 + keep && ahead >= keep, "{ahead}");
+            if ahead >= 128 {
+                p.pull(&mut out);
+                heard.extend_from_slice(&out);
+            }
+            assert_eq!(p.stats().underruns, 0);
+            let had = p.output.slots() / 2;
+            let gap_at = heard.len() / 2 + had;
             p.pull(&mut out);
+            heard.extend_from_slice(&out);
+            assert_eq!(p.stats().underruns, 1, "keep {keep}");
+            assert_eq!(counter.load(Ordering::Relaxed), 1);
+            assert_eq!(p.stats().missing_frames, 128 - had as u64);
+            // Faded, not cut: silence at the gap, and no step larger than the fade's.
+            let fade = p.underrun_fade_frames;
+            let after_decay = if had == 0 { gap_at + fade } else { gap_at };
+            assert!(
+                heard[2 * after_decay..].iter().all(|&v| v == 0.0),
+                "keep {keep}: silence in the gap"
+            );
+            // The worker comes back: the late frames are dropped, the output fades in.
+            for _ in 0..50 {
+                let (left, _) = period(&mut p, &mut w, &mut head, 128);
+                heard.extend(left.iter().flat_map(|&v| [v, v]));
+            }
+            let step = largest_step(&heard[2 * (heard.len() / 2 - 50 * 128 - 256)..]);
+            // (A gap after fewer frames than a fade ramps over those frames.)
+            let ramp = if had == 0 { fade } else { had.min(fade) };
+            assert!(
+                step <= 0.25 / ramp as f32 + 1e-6,
+                "keep {keep}: step {step}, ramp {ramp}"
+            );
+            assert!(heard.ends_with(&[0.25, 0.25]), "back to full level");
+            assert_eq!(p.debt, 0);
+            // (Within the one frame that the carried fraction of a chunk can add.)
+            let fill = (p.output.slots() / 2) as i64;
+            assert!(
+                (fill - p.config.lead_frames as i64).abs() <= 1,
+                "fill {fill}"
+            );
         }
-        assert_eq!(p.stats().underruns, 0);
-        p.pull(&mut out);
-        let had = ahead % 128;
-        assert!(out[..had * 2].iter().all(|&v| v == 0.25), "what was there");
-        assert!(
-            out[had * 2..].iter().all(|&v| v == 0.0),
-            "silence for the rest"
-        );
-        assert_eq!(p.stats().underruns, 1);
-        assert_eq!(p.stats().missing_frames, 128 - (ahead % 128) as u64);
-        // The worker comes back: the late frames are dropped, the fill is as before.
-        for _ in 0..50 {
-            period(&mut p, &mut w, &mut head, 128);
-        }
-        assert_eq!(p.debt, 0);
-        // (Within the one frame that the carried fraction of a chunk can add.)
-        let fill = (p.output.slots() / 2) as i64;
-        assert!(
-            (fill - p.config.lead_frames as i64).abs() <= 1,
-            "fill {fill}"
-        );
     }
 
     #[test]
