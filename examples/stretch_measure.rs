@@ -140,6 +140,35 @@ fn main() {
         config.interval_frames * 1000 / RATE as usize,
         probe.latency_at_unity_frames() as f64 * 1000.0 / RATE as f64
     );
+    if args.iter().any(|a| a == "--switch") {
+        use stembox::rt::stretch::StretchState as S;
+        for (hz, window) in [(480.0, 100usize), (60.0, 400)] {
+            let song = move |i: u64| {
+                (0.5 * (std::f64::consts::TAU * hz * i as f64 / RATE as f64).sin()) as f32
+            };
+            for (speed, st) in [(0.8, 0.0), (1.25, 0.0), (1.0, 2.0), (0.7, -3.0)] {
+                let s = switch_session(&song, speed, st, 1.0, 256);
+                let env = tone_envelope(&s.out, hz, window);
+                for fade in [S::FadeIn, S::FadeOut] {
+                    let first = s.periods.iter().position(|p| p.1 == fade).unwrap();
+                    let last = s.periods.iter().rposition(|p| p.1 == fade).unwrap();
+                    let from = s.periods[first.saturating_sub(2)].0;
+                    let to = s.periods[(last + 3).min(s.periods.len() - 1)]
+                        .0
+                        .min(env.len());
+                    let (lo, hi) = env[from..to]
+                        .iter()
+                        .fold((f64::MAX, 0.0f64), |(l, h), &e| (l.min(e), h.max(e)));
+                    println!(
+                        "{hz} Hz {speed} {st:+} {fade:?}: level {:.1} .. {:.1} dB",
+                        20.0 * (lo / 0.5).log10(),
+                        20.0 * (hi / 0.5).log10()
+                    );
+                }
+            }
+        }
+        return;
+    }
     if args.iter().any(|a| a == "--align") {
         for (speed, st) in [(1.0, 0.01f32), (0.8, 0.0), (1.2, 0.0), (1.0, 3.0)] {
             let r = render_pipe_config(config, &drums, speed, st, 256);

@@ -499,120 +499,12 @@ fn drum_hits_keep_their_attack_and_little_pre_echo() {
     }
 }
 
-/// The threaded worker at the appliance's scheduling (the "audio thread" SCHED_FIFO at
-/// `AUDIO_PRIORITY`, paced like a card; the worker just below it), at 80 % with the speed
-/// changing every 0.5 s between 80 % and 125 % (and the pitch between 0 and +2), while
-/// `stress-ng --cpu 2` (when installed) loads both cores. Returns the underruns, the
-/// worker's scheduling and the periods played while stretching.
-fn paced_session_under_load(seconds: f64) -> (u64, String, u64) {
-    use std::time::{Duration, Instant};
-    use stembox::stretch_worker::WorkerPriority;
-    const AUDIO_PRIORITY: u32 = 20;
-    let period = 256;
-    // Unoptimised, the resampler runs only a few times faster than real time: debug
-    // builds pace the card at half speed (the full proof is a release run).
-    let pace = if cfg!(debug_assertions) { 2 } else { 1 };
-    let stress = std::process::Command::new("stress-ng")
-        .args([
-            "--cpu",
-            "2",
-            "--timeout",
-            &format!("{}s", (seconds * pace as f64) as u64 + 30),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .ok();
-    // Let the load start before the session.
-    std::thread::sleep(Duration::from_millis(300));
-    let session = std::thread::spawn(move || {
-        let refused = stembox::rt::thread::make_current_thread_realtime(AUDIO_PRIORITY, None);
-        let (mut pipe, worker) = StretchWorker::new(StretchConfig::new(RATE, 2, period));
-        let counter = pipe.underrun_counter();
-        // STRETCH_STRESS_INHERIT=1 shows the worker as it was (normal priority).
-        let priority = if std::env::var_os("STRETCH_STRESS_INHERIT").is_some() {
-            WorkerPriority::Inherit
-        } else {
-            WorkerPriority::BelowAudio {
-                audio_priority: AUDIO_PRIORITY,
-            }
-        };
-        let handle = worker.spawn_with(priority).unwrap();
-        let scheduling = format!("{:?} (audio thread: {refused:?})", handle.scheduling());
-        let song = sine(220.0, 0.3);
-        let mut out = vec![0.0f32; period * 2];
-        let mut head = 0u64;
-        let period_dur = Duration::from_secs_f64(pace as f64 * period as f64 / RATE as f64);
-        let periods = (seconds * RATE as f64 / period as f64) as u32;
-        let change_every = RATE / 2 / period as u32;
-        let start = Instant::now();
-        let mut stretched = 0u64;
-        for p in 0..periods {
-            let (speed, pitch) = match (p / change_every) % 3 {
-                0 => (0.8, 0.0),
-                1 => (1.25, 2.0),
-                _ => (0.8, 2.0),
-            };
-            pipe.set_target(speed, pitch);
-            loop {
-                let n = pipe.input_frames_wanted(period);
-                if n == 0 {
-                    break;
-                }
-                for (f, frame) in pipe.input_buffer(n).chunks_exact_mut(2).enumerate() {
-                    frame.fill(song(head + f as u64));
-                }
-                pipe.commit_input(n);
-                head += n as u64;
-            }
-            let deadline = start + period_dur * (p + 1);
-            if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            pipe.pull(&mut out);
-            stretched += (pipe.state() == StretchState::Stretching) as u64;
-        }
-        let worker = handle.stop().unwrap();
-        println!(
-            "{seconds} s: stats {:?}, worst worker call {:?}",
-            pipe.stats(),
-            worker.worst_call()
-        );
-        assert_eq!(
-            counter.load(std::sync::atomic::Ordering::Relaxed),
-            pipe.stats().underruns
-        );
-        (pipe.stats().underruns, scheduling, stretched)
-    });
-    let result = session.join();
-    if let Some(mut s) = stress {
-        let _ = s.kill();
-        let _ = s.wait();
-    }
-    result.unwrap()
-}
-
 /// Issue 19: under `stress-ng --cpu 2` the real-time worker never leaves a gap (a short
-/// run; the 60 s proof is the ignored test below).
+/// run; the 60 s proof is `cargo run --release --example stretch_stress`).
 #[test]
 fn the_worker_keeps_up_under_load() {
-    let (underruns, scheduling, stretched) = paced_session_under_load(4.0);
+    let (underruns, scheduling, stretched) = stretch_music::paced_session_under_load(4.0);
     println!("worker scheduling {scheduling}; {stretched} periods stretched");
     assert!(stretched > 0);
-    assert_eq!(underruns, 0, "{scheduling}");
-}
-
-/// Issue 19, the full proof: 60 s at 80 % with a speed change every 0.5 s under
-/// `stress-ng --cpu 2`, 0 underruns. `cargo test --release --test stretch_quality --
-/// --ignored --nocapture` (`STRETCH_STRESS_S` for another length).
-#[test]
-#[ignore]
-fn the_worker_keeps_up_under_load_for_a_minute() {
-    let seconds = std::env::var("STRETCH_STRESS_S")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60.0);
-    let (underruns, scheduling, stretched) = paced_session_under_load(seconds);
-    println!("worker scheduling {scheduling}; {stretched} periods stretched");
     assert_eq!(underruns, 0, "{scheduling}");
 }

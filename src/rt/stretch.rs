@@ -208,6 +208,118 @@ pub struct StretchStats {
     pub dropped_chunks: u64,
 }
 
+/// Why the fade back to the direct line needs a lag (issue 19: a held tone fell to 10 %
+/// of its level in that crossfade): a phase vocoder keeps every partial's frequency, not
+/// its phase. After a while at another speed or pitch, the stretcher's output at speed 1
+/// is the song at the right time with every partial at a phase of its own, so an
+/// equal-gain crossfade to the direct line cancels a partial that came out near 180 degrees
+/// off. Before fading out, the pipe finds the lag (within `max_lag_frames`, half a period
+/// of 50 Hz) at which the direct line best matches the last `window_frames` the stretcher
+/// played (normalised cross-correlation of the channel sums, coarse on 4-frame sums, then
+/// to the frame), and the direct line goes on from there: the crossfade then mixes two
+/// signals in phase, and the heard position moves by that lag (at most 10 ms, once).
+struct Alignment {
+    window_frames: usize,
+    max_lag_frames: usize,
+    /// The last `window_frames` stretcher frames played (channel sums), a ring.
+    recent: Box<[f32]>,
+    /// Next write index in `recent`, and how many frames it holds.
+    at: usize,
+    filled: usize,
+    /// The direct line's history, copied out for the search (channel sums).
+    direct: Box<[f32]>,
+}
+
+/// Frames summed into one for the coarse search.
+const ALIGN_COARSE: usize = 4;
+
+impl Alignment {
+    fn new(rate_hz: u32, _max_period_frames: usize) -> Self {
+        let window_frames = (rate_hz as usize / 50).next_multiple_of(ALIGN_COARSE);
+        let max_lag_frames = (rate_hz as usize / 100).next_multiple_of(ALIGN_COARSE);
+        Alignment {
+            window_frames,
+            max_lag_frames,
+            recent: vec![0.0; window_frames].into_boxed_slice(),
+            at: 0,
+            filled: 0,
+            direct: vec![0.0; window_frames + 2 * max_lag_frames].into_boxed_slice(),
+        }
+    }
+
+    fn forget(&mut self) {
+        self.at = 0;
+        self.filled = 0;
+    }
+
+    /// Remembers the stretcher frames just played.
+    fn remember(&mut self, out: &[f32], channels: usize) {
+        for frame in out.chunks_exact(channels) {
+            self.recent[self.at] = frame.iter().sum();
+            self.at = (self.at + 1) % self.window_frames;
+        }
+        self.filled = (self.filled + out.len() / channels).min(self.window_frames);
+    }
+
+    /// The lag (frames; positive: the direct line must skip ahead) at which the direct
+    /// line, whose oldest `history` frames precede the next frame to be heard, best matches
+    /// the remembered window. 0 when the window is not full (the stretcher has played at
+    /// speed 1 since its reset, so it is in phase) or the direct line is too short.
+    fn best_lag(&mut self, direct: &FrameFifo, history: usize) -> i64 {
+        let (w, d) = (self.window_frames, self.max_lag_frames);
+        if self.filled < w || history < w + d || direct.len < history + d {
+            return 0;
+        }
+        // Direct frames from `w + d` before the next heard frame to `d` after it.
+        let ch = direct.channels;
+        let cap = direct.capacity();
+        let first = history - w - d;
+        for (i, v) in self.direct.iter_mut().enumerate() {
+            let at = (direct.head + first + i) % cap * ch;
+            *v = direct.buf[at..at + ch].iter().sum();
+        }
+        // The remembered window in time order.
+        let reference = |i: usize| self.recent[(self.at + i) % w];
+        let score = |lag: usize, step: usize, direct: &[f32]| -> f32 {
+            // `lag` indexes `direct` from 0 (= -d) to 2d (= +d).
+            let (mut dot, mut energy) = (0.0f32, 1e-20f32);
+            let mut i = 0;
+            while i < w {
+                let (mut r, mut x) = (0.0, 0.0);
+                for k in 0..step {
+                    r += reference(i + k);
+                    x += direct[lag + i + k];
+                }
+                dot += r * x;
+                energy += x * x;
+                i += step;
+            }
+            dot / energy.sqrt()
+        };
+        let mut best = (d, f32::MIN);
+        let mut lag = 0;
+        while lag <= 2 * d {
+            let s = score(lag, ALIGN_COARSE, &self.direct);
+            if s > best.1 {
+                best = (lag, s);
+            }
+            lag += ALIGN_COARSE;
+        }
+        let (lo, hi) = (
+            best.0.saturating_sub(ALIGN_COARSE),
+            (best.0 + ALIGN_COARSE).min(2 * d),
+        );
+        let mut fine = (best.0, f32::MIN);
+        for lag in lo..=hi {
+            let s = score(lag, 1, &self.direct);
+            if s > fine.1 {
+                fine = (lag, s);
+            }
+        }
+        fine.0 as i64 - d as i64
+    }
+}
+
 /// Fixed-capacity FIFO of interleaved frames (the direct line). Allocated once.
 struct FrameFifo {
     buf: Box<[f32]>,
@@ -328,6 +440,10 @@ pub struct StretchPipe {
     fade_in_left: usize,
     /// The last stretcher frame played (a gap at the start of a period decays from it).
     last_frame: Box<[f32]>,
+    /// Lines the direct line up with the stretcher's phase before fading out.
+    align: Alignment,
+    /// Frames the direct line keeps after each fade-out period: `L1` less the lag.
+    fade_out_keep: usize,
 }
 
 /// Makes the audio thread's pipe and the worker's ring ends. Allocates everything; call it
@@ -345,6 +461,7 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
     prefault(&mut out_tx, &mut out_rx, 0.0);
     prefault(&mut msgs_tx, &mut msgs_rx, WorkerMsg::Reset);
     let latency_1 = stretcher.input_frames + stretcher.output_frames + config.lead_frames;
+    let align = Alignment::new(config.rate_hz, config.max_period_frames);
     let pipe = StretchPipe {
         config,
         msgs: msgs_tx,
@@ -353,7 +470,11 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
         staging: vec![0.0; config.max_chunk_frames() * config.channels].into_boxed_slice(),
         fade_buf: vec![0.0; config.max_period_frames * config.channels].into_boxed_slice(),
         direct: FrameFifo::new(
-            latency_1 + config.max_chunk_frames() + config.max_period_frames,
+            latency_1
+                + config.max_chunk_frames()
+                + config.max_period_frames
+                + align.window_frames
+                + align.max_lag_frames,
             config.channels,
         ),
         state: StretchState::Bypassed,
@@ -376,6 +497,8 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
             .div_ceil(1_000_000),
         fade_in_left: 0,
         last_frame: vec![0.0; config.channels].into_boxed_slice(),
+        align,
+        fade_out_keep: latency_1,
     };
     let ends = WorkerEnds {
         msgs: msgs_rx,
@@ -418,6 +541,7 @@ impl StretchPipe {
             StretchState::Settling if !plain => StretchState::Stretching,
             StretchState::Stretching if plain => {
                 self.settled_frames = 0;
+                self.align.forget();
                 StretchState::Settling
             }
             StretchState::Draining if !plain => {
@@ -589,6 +713,8 @@ impl StretchPipe {
                 self.fade_buf = fade;
                 if self.fade_pos >= self.config.crossfade_frames {
                     self.state = if self.target_is_plain() {
+                        // Fresh from a reset at speed 1: in phase, nothing to align.
+                        self.align.forget();
                         self.settled_frames = self.latency_1 + self.config.block_frames;
                         StretchState::Settling
                     } else {
@@ -604,9 +730,16 @@ impl StretchPipe {
             }
             StretchState::Settling => {
                 self.take_output(out, true);
-                self.direct.keep_newest(self.latency_1);
+                self.align.remember(out, ch);
+                // Keep, besides what is not heard yet, the history the alignment compares.
+                let history = self.align.window_frames + self.align.max_lag_frames;
+                self.direct.keep_newest(self.latency_1 + history);
                 self.settled_frames += frames;
                 if self.settled_frames >= self.latency_1 + self.config.block_frames {
+                    let lag = self.align.best_lag(&self.direct, history);
+                    // The direct line goes on from the heard frame moved by the lag.
+                    self.fade_out_keep = (self.latency_1 as i64 - lag).max(0) as usize;
+                    self.direct.keep_newest(self.fade_out_keep);
                     self.fade_pos = 0;
                     self.state = StretchState::FadeOut;
                 }
@@ -614,7 +747,7 @@ impl StretchPipe {
             StretchState::FadeOut => {
                 let n = frames * ch;
                 let mut direct = std::mem::take(&mut self.fade_buf);
-                self.direct.keep_newest(self.latency_1 + frames);
+                self.direct.keep_newest(self.fade_out_keep + frames);
                 self.direct.pop(&mut direct[..n]);
                 self.take_output(out, true);
                 self.crossfade(out, &direct[..n]);

@@ -498,3 +498,179 @@ pub fn hit_offsets_ms(music: &Music, r: &Rendered) -> Vec<f64> {
         })
         .collect()
 }
+
+/// A session in and out of the stretcher: `before_s` plain, then `speed`/`pitch_st` for
+/// `stretch_s`, then 100 %/0 until bypassed again (and `after_s` more). The left channel,
+/// and per period its first output frame, the state it played in and the song frame
+/// heard first.
+pub struct Session {
+    pub out: Vec<f32>,
+    pub periods: Vec<(usize, stembox::rt::stretch::StretchState, f64)>,
+}
+
+pub fn switch_session(
+    song: &dyn Fn(u64) -> f32,
+    speed: f64,
+    pitch_st: f32,
+    stretch_s: f64,
+    period: usize,
+) -> Session {
+    use stembox::rt::stretch::StretchState;
+    let (mut pipe, mut worker) = StretchWorker::new(StretchConfig::new(RATE, 2, 1024));
+    let mut out = Vec::new();
+    let mut periods = Vec::new();
+    let mut head = 0u64;
+    let mut buf = vec![0.0f32; period * 2];
+    let per_s = RATE as f64 / period as f64;
+    let (on, off) = ((0.2 * per_s) as usize, ((0.2 + stretch_s) * per_s) as usize);
+    let mut p = 0;
+    loop {
+        if p == on {
+            pipe.set_target(speed, pitch_st);
+        }
+        if p == off {
+            pipe.set_target(1.0, 0.0);
+        }
+        if p > off && pipe.is_bypassed() && periods.len() > off + (0.2 * per_s) as usize {
+            break;
+        }
+        assert!(p < off + (3.0 * per_s) as usize, "never back in bypass");
+        let state = pipe.state();
+        periods.push((out.len(), state, head as f64 - pipe.latency_song_frames()));
+        if pipe.is_bypassed() {
+            for f in 0..period {
+                buf[2 * f] = song(head + f as u64);
+                buf[2 * f + 1] = buf[2 * f];
+            }
+            head += period as u64;
+        } else {
+            loop {
+                let n = pipe.input_frames_wanted(period);
+                if n == 0 {
+                    break;
+                }
+                for (f, frame) in pipe.input_buffer(n).chunks_exact_mut(2).enumerate() {
+                    frame.fill(song(head + f as u64));
+                }
+                pipe.commit_input(n);
+                head += n as u64;
+            }
+            worker.run_pending();
+            pipe.pull(&mut buf);
+        }
+        out.extend(buf.iter().step_by(2));
+        p += 1;
+        let _ = StretchState::Bypassed;
+    }
+    Session { out, periods }
+}
+
+/// Amplitude envelope of a tone at `hz` (quadrature demodulation, averaged over `window`
+/// frames: a whole number of half periods of the tone cancels the 2f term).
+pub fn tone_envelope(x: &[f32], hz: f64, window: usize) -> Vec<f64> {
+    let w = TAU * hz / RATE as f64;
+    let (mut re, mut im) = (vec![0.0; x.len() + 1], vec![0.0; x.len() + 1]);
+    for (i, &v) in x.iter().enumerate() {
+        re[i + 1] = re[i] + v as f64 * (w * i as f64).cos();
+        im[i + 1] = im[i] + v as f64 * (w * i as f64).sin();
+    }
+    (0..x.len().saturating_sub(window))
+        .map(|i| {
+            let (a, b) = (re[i + window] - re[i], im[i + window] - im[i]);
+            2.0 * (a * a + b * b).sqrt() / window as f64
+        })
+        .collect()
+}
+
+/// The threaded worker at the appliance's scheduling (the "audio thread" SCHED_FIFO at
+/// `AUDIO_PRIORITY`, paced like a card; the worker just below it), at 80 % with the speed
+/// changing every 0.5 s between 80 % and 125 % (and the pitch between 0 and +2), while
+/// `stress-ng --cpu 2` (when installed) loads both cores. Returns the underruns, the
+/// worker's scheduling and the periods played while stretching.
+pub fn paced_session_under_load(seconds: f64) -> (u64, String, u64) {
+    use std::time::{Duration, Instant};
+    use stembox::stretch_worker::WorkerPriority;
+    const AUDIO_PRIORITY: u32 = 20;
+    let period = 256;
+    // Unoptimised, the resampler runs only a few times faster than real time: debug
+    // builds pace the card at half speed (the full proof is a release run).
+    let pace = if cfg!(debug_assertions) { 2 } else { 1 };
+    let stress = std::process::Command::new("stress-ng")
+        .args([
+            "--cpu",
+            "2",
+            "--timeout",
+            &format!("{}s", (seconds * pace as f64) as u64 + 30),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok();
+    // Let the load start before the session.
+    std::thread::sleep(Duration::from_millis(300));
+    let session = std::thread::spawn(move || {
+        let refused = stembox::rt::thread::make_current_thread_realtime(AUDIO_PRIORITY, None);
+        let (mut pipe, worker) = StretchWorker::new(StretchConfig::new(RATE, 2, period));
+        let counter = pipe.underrun_counter();
+        // STRETCH_STRESS_INHERIT=1 shows the worker as it was (normal priority).
+        let priority = if std::env::var_os("STRETCH_STRESS_INHERIT").is_some() {
+            WorkerPriority::Inherit
+        } else {
+            WorkerPriority::BelowAudio {
+                audio_priority: AUDIO_PRIORITY,
+            }
+        };
+        let handle = worker.spawn_with(priority).unwrap();
+        let scheduling = format!("{:?} (audio thread: {refused:?})", handle.scheduling());
+        let song = |i: u64| (0.3 * (TAU * 220.0 * i as f64 / RATE as f64).sin()) as f32;
+        let mut out = vec![0.0f32; period * 2];
+        let mut head = 0u64;
+        let period_dur = Duration::from_secs_f64(pace as f64 * period as f64 / RATE as f64);
+        let periods = (seconds * RATE as f64 / period as f64) as u32;
+        let change_every = RATE / 2 / period as u32;
+        let start = Instant::now();
+        let mut stretched = 0u64;
+        for p in 0..periods {
+            let (speed, pitch) = match (p / change_every) % 3 {
+                0 => (0.8, 0.0),
+                1 => (1.25, 2.0),
+                _ => (0.8, 2.0),
+            };
+            pipe.set_target(speed, pitch);
+            loop {
+                let n = pipe.input_frames_wanted(period);
+                if n == 0 {
+                    break;
+                }
+                for (f, frame) in pipe.input_buffer(n).chunks_exact_mut(2).enumerate() {
+                    frame.fill(song(head + f as u64));
+                }
+                pipe.commit_input(n);
+                head += n as u64;
+            }
+            let deadline = start + period_dur * (p + 1);
+            if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            pipe.pull(&mut out);
+            stretched += (pipe.state() == stembox::rt::stretch::StretchState::Stretching) as u64;
+        }
+        let worker = handle.stop().unwrap();
+        println!(
+            "{seconds} s: stats {:?}, worst worker call {:?}",
+            pipe.stats(),
+            worker.worst_call()
+        );
+        assert_eq!(
+            counter.load(std::sync::atomic::Ordering::Relaxed),
+            pipe.stats().underruns
+        );
+        (pipe.stats().underruns, scheduling, stretched)
+    });
+    let result = session.join();
+    if let Some(mut s) = stress {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    result.unwrap()
+}
