@@ -106,6 +106,10 @@ fn row(what: String, bass: &Music, drums: &Music, rb: &Rendered, rd: &Rendered, 
     }
 }
 
+fn ms_frames(ms: f64) -> u64 {
+    (ms * RATE as f64 / 1000.0) as u64
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let with_rb = !args.iter().any(|a| a == "--no-rubberband");
@@ -148,6 +152,18 @@ fn main() {
             };
             for (speed, st) in [(0.8, 0.0), (1.25, 0.0), (1.0, 2.0), (0.7, -3.0)] {
                 let s = switch_session(&song, speed, st, 1.0, 256);
+                if std::env::var_os("DEBUG_FADE").is_some() {
+                    let f = s.periods.iter().position(|p| p.1 == S::FadeIn).unwrap();
+                    for k in f - 4..f + 8 {
+                        println!(
+                            "{k} {:?} heard {:.1} d {:.1}",
+                            s.periods[k].1,
+                            s.periods[k].2,
+                            s.periods[k].2 - s.periods[k - 1].2
+                        );
+                    }
+                    return;
+                }
                 let env = tone_envelope(&s.out, hz, window);
                 for fade in [S::FadeIn, S::FadeOut] {
                     let first = s.periods.iter().position(|p| p.1 == fade).unwrap();
@@ -169,11 +185,72 @@ fn main() {
         }
         return;
     }
+    if args.iter().any(|a| a == "--residual") {
+        let glide = |i: u64| {
+            let t = i as f64 / RATE as f64;
+            (0.5 * (std::f64::consts::TAU * (300.0 * t + 75.0 * t * t)).sin()) as f32
+        };
+        let m = Music {
+            samples: (0..RATE as u64 * 4).map(glide).collect(),
+            notes: vec![],
+            hits: vec![],
+            dry_hit_peak: 0.5,
+        };
+        let r = render_pipe_config(config, &m, 1.0, 0.0001, 256);
+        for lag in (-1200i64..=1200).filter(|l| l.abs() <= 20 || l % 4 == 0) {
+            let (mut err, mut sig) = (0.0f64, 0.0f64);
+            for k in 200..(r.map.len() - 100) {
+                let (at, heard) = r.map[k];
+                for j in 0..256u64 {
+                    let v = r.out[(at + j) as usize] as f64;
+                    let ideal = glide(((heard + j as f64).round() as i64 + lag) as u64) as f64;
+                    err += (v - ideal).powi(2);
+                    sig += ideal * ideal;
+                }
+            }
+            println!("lag {lag}: residual {:+.1} dB", 10.0 * (err / sig).log10());
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--changes") {
+        // Bursts every 150 ms; the speed steps every 0.6 s of song, between bursts.
+        let bursts = burst_song(1.0, 0.15, 40);
+        let step = (0.6 * RATE as f64) as u64;
+        let base = (1.0 * RATE as f64) as u64 - ms_frames(40.0);
+        let speeds = [0.9, 1.05, 1.25, 0.7, 1.5, 0.5, 0.8, 1.2, 0.95, 1.1];
+        let changes: Vec<(u64, f64, f32)> = std::iter::once((0, 0.8, 0.0))
+            .chain(
+                speeds
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &s)| (base + k as u64 * step, s, 0.0)),
+            )
+            .collect();
+        let r = render_changes(&bursts, &changes, 256);
+        let off = burst_offsets_ms(&bursts, &r);
+        let worst = off
+            .iter()
+            .fold(0.0f64, |m, v| if v.abs() > m.abs() { *v } else { m });
+        println!("speed steps: worst {worst:+.2} ms; {off:.2?}");
+        return;
+    }
     if args.iter().any(|a| a == "--align") {
-        for (speed, st) in [(1.0, 0.01f32), (0.8, 0.0), (1.2, 0.0), (1.0, 3.0)] {
-            let r = render_pipe_config(config, &drums, speed, st, 256);
-            let off = hit_offsets_ms(&drums, &r);
-            println!("{speed} {st:+}: hit offsets ms {off:.2?}");
+        for (speed, st) in [
+            (1.0, 0.01f32),
+            (0.5, 0.0),
+            (0.8, 0.0),
+            (1.2, 0.0),
+            (1.5, 0.0),
+            (1.0, 3.0),
+            (1.0, 7.0),
+            (1.0, -5.0),
+            (0.7, -3.0),
+        ] {
+            let bursts = burst_song(1.0, 0.3, 12);
+            let r = render_pipe_config(config, &bursts, speed, st, 256);
+            let off = burst_offsets_ms(&bursts, &r);
+            let mean = off.iter().sum::<f64>() / off.len() as f64;
+            println!("{speed} {st:+}: mean {mean:+.2} ms, hit offsets ms {off:.2?}");
         }
         return;
     }

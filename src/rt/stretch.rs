@@ -294,9 +294,16 @@ impl Alignment {
                 energy += x * x;
                 i += step;
             }
-            dot / energy.sqrt()
+            // A periodic signal matches as well one period further: take the nearer.
+            let nearness = 1.0 - 0.25 * (lag as f32 - d as f32).abs() / d as f32;
+            dot / energy.sqrt() * nearness
         };
-        let mut best = (d, f32::MIN);
+        // Nothing to line up with in silence; and lag 0 wins ties.
+        let reference_energy: f32 = (0..w).map(|i| reference(i) * reference(i)).sum();
+        if reference_energy < 1e-9 {
+            return 0;
+        }
+        let mut best = (d, score(d, ALIGN_COARSE, &self.direct));
         let mut lag = 0;
         while lag <= 2 * d {
             let s = score(lag, ALIGN_COARSE, &self.direct);
@@ -309,7 +316,7 @@ impl Alignment {
             best.0.saturating_sub(ALIGN_COARSE),
             (best.0 + ALIGN_COARSE).min(2 * d),
         );
-        let mut fine = (best.0, f32::MIN);
+        let mut fine = (best.0, score(best.0, 1, &self.direct));
         for lag in lo..=hi {
             let s = score(lag, 1, &self.direct);
             if s > fine.1 {
@@ -317,6 +324,63 @@ impl Alignment {
             }
         }
         fine.0 as i64 - d as i64
+    }
+}
+
+/// Where each chunk in flight ends, in output frames and in song frames fed (both counted
+/// since the pipe was made): the piecewise-linear map from the stretcher's output back to
+/// its input, at the speed each chunk was pushed with. Why (issue 19: a stretched loop's
+/// wrap was heard 4-8 ms away from where the clicks put it): after a speed change the
+/// frames in flight still play at the old speed, so a latency taken at the new speed is
+/// off by (output latency + lead) x the change until they have played.
+struct ChunkMap {
+    ring: Box<[(u64, u64)]>,
+    /// Next write index, and how many entries are valid.
+    at: usize,
+    len: usize,
+}
+
+/// Chunk ends remembered: a latency's worth of chunks at the smallest periods.
+const CHUNK_MAP_ENTRIES: usize = 4096;
+
+impl ChunkMap {
+    fn new() -> Self {
+        ChunkMap {
+            ring: vec![(0, 0); CHUNK_MAP_ENTRIES].into_boxed_slice(),
+            at: 0,
+            len: 0,
+        }
+    }
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+    fn push(&mut self, out_end: u64, in_end: u64) {
+        self.ring[self.at] = (out_end, in_end);
+        self.at = (self.at + 1) % self.ring.len();
+        self.len = (self.len + 1).min(self.ring.len());
+    }
+    /// The `k`-th newest entry.
+    fn newest(&self, k: usize) -> (f64, f64) {
+        let n = self.ring.len();
+        let (o, i) = self.ring[(self.at + n - 1 - k) % n];
+        (o as f64, i as f64)
+    }
+    /// Song frames fed at output position `o`, or `None` without two entries. Outside the
+    /// remembered chunks it goes on at the nearest chunk's speed.
+    fn input_at(&self, o: f64) -> Option<f64> {
+        if self.len < 2 {
+            return None;
+        }
+        let mut b = self.newest(0);
+        for k in 1..self.len {
+            let a = self.newest(k);
+            if a.0 <= o || k == self.len - 1 {
+                let slope = (b.1 - a.1) / (b.0 - a.0).max(1.0);
+                return Some(a.1 + (o - a.0) * slope);
+            }
+            b = a;
+        }
+        None
     }
 }
 
@@ -444,6 +508,10 @@ pub struct StretchPipe {
     align: Alignment,
     /// Frames the direct line keeps after each fade-out period: `L1` less the lag.
     fade_out_keep: usize,
+    /// Song frames fed to the stretcher since the pipe was made.
+    fed_total: u64,
+    /// The chunks in flight, for the heard position after a speed change.
+    chunk_map: ChunkMap,
 }
 
 /// Makes the audio thread's pipe and the worker's ring ends. Allocates everything; call it
@@ -499,6 +567,8 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
         last_frame: vec![0.0; config.channels].into_boxed_slice(),
         align,
         fade_out_keep: latency_1,
+        fed_total: 0,
+        chunk_map: ChunkMap::new(),
     };
     let ends = WorkerEnds {
         msgs: msgs_rx,
@@ -603,10 +673,17 @@ impl StretchPipe {
             }
             StretchState::FadeIn | StretchState::Stretching | StretchState::Settling => {
                 let pitch_ratio = 2f64.powf(self.push_pitch_st as f64 / 12.0);
-                self.stretcher.input_frames as f64
-                    + (self.stretcher.output_frames as f64 / pitch_ratio
-                        + self.config.lead_frames as f64)
-                        * self.push_speed
+                let out_latency = self.stretcher.output_frames as f64 / pitch_ratio;
+                // The next frame played is output frame `out_taken`; the stretcher made it
+                // from the input it had `out_latency` output frames earlier, less its
+                // input latency. Each chunk in flight at its own speed.
+                match self.chunk_map.input_at(self.out_taken as f64 - out_latency) {
+                    Some(fed) => self.fed_total as f64 - fed + self.stretcher.input_frames as f64,
+                    None => {
+                        self.stretcher.input_frames as f64
+                            + (out_latency + self.config.lead_frames as f64) * self.push_speed
+                    }
+                }
             }
         }
     }
@@ -825,6 +902,8 @@ impl StretchPipe {
         self.out_assigned = assigned;
         self.out_pushed += out_frames;
         self.fed_since_reset += frames as u64;
+        self.fed_total += frames as u64;
+        self.chunk_map.push(self.out_pushed, self.fed_total);
     }
 
     /// Takes `out.len() / channels` frames from the output ring into `out`, paying any
@@ -930,6 +1009,13 @@ impl StretchPipe {
         self.discard(pending);
         let _ = self.msgs.push(WorkerMsg::Reset);
         self.fed_since_reset = 0;
+        self.restart_chunk_map();
+    }
+
+    /// A new stream starts here: the map begins at the present positions.
+    fn restart_chunk_map(&mut self) {
+        self.chunk_map.clear();
+        self.chunk_map.push(self.out_pushed, self.fed_total);
     }
 
     fn start_draining(&mut self) -> StretchState {
@@ -937,6 +1023,7 @@ impl StretchPipe {
         self.discard(pending);
         let _ = self.msgs.push(WorkerMsg::Reset);
         self.fed_since_reset = 0;
+        self.restart_chunk_map();
         StretchState::Draining
     }
 }

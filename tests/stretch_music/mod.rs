@@ -674,3 +674,100 @@ pub fn paced_session_under_load(seconds: f64) -> (u64, String, u64) {
     }
     result.unwrap()
 }
+
+/// Tone bursts (2 kHz under a 30 ms Hann envelope) every `every_s` after `lead_s`: timing
+/// marks whose energy centroid a stretcher's smearing (symmetric) does not move. `hits`
+/// holds each burst's centre.
+pub fn burst_song(lead_s: f64, every_s: f64, count: usize) -> Music {
+    let lead = (lead_s * RATE as f64) as u64;
+    let every = (every_s * RATE as f64) as u64;
+    let len = ms(30.0);
+    let total = lead + count as u64 * every + ms(500.0);
+    let mut out = vec![0.0f32; total as usize];
+    let mut hits = Vec::new();
+    for k in 0..count as u64 {
+        let at = lead + k * every;
+        for j in 0..len {
+            let env = 0.5 - 0.5 * (TAU * j as f64 / len as f64).cos();
+            let v = 0.5 * env * (TAU * 2000.0 * j as f64 / RATE as f64).sin();
+            out[(at + j) as usize] = v as f32;
+        }
+        hits.push(at + len / 2);
+    }
+    Music {
+        samples: out,
+        notes: Vec::new(),
+        hits,
+        dry_hit_peak: 0.5,
+    }
+}
+
+/// Where each burst of a [`burst_song`] is heard (its energy centroid) against where the
+/// render's map says its centre is heard, in ms (positive: late).
+pub fn burst_offsets_ms(music: &Music, r: &Rendered) -> Vec<f64> {
+    music
+        .hits
+        .iter()
+        .filter_map(|&h| {
+            let expected = r.out_frame(h as f64);
+            let from = (expected as i64 - ms(60.0) as i64).max(0) as usize;
+            let to = (from + ms(120.0) as usize).min(r.out.len());
+            let x = r.out.get(from..to)?;
+            let (mut m, mut e) = (0.0, 0.0);
+            for (i, &v) in x.iter().enumerate() {
+                let p = (v as f64).powi(2);
+                m += p * i as f64;
+                e += p;
+            }
+            (e > 0.0).then(|| (from as f64 + m / e - expected) * 1000.0 / RATE as f64)
+        })
+        .collect()
+}
+
+/// Renders `music` through the real pipe and worker with the speed and pitch changing at
+/// given song frames, exactly there (the chunk is split at the change, as the engine does
+/// at a tempo-ramp loop's wrap). `changes` is sorted by song frame; the first applies
+/// from the start.
+pub fn render_changes(music: &Music, changes: &[(u64, f64, f32)], period: usize) -> Rendered {
+    let (mut pipe, mut worker) = StretchWorker::new(StretchConfig::new(RATE, 2, 1024));
+    let song = |i: u64| music.samples.get(i as usize).copied().unwrap_or(0.0);
+    let mut next = 0;
+    let mut out = Vec::new();
+    let mut map = Vec::new();
+    let mut head = 0u64;
+    let mut buf = vec![0.0f32; period * 2];
+    while (head as usize) < music.samples.len() {
+        while next < changes.len() && changes[next].0 <= head {
+            pipe.set_target(changes[next].1, changes[next].2);
+            next += 1;
+        }
+        map.push((out.len() as u64, head as f64 - pipe.latency_song_frames()));
+        assert!(!pipe.is_bypassed());
+        loop {
+            let mut n = pipe.input_frames_wanted(period);
+            if n == 0 {
+                break;
+            }
+            if next < changes.len() {
+                n = n.min((changes[next].0 - head) as usize);
+            }
+            for (f, frame) in pipe.input_buffer(n).chunks_exact_mut(2).enumerate() {
+                frame.fill(song(head + f as u64));
+            }
+            pipe.commit_input(n);
+            head += n as u64;
+            while next < changes.len() && changes[next].0 <= head {
+                pipe.set_target(changes[next].1, changes[next].2);
+                next += 1;
+            }
+        }
+        worker.run_pending();
+        pipe.pull(&mut buf);
+        out.extend(buf.iter().step_by(2));
+    }
+    Rendered {
+        out,
+        map,
+        underruns: pipe.stats().underruns,
+    }
+}
