@@ -21,6 +21,10 @@ static ALLOC: AllocDisabler = AllocDisabler;
 
 const RATE: u32 = 48_000;
 
+/// The threaded tests run one at a time: the load test's `stress-ng` would otherwise
+/// starve the other one's normal-priority worker.
+static THREADED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A song as a function of the song frame: stereo, same signal in both channels.
 type Song = dyn Fn(u64) -> f32;
 
@@ -331,6 +335,7 @@ fn a_threaded_worker_stays_ahead() {
         ..StretchConfig::new(RATE, 2, 1024)
     };
     let pace = if cfg!(debug_assertions) { 2 } else { 1 };
+    let _alone = THREADED.lock().unwrap_or_else(|e| e.into_inner());
     let (mut pipe, worker) = StretchWorker::new(config);
     let handle = worker.spawn().unwrap();
     let song = sine(440.0, 0.5);
@@ -450,7 +455,7 @@ mod stretch_music;
 /// within 1 dB. (With the 80/20 ms blocks used before: up to +96 cents at 80 %.)
 #[test]
 fn a_low_bass_line_stays_in_tune_at_every_speed_and_shift() {
-    let music = stretch_music::Music::bass_song(0.5, 0.5, true);
+    let music = stretch_music::Music::bass_song(0.3, 0.4, true);
     let cases = [
         (0.5, 0.0),
         (0.8, 0.0),
@@ -484,7 +489,7 @@ fn a_low_bass_line_stays_in_tune_at_every_speed_and_shift() {
 /// 3 dB of the dry hit's) and little pre-echo at every speed and shift.
 #[test]
 fn drum_hits_keep_their_attack_and_little_pre_echo() {
-    let music = stretch_music::Music::drum_song(0.5, 0.3, 8);
+    let music = stretch_music::Music::drum_song(0.4, 0.25, 6);
     for (speed, st) in [(0.5, 0.0), (0.8, 0.0), (1.5, 0.0), (1.0, -5.0), (1.0, 7.0)] {
         let r = stretch_music::render_pipe(&music, speed, st, 256);
         let hits = stretch_music::measure_hits(&music, &r);
@@ -503,7 +508,8 @@ fn drum_hits_keep_their_attack_and_little_pre_echo() {
 /// run; the 60 s proof is `cargo run --release --example stretch_stress`).
 #[test]
 fn the_worker_keeps_up_under_load() {
-    let (underruns, scheduling, stretched) = stretch_music::paced_session_under_load(4.0);
+    let _alone = THREADED.lock().unwrap_or_else(|e| e.into_inner());
+    let (underruns, scheduling, stretched) = stretch_music::paced_session_under_load(2.0);
     println!("worker scheduling {scheduling}; {stretched} periods stretched");
     assert!(stretched > 0);
     assert_eq!(underruns, 0, "{scheduling}");
@@ -515,20 +521,25 @@ fn the_worker_keeps_up_under_load() {
 #[test]
 fn a_held_tone_keeps_its_level_through_both_crossfades() {
     use stembox::rt::stretch::StretchState as S;
-    for (hz, window) in [(480.0, 100usize), (60.0, 400)] {
-        let song = move |i: u64| (0.5 * (TAU * hz * i as f64 / RATE as f64).sin()) as f32;
-        for (speed, st) in [(0.8, 0.0), (1.25, 0.0), (1.0, 2.0), (0.7, -3.0)] {
-            let s = stretch_music::switch_session(&song, speed, st, 0.8, 256);
+    // Both tones at once, each read by its own demodulation (windows of whole half
+    // periods of each, so the other tone and the 2f terms cancel).
+    let song = |i: u64| {
+        let t = i as f64 / RATE as f64;
+        (0.25 * (TAU * 480.0 * t).sin() + 0.25 * (TAU * 60.0 * t).sin()) as f32
+    };
+    for (speed, st) in [(0.8, 0.0), (1.25, 0.0), (1.0, 2.0), (0.7, -3.0)] {
+        let s = stretch_music::switch_session(&song, speed, st, 0.8, 256);
+        for (hz, window) in [(480.0, 800usize), (60.0, 800)] {
             let env = stretch_music::tone_envelope(&s.out, hz, window);
             for fade in [S::FadeIn, S::FadeOut] {
                 let first = s.periods.iter().position(|p| p.1 == fade).unwrap();
                 let last = s.periods.iter().rposition(|p| p.1 == fade).unwrap();
-                let from = s.periods[first - 2].0;
+                let from = s.periods[first - 2].0.saturating_sub(window / 2);
                 let to = s.periods[last + 3].0.min(env.len());
                 let (lo, hi) = env[from..to]
                     .iter()
                     .fold((f64::MAX, 0.0f64), |(l, h), &e| (l.min(e), h.max(e)));
-                let (lo_db, hi_db) = (20.0 * (lo / 0.5).log10(), 20.0 * (hi / 0.5).log10());
+                let (lo_db, hi_db) = (20.0 * (lo / 0.25).log10(), 20.0 * (hi / 0.25).log10());
                 println!("{hz} Hz, {speed} {st:+}, {fade:?}: {lo_db:+.2} .. {hi_db:+.2} dB");
                 assert!(
                     lo_db > -1.0 && hi_db < 1.0,
@@ -565,10 +576,9 @@ fn the_crossfades_mix_no_audio_from_another_time() {
         song(i) + (0.003 * (TAU * 100.0 * i as f64 / RATE as f64).sin()) as f32
     };
     for (speed, st) in [(0.8, 0.0), (1.25, 0.0), (1.0, 2.0)] {
+        let probe = stretch_music::switch_session(&|i| with_tone(&|_| 0.0, i), speed, st, 0.8, 256);
         for fade in [S::FadeIn, S::FadeOut] {
             // Where the middle of the crossfade is heard, in song frames.
-            let probe =
-                stretch_music::switch_session(&|i| with_tone(&|_| 0.0, i), speed, st, 0.8, 256);
             let first = probe.periods.iter().position(|p| p.1 == fade).unwrap();
             let last = probe.periods.iter().rposition(|p| p.1 == fade).unwrap();
             let centre_out = (probe.periods[first].0 + probe.periods[last + 1].0) / 2;
