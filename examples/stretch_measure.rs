@@ -6,7 +6,11 @@
 //! (median and worst over the notes), the fundamental's level, and per drum hit the
 //! 10-90 % rise, its peak and the pre-echo.
 //!
-//! `cargo run --release --example stretch_measure [-- --no-rubberband] [--note-s S]`
+//! `cargo run --release --example stretch_measure [-- --no-rubberband] [--note-s S]`;
+//! `STRETCH_BLOCK_MS` / `STRETCH_INTERVAL_MS` try other blocks, `STRETCH_MEASURE_NOTES=1`
+//! prints every note. Other modes: `--switch` (a held tone's level through the crossfades),
+//! `--align` (tone bursts against the stated heard position), `--changes` (the same across
+//! speed steps), `--residual` (the stretched path against the song at speed 1, per lag).
 
 #[path = "../tests/stretch_music/mod.rs"]
 mod stretch_music;
@@ -152,18 +156,6 @@ fn main() {
             };
             for (speed, st) in [(0.8, 0.0), (1.25, 0.0), (1.0, 2.0), (0.7, -3.0)] {
                 let s = switch_session(&song, speed, st, 1.0, 256);
-                if std::env::var_os("DEBUG_FADE").is_some() {
-                    let f = s.periods.iter().position(|p| p.1 == S::FadeIn).unwrap();
-                    for k in f - 4..f + 8 {
-                        println!(
-                            "{k} {:?} heard {:.1} d {:.1}",
-                            s.periods[k].1,
-                            s.periods[k].2,
-                            s.periods[k].2 - s.periods[k - 1].2
-                        );
-                    }
-                    return;
-                }
                 let env = tone_envelope(&s.out, hz, window);
                 for fade in [S::FadeIn, S::FadeOut] {
                     let first = s.periods.iter().position(|p| p.1 == fade).unwrap();
