@@ -228,6 +228,10 @@ struct Alignment {
     filled: usize,
     /// The direct line's history, copied out for the search (channel sums).
     direct: Box<[f32]>,
+    /// `recent` in time order, and both decimated for the coarse search.
+    reference: Box<[f32]>,
+    coarse_ref: Box<[f32]>,
+    coarse_direct: Box<[f32]>,
 }
 
 /// Frames summed into one for the coarse search.
@@ -244,6 +248,10 @@ impl Alignment {
             at: 0,
             filled: 0,
             direct: vec![0.0; window_frames + 2 * max_lag_frames].into_boxed_slice(),
+            reference: vec![0.0; window_frames].into_boxed_slice(),
+            coarse_ref: vec![0.0; window_frames / ALIGN_COARSE].into_boxed_slice(),
+            coarse_direct: vec![0.0; (window_frames + 2 * max_lag_frames) / ALIGN_COARSE]
+                .into_boxed_slice(),
         }
     }
 
@@ -278,49 +286,59 @@ impl Alignment {
             let at = (direct.head + first + i) % cap * ch;
             *v = direct.buf[at..at + ch].iter().sum();
         }
-        // The remembered window in time order.
-        let reference = |i: usize| self.recent[(self.at + i) % w];
-        let score = |lag: usize, step: usize, direct: &[f32]| -> f32 {
-            // `lag` indexes `direct` from 0 (= -d) to 2d (= +d).
-            let (mut dot, mut energy) = (0.0f32, 1e-20f32);
-            let mut i = 0;
-            while i < w {
-                let (mut r, mut x) = (0.0, 0.0);
-                for k in 0..step {
-                    r += reference(i + k);
-                    x += direct[lag + i + k];
-                }
-                dot += r * x;
-                energy += x * x;
-                i += step;
-            }
-            // A periodic signal matches as well one period further: take the nearer.
-            let nearness = 1.0 - 0.25 * (lag as f32 - d as f32).abs() / d as f32;
-            dot / energy.sqrt() * nearness
-        };
-        // Nothing to line up with in silence; and lag 0 wins ties.
-        let reference_energy: f32 = (0..w).map(|i| reference(i) * reference(i)).sum();
-        if reference_energy < 1e-9 {
+        // The remembered window in time order; nothing to line up with in silence.
+        for (i, v) in self.reference.iter_mut().enumerate() {
+            *v = self.recent[(self.at + i) % w];
+        }
+        if self.reference.iter().map(|v| v * v).sum::<f32>() < 1e-9 {
             return 0;
         }
-        let mut best = (d, score(d, ALIGN_COARSE, &self.direct));
-        let mut lag = 0;
-        while lag <= 2 * d {
-            let s = score(lag, ALIGN_COARSE, &self.direct);
-            if s > best.1 {
-                best = (lag, s);
-            }
-            lag += ALIGN_COARSE;
+        // Coarse: on sums of ALIGN_COARSE frames, every ALIGN_COARSE frames of lag.
+        for (c, chunk) in self
+            .coarse_ref
+            .iter_mut()
+            .zip(self.reference.chunks_exact(ALIGN_COARSE))
+        {
+            *c = chunk.iter().sum();
         }
+        for (c, chunk) in self
+            .coarse_direct
+            .iter_mut()
+            .zip(self.direct.chunks_exact(ALIGN_COARSE))
+        {
+            *c = chunk.iter().sum();
+        }
+        // A periodic signal matches as well one period further: the coarse search takes
+        // the nearer (and lag 0 on a tie) by a slight preference, the fine one none.
+        let nearness = |lag: usize| 1.0 - 0.02 * (lag as f32 - d as f32).abs() / d as f32;
+        let score = |reference: &[f32], direct: &[f32]| -> f32 {
+            let (mut dot, mut energy) = (0.0f32, 1e-20f32);
+            for (r, x) in reference.iter().zip(direct) {
+                dot += r * x;
+                energy += x * x;
+            }
+            dot / energy.sqrt()
+        };
+        let (cw, cd) = (w / ALIGN_COARSE, d / ALIGN_COARSE);
+        let mut best = (d, f32::MIN);
+        for lag_c in 0..=2 * cd {
+            let lag = lag_c * ALIGN_COARSE;
+            let sc =
+                score(&self.coarse_ref, &self.coarse_direct[lag_c..lag_c + cw]) * nearness(lag);
+            if sc > best.1 || (sc == best.1 && lag == d) {
+                best = (lag, sc);
+            }
+        }
+        // Fine: every frame around the coarse best.
         let (lo, hi) = (
-            best.0.saturating_sub(ALIGN_COARSE),
-            (best.0 + ALIGN_COARSE).min(2 * d),
+            best.0.saturating_sub(2 * ALIGN_COARSE),
+            (best.0 + 2 * ALIGN_COARSE).min(2 * d),
         );
-        let mut fine = (best.0, score(best.0, 1, &self.direct));
+        let mut fine = (best.0, f32::MIN);
         for lag in lo..=hi {
-            let s = score(lag, 1, &self.direct);
-            if s > fine.1 {
-                fine = (lag, s);
+            let sc = score(&self.reference, &self.direct[lag..lag + w]);
+            if sc > fine.1 {
+                fine = (lag, sc);
             }
         }
         fine.0 as i64 - d as i64
@@ -1296,6 +1314,65 @@ mod tests {
             p.pull(&mut out);
         }
         assert!(p.stats().dropped_chunks > 0);
+    }
+
+    /// The alignment finds the lag at which the direct line matches what the stretcher
+    /// played: on a low tone (nearest of its periodic matches), on noise, and 0 in silence.
+    #[test]
+    fn alignment_finds_the_lag_of_the_stretched_window() {
+        let mut seed = 0x1234_5678u32;
+        let mut noise = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as f32 / u32::MAX as f32 - 0.5
+        };
+        let noise_song: Vec<f32> = (0..20_000).map(|_| noise()).collect();
+        let tone = |f: usize| (std::f32::consts::TAU * 60.0 * f as f32 / RATE as f32).sin();
+        for (name, lag) in [
+            ("tone", 37i64),
+            ("tone", -200),
+            ("noise", -123),
+            ("noise", 471),
+        ] {
+            let song = |f: usize| {
+                if name == "tone" {
+                    tone(f)
+                } else {
+                    noise_song[f]
+                }
+            };
+            let mut a = Alignment::new(RATE, 256);
+            let (w, d) = (a.window_frames, a.max_lag_frames);
+            let history = w + d;
+            // The direct line: `history` frames before the next heard frame (at 10_000),
+            // and some after.
+            let mut direct = FrameFifo::new(history + 2000, 2);
+            let start = 10_000 - history;
+            let frames: Vec<f32> = (start..10_000 + 1000)
+                .flat_map(|f| [song(f), song(f)])
+                .collect();
+            direct.push(&frames);
+            // The stretcher played song frames ending at the heard frame, moved by `lag`.
+            let played: Vec<f32> = (10_000 - w..10_000)
+                .flat_map(|f| {
+                    let v = song((f as i64 + lag) as usize);
+                    [v * 0.5, v * 0.5]
+                })
+                .collect();
+            a.remember(&played, 2);
+            let t = std::time::Instant::now();
+            let found = a.best_lag(&direct, history);
+            println!("{name} {lag}: found {found} in {:?}", t.elapsed());
+            assert_eq!(found, lag, "{name}");
+            let _ = d;
+        }
+        let mut a = Alignment::new(RATE, 256);
+        let history = a.window_frames + a.max_lag_frames;
+        let mut direct = FrameFifo::new(history + 2000, 2);
+        direct.push(&vec![0.3; (history + 1000) * 2]);
+        a.remember(&vec![0.0; a.window_frames * 2], 2);
+        assert_eq!(a.best_lag(&direct, history), 0, "silence");
     }
 
     #[test]
