@@ -42,7 +42,8 @@
 //!    change); the direct line keeps the last `L1` song frames as a delay line.
 //! 4. `Settling` (target back to 100 %/0): the stretcher is fed at ratio 1, pitch 0, until
 //!    what it outputs is aligned with the direct line again.
-//! 5. `FadeOut`: crossfade from the stretcher to the direct line.
+//! 5. `FadeOut`: crossfade from the stretcher to the direct line, which is first lined up
+//!    with the stretcher's phase (a lag of at most 10 ms; see `Alignment`).
 //! 6. `Draining`: the stretcher is reset and no longer fed; the engine mixes less than a
 //!    period per period until the direct line is empty, then the pipe is bypassed again.
 //!
