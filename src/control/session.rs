@@ -237,8 +237,14 @@ impl Session {
             None
         } else {
             engine.attach_stretch(pipe, None);
-            let spawned = worker.spawn();
+            // Real-time just below the audio thread, so ordinary load cannot starve it.
+            let spawned = worker.spawn_with(crate::stretch::WorkerPriority::BelowAudio {
+                audio_priority: cfg.rt.priority,
+            });
             let handle = spawned.map_err(|e| AppError::runtime(format!("stretch thread: {e}")))?;
+            if tempo.is_some() {
+                ctx.out.say(&format!("stretch worker {:?}", handle.scheduling()));
+            }
             Some(handle)
         };
         if !handle.switch_song(song.clone(), 0, true) {

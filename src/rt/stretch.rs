@@ -17,9 +17,10 @@
 //! - the worker (`crate::stretch`) pops chunks, runs the stretcher, pushes the
 //!   stretched frames into the output ring;
 //! - `pull`: the audio thread pops exactly one period from the output ring. The worker
-//!   stays `lead_frames` ahead; if frames are missing the period gets silence for them and
-//!   an underrun is counted (the late frames are dropped when they come, so the latency
-//!   stays fixed). The audio thread never waits.
+//!   stays `lead_frames` ahead; if frames are missing the period fades out over 2 ms into
+//!   silence for them (and fades back in when the worker is back) and an underrun is
+//!   counted ([`StretchPipe::underrun_counter`]); the late frames are dropped when they
+//!   come, so the latency stays fixed. The audio thread never waits.
 //!
 //! The pipe decides every chunk's output length itself (input frames / speed, with the
 //! fraction carried), so it always knows how many output frames are in flight and can say
@@ -41,7 +42,8 @@
 //!    change); the direct line keeps the last `L1` song frames as a delay line.
 //! 4. `Settling` (target back to 100 %/0): the stretcher is fed at ratio 1, pitch 0, until
 //!    what it outputs is aligned with the direct line again.
-//! 5. `FadeOut`: crossfade from the stretcher to the direct line.
+//! 5. `FadeOut`: crossfade from the stretcher to the direct line, which is first lined up
+//!    with the stretcher's phase (a lag of at most 10 ms; see `Alignment`).
 //! 6. `Draining`: the stretcher is reset and no longer fed; the engine mixes less than a
 //!    period per period until the direct line is empty, then the pipe is bypassed again.
 //!
@@ -50,6 +52,8 @@
 //! [`channel`], no locks, no system calls. All buffers are sized from [`StretchConfig`].
 
 use rtrb::{Consumer, Producer, RingBuffer};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Slowest speed (factor; 0.5 = 50 %), from [`crate::base::limits::MIN_SPEED_PCT`].
 pub const MIN_SPEED: f64 = crate::base::limits::MIN_SPEED_PCT as f64 / 100.0;
@@ -59,6 +63,9 @@ pub use crate::base::limits::{MAX_PITCH_ST, MIN_PITCH_ST};
 /// While priming, the engine mixes up to this many extra periods per period, so the direct
 /// line gets `L1` frames ahead in `L1 / CATCHUP_PERIODS` of time.
 pub const CATCHUP_PERIODS: usize = 3;
+/// Fade out before and in after a gap the worker left (an underrun), in microseconds:
+/// long enough not to click, short enough to lose little.
+pub const UNDERRUN_FADE_US: u32 = 2_000;
 /// Default crossfade between the direct mix and the stretcher, in milliseconds.
 pub const CROSSFADE_MS: u32 = 20;
 
@@ -79,9 +86,11 @@ pub struct StretchConfig {
     pub channels: usize,
     /// Largest period the engine will ask for (`crate::rt::MAX_PERIOD_FRAMES` at most).
     pub max_period_frames: usize,
-    /// Stretcher FFT block (Signalsmith's default preset: 120 ms; here 80 ms).
+    /// Stretcher FFT block (Signalsmith's default preset: 120 ms; here 140 ms).
     pub block_frames: usize,
-    /// Stretcher hop between blocks (Signalsmith's default: 30 ms; here 20 ms).
+    /// Stretcher hop between blocks (Signalsmith's default: 30 ms; here 40 ms). Its
+    /// inverse is how far across frequency the stretcher locks phases: see
+    /// [`StretchConfig::new`].
     pub interval_frames: usize,
     /// How far the worker stays ahead of the audio thread, in output frames. It must cover
     /// the worker's worst call plus its scheduling delay.
@@ -91,18 +100,29 @@ pub struct StretchConfig {
 }
 
 impl StretchConfig {
-    /// An 80 ms block and 20 ms hop (Signalsmith's default preset is 120/30 ms, 131 ms of
-    /// pipeline latency at 48 kHz; 80/20 gives 91 ms, so a change is heard within about
-    /// 100 ms, and the quality tests pass unchanged), a lead of the larger of 2 periods and
-    /// 10 ms, and a 20 ms crossfade.
+    /// A 140 ms block and a 40 ms hop, a lead of the larger of 2 periods and 10 ms, and a
+    /// 20 ms crossfade.
+    ///
+    /// Why these blocks (issue 19, measured with `examples/stretch_measure.rs`): besides
+    /// tracking each bin in time, Signalsmith predicts a bin's phase from its neighbours
+    /// one bin and `fft / interval` bins below and above, that is `1 / interval` Hz away.
+    /// With the 80/20 ms blocks used before, that long step was 50 Hz, more than the
+    /// spacing of a 41-55 Hz bass's harmonics, so each harmonic's phase was locked to its
+    /// neighbour's and they moved apart: fundamentals up to +96 cents at 80 % speed and
+    /// -105 at 120 %, the 2nd harmonic the other way. It takes both a step below the
+    /// lowest bass (a 40 ms hop: 25 Hz) and bins fine enough to separate its harmonics (a
+    /// 140 ms block: 7 Hz): 80/40 or 100/40 still left +29 cents, 160/20 +33, 120/30 +63;
+    /// 140/40 keeps every note of the bass line within 1 cent. The cost is 60 ms more
+    /// latency (the stretcher's own: 140 ms instead of 80; with the lead of a 1024-frame
+    /// period, 183 ms instead of 123 at 48 kHz) and up to a few dB more pre-echo on hits.
     pub fn new(rate_hz: u32, channels: usize, max_period_frames: usize) -> Self {
         let ms = |ms: u32| (rate_hz as usize * ms as usize).div_ceil(1000);
         StretchConfig {
             rate_hz,
             channels,
             max_period_frames,
-            block_frames: rate_hz as usize * 8 / 100,
-            interval_frames: rate_hz as usize * 2 / 100,
+            block_frames: rate_hz as usize * 14 / 100,
+            interval_frames: rate_hz as usize * 4 / 100,
             lead_frames: (2 * max_period_frames).max(ms(10)),
             crossfade_frames: ms(CROSSFADE_MS),
         }
@@ -192,6 +212,200 @@ pub struct StretchStats {
     pub missing_frames: u64,
     /// Chunks dropped because the input ring was full (the worker had stalled).
     pub dropped_chunks: u64,
+}
+
+/// Why the fade back to the direct line needs a lag (issue 19: a held tone fell to 10 %
+/// of its level in that crossfade): a phase vocoder keeps every partial's frequency, not
+/// its phase. After a while at another speed or pitch, the stretcher's output at speed 1
+/// is the song at the right time with every partial at a phase of its own, so an
+/// equal-gain crossfade to the direct line cancels a partial that came out near 180 degrees
+/// off. Before fading out, the pipe finds the lag (within `max_lag_frames`, half a period
+/// of 50 Hz) at which the direct line best matches the last `window_frames` the stretcher
+/// played (normalised cross-correlation of the channel sums, coarse on 4-frame sums, then
+/// to the frame), and the direct line goes on from there: the crossfade then mixes two
+/// signals in phase, and the heard position moves by that lag (at most 10 ms, once).
+struct Alignment {
+    window_frames: usize,
+    max_lag_frames: usize,
+    /// The last `window_frames` stretcher frames played (channel sums), a ring.
+    recent: Box<[f32]>,
+    /// Next write index in `recent`, and how many frames it holds.
+    at: usize,
+    filled: usize,
+    /// The direct line's history, copied out for the search (channel sums).
+    direct: Box<[f32]>,
+    /// `recent` in time order, and both decimated for the coarse search.
+    reference: Box<[f32]>,
+    coarse_ref: Box<[f32]>,
+    coarse_direct: Box<[f32]>,
+}
+
+/// Frames summed into one for the coarse search.
+const ALIGN_COARSE: usize = 4;
+
+impl Alignment {
+    fn new(rate_hz: u32, _max_period_frames: usize) -> Self {
+        let window_frames = (rate_hz as usize / 50).next_multiple_of(ALIGN_COARSE);
+        let max_lag_frames = (rate_hz as usize / 100).next_multiple_of(ALIGN_COARSE);
+        Alignment {
+            window_frames,
+            max_lag_frames,
+            recent: vec![0.0; window_frames].into_boxed_slice(),
+            at: 0,
+            filled: 0,
+            direct: vec![0.0; window_frames + 2 * max_lag_frames].into_boxed_slice(),
+            reference: vec![0.0; window_frames].into_boxed_slice(),
+            coarse_ref: vec![0.0; window_frames / ALIGN_COARSE].into_boxed_slice(),
+            coarse_direct: vec![0.0; (window_frames + 2 * max_lag_frames) / ALIGN_COARSE]
+                .into_boxed_slice(),
+        }
+    }
+
+    fn forget(&mut self) {
+        self.at = 0;
+        self.filled = 0;
+    }
+
+    /// Remembers the stretcher frames just played.
+    fn remember(&mut self, out: &[f32], channels: usize) {
+        for frame in out.chunks_exact(channels) {
+            self.recent[self.at] = frame.iter().sum();
+            self.at = (self.at + 1) % self.window_frames;
+        }
+        self.filled = (self.filled + out.len() / channels).min(self.window_frames);
+    }
+
+    /// The lag (frames; positive: the direct line must skip ahead) at which the direct
+    /// line, whose oldest `history` frames precede the next frame to be heard, best matches
+    /// the remembered window. 0 when the window is not full (the stretcher has played at
+    /// speed 1 since its reset, so it is in phase) or the direct line is too short.
+    fn best_lag(&mut self, direct: &FrameFifo, history: usize) -> i64 {
+        let (w, d) = (self.window_frames, self.max_lag_frames);
+        if self.filled < w || history < w + d || direct.len < history + d {
+            return 0;
+        }
+        // Direct frames from `w + d` before the next heard frame to `d` after it.
+        let ch = direct.channels;
+        let cap = direct.capacity();
+        let first = history - w - d;
+        for (i, v) in self.direct.iter_mut().enumerate() {
+            let at = (direct.head + first + i) % cap * ch;
+            *v = direct.buf[at..at + ch].iter().sum();
+        }
+        // The remembered window in time order; nothing to line up with in silence.
+        for (i, v) in self.reference.iter_mut().enumerate() {
+            *v = self.recent[(self.at + i) % w];
+        }
+        if self.reference.iter().map(|v| v * v).sum::<f32>() < 1e-9 {
+            return 0;
+        }
+        // Coarse: on sums of ALIGN_COARSE frames, every ALIGN_COARSE frames of lag.
+        for (c, chunk) in self
+            .coarse_ref
+            .iter_mut()
+            .zip(self.reference.chunks_exact(ALIGN_COARSE))
+        {
+            *c = chunk.iter().sum();
+        }
+        for (c, chunk) in self
+            .coarse_direct
+            .iter_mut()
+            .zip(self.direct.chunks_exact(ALIGN_COARSE))
+        {
+            *c = chunk.iter().sum();
+        }
+        // A periodic signal matches as well one period further: the coarse search takes
+        // the nearer (and lag 0 on a tie) by a slight preference, the fine one none.
+        let nearness = |lag: usize| 1.0 - 0.02 * (lag as f32 - d as f32).abs() / d as f32;
+        let score = |reference: &[f32], direct: &[f32]| -> f32 {
+            let (mut dot, mut energy) = (0.0f32, 1e-20f32);
+            for (r, x) in reference.iter().zip(direct) {
+                dot += r * x;
+                energy += x * x;
+            }
+            dot / energy.sqrt()
+        };
+        let (cw, cd) = (w / ALIGN_COARSE, d / ALIGN_COARSE);
+        let mut best = (d, f32::MIN);
+        for lag_c in 0..=2 * cd {
+            let lag = lag_c * ALIGN_COARSE;
+            let sc =
+                score(&self.coarse_ref, &self.coarse_direct[lag_c..lag_c + cw]) * nearness(lag);
+            if sc > best.1 || (sc == best.1 && lag == d) {
+                best = (lag, sc);
+            }
+        }
+        // Fine: every frame around the coarse best.
+        let (lo, hi) = (
+            best.0.saturating_sub(2 * ALIGN_COARSE),
+            (best.0 + 2 * ALIGN_COARSE).min(2 * d),
+        );
+        let mut fine = (best.0, f32::MIN);
+        for lag in lo..=hi {
+            let sc = score(&self.reference, &self.direct[lag..lag + w]);
+            if sc > fine.1 {
+                fine = (lag, sc);
+            }
+        }
+        fine.0 as i64 - d as i64
+    }
+}
+
+/// Where each chunk in flight ends, in output frames and in song frames fed (both counted
+/// since the pipe was made): the piecewise-linear map from the stretcher's output back to
+/// its input, at the speed each chunk was pushed with. Why (issue 19: a stretched loop's
+/// wrap was heard 4-8 ms away from where the clicks put it): after a speed change the
+/// frames in flight still play at the old speed, so a latency taken at the new speed is
+/// off by (output latency + lead) x the change until they have played.
+struct ChunkMap {
+    ring: Box<[(u64, u64)]>,
+    /// Next write index, and how many entries are valid.
+    at: usize,
+    len: usize,
+}
+
+/// Chunk ends remembered: a latency's worth of chunks at the smallest periods.
+const CHUNK_MAP_ENTRIES: usize = 4096;
+
+impl ChunkMap {
+    fn new() -> Self {
+        ChunkMap {
+            ring: vec![(0, 0); CHUNK_MAP_ENTRIES].into_boxed_slice(),
+            at: 0,
+            len: 0,
+        }
+    }
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+    fn push(&mut self, out_end: u64, in_end: u64) {
+        self.ring[self.at] = (out_end, in_end);
+        self.at = (self.at + 1) % self.ring.len();
+        self.len = (self.len + 1).min(self.ring.len());
+    }
+    /// The `k`-th newest entry.
+    fn newest(&self, k: usize) -> (f64, f64) {
+        let n = self.ring.len();
+        let (o, i) = self.ring[(self.at + n - 1 - k) % n];
+        (o as f64, i as f64)
+    }
+    /// Song frames fed at output position `o`, or `None` without two entries. Outside the
+    /// remembered chunks it goes on at the nearest chunk's speed.
+    fn input_at(&self, o: f64) -> Option<f64> {
+        if self.len < 2 {
+            return None;
+        }
+        let mut b = self.newest(0);
+        for k in 1..self.len {
+            let a = self.newest(k);
+            if a.0 <= o || k == self.len - 1 {
+                let slope = (b.1 - a.1) / (b.0 - a.0).max(1.0);
+                return Some(a.1 + (o - a.0) * slope);
+            }
+            b = a;
+        }
+        None
+    }
 }
 
 /// Fixed-capacity FIFO of interleaved frames (the direct line). Allocated once.
@@ -306,6 +520,22 @@ pub struct StretchPipe {
     /// Frames of the crossfade done.
     fade_pos: usize,
     stats: StretchStats,
+    /// `stats.underruns`, shared with whoever shows it (see [`StretchPipe::underrun_counter`]).
+    underrun_counter: Arc<AtomicU64>,
+    /// Length of the fades around a gap the worker left.
+    underrun_fade_frames: usize,
+    /// Frames of fade-in still to apply after a gap.
+    fade_in_left: usize,
+    /// The last stretcher frame played (a gap at the start of a period decays from it).
+    last_frame: Box<[f32]>,
+    /// Lines the direct line up with the stretcher's phase before fading out.
+    align: Alignment,
+    /// Frames the direct line keeps after each fade-out period: `L1` less the lag.
+    fade_out_keep: usize,
+    /// Song frames fed to the stretcher since the pipe was made.
+    fed_total: u64,
+    /// The chunks in flight, for the heard position after a speed change.
+    chunk_map: ChunkMap,
 }
 
 /// Makes the audio thread's pipe and the worker's ring ends. Allocates everything; call it
@@ -323,6 +553,7 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
     prefault(&mut out_tx, &mut out_rx, 0.0);
     prefault(&mut msgs_tx, &mut msgs_rx, WorkerMsg::Reset);
     let latency_1 = stretcher.input_frames + stretcher.output_frames + config.lead_frames;
+    let align = Alignment::new(config.rate_hz, config.max_period_frames);
     let pipe = StretchPipe {
         config,
         msgs: msgs_tx,
@@ -331,7 +562,11 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
         staging: vec![0.0; config.max_chunk_frames() * config.channels].into_boxed_slice(),
         fade_buf: vec![0.0; config.max_period_frames * config.channels].into_boxed_slice(),
         direct: FrameFifo::new(
-            latency_1 + config.max_chunk_frames() + config.max_period_frames,
+            latency_1
+                + config.max_chunk_frames()
+                + config.max_period_frames
+                + align.window_frames
+                + align.max_lag_frames,
             config.channels,
         ),
         state: StretchState::Bypassed,
@@ -349,6 +584,15 @@ pub fn channel(config: StretchConfig, stretcher: StretcherLatency) -> (StretchPi
         settled_frames: 0,
         fade_pos: 0,
         stats: StretchStats::default(),
+        underrun_counter: Arc::new(AtomicU64::new(0)),
+        underrun_fade_frames: (config.rate_hz as usize * UNDERRUN_FADE_US as usize)
+            .div_ceil(1_000_000),
+        fade_in_left: 0,
+        last_frame: vec![0.0; config.channels].into_boxed_slice(),
+        align,
+        fade_out_keep: latency_1,
+        fed_total: 0,
+        chunk_map: ChunkMap::new(),
     };
     let ends = WorkerEnds {
         msgs: msgs_rx,
@@ -391,6 +635,7 @@ impl StretchPipe {
             StretchState::Settling if !plain => StretchState::Stretching,
             StretchState::Stretching if plain => {
                 self.settled_frames = 0;
+                self.align.forget();
                 StretchState::Settling
             }
             StretchState::Draining if !plain => {
@@ -419,6 +664,14 @@ impl StretchPipe {
         self.stats
     }
 
+    /// The underrun count (`stats().underruns`: periods in which the stretcher was audible
+    /// and the worker had not delivered in time), as a counter any thread can read while
+    /// the audio thread owns the pipe: for `stretch_underruns=` on the stats line. Take it
+    /// before the pipe goes to the audio thread (it clones an `Arc`).
+    pub fn underrun_counter(&self) -> Arc<AtomicU64> {
+        self.underrun_counter.clone()
+    }
+
     /// The speed and pitch last asked for (after clamping).
     pub fn target(&self) -> (f64, f32) {
         (self.target_speed, self.target_pitch_st)
@@ -444,10 +697,17 @@ impl StretchPipe {
             }
             StretchState::FadeIn | StretchState::Stretching | StretchState::Settling => {
                 let pitch_ratio = 2f64.powf(self.push_pitch_st as f64 / 12.0);
-                self.stretcher.input_frames as f64
-                    + (self.stretcher.output_frames as f64 / pitch_ratio
-                        + self.config.lead_frames as f64)
-                        * self.push_speed
+                let out_latency = self.stretcher.output_frames as f64 / pitch_ratio;
+                // The next frame played is output frame `out_taken`; the stretcher made it
+                // from the input it had `out_latency` output frames earlier, less its
+                // input latency. Each chunk in flight at its own speed.
+                match self.chunk_map.input_at(self.out_taken as f64 - out_latency) {
+                    Some(fed) => self.fed_total as f64 - fed + self.stretcher.input_frames as f64,
+                    None => {
+                        self.stretcher.input_frames as f64
+                            + (out_latency + self.config.lead_frames as f64) * self.push_speed
+                    }
+                }
             }
         }
     }
@@ -554,6 +814,8 @@ impl StretchPipe {
                 self.fade_buf = fade;
                 if self.fade_pos >= self.config.crossfade_frames {
                     self.state = if self.target_is_plain() {
+                        // Fresh from a reset at speed 1: in phase, nothing to align.
+                        self.align.forget();
                         self.settled_frames = self.latency_1 + self.config.block_frames;
                         StretchState::Settling
                     } else {
@@ -569,9 +831,16 @@ impl StretchPipe {
             }
             StretchState::Settling => {
                 self.take_output(out, true);
-                self.direct.keep_newest(self.latency_1);
+                self.align.remember(out, ch);
+                // Keep, besides what is not heard yet, the history the alignment compares.
+                let history = self.align.window_frames + self.align.max_lag_frames;
+                self.direct.keep_newest(self.latency_1 + history);
                 self.settled_frames += frames;
                 if self.settled_frames >= self.latency_1 + self.config.block_frames {
+                    let lag = self.align.best_lag(&self.direct, history);
+                    // The direct line goes on from the heard frame moved by the lag.
+                    self.fade_out_keep = (self.latency_1 as i64 - lag).max(0) as usize;
+                    self.direct.keep_newest(self.fade_out_keep);
                     self.fade_pos = 0;
                     self.state = StretchState::FadeOut;
                 }
@@ -579,7 +848,7 @@ impl StretchPipe {
             StretchState::FadeOut => {
                 let n = frames * ch;
                 let mut direct = std::mem::take(&mut self.fade_buf);
-                self.direct.keep_newest(self.latency_1 + frames);
+                self.direct.keep_newest(self.fade_out_keep + frames);
                 self.direct.pop(&mut direct[..n]);
                 self.take_output(out, true);
                 self.crossfade(out, &direct[..n]);
@@ -657,10 +926,15 @@ impl StretchPipe {
         self.out_assigned = assigned;
         self.out_pushed += out_frames;
         self.fed_since_reset += frames as u64;
+        self.fed_total += frames as u64;
+        self.chunk_map.push(self.out_pushed, self.fed_total);
     }
 
     /// Takes `out.len() / channels` frames from the output ring into `out`, paying any
-    /// debt first; missing frames are silence and become debt.
+    /// debt first; missing frames become debt. A gap is never a hard edge (issue 19: exact
+    /// zeros after full-level audio click): the frames before it fade out over
+    /// `underrun_fade_frames` (when the gap starts the period, the last frame heard decays
+    /// instead), the gap is silence, and what comes after it fades back in.
     fn take_output(&mut self, out: &mut [f32], audible: bool) {
         let ch = self.config.channels;
         self.pay_debt();
@@ -674,13 +948,48 @@ impl StretchPipe {
             chunk.commit_all();
         }
         out[got * ch..].fill(0.0);
+        let fade = self.underrun_fade_frames.max(1);
+        // Back after a gap: fade in.
+        for frame in out[..got * ch].chunks_exact_mut(ch) {
+            if self.fade_in_left == 0 {
+                break;
+            }
+            let g = (fade - self.fade_in_left) as f32 / fade as f32;
+            frame.iter_mut().for_each(|v| *v *= g);
+            self.fade_in_left -= 1;
+        }
         let missing = wanted - got;
         if missing > 0 {
+            let tail = got.min(fade);
+            if tail > 0 {
+                // Fade out the last frames there are, down to the gap.
+                for (i, frame) in out[(got - tail) * ch..got * ch]
+                    .chunks_exact_mut(ch)
+                    .enumerate()
+                {
+                    let g = (tail - 1 - i) as f32 / tail as f32;
+                    frame.iter_mut().for_each(|v| *v *= g);
+                }
+            } else {
+                // The gap starts the period: let the last frame heard decay to zero.
+                for (i, frame) in out.chunks_exact_mut(ch).take(fade).enumerate() {
+                    let g = (fade - 1 - i) as f32 / fade as f32;
+                    for (v, last) in frame.iter_mut().zip(self.last_frame.iter()) {
+                        *v = last * g;
+                    }
+                }
+            }
+            self.fade_in_left = fade;
             self.debt += missing as u64;
             if audible {
                 self.stats.underruns += 1;
                 self.stats.missing_frames += missing as u64;
+                self.underrun_counter.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if wanted > 0 {
+            self.last_frame
+                .copy_from_slice(&out[(wanted - 1) * ch..wanted * ch]);
         }
         self.out_taken += wanted as u64;
     }
@@ -724,6 +1033,13 @@ impl StretchPipe {
         self.discard(pending);
         let _ = self.msgs.push(WorkerMsg::Reset);
         self.fed_since_reset = 0;
+        self.restart_chunk_map();
+    }
+
+    /// A new stream starts here: the map begins at the present positions.
+    fn restart_chunk_map(&mut self) {
+        self.chunk_map.clear();
+        self.chunk_map.push(self.out_pushed, self.fed_total);
     }
 
     fn start_draining(&mut self) -> StretchState {
@@ -731,6 +1047,7 @@ impl StretchPipe {
         self.discard(pending);
         let _ = self.msgs.push(WorkerMsg::Reset);
         self.fed_since_reset = 0;
+        self.restart_chunk_map();
         StretchState::Draining
     }
 }
@@ -918,41 +1235,77 @@ mod tests {
         }
     }
 
+    /// Largest step between neighbouring samples of the left channel.
+    fn largest_step(x: &[f32]) -> f32 {
+        x.iter()
+            .step_by(2)
+            .zip(x.iter().step_by(2).skip(1))
+            .map(|(a, b)| (b - a).abs())
+            .fold(0.0, f32::max)
+    }
+
     #[test]
-    fn a_late_worker_gives_silence_and_an_underrun_and_the_latency_stays() {
-        let (mut p, mut w) = pipe(128);
-        let mut head = 0;
-        p.set_target(0.8, 0.0);
-        for _ in 0..400 {
-            period(&mut p, &mut w, &mut head, 128);
-        }
-        // Drain what the worker made, then pull without running it.
-        let mut out = vec![1.0; 256];
-        let ahead = p.output.slots() / 2;
-        for _ in 0..ahead / 128 {
+    fn a_late_worker_fades_to_silence_counts_an_underrun_and_the_latency_stays() {
+        // Every split of a period between what the worker had and the gap: the whole of
+        // it (gap at the period's start), part of it, a fade's worth, none.
+        for keep in [0usize, 10, 96, 127] {
+            let (mut p, mut w) = pipe(128);
+            let counter = p.underrun_counter();
+            let mut head = 0;
+            p.set_target(0.8, 0.0);
+            for _ in 0..400 {
+                period(&mut p, &mut w, &mut head, 128);
+            }
+            // Drain what the worker made, but for `keep` frames, then pull without it.
+            let mut out = vec![1.0; 256];
+            let mut heard = Vec::new();
+            while p.output.slots() / 2 >= 128 + keep {
+                p.pull(&mut out);
+                heard.extend_from_slice(&out);
+            }
+            // One period more may still be whole.
+            let ahead = p.output.slots() / 2;
+            assert!(ahead < 128 + keep && ahead >= keep, "{ahead}");
+            if ahead >= 128 {
+                p.pull(&mut out);
+                heard.extend_from_slice(&out);
+            }
+            assert_eq!(p.stats().underruns, 0);
+            let had = p.output.slots() / 2;
+            let gap_at = heard.len() / 2 + had;
             p.pull(&mut out);
+            heard.extend_from_slice(&out);
+            assert_eq!(p.stats().underruns, 1, "keep {keep}");
+            assert_eq!(counter.load(Ordering::Relaxed), 1);
+            assert_eq!(p.stats().missing_frames, 128 - had as u64);
+            // Faded, not cut: silence at the gap, and no step larger than the fade's.
+            let fade = p.underrun_fade_frames;
+            let after_decay = if had == 0 { gap_at + fade } else { gap_at };
+            assert!(
+                heard[2 * after_decay..].iter().all(|&v| v == 0.0),
+                "keep {keep}: silence in the gap"
+            );
+            // The worker comes back: the late frames are dropped, the output fades in.
+            for _ in 0..50 {
+                let (left, _) = period(&mut p, &mut w, &mut head, 128);
+                heard.extend(left.iter().flat_map(|&v| [v, v]));
+            }
+            let step = largest_step(&heard[2 * (heard.len() / 2 - 50 * 128 - 256)..]);
+            // (A gap after fewer frames than a fade ramps over those frames.)
+            let ramp = if had == 0 { fade } else { had.min(fade) };
+            assert!(
+                step <= 0.25 / ramp as f32 + 1e-6,
+                "keep {keep}: step {step}, ramp {ramp}"
+            );
+            assert!(heard.ends_with(&[0.25, 0.25]), "back to full level");
+            assert_eq!(p.debt, 0);
+            // (Within the one frame that the carried fraction of a chunk can add.)
+            let fill = (p.output.slots() / 2) as i64;
+            assert!(
+                (fill - p.config.lead_frames as i64).abs() <= 1,
+                "fill {fill}"
+            );
         }
-        assert_eq!(p.stats().underruns, 0);
-        p.pull(&mut out);
-        let had = ahead % 128;
-        assert!(out[..had * 2].iter().all(|&v| v == 0.25), "what was there");
-        assert!(
-            out[had * 2..].iter().all(|&v| v == 0.0),
-            "silence for the rest"
-        );
-        assert_eq!(p.stats().underruns, 1);
-        assert_eq!(p.stats().missing_frames, 128 - (ahead % 128) as u64);
-        // The worker comes back: the late frames are dropped, the fill is as before.
-        for _ in 0..50 {
-            period(&mut p, &mut w, &mut head, 128);
-        }
-        assert_eq!(p.debt, 0);
-        // (Within the one frame that the carried fraction of a chunk can add.)
-        let fill = (p.output.slots() / 2) as i64;
-        assert!(
-            (fill - p.config.lead_frames as i64).abs() <= 1,
-            "fill {fill}"
-        );
     }
 
     #[test]
@@ -967,6 +1320,65 @@ mod tests {
             p.pull(&mut out);
         }
         assert!(p.stats().dropped_chunks > 0);
+    }
+
+    /// The alignment finds the lag at which the direct line matches what the stretcher
+    /// played: on a low tone (nearest of its periodic matches), on noise, and 0 in silence.
+    #[test]
+    fn alignment_finds_the_lag_of_the_stretched_window() {
+        let mut seed = 0x1234_5678u32;
+        let mut noise = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as f32 / u32::MAX as f32 - 0.5
+        };
+        let noise_song: Vec<f32> = (0..20_000).map(|_| noise()).collect();
+        let tone = |f: usize| (std::f32::consts::TAU * 60.0 * f as f32 / RATE as f32).sin();
+        for (name, lag) in [
+            ("tone", 37i64),
+            ("tone", -200),
+            ("noise", -123),
+            ("noise", 471),
+        ] {
+            let song = |f: usize| {
+                if name == "tone" {
+                    tone(f)
+                } else {
+                    noise_song[f]
+                }
+            };
+            let mut a = Alignment::new(RATE, 256);
+            let (w, d) = (a.window_frames, a.max_lag_frames);
+            let history = w + d;
+            // The direct line: `history` frames before the next heard frame (at 10_000),
+            // and some after.
+            let mut direct = FrameFifo::new(history + 2000, 2);
+            let start = 10_000 - history;
+            let frames: Vec<f32> = (start..10_000 + 1000)
+                .flat_map(|f| [song(f), song(f)])
+                .collect();
+            direct.push(&frames);
+            // The stretcher played song frames ending at the heard frame, moved by `lag`.
+            let played: Vec<f32> = (10_000 - w..10_000)
+                .flat_map(|f| {
+                    let v = song((f as i64 + lag) as usize);
+                    [v * 0.5, v * 0.5]
+                })
+                .collect();
+            a.remember(&played, 2);
+            let t = std::time::Instant::now();
+            let found = a.best_lag(&direct, history);
+            println!("{name} {lag}: found {found} in {:?}", t.elapsed());
+            assert_eq!(found, lag, "{name}");
+            let _ = d;
+        }
+        let mut a = Alignment::new(RATE, 256);
+        let history = a.window_frames + a.max_lag_frames;
+        let mut direct = FrameFifo::new(history + 2000, 2);
+        direct.push(&vec![0.3; (history + 1000) * 2]);
+        a.remember(&vec![0.0; a.window_frames * 2], 2);
+        assert_eq!(a.best_lag(&direct, history), 0, "silence");
     }
 
     #[test]

@@ -6,4 +6,6 @@
 
 pub mod worker;
 
-pub use worker::{StretchWorker, StretchWorkerHandle, WorkerProgress};
+pub use worker::{
+    StretchWorker, StretchWorkerHandle, WorkerPriority, WorkerProgress, WorkerScheduling,
+};

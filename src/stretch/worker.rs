@@ -18,7 +18,9 @@
 //! brings the length back to `1 / speed`.
 //!
 //! It polls its rings (sleeping a fraction of the lead between polls) rather than being
-//! woken by the audio thread, so the audio thread makes no system call for it.
+//! woken by the audio thread, so the audio thread makes no system call for it; it runs
+//! real-time just below the audio thread ([`WorkerPriority::BelowAudio`]), so that a loaded
+//! machine cannot keep it from its next poll.
 
 use crate::rt::stretch::{
     self, StretchConfig, StretchPipe, StretcherLatency, WorkerEnds, WorkerMsg,
@@ -208,14 +210,24 @@ impl StretchWorker {
         (self.busy, self.produced_frames)
     }
 
-    /// Starts the worker on its own thread, named `stretch`. Control thread. The returned
-    /// handle stops and joins it when dropped.
-    pub fn spawn(mut self) -> std::io::Result<StretchWorkerHandle> {
+    /// Starts the worker on its own thread, named `stembox-stretch`, at the priority it was
+    /// started with. Control thread. The returned handle stops and joins it when dropped.
+    pub fn spawn(self) -> std::io::Result<StretchWorkerHandle> {
+        self.spawn_with(WorkerPriority::Inherit)
+    }
+
+    /// Starts the worker on its own thread, named `stembox-stretch`, scheduled as `priority` asks
+    /// (see [`WorkerPriority::BelowAudio`]: what the appliance uses), and waits until the
+    /// thread has set it. Control thread. The returned handle stops and joins it when
+    /// dropped, and says what scheduling the thread got.
+    pub fn spawn_with(mut self, priority: WorkerPriority) -> std::io::Result<StretchWorkerHandle> {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
+        let (got_tx, got_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("stembox-stretch".into())
             .spawn(move || {
+                let _ = got_tx.send(priority.apply_to_current_thread());
                 // Denormals flushed, and (debug builds) no allocation after `new`.
                 let _ftz = crate::rt::denormal::ScopedFtz::enable();
                 crate::rt::alloc_check::no_alloc("stretch worker loop", || {
@@ -228,20 +240,86 @@ impl StretchWorker {
                 });
                 self
             })?;
+        let scheduling = got_rx.recv().unwrap_or(WorkerScheduling::Inherited);
         Ok(StretchWorkerHandle {
             stop,
             thread: Some(thread),
+            scheduling,
         })
     }
 }
+
+/// How the worker thread is to be scheduled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerPriority {
+    /// As the spawning thread (tests, tools).
+    Inherit,
+    /// Real-time just below the audio thread: SCHED_FIFO at `audio_priority - 1` where the
+    /// system allows it, else nice -10, else as started. Why: the worker polls and sleeps,
+    /// and at normal priority a loaded machine (two cores busy with other work) kept it
+    /// off the CPU for 5-270 ms, longer than any lead (issue 19); below the audio thread
+    /// it can never delay a period, and its bursts (one FFT block per hop) are short.
+    BelowAudio { audio_priority: u32 },
+}
+
+/// What scheduling the worker thread got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerScheduling {
+    /// SCHED_FIFO at this priority.
+    Fifo(u32),
+    /// SCHED_OTHER at this nice value (real-time was refused).
+    Nice(i32),
+    /// Left as started (not asked, or the system refused both).
+    Inherited,
+}
+
+impl WorkerPriority {
+    /// Sets the calling thread's scheduling; what it got. Worker thread.
+    fn apply_to_current_thread(self) -> WorkerScheduling {
+        let WorkerPriority::BelowAudio { audio_priority } = self else {
+            return WorkerScheduling::Inherited;
+        };
+        let fifo = audio_priority.saturating_sub(1).max(1);
+        let param = libc::sched_param {
+            sched_priority: fifo as i32,
+        };
+        // SAFETY: pthread_self is always valid for the calling thread.
+        let r =
+            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        if r == 0 {
+            return WorkerScheduling::Fifo(fifo);
+        }
+        // Not permitted (no CAP_SYS_NICE or RLIMIT_RTPRIO): a high nice value still wins
+        // against ordinary load. setpriority on a thread id sets that thread alone.
+        // SAFETY: gettid and setpriority take no pointers.
+        let ok = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE) == 0
+        };
+        if ok {
+            WorkerScheduling::Nice(WORKER_NICE)
+        } else {
+            WorkerScheduling::Inherited
+        }
+    }
+}
+
+/// The nice value the worker asks for when real-time is refused.
+const WORKER_NICE: i32 = -10;
 
 /// A running worker thread. Dropping it stops and joins the thread.
 pub struct StretchWorkerHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<StretchWorker>>,
+    scheduling: WorkerScheduling,
 }
 
 impl StretchWorkerHandle {
+    /// What scheduling the thread got (for a start-up line or a warning).
+    pub fn scheduling(&self) -> WorkerScheduling {
+        self.scheduling
+    }
+
     /// Stops the thread and hands the worker back (with its timing counters).
     pub fn stop(mut self) -> Option<StretchWorker> {
         self.stop.store(true, Ordering::Release);
