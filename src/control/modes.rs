@@ -44,6 +44,7 @@ fn stopped_before_ready(
         console_dropped: out.dropped_lines(),
         monitor: None,
         load_underruns: 0,
+        stretch_underruns: 0,
         load_ms: None,
         song_ram_mb: 0.0,
         ram_mb: 0.0,

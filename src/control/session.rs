@@ -243,7 +243,8 @@ impl Session {
             });
             let handle = spawned.map_err(|e| AppError::runtime(format!("stretch thread: {e}")))?;
             if tempo.is_some() {
-                ctx.out.say(&format!("stretch worker {:?}", handle.scheduling()));
+                ctx.out
+                    .say(&format!("stretch worker {:?}", handle.scheduling()));
             }
             Some(handle)
         };
@@ -1190,6 +1191,7 @@ impl Session {
             device_losses: self.device.losses() as u64,
             console_dropped: self.ctx.out.dropped_lines(),
             load_underruns: st.load_underruns.load(Relaxed),
+            stretch_underruns: st.stretch_underruns.load(Relaxed),
             load_ms: self.load_ms,
             song_ram_mb: self
                 .controller

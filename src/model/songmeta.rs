@@ -977,7 +977,7 @@ mod tests {
         assert_eq!(m.stems.len(), 1);
         assert_eq!(m.stem("a").unwrap().mute, Some(true));
         let w = m.warnings.join("\n");
-        assert!(w.contains("unknown key `tittle` ignored (known: title, bpm, time_signature, stems, sections, speed_pct, pitch_st, tempo_map, click) at line 1, column 12"), "{w}");
+        assert!(w.contains("unknown key `tittle` ignored (known: title, bpm, time_signature, stems, sections, speed_pct, pitch_st, tempo_map, click, chords) at line 1, column 12"), "{w}");
         assert!(w.contains("unknown key `stems.a.gian_db`"), "{w}");
         assert!(w.contains("unknown key `sections[0].colour`"), "{w}");
         assert!(w.contains("unknown key `extra`"), "{w}");

@@ -106,6 +106,8 @@ pub struct StatsLine {
     pub device_losses: u64,
     /// Periods where playback reached audio not decoded yet (progressive loading).
     pub load_underruns: u64,
+    /// Periods where the stretch worker was late and the output faded to silence.
+    pub stretch_underruns: u64,
     /// Milliseconds from asking for the current song to the engine taking it, playable;
     /// `None` (`-`) until a song was asked for since start.
     pub load_ms: Option<u64>,
@@ -213,6 +215,7 @@ impl StatsLine {
         v.push(("underrun_free_s", Value::Int(self.underrun_free_s)));
         v.push(("console_dropped", Value::Int(self.console_dropped)));
         v.push(("load_underruns", Value::Int(self.load_underruns)));
+        v.push(("stretch_underruns", Value::Int(self.stretch_underruns)));
         v.push(("load_ms", Value::OptInt(self.load_ms)));
         v.push(("song_ram_mb", Value::Dec(self.song_ram_mb)));
         v.push(("ram_mb", Value::Dec(self.ram_mb)));
@@ -316,6 +319,7 @@ mod tests {
             device_lost: false,
             device_losses: 0,
             load_underruns: 2,
+            stretch_underruns: 1,
             load_ms: Some(37),
             song_ram_mb: 368.64,
             ram_mb: 1105.9,
@@ -362,7 +366,7 @@ mod tests {
         assert_eq!(
             line(None).to_text(),
             "stats uptime_s=12 song=03-intro pos_s=41.2 transport=playing xruns=0 suspends=0 \
-             underrun_free_s=12 console_dropped=3 load_underruns=2 load_ms=37 song_ram_mb=368.6 \
+             underrun_free_s=12 console_dropped=3 load_underruns=2 stretch_underruns=1 load_ms=37 song_ram_mb=368.6 \
              ram_mb=1105.9"
         );
     }
@@ -374,7 +378,7 @@ mod tests {
             "stats uptime_s=12 song=03-intro pos_s=41.2 transport=playing xruns=0 late=0 \
              cb_us_p50=18 cb_us_p99=31 cb_us_p999=40 cb_us_max=44 wake_us_p99=12 wake_us_p999=40 wake_us_max=57 \
              load_pct=2.1 load_max_pct=3.3 recovery_us_max=0 periods=9000 suspends=0 \
-             underrun_free_s=12 console_dropped=3 load_underruns=2 load_ms=37 song_ram_mb=368.6 \
+             underrun_free_s=12 console_dropped=3 load_underruns=2 stretch_underruns=1 load_ms=37 song_ram_mb=368.6 \
              ram_mb=1105.9"
         );
     }
@@ -386,11 +390,11 @@ mod tests {
         l.transport = Transport::Stopped;
         assert_eq!(
             l.to_json(),
-            r#"{"uptime_s":12,"song":null,"pos_s":41.2,"transport":"stopped","xruns":0,"suspends":0,"underrun_free_s":12,"console_dropped":3,"load_underruns":2,"load_ms":37,"song_ram_mb":368.6,"ram_mb":1105.9}"#
+            r#"{"uptime_s":12,"song":null,"pos_s":41.2,"transport":"stopped","xruns":0,"suspends":0,"underrun_free_s":12,"console_dropped":3,"load_underruns":2,"stretch_underruns":1,"load_ms":37,"song_ram_mb":368.6,"ram_mb":1105.9}"#
         );
         assert_eq!(
             line(Some(timing())).to_json(),
-            r#"{"uptime_s":12,"song":"03-intro","pos_s":41.2,"transport":"playing","xruns":0,"late":0,"cb_us_p50":18,"cb_us_p99":31,"cb_us_p999":40,"cb_us_max":44,"wake_us_p99":12,"wake_us_p999":40,"wake_us_max":57,"load_pct":2.1,"load_max_pct":3.3,"recovery_us_max":0,"periods":9000,"suspends":0,"underrun_free_s":12,"console_dropped":3,"load_underruns":2,"load_ms":37,"song_ram_mb":368.6,"ram_mb":1105.9}"#
+            r#"{"uptime_s":12,"song":"03-intro","pos_s":41.2,"transport":"playing","xruns":0,"late":0,"cb_us_p50":18,"cb_us_p99":31,"cb_us_p999":40,"cb_us_max":44,"wake_us_p99":12,"wake_us_p999":40,"wake_us_max":57,"load_pct":2.1,"load_max_pct":3.3,"recovery_us_max":0,"periods":9000,"suspends":0,"underrun_free_s":12,"console_dropped":3,"load_underruns":2,"stretch_underruns":1,"load_ms":37,"song_ram_mb":368.6,"ram_mb":1105.9}"#
         );
     }
 
@@ -431,7 +435,7 @@ mod tests {
             let text = l.to_text();
             assert_eq!(
                 text.matches(' ').count(),
-                1 + 5 + TIMING_KEYS.len() + 2 + 4,
+                1 + 5 + TIMING_KEYS.len() + 2 + 5,
                 "{text}"
             );
             let pairs = parse_text(&text).unwrap();
@@ -455,7 +459,13 @@ mod tests {
         let mut want = vec!["uptime_s", "song", "pos_s", "transport", "xruns"];
         want.extend(TIMING_KEYS);
         want.extend(["suspends", "underrun_free_s", "console_dropped"]);
-        want.extend(["load_underruns", "load_ms", "song_ram_mb", "ram_mb"]);
+        want.extend([
+            "load_underruns",
+            "stretch_underruns",
+            "load_ms",
+            "song_ram_mb",
+            "ram_mb",
+        ]);
         assert_eq!(keys, want);
     }
 
