@@ -49,7 +49,10 @@ CONFIG KEYS (defaults):
     buttons.long_press_ms 600   buttons.double_press_ms 300   stats.interval_s 10
     memory.budget_mb 1024   state_dir \"/var/lib/stembox\"   midi.inputs [] (ALSA sequencer
     ports: \"24:0\" or a name part)   midi.map []   midi.program_change_selects_song true
-    midi.clock_out []
+    midi.clock_out []   remote.listen \"\" (off; \"0.0.0.0:8080\": the phone page)
+    remote.osc_listen \"\" (off; UDP for OSC)   remote.pin \"\" (none)   remote.hosts []
+    display.i2c \"\" (off; \"/dev/i2c-1\": an SSD1306 OLED)   display.address 60
+    display.rotate_180 false   display.max_fps 10
 ";
 
 #[derive(Clone, Debug, PartialEq)]

@@ -408,7 +408,7 @@ fn unknown_keys_suggest_the_right_one() {
     );
     assert_eq!(
         err(r#"{"colour": "red"}"#),
-        "unknown key \"colour\" (known keys at the top level: library, audio, rt, buttons, stats, memory, leds, midi, state_dir) at line 1, column 2"
+        "unknown key \"colour\" (known keys at the top level: library, audio, rt, buttons, stats, memory, leds, midi, remote, display, state_dir) at line 1, column 2"
     );
     assert_eq!(
         err(r#"{"buttons": {"map": [{"key": "KEY_1", "action": "stop"}, {"key": "KEY_2", "action": "stop", "gestrue": "long"}]}}"#),
