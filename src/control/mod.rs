@@ -19,14 +19,14 @@ use crate::model::library::{self, SongEntry};
 use crate::model::song::Song;
 use crate::rt::alsa_pcm::{self, Granted, OutputRequest};
 use crate::storage::config::Config;
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 pub use session::Session;
 
 /// A failure that ends the process; `code` is the exit status.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct AppError {
     pub code: i32,
     pub message: String,
@@ -50,13 +50,6 @@ impl AppError {
     }
 }
 
-impl fmt::Display for AppError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-/// Runs the mode `args` asks for; returns the exit code. Main thread.
 /// The threads' own checks of the config (the key map as the input thread reads it, the MIDI
 /// map as the midi thread does), made wherever a config is read: start-up, `check`, SIGHUP.
 pub const CONFIG_CHECKS: &[crate::storage::config::ThreadCheck] = &[
@@ -71,6 +64,7 @@ pub fn config_from_json(
     crate::storage::config::Config::from_json_checked(bytes, CONFIG_CHECKS)
 }
 
+/// Runs the mode `args` asks for; returns the exit code. Main thread.
 pub fn main_with(args: Args) -> i32 {
     // Before anything slow (config, library scan): a stop must never kill us unsaved.
     let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -205,7 +199,9 @@ pub fn warn(line: &str) {
 }
 
 /// Opens the output device (the caller says what it granted once the loop runs).
-pub fn open_device(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted), AppError> {
+pub fn open_device(
+    cfg: &Config,
+) -> Result<(alsa::pcm::PCM, Granted), crate::rt::device::DeviceError> {
     let a = &cfg.audio;
     let request = OutputRequest {
         device: a.device.as_str(),
@@ -215,7 +211,7 @@ pub fn open_device(cfg: &Config) -> Result<(alsa::pcm::PCM, Granted), AppError> 
         period_frames: a.period_frames,
         periods: a.periods,
     };
-    alsa_pcm::open_output(&request).map_err(|e| AppError::runtime(e.to_string()))
+    alsa_pcm::open_output(&request)
 }
 
 #[cfg(test)]

@@ -132,6 +132,14 @@ fn open_device_waiting(
     loop {
         match open_device(cfg) {
             Ok((pcm, granted)) => return Ok((pcm, granted, backoff.is_some())),
+            // A device that is there and refuses what the config asks will refuse it in an
+            // hour too: say what to change instead of waiting for ever.
+            Err(e) if e.is_terminal() => {
+                return Err(AppError::runtime(format!(
+                    "{e}; waiting will not change this: change audio.* in the config \
+                     (`stembox check` says what the device takes)"
+                )))
+            }
             Err(e) => match backoff.as_mut() {
                 None => {
                     ctx.out.say(&format!("{e}; waiting for the device"));
@@ -194,7 +202,7 @@ impl Session {
         let (pcm, granted, absent) = if appliance {
             open_device_waiting(&cfg, &ctx)?
         } else {
-            let (pcm, granted) = open_device(&cfg)?;
+            let (pcm, granted) = open_device(&cfg).map_err(|e| AppError::runtime(e.to_string()))?;
             (pcm, granted, false)
         };
         let song = load_with_progress(&songs[index], granted.rate, &ctx)?;
@@ -736,8 +744,8 @@ impl Session {
 
     /// Opens the status LEDs of the config; a missing GPIO line is a warning, not a stop.
     pub(super) fn open_leds(&mut self) {
-        let cfg = crate::hw::leds::LedsConfig::from_config(&self.cfg.leds);
-        if cfg == crate::hw::leds::LedsConfig::default() {
+        let cfg = crate::hw::leds::FittedLeds::from_config(&self.cfg.leds);
+        if cfg == crate::hw::leds::FittedLeds::default() {
             return;
         }
         match crate::hw::leds::open_status_leds(&cfg, Instant::now()) {

@@ -37,17 +37,18 @@ pub struct LedLine {
     pub active_low: bool,
 }
 
-/// The LEDs that are fitted; any may be absent.
+/// The LEDs that are fitted, read from the config's `leds` section
+/// ([`crate::storage::config::LedsConfig`], the one config type); any may be absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LedsConfig {
+pub struct FittedLeds {
     pub playing: Option<LedLine>,
     pub looping: Option<LedLine>,
     pub xrun: Option<LedLine>,
 }
 
-impl LedsConfig {
+impl FittedLeds {
     /// The fitted LEDs of the config file's `leds` section (an empty `chip` is no LED).
-    pub fn from_config(cfg: &crate::storage::config::LedsConfig) -> LedsConfig {
+    pub fn from_config(cfg: &crate::storage::config::LedsConfig) -> FittedLeds {
         let line = |l: &crate::storage::config::LedLineConfig| {
             (!l.chip.is_empty()).then(|| LedLine {
                 chip: l.chip.to_string(),
@@ -55,7 +56,7 @@ impl LedsConfig {
                 active_low: l.active_low,
             })
         };
-        LedsConfig {
+        FittedLeds {
             playing: line(&cfg.playing),
             looping: line(&cfg.looping),
             xrun: line(&cfg.xrun),
@@ -64,18 +65,11 @@ impl LedsConfig {
 }
 
 /// An LED line that cannot be opened. `Display` names the line and says what to check.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct LedError {
     pub message: String,
 }
-
-impl fmt::Display for LedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for LedError {}
 
 /// `gpiochip0` -> `/dev/gpiochip0`; paths pass through.
 pub fn chip_path(chip: &str) -> String {
@@ -293,7 +287,7 @@ impl<L: Led> Drop for StatusLeds<L> {
 }
 
 /// Opens the configured LEDs (main thread, at start-up). Any error names the LED and line.
-pub fn open_status_leds(cfg: &LedsConfig, now: Instant) -> Result<StatusLeds<GpioLed>, LedError> {
+pub fn open_status_leds(cfg: &FittedLeds, now: Instant) -> Result<StatusLeds<GpioLed>, LedError> {
     let open = |line: &Option<LedLine>, role: &str| {
         line.as_ref().map(|l| GpioLed::open(l, role)).transpose()
     };
@@ -425,13 +419,13 @@ mod tests {
     fn missing_gpio_chip_is_a_clear_error() {
         assert_eq!(chip_path("gpiochip0"), "/dev/gpiochip0");
         assert_eq!(chip_path("/dev/gpiochip4"), "/dev/gpiochip4");
-        let cfg = LedsConfig {
+        let cfg = FittedLeds {
             xrun: Some(LedLine {
                 chip: "gpiochip-does-not-exist".into(),
                 offset: 17,
                 active_low: true,
             }),
-            ..LedsConfig::default()
+            ..FittedLeds::default()
         };
         let e = open_status_leds(&cfg, Instant::now())
             .err()
@@ -443,7 +437,7 @@ mod tests {
         );
         assert!(e.contains("gpiodetect"), "{e}");
         // No LEDs configured: nothing to open, updates are harmless.
-        let mut none = open_status_leds(&LedsConfig::default(), Instant::now()).unwrap();
+        let mut none = open_status_leds(&FittedLeds::default(), Instant::now()).unwrap();
         let s = none.update(
             &inputs(TransportLed::Playing, LoopLed::On, 0),
             Instant::now(),

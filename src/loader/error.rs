@@ -3,18 +3,11 @@
 use super::*;
 
 /// A stem or song that cannot be loaded; the message names the file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct LoadError {
     pub message: String,
 }
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 pub(super) fn load_err(path: &Path, what: impl fmt::Display) -> LoadError {
     LoadError {

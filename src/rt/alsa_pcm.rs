@@ -9,7 +9,7 @@
 //! is one period minus the wake-up latency.
 
 use super::convert::{DeviceFormat, FloatLe, S16Le, S24Le, S32Le};
-use super::device::{state_errno, DeviceError, PlaybackDevice};
+use super::device::{state_errno, DeviceError, OpenStage, PlaybackDevice};
 use super::format::SampleFormat;
 use alsa::pcm::{Access as AlsaAccess, Format, HwParams, State, IO, PCM};
 use alsa::{Direction, ValueOr};
@@ -81,17 +81,19 @@ fn alsa_format(f: SampleFormat) -> Format {
 /// Opens `cfg.device` for MMAP_INTERLEAVED playback. Control thread.
 pub fn open_output(cfg: &OutputRequest<'_>) -> Result<(PCM, Granted), DeviceError> {
     let name = cfg.device;
-    let err = |what: &str, e: alsa::Error| DeviceError::alsa(name, what, e);
-    let cname = std::ffi::CString::new(name).map_err(|_| DeviceError {
-        message: "audio.device contains a NUL character".into(),
+    let open_err = |what: &str, e: alsa::Error| DeviceError::alsa(name, what, e, OpenStage::Open);
+    let err = |what: &str, e: alsa::Error| DeviceError::alsa(name, what, e, OpenStage::Configure);
+    let cname = std::ffi::CString::new(name).map_err(|_| DeviceError::Unusable {
+        device: name.escape_debug().to_string(),
+        why: "audio.device contains a NUL character".into(),
     })?;
     // Non-blocking: a busy `hw:` device is an error now, not a wait for ever. The loop
     // sleeps in snd_pcm_wait (poll) either way.
     let pcm = PCM::open(&cname, Direction::Playback, true).map_err(|e| {
         if e.errno() == libc::EBUSY {
-            err("busy (another program is playing through it)", e)
+            open_err("busy (another program is playing through it)", e)
         } else {
-            err("cannot open", e)
+            open_err("cannot open", e)
         }
     })?;
     {
@@ -129,17 +131,19 @@ pub fn open_output(cfg: &OutputRequest<'_>) -> Result<(PCM, Granted), DeviceErro
     let buffer_frames = hwp.get_buffer_size().map_err(|e| err("buffer size", e))? as u32;
     drop(hwp);
     if channels as usize > crate::rt::MAX_CHANNELS {
-        return Err(DeviceError {
-            message: format!(
-                "audio device \"{name}\": granted {channels} channels, stembox mixes at most {}",
+        return Err(DeviceError::Unusable {
+            device: name.to_string(),
+            why: format!(
+                "granted {channels} channels, stembox mixes at most {}",
                 crate::rt::MAX_CHANNELS
             ),
         });
     }
     if period_frames as usize > crate::rt::MAX_PERIOD_FRAMES {
-        return Err(DeviceError {
-            message: format!(
-                "audio device \"{name}\": granted a period of {period_frames} frames, stembox mixes at most {} (lower audio.period_frames)",
+        return Err(DeviceError::Unusable {
+            device: name.to_string(),
+            why: format!(
+                "granted a period of {period_frames} frames, stembox mixes at most {} (lower audio.period_frames)",
                 crate::rt::MAX_PERIOD_FRAMES
             ),
         });

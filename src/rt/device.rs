@@ -13,7 +13,6 @@
 //! [`PlaybackDevice::rest`] (an unpaced device with nothing to play).
 
 use alsa::pcm::State;
-use std::fmt;
 
 /// A playback device as the audio loop sees it. `Raw` is the sample in the device buffer.
 pub trait PlaybackDevice {
@@ -83,16 +82,62 @@ pub fn state_errno(state: State) -> Option<i32> {
     }
 }
 
-/// The output device could not be opened or failed while running.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceError {
-    pub message: String,
+/// Where opening the device failed: at the open itself (the device may not be there yet),
+/// or setting it up (it is there and refuses what was asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenStage {
+    Open,
+    Configure,
+}
+
+/// The output device could not be opened or set up. Keeps the errno and the stage, so the
+/// caller decides on values ([`DeviceError::is_terminal`]), never on the message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeviceError {
+    /// An ALSA call failed.
+    #[error("audio device \"{device}\": {what}: {} ({func})", errno_text(*.errno))]
+    Alsa {
+        device: String,
+        /// What was being done, in the user's words (`format S24_LE not supported ...`).
+        what: String,
+        /// The alsa-lib function that failed.
+        func: &'static str,
+        /// Positive errno, as alsa-lib reports it.
+        errno: i32,
+        stage: OpenStage,
+    },
+    /// The device opened but cannot be used as it is (more channels or a longer period than
+    /// stembox mixes), or the name itself is unusable.
+    #[error("audio device \"{device}\": {why}")]
+    Unusable { device: String, why: String },
 }
 
 impl DeviceError {
-    pub(crate) fn alsa(device: &str, what: &str, e: alsa::Error) -> DeviceError {
-        DeviceError {
-            message: describe(device, what, &e),
+    pub(crate) fn alsa(device: &str, what: &str, e: alsa::Error, stage: OpenStage) -> DeviceError {
+        DeviceError::Alsa {
+            device: device.to_string(),
+            what: what.to_string(),
+            func: e.func(),
+            errno: e.errno().abs(),
+            stage,
+        }
+    }
+
+    /// Whether waiting cannot help: a device that is not there yet (a USB interface that
+    /// enumerates late, a jack server not started, a card another program holds) may come
+    /// at any moment, so the appliance waits for it; one that is there and refuses the
+    /// format, rate or period asked for will still refuse in an hour, so waiting for it is
+    /// pointless and the config must change.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            DeviceError::Alsa { stage, errno, .. } => {
+                *stage == OpenStage::Configure
+                    && !matches!(
+                        *errno,
+                        libc::ENODEV | libc::EBUSY | libc::EAGAIN | libc::EIO
+                    )
+            }
+            DeviceError::Unusable { .. } => true,
         }
     }
 }
@@ -105,14 +150,6 @@ pub fn describe(device: &str, what: &str, e: &alsa::Error) -> String {
         e.func()
     )
 }
-
-impl fmt::Display for DeviceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DeviceError {}
 
 pub use crate::base::errno::errno_text;
 
@@ -138,5 +175,63 @@ mod tests {
             assert_eq!(e.errno(), want, "{state:?} must reach its recovery arm");
         }
         assert_eq!(state_errno(State::Running), None);
+    }
+
+    #[test]
+    fn a_device_not_there_is_waited_for_and_one_that_refuses_the_config_is_not() {
+        use crate::rt::alsa_pcm::{open_output, OutputRequest};
+        let request = |device| OutputRequest {
+            device,
+            rate: 48_000,
+            channels: 2,
+            format: crate::rt::format::SampleFormat::S16Le,
+            period_frames: 256,
+            periods: 2,
+        };
+        // No such PCM: it may be a plugin or card that appears later.
+        let e = open_output(&request("stembox_no_such_pcm")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DeviceError::Alsa {
+                    stage: OpenStage::Open,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.is_terminal(), "{e}");
+        assert!(e
+            .to_string()
+            .starts_with("audio device \"stembox_no_such_pcm\": cannot open: "));
+        // Refused parameters and a period stembox cannot mix are for the config to change.
+        let refused = DeviceError::Alsa {
+            device: "hw:0".into(),
+            what: "format S24_LE not supported".into(),
+            func: "snd_pcm_hw_params_set_format",
+            errno: libc::EINVAL,
+            stage: OpenStage::Configure,
+        };
+        assert!(refused.is_terminal());
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "audio device \"hw:0\": format S24_LE not supported: {} (snd_pcm_hw_params_set_format)",
+                errno_text(libc::EINVAL)
+            )
+        );
+        let unplugged_meanwhile = DeviceError::Alsa {
+            device: "hw:0".into(),
+            what: "hardware parameters refused".into(),
+            func: "snd_pcm_hw_params",
+            errno: libc::ENODEV,
+            stage: OpenStage::Configure,
+        };
+        assert!(!unplugged_meanwhile.is_terminal());
+        let unusable = DeviceError::Unusable {
+            device: "jack".into(),
+            why: "granted a period of 4096 frames".into(),
+        };
+        assert!(unusable.is_terminal());
     }
 }

@@ -906,17 +906,10 @@ impl StretchPipe {
             self.stats.dropped_chunks += 1;
             return;
         }
-        if let Ok(mut chunk) = self.input.write_chunk_uninit(samples) {
-            let (a, b) = chunk.as_mut_slices();
-            let (src_a, src_b) = self.staging[..samples].split_at(a.len());
-            for (d, s) in a.iter_mut().zip(src_a) {
-                d.write(*s);
-            }
-            for (d, s) in b.iter_mut().zip(src_b) {
-                d.write(*s);
-            }
-            // SAFETY: both slices were written in full just above.
-            unsafe { chunk.commit_all() };
+        if let Ok(chunk) = self.input.write_chunk_uninit(samples) {
+            // rtrb's safe fill: copies and commits exactly what it wrote (all of it: the
+            // slots were checked above).
+            chunk.fill_from_iter(self.staging[..samples].iter().copied());
         }
         let _ = self.msgs.push(WorkerMsg::Chunk {
             input_frames: frames as u32,

@@ -501,7 +501,8 @@ fn str_lit<const N: usize>(s: &str) -> String<N> {
 }
 
 /// A config that cannot be used. `Display` is the one-line message for the user.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct ConfigError {
     pub message: std::string::String,
 }
@@ -510,14 +511,6 @@ impl ConfigError {
     /// The exit code `main` gives for a bad config (or bad usage).
     pub const EXIT_CODE: i32 = 2;
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// `text` with control characters escaped, so a message stays on one line.
 fn one_line(text: &str) -> std::string::String {

@@ -178,17 +178,9 @@ impl StretchWorker {
                     self.worst_call = self.worst_call.max(took);
                     self.busy += took;
 
-                    if let Ok(mut out) = self.ends.output.write_chunk_uninit(n_out * ch) {
-                        let (a, b) = out.as_mut_slices();
-                        let (src_a, src_b) = self.output[..n_out * ch].split_at(a.len());
-                        for (d, s) in a.iter_mut().zip(src_a) {
-                            d.write(*s);
-                        }
-                        for (d, s) in b.iter_mut().zip(src_b) {
-                            d.write(*s);
-                        }
-                        // SAFETY: both slices were written in full just above.
-                        unsafe { out.commit_all() };
+                    if let Ok(out) = self.ends.output.write_chunk_uninit(n_out * ch) {
+                        // rtrb's safe fill: copies and commits what it wrote.
+                        out.fill_from_iter(self.output[..n_out * ch].iter().copied());
                     }
                     self.produced_frames += n_out as u64;
                     progress.chunks += 1;
