@@ -47,12 +47,13 @@ fn a_slow_card_gives_counted_silence_and_exact_audio_elsewhere() {
     write_mono_wav(&dir.join("b.wav"), b_val);
     let (songs, _) = library::scan(&root).unwrap();
     // The song needs 2 x 96 kB/s; the "card" gives 120 kB/s in all.
-    READ_LIMIT.with(|l| l.set(120_000));
+    // A slow card: every stem file of this load reads at most this many bytes a second.
+    let opts = slow_card(120_000);
     let (tx, rx) = mpsc::channel::<Arc<Song>>();
     let entry = songs[0].clone();
     let t0 = Instant::now();
     let loading = std::thread::spawn(move || {
-        loader::load_song_progressive(&entry, RATE, &opts(), &mut |song, _| {
+        loader::load_song_progressive(&entry, RATE, &opts, &mut |song, _| {
             tx.send(song).unwrap();
         })
     });
@@ -105,7 +106,6 @@ fn a_slow_card_gives_counted_silence_and_exact_audio_elsewhere() {
     }
     let underruns = e.status().load_underruns.load(Relaxed);
     let later = loading.join().unwrap().unwrap();
-    READ_LIMIT.with(|l| l.set(0));
     eprintln!(
         "playable after {:.0} ms; {short_periods} periods of {} short, {underruns} load underruns, \
          {faded_frames} frames faded; {later:?}",
@@ -126,11 +126,7 @@ fn a_slow_card_gives_counted_silence_and_exact_audio_elsewhere() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// The load options of these tests: defaults (with the read limit a test sets).
-fn opts() -> stembox::loader::LoadOptions {
-    READ_LIMIT.with(|l| stembox::loader::LoadOptions::default().with_read_limit(l.get()))
-}
-
-thread_local! {
-    static READ_LIMIT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+/// Load options whose stem reads are limited to `bytes_per_s` in all, like a slow SD card.
+fn slow_card(bytes_per_s: u64) -> stembox::loader::LoadOptions {
+    stembox::loader::LoadOptions::default().with_read_limit(bytes_per_s)
 }

@@ -60,12 +60,13 @@ fn a_seek_to_80_percent_of_a_loading_song_plays_soon_and_exact() {
     let frames = RATE as usize * SECONDS;
     // 2.9 MB of WAV and about as much FLAC (a ramp-like signal barely compresses) at
     // 1.5 MB/s: a few seconds front to back.
-    READ_LIMIT.with(|l| l.set(1_500_000));
+    // A slow card: every stem file of this load reads at most this many bytes a second.
+    let opts = slow_card(1_500_000);
     let (tx, rx) = mpsc::channel::<Arc<Song>>();
     let entry = songs[0].clone();
     let t0 = Instant::now();
     let loading = std::thread::spawn(move || {
-        let r = loader::load_song_progressive(&entry, RATE, &opts(), &mut |song, _| {
+        let r = loader::load_song_progressive(&entry, RATE, &opts, &mut |song, _| {
             tx.send(song).unwrap();
         });
         (r, t0.elapsed())
@@ -156,11 +157,12 @@ fn a_seek_to_80_percent_of_a_loading_song_plays_soon_and_exact() {
 /// the last frame, 0, and pseudo-random frames, changing every few milliseconds. The load
 /// still ends, every frame of both stems is decoded exactly once and right.
 fn seek_storm_while_loading(entry: &library::SongEntry, frames: usize) {
-    READ_LIMIT.with(|l| l.set(1_500_000));
+    // A slow card: every stem file of this load reads at most this many bytes a second.
+    let opts = slow_card(1_500_000);
     let (tx, rx) = mpsc::channel::<Arc<Song>>();
     let entry = entry.clone();
     let loading = std::thread::spawn(move || {
-        loader::load_song_progressive(&entry, RATE, &opts(), &mut |song, _| {
+        loader::load_song_progressive(&entry, RATE, &opts, &mut |song, _| {
             tx.send(song).unwrap();
         })
     });
@@ -187,7 +189,6 @@ fn seek_storm_while_loading(entry: &library::SongEntry, frames: usize) {
         std::thread::sleep(Duration::from_millis(3));
     }
     loading.join().unwrap().unwrap();
-    READ_LIMIT.with(|l| l.set(0));
     eprintln!(
         "seek storm: {k} wanted frames in {:.0} ms of loading",
         t0.elapsed().as_secs_f64() * 1000.0
@@ -200,11 +201,7 @@ fn seek_storm_while_loading(entry: &library::SongEntry, frames: usize) {
     }
 }
 
-/// The load options of these tests: defaults (with the read limit a test sets).
-fn opts() -> stembox::loader::LoadOptions {
-    READ_LIMIT.with(|l| stembox::loader::LoadOptions::default().with_read_limit(l.get()))
-}
-
-thread_local! {
-    static READ_LIMIT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+/// Load options whose stem reads are limited to `bytes_per_s` in all, like a slow SD card.
+fn slow_card(bytes_per_s: u64) -> stembox::loader::LoadOptions {
+    stembox::loader::LoadOptions::default().with_read_limit(bytes_per_s)
 }

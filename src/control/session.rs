@@ -894,6 +894,10 @@ impl Session {
 
     /// Publishes the views for the screens (see [`super::screens`]). Control thread.
     fn update_screens(&mut self) {
+        // No screen, no views: a box without them spends nothing on them.
+        if self.web.is_none() && self.osc.is_none() && self.display.is_none() {
+            return;
+        }
         let view = self.view();
         let st = &self.engine.status;
         let now = now_ns();
