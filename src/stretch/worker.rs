@@ -22,9 +22,12 @@
 //! real-time just below the audio thread ([`WorkerPriority::BelowAudio`]), so that a loaded
 //! machine cannot keep it from its next poll.
 
-use crate::rt::stretch::{
-    self, StretchConfig, StretchPipe, StretcherLatency, WorkerEnds, WorkerMsg,
+// The protocol is all the worker knows of the audio side; `channel` makes the ring pair
+// (the audio thread's `StretchPipe` and the worker's ends) in one go.
+use crate::rt::stretch::protocol::{
+    self, InlineStretcher, StretchConfig, StretcherLatency, WorkerEnds, WorkerMsg,
 };
+use crate::rt::stretch::{channel, StretchPipe};
 use signalsmith_stretch::Stretch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -53,7 +56,7 @@ pub struct StretchWorker {
     produced_frames: u64,
 }
 
-impl stretch::InlineStretcher for StretchWorker {
+impl InlineStretcher for StretchWorker {
     fn run_pending(&mut self) {
         StretchWorker::run_pending(self);
     }
@@ -83,10 +86,10 @@ impl StretchWorker {
         };
         // A chunk's stretched frames: its output times the largest pitch ratio, plus the
         // resampler's look-ahead.
-        let max_pitch_ratio = 2f64.powf(stretch::MAX_PITCH_ST as f64 / 12.0);
+        let max_pitch_ratio = 2f64.powf(protocol::MAX_PITCH_ST as f64 / 12.0);
         let max_mid = (config.max_chunk_output_frames() as f64 * max_pitch_ratio).ceil() as usize
             + 4 * HALF_TAPS;
-        let (pipe, ends) = stretch::channel(config, latency);
+        let (pipe, ends) = channel(config, latency);
         // Poll often enough that a quarter of the lead is the longest the worker sleeps
         // while the audio thread drains the output ring.
         let lead_s = config.lead_frames as f64 / config.rate_hz as f64;
