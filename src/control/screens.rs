@@ -16,20 +16,6 @@ use std::time::{Duration, Instant};
 /// The longest a playing song goes without a live view.
 pub const LIVE_EVERY: Duration = Duration::from_millis(250);
 
-/// What the session knows of the box's health that the controller does not.
-#[derive(Clone, Debug, Default)]
-pub struct HealthInput {
-    pub uptime_s: u64,
-    pub ready: bool,
-    pub xruns: u64,
-    pub late: u64,
-    pub load_pct: Option<f32>,
-    pub load_underruns: u64,
-    pub stretch_underruns: u64,
-    pub device_lost: bool,
-    pub device_losses: u64,
-}
-
 /// Publishes on the board what changed. Owned by the session.
 pub struct Screens {
     board: Arc<Board>,
@@ -57,12 +43,13 @@ impl Screens {
     }
 
     /// Publishes what changed since last time. Control thread, every tick and after every
-    /// action. `now_ms`: box uptime for [`LiveView::at_ms`].
+    /// action. `health`: what the session knows of the box (the board's temperature is
+    /// added here); `now_ms`: box uptime for [`LiveView::at_ms`].
     pub fn update(
         &mut self,
         controller: &Controller,
         view: &EngineView,
-        health: HealthInput,
+        mut health: Health,
         now_ms: u64,
     ) {
         let now = Instant::now();
@@ -76,18 +63,9 @@ impl Screens {
             },
             pos_s: controller.seconds(view.pos_frames),
             at_ms: now_ms,
-            health: Health {
-                uptime_s: health.uptime_s,
-                ready: health.ready,
-                waiting_for: None,
-                xruns: health.xruns,
-                late: health.late,
-                load_pct: health.load_pct,
-                load_underruns: health.load_underruns,
-                stretch_underruns: health.stretch_underruns,
-                device_lost: health.device_lost,
-                device_losses: health.device_losses,
-                temp_c: self.temp.0,
+            health: {
+                health.temp_c = self.temp.0;
+                health
             },
             ..LiveView::default()
         };

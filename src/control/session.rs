@@ -823,29 +823,11 @@ impl Session {
         }
     }
 
-    /// Carries out one action and answers in one line.
+    /// Carries out one action and answers in one line on the console.
     pub fn act(&mut self, action: Action) {
-        self.flush_pending();
-        let view = self.view();
-        let is_status = matches!(action, Action::Status);
-        let pending = &mut self.pending;
-        let mut out = self
-            .controller
-            .act_admitted(action, &view, |e| pending.admit(e));
-        // Admitted: the commands are in line already; send what fits now.
-        let had_commands = !std::mem::take(&mut out.engine).is_empty();
-        self.flush_pending();
-        if had_commands && !self.pending.is_empty() {
-            if let Some(reply) = out.reply.as_mut().filter(|r| r.starts_with("ok")) {
-                reply.push_str(" (queued)");
-            }
+        if let Some(line) = self.act_quietly(action) {
+            self.ctx.out.say(&line);
         }
-        if is_status && self.device.is_lost() {
-            if let Some(reply) = out.reply.as_mut() {
-                reply.push_str(" device=lost");
-            }
-        }
-        self.execute(out);
     }
 
     /// A remote request: parsed with the console's grammar and carried out like a console
@@ -872,20 +854,28 @@ impl Session {
         self.update_screens();
     }
 
-    /// [`Session::act`] with the reply handed back instead of said on the console.
+    /// Carries out one action through the controller and hands back its one answer line
+    /// (the console says it; a remote request sends it to the requester).
     fn act_quietly(&mut self, action: Action) -> Option<String> {
         self.flush_pending();
         let view = self.view();
+        let is_status = matches!(action, Action::Status);
         let pending = &mut self.pending;
         let mut out = self
             .controller
             .act_admitted(action, &view, |e| pending.admit(e));
+        // Admitted: the commands are in line already; send what fits now.
         let had_commands = !std::mem::take(&mut out.engine).is_empty();
         self.flush_pending();
         let mut reply = out.reply.take();
         if had_commands && !self.pending.is_empty() {
             if let Some(r) = reply.as_mut().filter(|r| r.starts_with("ok")) {
                 r.push_str(" (queued)");
+            }
+        }
+        if is_status && self.device.is_lost() {
+            if let Some(r) = reply.as_mut() {
+                r.push_str(" device=lost");
             }
         }
         self.execute(out);
@@ -908,9 +898,11 @@ impl Session {
             }
             None => (0, None),
         };
-        let health = super::screens::HealthInput {
+        let health = crate::model::view::Health {
             uptime_s: (now - self.start_ns) / 1_000_000_000,
             ready: true,
+            waiting_for: None,
+            temp_c: None,
             xruns: st.xruns.load(Relaxed) as u64,
             late,
             load_pct,

@@ -223,21 +223,7 @@ fn number_ref(arg: &str) -> Result<Option<usize>, String> {
 
 /// A stem gain in dB within [`MIN_GAIN_DB`]..=[`MAX_GAIN_DB`].
 pub fn parse_gain_db(text: &str) -> Result<f32, String> {
-    let t = text.trim();
-    let t = t
-        .strip_suffix("dB")
-        .or_else(|| t.strip_suffix("db"))
-        .unwrap_or(t);
-    let db: f32 = t
-        .trim()
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a number of dB (e.g. -3.5)"))?;
-    if !db.is_finite() || !(MIN_GAIN_DB..=MAX_GAIN_DB).contains(&db) {
-        return Err(format!(
-            "{text} dB is outside {MIN_GAIN_DB}..={MAX_GAIN_DB} dB"
-        ));
-    }
-    Ok(db)
+    parse_db(text, MIN_GAIN_DB, MAX_GAIN_DB, "-3.5")
 }
 
 /// A master volume in dB within [`MIN_VOLUME_DB`]..=[`MAX_VOLUME_DB`], written with its sign
@@ -252,6 +238,12 @@ pub fn parse_volume_db(text: &str) -> Result<f32, String> {
             "\"{t}\" has no sign or unit (say -{t}, +{t} or {t}dB)"
         ));
     }
+    parse_db(text, MIN_VOLUME_DB, MAX_VOLUME_DB, "-6")
+}
+
+/// A number of dB (`-3.5`, `-3.5dB`) within `min..=max`; `example` shows one in the error.
+fn parse_db(text: &str, min: f32, max: f32, example: &str) -> Result<f32, String> {
+    let t = text.trim();
     let t = t
         .strip_suffix("dB")
         .or_else(|| t.strip_suffix("db"))
@@ -259,11 +251,9 @@ pub fn parse_volume_db(text: &str) -> Result<f32, String> {
     let db: f32 = t
         .trim()
         .parse()
-        .map_err(|_| format!("\"{text}\" is not a number of dB (e.g. -6)"))?;
-    if !db.is_finite() || !(MIN_VOLUME_DB..=MAX_VOLUME_DB).contains(&db) {
-        return Err(format!(
-            "{text} dB is outside {MIN_VOLUME_DB}..={MAX_VOLUME_DB} dB"
-        ));
+        .map_err(|_| format!("\"{text}\" is not a number of dB (e.g. {example})"))?;
+    if !db.is_finite() || !(min..=max).contains(&db) {
+        return Err(format!("{text} dB is outside {min}..={max} dB"));
     }
     Ok(db)
 }
