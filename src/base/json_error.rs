@@ -396,6 +396,25 @@ fn subject(segments: &[Segment]) -> String {
 
 /// serde's wording in the user's: `invalid type: string "x", expected u32` becomes
 /// `expected a whole number >= 0, found a string "x"`.
+/// serde's description of a value it did not expect (`string "x"`, ``integer `3` ``,
+/// ``floating point `1.5` ``, `map`, `sequence`, `unit value`) as a user writes it: `"x"`,
+/// `3`, `1.5`, `an object`, `an array`, `null`. The config's and `song.json`'s messages
+/// both say what was found this way.
+pub fn found_as_written(unexpected: &str) -> String {
+    let u = unexpected.trim();
+    match u.split_once(' ') {
+        Some(("string", s)) => s.to_string(),
+        Some(("integer" | "floating", _)) => between(u, "`", "`").unwrap_or(u).to_string(),
+        Some(("boolean", b)) => b.trim_matches('`').to_string(),
+        _ => match u {
+            "unit value" | "null" => "null".into(),
+            "map" => "an object".into(),
+            "sequence" => "an array".into(),
+            _ => u.to_string(),
+        },
+    }
+}
+
 fn reword(message: &str) -> String {
     fn expected(e: &str) -> String {
         let e = e.trim();
@@ -411,17 +430,10 @@ fn reword(message: &str) -> String {
         }
     }
     fn found(u: &str) -> String {
-        let u = u.trim();
-        match u.split_once(' ') {
+        // The config's own strings stay unquoted in its messages: a string is "a string".
+        match u.trim().split_once(' ') {
             Some(("string", _)) => "a string".into(),
-            Some(("integer" | "floating", _)) => between(u, "`", "`").unwrap_or(u).to_string(),
-            Some(("boolean", b)) => b.trim_matches('`').to_string(),
-            _ => match u {
-                "unit value" | "null" => "null".into(),
-                "map" => "an object".into(),
-                "sequence" => "an array".into(),
-                _ => u.to_string(),
-            },
+            _ => found_as_written(u),
         }
     }
     for prefix in ["invalid type: ", "invalid value: "] {

@@ -223,7 +223,7 @@ pub(crate) fn decode_problem(
         format!(
             "expected {}, found {}",
             wants(path).unwrap_or(expected),
-            found_value(found)
+            explain::found_as_written(found)
         )
     } else {
         message.to_string()
@@ -273,22 +273,6 @@ fn at(text: &str, start: usize, path: &[Segment]) -> String {
     explain::locate(text, start, path).map_or(String::new(), |offset| {
         explain::position(text.as_bytes(), offset)
     })
-}
-
-/// serde's `string "x"`, ``integer `3` ``, `map` as a user writes them.
-fn found_value(unexpected: &str) -> String {
-    match unexpected.split_once(' ') {
-        Some(("string", s)) => s.to_string(),
-        Some(("integer" | "floating" | "boolean", v)) => {
-            v.trim_start_matches("point ").trim_matches('`').to_string()
-        }
-        _ => match unexpected {
-            "map" => "an object".into(),
-            "sequence" => "an array".into(),
-            "unit value" => "null".into(),
-            other => other.to_string(),
-        },
-    }
 }
 
 /// A serde_ignored path as key path segments.
