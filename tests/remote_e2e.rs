@@ -849,6 +849,28 @@ fn thread_cpu_s(pid: u32, names: &[&str]) -> f64 {
     ticks as f64 / tck
 }
 
+/// On-CPU time of the threads of `pid` named `names`, in seconds, from
+/// `/proc/<pid>/task/<tid>/schedstat` (nanoseconds: finer than the 10 ms ticks of `stat`,
+/// which a thread this idle barely moves).
+fn thread_run_s(pid: u32, names: &[&str]) -> f64 {
+    let mut ns = 0u64;
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if names.contains(&comm.trim_end()) {
+            let st = std::fs::read_to_string(e.path().join("schedstat")).unwrap_or_default();
+            ns += st
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    ns as f64 / 1e9
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -899,6 +921,37 @@ fn an_osc_surface_mutes_drums_and_hears_it_and_ten_event_streams_cost_little() {
         "the bass changed with the drums' mute: {b0:.1} -> {b1:.1}"
     );
     osc_send(&c, r.osc, "/stembox/unsubscribe", vec![]);
+
+    // A section jump while playing -> the published position (what every page draws its
+    // play head from) shows it: 8 jumps between the verse and the chorus.
+    let mut jump_ms = Vec::new();
+    for i in 0..8 {
+        let (n, target) = if i % 2 == 0 { (3, 24.0) } else { (2, 8.0) };
+        let reply = ureq::post(&format!("http://{}/api/action", r.http))
+            .set("X-Stembox", "1")
+            .timeout(Duration::from_secs(10))
+            .send_string(&format!("section {n}"))
+            .unwrap_or_else(|e| panic!("POST section {n}: {e}"))
+            .into_string()
+            .unwrap();
+        let t0 = Instant::now();
+        assert!(reply.starts_with("ok section"), "{reply}");
+        let at = frames_recorded(&r.rec);
+        let shows = |v: f64| (target..target + 1.0).contains(&v);
+        let mut shown = state(r.http)["live"]["pos_s"].as_f64().unwrap();
+        while !shows(shown) && frames_recorded(&r.rec) < at + seconds_frames(1.0) {
+            std::thread::sleep(Duration::from_millis(2));
+            shown = state(r.http)["live"]["pos_s"].as_f64().unwrap();
+        }
+        assert!(
+            shows(shown),
+            "1 s of device time after section {n} the screens show {shown} s"
+        );
+        jump_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        wait_device_s(&r.rec, 0.3);
+    }
+    let (m, _, x) = median_p99_max(&mut jump_ms);
+    println!("NUMBER section jump while playing -> the new position published to the screens (8 jumps): median {m:.0} ms, max {x:.0} ms after control's reply");
 
     // The web side with 10 event-stream clients watching the playing song: CPU of the
     // stembox-web and stembox-webwake threads over 10 s, and the box's RSS.
@@ -953,11 +1006,13 @@ fn an_osc_surface_mutes_drums_and_hears_it_and_ten_event_streams_cost_little() {
     std::thread::sleep(Duration::from_secs(1));
     let rss1 = rss_kib(pid);
     let cpu0 = thread_cpu_s(pid, &web);
+    let run0 = thread_run_s(pid, &web);
     let (t0, e0) = (Instant::now(), events.load(Relaxed));
     // 10 s of device time or more, so that the song is playing all along.
     wait_device_s(&r.rec, 10.0);
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = thread_cpu_s(pid, &web);
+    let run1 = thread_run_s(pid, &web);
     let got = events.load(Relaxed) - e0;
     let rss2 = rss_kib(pid);
     stop.store(true, Relaxed);
@@ -965,7 +1020,8 @@ fn an_osc_surface_mutes_drums_and_hears_it_and_ten_event_streams_cost_little() {
         h.join().unwrap().unwrap();
     }
     println!(
-        "NUMBER web side with 10 event streams on a playing song: {:.2} % of one core over {wall:.1} s ({got} live events received in all)",
+        "NUMBER web side with 10 event streams on a playing song: {:.3} % of one core over {wall:.1} s by schedstat, {:.2} % by stat utime+stime ({got} live events received in all)",
+        100.0 * (run1 - run0) / wall,
         100.0 * (cpu1 - cpu0) / wall
     );
     println!("NUMBER box RSS: {rss0} KiB before, {rss1} KiB with 10 event streams, {rss2} KiB after {wall:.0} s of them");
@@ -974,11 +1030,56 @@ fn an_osc_surface_mutes_drums_and_hears_it_and_ten_event_streams_cost_little() {
         "10 streams over {wall:.1} s got only {got} live events"
     );
     assert!(
+        run1 > run0,
+        "the web threads did not run while serving 10 streams"
+    );
+    assert!(
         cpu1 - cpu0 < 0.25 * wall,
         "the web side took {:.1} % of a core",
         100.0 * (cpu1 - cpu0) / wall
     );
     let stats = r.sb.stats();
     println!("box at the end: {stats}");
+    assert_eq!(r.sb.quit(WAIT), Some(0), "{}", r.sb.transcript());
+}
+
+/// A seek while paused (a section tapped between takes) reaches the screens: the page
+/// draws the play head from the last published position, and a paused box has no periodic
+/// publish to carry a jump.
+#[test]
+fn a_section_jump_while_paused_reaches_the_screens() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut r = start_box("remote-e2e-paused-seek");
+    wait_device_s(&r.rec, 1.0);
+    r.sb.send("pause");
+    r.sb.expect_line(WAIT, |l| l.starts_with("ok"));
+    let chorus_s = section_start_s(SECTIONS[2].1);
+    let reply = ureq::post(&format!("http://{}/api/action", r.http))
+        .set("X-Stembox", "1")
+        .timeout(Duration::from_secs(10))
+        .send_string("section 3")
+        .unwrap_or_else(|e| panic!("POST section 3: {e}"))
+        .into_string()
+        .unwrap();
+    assert!(reply.starts_with("ok section Chorus"), "{reply}");
+    let at = frames_recorded(&r.rec);
+    let mut box_pos = pos_s(&mut r.sb);
+    while box_pos < chorus_s && frames_recorded(&r.rec) < at + seconds_frames(1.0) {
+        box_pos = pos_s(&mut r.sb);
+    }
+    assert!(
+        (chorus_s - 0.01..chorus_s + 0.01).contains(&box_pos),
+        "the box is at {box_pos} s"
+    );
+    // 1 s of device time for the screens to hear of it.
+    let mut shown = state(r.http)["live"]["pos_s"].as_f64().unwrap();
+    while (shown - chorus_s).abs() > 0.01 && frames_recorded(&r.rec) < at + seconds_frames(1.0) {
+        std::thread::sleep(Duration::from_millis(10));
+        shown = state(r.http)["live"]["pos_s"].as_f64().unwrap();
+    }
+    assert!(
+        (shown - chorus_s).abs() <= 0.01,
+        "paused at the chorus ({box_pos} s), the screens still show {shown} s after 1 s"
+    );
     assert_eq!(r.sb.quit(WAIT), Some(0), "{}", r.sb.transcript());
 }
