@@ -51,6 +51,13 @@ fn lyric_stamp_s(line: usize) -> f64 {
     1.5 + 3.0 * line as f64
 }
 const LYRIC_LINES: usize = 38;
+/// The words, with ChordPro chords inline, one a stamp, round and round.
+const LYRICS: [&str; 4] = [
+    "[Am]Down in the band [F]room",
+    "the [C]amps are humming [G]low",
+    "[Am]count it in and [F]play",
+    "and [C]let the chorus [G]go",
+];
 /// Longest wait for something in the page or from the box (generous for a loaded machine).
 const WAIT: Duration = Duration::from_secs(30);
 /// The gain ramp of a mute, and a margin for the `file` PCM writing behind the engine.
@@ -106,7 +113,9 @@ fn make_song(lib: &Path) -> PathBuf {
         dir.join("song.json"),
         format!(
             r#"{{"title": "Band Room", "bpm": {BPM}, "time_signature": "4/4",
-  "sections": [{}]}}"#,
+  "sections": [{}],
+  "chords": [{{"bar": 1, "beat": 1, "chord": "Am"}}, {{"bar": 3, "beat": 1, "chord": "F"}},
+             {{"bar": 5, "beat": 1, "chord": "C"}}, {{"bar": 7, "beat": 1, "chord": "G"}}]}}"#,
             sections.join(", ")
         ),
     )
@@ -115,9 +124,10 @@ fn make_song(lib: &Path) -> PathBuf {
     for k in 0..LYRIC_LINES {
         let s = lyric_stamp_s(k);
         lrc += &format!(
-            "[{:02}:{:05.2}]line {k} of the song\n",
+            "[{:02}:{:05.2}]{}\n",
             (s / 60.0) as u32,
-            s % 60.0
+            s % 60.0,
+            LYRICS[k % LYRICS.len()]
         );
     }
     std::fs::write(dir.join("lyrics.lrc"), lrc).unwrap();
@@ -591,6 +601,20 @@ fn the_page_plays_mutes_jumps_follows_lyrics_and_locks_with_real_audio() {
     wait(&phone, "return window.stembox.live.speed_pct === 80");
     shot(&phone, "phone-practice");
     view(&phone, "lyrics");
+    // The box's lyrics and chords as the page shows them: inline chords above the words,
+    // song.json's chord track in the chord box.
+    assert_eq!(
+        js(&phone, "return Array.from(document.querySelectorAll('.lyric[data-line=\"0\"] .chord')).map(e => e.textContent).join(' ')"),
+        "Am F"
+    );
+    assert_eq!(
+        js(&phone, "return document.querySelectorAll('.lyric').length"),
+        LYRIC_LINES as i64
+    );
+    wait(
+        &phone,
+        "return document.querySelector('#chord-now').textContent === 'G'",
+    );
     // Record, in the page, every lyric change (the page's own timestamp of it) and every
     // live view with its arrival time: the box's song time at any moment is then the
     // interpolation between the two views around it.
