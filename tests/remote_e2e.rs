@@ -658,6 +658,18 @@ fn the_page_plays_mutes_jumps_follows_lyrics_and_locks_with_real_audio() {
             )
         })
         .collect();
+    // While the song plays on, the highlighted line only moves on: a step back means the
+    // page's play head ran ahead of the box and was pulled back (the line flickers).
+    let shown: Vec<i64> = rec["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[1].as_i64().unwrap())
+        .collect();
+    assert!(
+        shown.windows(2).all(|w| w[0] <= w[1]),
+        "the highlighted line went back while playing: {shown:?} (lines in the order lit)"
+    );
     let mut errs_ms = Vec::new();
     for ch in rec["changes"].as_array().unwrap() {
         let (t, idx) = (ch[0].as_f64().unwrap(), ch[1].as_i64().unwrap());
