@@ -2,7 +2,6 @@
 //! reading the file, then the button map and gesture times as `check` and `run` read them.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use stembox::storage::config::Config;
 use stembox::hw::input::{GestureTiming, KeyMap};
 
 fuzz_target!(|data: &[u8]| {

@@ -11,8 +11,9 @@ const DEVICE_RATE: u32 = 48_000;
 pub fn decode_as(data: &[u8], ext: &str) {
     let path = std::env::temp_dir().join(format!("stembox-fuzz-{}.{ext}", std::process::id()));
     std::fs::write(&path, data).expect("write temp stem");
-    if let Ok(stem) = stembox::loader::decode_stem(&path) {
-        let _ = stembox::loader::resample(&stem.samples, stem.channels, stem.rate, DEVICE_RATE);
+    let opts = stembox::loader::LoadOptions::default();
+    if let Ok(stem) = stembox::loader::decode_stem(&path, &opts) {
+        let _ = stembox::loader::resample(&stem.samples, stem.channels, stem.rate, DEVICE_RATE, &opts);
     }
     let _ = std::fs::remove_file(&path);
 }
