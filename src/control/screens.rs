@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 /// The longest a playing song goes without a live view.
 pub const LIVE_EVERY: Duration = Duration::from_millis(250);
 
+/// A play head this far from where the last view and the speed put it has jumped, and the
+/// screens are told at once (a control tick is 50 ms; the head moves ~0.05 s in one).
+pub const JUMP_S: f64 = 0.15;
+
 /// Publishes on the board what changed. Owned by the session.
 pub struct Screens {
     board: Arc<Board>,
@@ -103,7 +107,20 @@ impl Screens {
             b.health.uptime_s = 0;
             a == b
         });
-        if !same || (playing && now.duration_since(self.live_at) >= LIVE_EVERY) {
+        // A jump (seek, section, loop wrap, song start) is a change: the head is not where
+        // the last view and the speed put it.
+        let jumped = self.live.as_ref().is_some_and(|old| {
+            let moving = old.transport == "playing";
+            let since_s = now.duration_since(self.live_at).as_secs_f64();
+            let expected = old.pos_s
+                + if moving {
+                    since_s * f64::from(old.speed_pct) / 100.0
+                } else {
+                    0.0
+                };
+            (live.pos_s - expected).abs() > JUMP_S
+        });
+        if !same || jumped || (playing && now.duration_since(self.live_at) >= LIVE_EVERY) {
             self.board.publish_live(live.clone());
             self.live = Some(live);
             self.live_at = now;

@@ -629,6 +629,21 @@ async function unlock(pin) {
   if (r.status === 200) setLocked(false);
 }
 
+// The last speed or pitch a step asked for, until a live view shows it (or 2 s pass).
+const stepAsked = {};
+function stepBase(key, shown) {
+  const a = stepAsked[key];
+  if (!a || a.value === shown || performance.now() - a.at > 2000) {
+    delete stepAsked[key];
+    return shown;
+  }
+  return a.value;
+}
+function stepTo(key, value) {
+  stepAsked[key] = { value, at: performance.now() };
+  return value;
+}
+
 function num(v, digits) {
   const n = Number(v);
   return Number.isFinite(n) ? String(Math.round(n * 10 ** digits) / 10 ** digits) : "0";
@@ -645,7 +660,7 @@ function lineFor(el) {
     }
     case "solo": {
       const m = (l.stems || []).find((s) => s.name === d.stem);
-      return m && m.solo ? "unsolo" : "solo " + d.stem;
+      return m && m.solo ? "unsolo " + d.stem : "solo " + d.stem;
     }
     case "unsolo": return "unsolo";
     case "cue": return "song " + d.song;
@@ -654,9 +669,17 @@ function lineFor(el) {
     case "ramp":
       return "loop ramp " + num($("#ramp-start").value, 0) + " " + num($("#ramp-step").value, 0) + " " +
         num($("#ramp-end").value, 0) + ($("#ramp-countin").checked ? " countin" : "");
-    case "speed-step": return "speed " + Math.round((l.speed_pct || 100) + Number(d.step));
+    case "speed-step": {
+      // Steps build on the last step asked for until the box shows it: a quick second tap
+      // must not send the same value again.
+      const base = stepBase("speed", l.speed_pct || 100);
+      return "speed " + stepTo("speed", Math.round(base + Number(d.step)));
+    }
     case "speed-reset": return "speed 100";
-    case "pitch-step": return "pitch " + Math.round((l.pitch_st || 0) + Number(d.step));
+    case "pitch-step": {
+      const base = stepBase("pitch", l.pitch_st || 0);
+      return "pitch " + stepTo("pitch", Math.round(base + Number(d.step)));
+    }
     case "pitch-reset": return "pitch 0";
     case "click": return l.click ? "click off" : "click on";
     case "countin": return "countin";
