@@ -330,3 +330,33 @@ fn check_prints_the_midi_map_and_refuses_a_bad_binding() {
         assert!(err.contains(key), "{map}: {err} does not name {key}");
     }
 }
+
+#[test]
+fn check_lists_lyrics_and_names_a_bad_line_by_file_and_line_and_still_passes() {
+    let dir = temp_dir("cli-check-lyrics");
+    let lib = small_library(&dir);
+    std::fs::write(
+        lib.join("01-one").join("lyrics.lrc"),
+        "[ti:One]\n[00:00.10][Am]Hello [G/B]world\n[0x:12]not a stamp\n[00:00.30]second line\n",
+    )
+    .unwrap();
+    // Not UTF-8 at all: that song's lyrics only are lost.
+    std::fs::write(
+        lib.join("02-two").join("lyrics.lrc"),
+        b"[00:01.00]\xff\xfe\n",
+    )
+    .unwrap();
+    let cfg = write_config(&dir, &format!(r#"{{"library": "{}"}}"#, lib.display()));
+    let out = run(&["check", "--quick", "--config", cfg.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}{}", text(&out.stderr));
+    assert!(
+        s.contains("lyrics.lrc: 2 lines, 2 inline chords, 1 line skipped"),
+        "{s}"
+    );
+    assert!(s.contains("01-one/lyrics.lrc:3: "), "{s}");
+    assert!(
+        s.contains("02-two/lyrics.lrc") && s.contains("the song plays without lyrics"),
+        "{s}"
+    );
+}

@@ -198,6 +198,18 @@ pub fn run(cfg: &Config, opts: &crate::loader::LoadOptions, decode: bool) -> Res
                 Err(e) => problems.push(e),
             }
         }
+        // Lyrics cost only themselves: what was found, and each line that was skipped.
+        let lrc = song.dir.join(crate::model::lyrics::LYRICS_FILE);
+        match crate::model::lyrics::load_lyrics(&lrc) {
+            Ok(None) => {}
+            Ok(Some(l)) => {
+                say(&format!("  lyrics.lrc: {}", l.summary()));
+                for w in &l.warnings {
+                    say(&format!("  note: {w}"));
+                }
+            }
+            Err(e) => say(&format!("  note: {e}; the song plays without lyrics")),
+        }
         if infos.len() > MAX_STEMS {
             problems.push(format!(
                 "song {}: {} stems, stembox mixes at most {MAX_STEMS}",
