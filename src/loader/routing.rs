@@ -129,6 +129,9 @@ pub(super) fn apply_meta(
         if let Some(pan) = sm.pan {
             stem.pan = pan.clamp(-1.0, 1.0);
         }
+        if sm.colour.is_some() {
+            stem.colour = sm.colour;
+        }
         if let Some(mute) = sm.mute {
             stem.muted = mute;
         }

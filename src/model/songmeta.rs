@@ -40,6 +40,19 @@ pub const MAX_SONG_JSON_BYTES: usize = 64 * 1024;
 
 pub use super::tempo::TimeSignature;
 
+/// `"#rrggbb"` (or `"rrggbb"`) as 0xRRGGBB.
+fn parse_colour(text: &str) -> Result<u32, String> {
+    let hex = text.trim().trim_start_matches('#');
+    if hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        u32::from_str_radix(hex, 16).map_err(|e| e.to_string())
+    } else {
+        Err(format!(
+            "\"{}\" is not a colour like \"#e0a030\"",
+            text.escape_debug()
+        ))
+    }
+}
+
 /// Per-stem defaults; `None` means "not given" (the loader's default applies).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StemMeta {
@@ -52,6 +65,8 @@ pub struct StemMeta {
     /// The buses named by `"bus"` (a name or a list of names); empty: not given. Checked
     /// against the config's buses by `crate::model::bus::route`.
     pub bus: Vec<String>,
+    /// `"colour"` for the screens, 0xRRGGBB.
+    pub colour: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -351,10 +366,10 @@ fn known_keys(parent: &[Segment]) -> &'static [&'static str] {
             "chords",
         ],
         [stems, Segment::Map { .. }] if is_key(stems, "stems") => {
-            &["gain_db", "pan", "mute", "bus"]
+            &["gain_db", "pan", "mute", "bus", "colour"]
         }
         [stems, Segment::Seq { .. }] if is_key(stems, "stems") => {
-            &["name", "gain_db", "pan", "mute", "bus"]
+            &["name", "gain_db", "pan", "mute", "bus", "colour"]
         }
         [tempo, Segment::Seq { .. }] if is_key(tempo, "tempo_map") => {
             &["bar", "bpm", "time_signature"]
@@ -411,6 +426,8 @@ struct StemFile {
     mute: Option<bool>,
     #[serde(deserialize_with = "bus")]
     bus: Vec<String>,
+    /// `"#rrggbb"` for the screens; anything else is a warning.
+    colour: Option<String>,
 }
 
 /// A section as written: position in seconds or bars, resolved once `bpm` is known.
@@ -655,12 +672,21 @@ fn resolve(
                 ))
             }
         };
+        let colour = match s.colour.as_deref().map(parse_colour) {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(why)) => {
+                warnings.push(format!("stems: \"{name}\" colour: {why}; not shown"));
+                None
+            }
+        };
         let stem = StemMeta {
             name,
             gain_db: s.gain_db,
             pan: s.pan,
             mute: s.mute,
             bus: s.bus,
+            colour,
         };
         if let Some(old) = stems.iter_mut().find(|o| o.name == stem.name) {
             warnings.push(format!(
@@ -1295,5 +1321,19 @@ mod tests {
         std::fs::write(&path, r#"{"bpm": 99}"#).unwrap();
         assert_eq!(load_song_json(&path).unwrap().unwrap().bpm, Some(99.0));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_stem_colour_is_read_and_a_bad_one_is_a_warning() {
+        let m =
+            parse(r##"{"stems": {"drums": {"colour": "#E0a030"}, "bass": {"colour": "red"}}}"##)
+                .unwrap();
+        assert_eq!(m.stem("drums").unwrap().colour, Some(0xe0a030));
+        assert_eq!(m.stem("bass").unwrap().colour, None);
+        let w = m.warnings.join("\n");
+        assert!(
+            w.contains("\"bass\" colour: \"red\" is not a colour"),
+            "{w}"
+        );
     }
 }

@@ -490,9 +490,17 @@ pub fn load_stems(
             ),
         });
     }
+    // The manifest's colours, for the screens (a file whose header reads no more gives none).
+    let colours: Vec<(String, Option<u32>)> = probe(&ni_file.path)
+        .map(|info| info.tracks.into_iter().map(|t| (t.name, t.color)).collect())
+        .unwrap_or_default();
     let mut stems: Vec<Stem> = Vec::new();
     let mut master = None;
     for (name, samples) in decoded {
+        let colour = colours
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, c)| *c);
         let is_master = master.is_none() && name == MASTER_STEM;
         let name = if taken.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
             let renamed = format!("ni_{name}");
@@ -505,6 +513,7 @@ pub fn load_stems(
             name
         };
         let mut stem = Stem::new(name, samples.into_boxed_slice());
+        stem.colour = colour;
         if is_master {
             stem.muted = true;
             master = Some(stem);
