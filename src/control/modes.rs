@@ -78,7 +78,7 @@ pub fn play(
     let start_ns = now_ns();
     let stopping = ctx.signals.clone();
     let out = ctx.out.clone();
-    let mut session = match Session::start(
+    let session = match Session::start(
         cfg,
         ctx,
         songs.clone(),
@@ -97,12 +97,7 @@ pub fn play(
     if once {
         session.wait_for_song_end()
     } else {
-        session.spawn_console();
-        session.spawn_input()?;
-        session.spawn_midi()?;
-        session.spawn_screens();
-        session.ctx.out.say("ready");
-        session.control_loop()
+        session.serve()
     }
 }
 
@@ -152,10 +147,5 @@ pub fn run(
         };
     session.config_path = Some(config_path.to_path_buf());
     session.open_leds();
-    session.spawn_console();
-    session.spawn_input()?;
-    session.spawn_midi()?;
-    session.spawn_screens();
-    session.ctx.out.say("ready");
-    session.control_loop()
+    session.serve()
 }

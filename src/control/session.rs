@@ -647,7 +647,7 @@ impl Session {
     }
 
     /// The appliance loop: events, stats, garbage, until `quit` or SIGTERM.
-    pub(super) fn control_loop(mut self) -> Result<(), AppError> {
+    fn control_loop(mut self) -> Result<(), AppError> {
         let mut next_stats = self.stats_interval().map(|d| Instant::now() + d);
         while !self.quit {
             match self.events.recv_timeout(TICK) {
@@ -840,14 +840,7 @@ impl Session {
             Ok(None) => "ok".to_string(),
             Ok(Some(Action::Help)) => HELP.to_string(),
             Ok(Some(Action::Quit)) => "error: quit is for the console".to_string(),
-            Ok(Some(Action::Stats)) => {
-                let s = self.stats();
-                if self.stats_json {
-                    s.to_json()
-                } else {
-                    s.to_text()
-                }
-            }
+            Ok(Some(Action::Stats)) => self.stats_text(),
             Ok(Some(action)) => self.act_quietly(action).unwrap_or_else(|| "ok".to_string()),
         };
         req.reply.send(answer);
@@ -915,10 +908,21 @@ impl Session {
         self.screens.update(&self.controller, &view, health, now_ms);
     }
 
+    /// The appliance from here on: the console, buttons, MIDI and the screens start, the
+    /// box says `ready`, and the control loop runs until `quit` or SIGTERM. Control thread.
+    pub(super) fn serve(mut self) -> Result<(), AppError> {
+        self.spawn_console();
+        self.spawn_input()?;
+        self.spawn_midi()?;
+        self.spawn_screens();
+        self.ctx.out.say("ready");
+        self.control_loop()
+    }
+
     /// Starts the phone page's server, OSC and the display when the config asks for them.
     /// One that cannot start (the port is taken, no I2C bus) is one warning; the box plays
     /// on without it. Control thread, at start.
-    pub(super) fn spawn_screens(&mut self) {
+    fn spawn_screens(&mut self) {
         let board = self.screens.board().clone();
         let tx = self.events_tx.clone();
         let sink: crate::remote::link::RequestSink =
@@ -1035,7 +1039,6 @@ impl Session {
         self.engine.status.pos_frames.load(Relaxed)
     }
 
-    /// The loader thread: decodes requested songs, one at a time (each on all cores).
     /// Starts the loader thread over the session's songs; what it reports comes back as
     /// events of this loader's generation.
     fn spawn_loader(&mut self) {
@@ -1063,7 +1066,7 @@ impl Session {
     /// answers go through the non-blocking queue of `say`. At end of input the console
     /// stops only when stdin is not a terminal (a pipe, `/dev/null` under systemd): Ctrl-D
     /// on a terminal must not leave the box deaf until a restart.
-    pub(super) fn spawn_console(&mut self) {
+    fn spawn_console(&mut self) {
         use crate::hw::console::{AtEndOfInput, ConsoleThread, OutputPacer, QueuedLines};
         use std::io::IsTerminal;
         let tx = self.events_tx.clone();
@@ -1089,7 +1092,7 @@ impl Session {
     }
 
     /// Reads the button devices of the config (a bad key map is a config error).
-    pub(super) fn spawn_input(&mut self) -> Result<(), AppError> {
+    fn spawn_input(&mut self) -> Result<(), AppError> {
         if self.cfg.buttons.devices.is_empty() {
             return Ok(());
         }
@@ -1141,7 +1144,7 @@ impl Session {
 
     /// Starts the midi thread when `midi.inputs` or `midi.clock_out` is set (a bad MIDI map
     /// is a config error; a missing sequencer is one line from the thread).
-    pub(super) fn spawn_midi(&mut self) -> Result<(), AppError> {
+    fn spawn_midi(&mut self) -> Result<(), AppError> {
         use crate::hw::midi::MidiMsg;
         let tx = self.events_tx.clone();
         self.midi = crate::hw::midi::spawn_midi(
@@ -1236,11 +1239,16 @@ impl Session {
     }
 
     fn print_stats(&self) {
+        self.ctx.out.say(&self.stats_text());
+    }
+
+    /// The stats line as the session prints it (JSON with `--stats-json`).
+    fn stats_text(&self) -> String {
         let s = self.stats();
-        self.ctx.out.say(&if self.stats_json {
+        if self.stats_json {
             s.to_json()
         } else {
             s.to_text()
-        });
+        }
     }
 }

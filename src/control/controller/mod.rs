@@ -428,7 +428,7 @@ impl Controller {
                 out.reply(format!("ok volume {db:+.1} dB{}", limit_note(clamped)));
             }
             Action::Seek(to) => self.seek(to, out),
-            Action::SetlistMove(from, to) => self.move_in_setlist(from, to, view, out),
+            Action::SetlistMove(from, to) => self.move_in_setlist(from, to, out),
             Action::NextSection | Action::PrevSection | Action::Section(_) => {
                 self.goto_section(action, view, out)
             }

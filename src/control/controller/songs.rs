@@ -6,13 +6,7 @@ use super::*;
 impl Controller {
     /// `setlist move`: the song at 1-based `from` goes to 1-based `to`; the current song
     /// plays on. The runtime reorders its list ([`Effects::setlist`]) and saves the order.
-    pub(super) fn move_in_setlist(
-        &mut self,
-        from: usize,
-        to: usize,
-        view: &EngineView,
-        out: &mut Output,
-    ) {
+    pub(super) fn move_in_setlist(&mut self, from: usize, to: usize, out: &mut Output) {
         let n = self.names().len();
         if !(1..=n).contains(&from) || !(1..=n).contains(&to) {
             out.reply(format!("error: setlist move: positions are 1..={n}"));
@@ -22,7 +16,6 @@ impl Controller {
         let moved = names.remove(from - 1);
         names.insert(to - 1, moved.clone());
         let budget = self.budget_bytes;
-        let _ = view;
         let relisted = self.relist(names.clone(), budget);
         out.engine.extend(relisted.engine);
         out.effects.load.extend(relisted.effects.load);
